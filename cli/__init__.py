@@ -1,0 +1,9 @@
+"""The ``rectiflow`` command line: init, demo, ticket, audit, and the commands of later issues."""
+
+from __future__ import annotations
+
+from cli.main import main
+from cli import audit as _audit  # noqa: F401  (registers commands)
+from cli import tickets as _tickets  # noqa: F401
+
+__all__ = ["main"]

@@ -1,0 +1,65 @@
+"""The root ``rectiflow`` group and the setup commands (init, demo)."""
+
+from __future__ import annotations
+
+import click
+
+from cli.context import AppContext, configure_logging, fail, pass_app
+from engine import db
+from engine.errors import EngineError
+from engine.settings import project_path
+
+
+@click.group()
+@click.option("--now", "now_text", metavar="ISO-8601", help="Set the clock (replays, drills); the log records it.")
+@click.option("--database-url", envvar="RECTIFLOW_DATABASE_URL", help="SQLite or PostgreSQL URL.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.pass_context
+def main(ctx: click.Context, now_text: str | None, database_url: str | None, verbose: bool) -> None:
+    """rectiflow: consultation tickets driven by a state machine, with self-enforcing deadlines."""
+    configure_logging(verbose)
+    overrides = {"database_url": database_url} if database_url else {}
+    app = AppContext(overrides=overrides, now_text=now_text)
+    try:
+        app.clock  # noqa: B018  (validate --now early)
+    except EngineError as exc:
+        fail(exc)
+    ctx.obj = app
+
+
+@main.command()
+@pass_app
+def init(app: AppContext) -> None:
+    """Create the database, or upgrade it to the latest schema."""
+    before = db.current_revision(app.engine)
+    db.upgrade(app.engine)
+    after = db.current_revision(app.engine)
+    url = app.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"database {url} is up to date (revision {after})")
+    else:
+        click.echo(f"database {url} upgraded from {before or 'empty'} to revision {after}")
+
+
+@main.command()
+@click.option("--campaign", "campaign_code", default="consultation-2005", show_default=True)
+@pass_app
+def demo(app: AppContext, campaign_code: str) -> None:
+    """Load the sample organisation and the report's campaign with its 268 opinions."""
+    from engine.demo import build_demo_campaign
+    from engine.organisation import load_campaign_file, load_organisation_file
+
+    db.upgrade(app.engine)
+    campaign_file = project_path(f"config/campaigns/{campaign_code}.toml")
+    try:
+        with app.unit_of_work() as session:
+            counts = load_organisation_file(session, project_path(app.settings["organisation"]))
+            load_campaign_file(session, campaign_file, registry=app.registry)
+            made = build_demo_campaign(session, campaign_code)
+    except EngineError as exc:
+        fail(exc)
+    click.echo(
+        f"organisation: {counts['units']} units, {counts['users']} users (password 'demo'), "
+        f"{counts['routing']} routing rules"
+    )
+    click.echo(f"campaign {campaign_code}: {made} opinions recorded" if made else f"campaign {campaign_code}: already loaded")

@@ -1,0 +1,286 @@
+"""The tamper-evident transition log: hashing, verification and export.
+
+Each ticket's log rows form a chain: a row's hash covers its own fields and
+the previous row's hash (the first row links to a genesis value derived from
+the ticket number). The ticket row keeps the head of its chain (``version`` =
+number of rows, ``last_hash``), so a deleted tail is found too. With an audit
+key configured the hash is an HMAC, so someone who can write the database but
+not read the configuration cannot forge a consistent chain.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Ticket, TransitionLog
+
+SEPARATOR = "\x1f"
+
+
+def canonical_json(data: Any) -> str:
+    """The one JSON spelling that is hashed and stored: sorted keys, no spaces, UTF-8."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def format_instant(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def genesis_hash(ticket_number: str, key: bytes | None = None) -> str:
+    return _digest(f"genesis{SEPARATOR}{ticket_number}", key)
+
+
+def _digest(payload: str, key: bytes | None) -> str:
+    raw = payload.encode("utf-8")
+    if key:
+        return hmac.new(key, raw, hashlib.sha256).hexdigest()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def row_hash(
+    *,
+    prev_hash: str,
+    ticket_number: str,
+    seq: int,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    role: str,
+    at: datetime,
+    reason: str | None,
+    data: str,
+    workflow_version: int,
+    key: bytes | None = None,
+) -> str:
+    """The hash of one log row, chained to ``prev_hash``."""
+    payload = SEPARATOR.join(
+        (
+            prev_hash,
+            ticket_number,
+            str(seq),
+            trigger,
+            from_state or "",
+            to_state,
+            actor,
+            role,
+            format_instant(at),
+            reason or "",
+            data,
+            str(workflow_version),
+        )
+    )
+    return _digest(payload, key)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing verification found wrong, naming the ticket and row."""
+
+    ticket: str
+    seq: int | None
+    log_id: int | None
+    kind: str  # edited, deleted, inserted, reordered, head
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verify(session: Session, *, ticket: str | None = None, key: bytes | None = None) -> list[Problem]:
+    """Check every chain (or one ticket's) and return what is wrong; empty when intact.
+
+    Finds a row edited in place (its hash no longer matches), a row deleted (a
+    gap in the sequence or a ticket head that points past the end), a row
+    inserted (a link that does not follow from the row before, or more rows
+    than the ticket's version), and rows reordered (ids not in sequence order).
+    Reads in ticket order with a streaming cursor, so memory stays flat.
+    """
+    problems: list[Problem] = []
+    tickets = select(Ticket.id, Ticket.number, Ticket.version, Ticket.last_hash).order_by(Ticket.id)
+    logs = (
+        select(
+            TransitionLog.id,
+            TransitionLog.ticket_id,
+            TransitionLog.seq,
+            TransitionLog.trigger,
+            TransitionLog.from_state,
+            TransitionLog.to_state,
+            TransitionLog.actor,
+            TransitionLog.role,
+            TransitionLog.at,
+            TransitionLog.reason,
+            TransitionLog.data,
+            TransitionLog.workflow_version,
+            TransitionLog.prev_hash,
+            TransitionLog.hash,
+        )
+        .order_by(TransitionLog.ticket_id, TransitionLog.seq, TransitionLog.id)
+    )
+    if ticket is not None:
+        tickets = tickets.where(Ticket.number == ticket)
+        logs = logs.join(Ticket, Ticket.id == TransitionLog.ticket_id).where(Ticket.number == ticket)
+
+    ticket_rows = session.execute(tickets.execution_options(yield_per=2000))
+    log_rows = iter(session.execute(logs.execution_options(yield_per=2000)))
+    pending = next(log_rows, None)
+    known_ids: set[int] = set()
+    for t in ticket_rows:
+        known_ids.add(t.id)
+        # Log rows whose ticket id sorts before this ticket have no ticket at all.
+        while pending is not None and pending.ticket_id < t.id:
+            problems.append(_orphan(pending))
+            pending = next(log_rows, None)
+        chain: list[Any] = []
+        while pending is not None and pending.ticket_id == t.id:
+            chain.append(pending)
+            pending = next(log_rows, None)
+        problems.extend(_check_chain(t.number, t.version, t.last_hash, chain, key))
+    while pending is not None:
+        if ticket is None:
+            problems.append(_orphan(pending))
+        pending = next(log_rows, None)
+    return problems
+
+
+def _orphan(row: Any) -> Problem:
+    return Problem(
+        ticket=f"#{row.ticket_id}",
+        seq=row.seq,
+        log_id=row.id,
+        kind="inserted",
+        message=f"log row {row.id} belongs to ticket id {row.ticket_id}, which does not exist",
+    )
+
+
+def _check_chain(
+    number: str, version: int, last_hash: str, chain: list[Any], key: bytes | None
+) -> Iterator[Problem]:
+    prev = genesis_hash(number, key)
+    expected_seq = 1
+    last_id = 0
+    for row in chain:
+        if row.seq > expected_seq:
+            missing = ", ".join(str(s) for s in range(expected_seq, row.seq))
+            yield Problem(number, expected_seq, None, "deleted", f"{number}: row(s) seq {missing} are missing")
+        elif row.seq < expected_seq:
+            yield Problem(number, row.seq, row.id, "inserted", f"{number}: seq {row.seq} appears twice")
+        if row.id < last_id:
+            yield Problem(
+                number, row.seq, row.id, "reordered",
+                f"{number}: row seq {row.seq} (id {row.id}) was written before the row it follows",
+            )
+        computed = row_hash(
+            prev_hash=row.prev_hash,
+            ticket_number=number,
+            seq=row.seq,
+            trigger=row.trigger,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            actor=row.actor,
+            role=row.role,
+            at=row.at,
+            reason=row.reason,
+            data=row.data,
+            workflow_version=row.workflow_version,
+            key=key,
+        )
+        if computed != row.hash:
+            yield Problem(
+                number, row.seq, row.id, "edited",
+                f"{number}: row seq {row.seq} (id {row.id}) does not match its hash: it was edited",
+            )
+        elif row.prev_hash != prev and row.seq == expected_seq:
+            yield Problem(
+                number, row.seq, row.id, "inserted",
+                f"{number}: row seq {row.seq} (id {row.id}) does not link to the row before it",
+            )
+        prev = row.hash
+        expected_seq = row.seq + 1
+        last_id = max(last_id, row.id)
+    rows = len(chain)
+    if version > rows:
+        yield Problem(
+            number, rows + 1, None, "deleted",
+            f"{number}: the ticket is at version {version} but its log ends at row {rows}",
+        )
+    elif version < rows:
+        yield Problem(
+            number, version + 1, None, "inserted",
+            f"{number}: the ticket is at version {version} but its log has {rows} rows",
+        )
+    elif rows and last_hash != prev:
+        yield Problem(
+            number, rows, chain[-1].id, "head",
+            f"{number}: the last row's hash does not match the head kept on the ticket",
+        )
+
+
+EXPORT_FIELDS = (
+    "ticket", "seq", "trigger", "from_state", "to_state", "actor", "role", "at",
+    "reason", "data", "workflow_version", "prev_hash", "hash",
+)
+
+
+def iter_log(session: Session, *, ticket: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every log row as a plain dict, in ticket and sequence order, streamed."""
+    query = (
+        select(Ticket.number, TransitionLog)
+        .join(Ticket, Ticket.id == TransitionLog.ticket_id)
+        .order_by(TransitionLog.ticket_id, TransitionLog.seq)
+    )
+    if ticket is not None:
+        query = query.where(Ticket.number == ticket)
+    for number, row in session.execute(query.execution_options(yield_per=2000)):
+        yield {
+            "ticket": number,
+            "seq": row.seq,
+            "trigger": row.trigger,
+            "from_state": row.from_state,
+            "to_state": row.to_state,
+            "actor": row.actor,
+            "role": row.role,
+            "at": format_instant(row.at),
+            "reason": row.reason,
+            "data": row.data,
+            "workflow_version": row.workflow_version,
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+        }
+
+
+def export(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
+    """Write rows as ``csv`` or ``jsonl``; return how many. CSV cells are formula-safe."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: safe_cell(v) for k, v in row.items()})
+            count += 1
+    elif fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    else:
+        from engine.errors import ValidationError
+
+        raise ValidationError(f"unknown export format {fmt!r}; use csv or jsonl")
+    return count
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formula injection (=, +, -, @, tab, CR at the start)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,332 @@
+"""The storage model: SQLAlchemy 2.x typed ORM, one module.
+
+Every time is stored in UTC (``UTCDateTime``) and shown in a campaign's
+timezone at the edge. The transition log is append-only; the database refuses
+UPDATE and DELETE on it (see the migrations).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text as sql_text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # bureau, department, station, brigade, office
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
+
+    unit: Mapped[Unit | None] = relationship()
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    rectification_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    number_prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    ticket_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    workflow_name: Mapped[str] = mapped_column(String(64))
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    calendar: Mapped[str] = mapped_column(String(64), default="CN", server_default="CN")
+
+    categories: Mapped[list[Category]] = relationship(
+        back_populates="campaign", order_by="Category.position"
+    )
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("campaign_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    outside_duties: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+
+    campaign: Mapped[Campaign] = relationship(back_populates="categories")
+
+
+class RoutingRule(Base):
+    """Category → department, town/area → police station; the most specific match wins."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    category: Mapped[str | None] = mapped_column(String(64))
+    area: Mapped[str | None] = mapped_column(String(100))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+
+    unit: Mapped[Unit] = relationship()
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "external_key"),
+        Index("ix_tickets_campaign_state", "campaign_id", "state"),
+        Index("ix_tickets_unit_state_due", "unit_id", "state", "due_at"),
+        Index("ix_tickets_assignee_state_due", "assignee_id", "state", "due_at"),
+        Index("ix_tickets_overdue", "escalation_level", "unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    citizen_name: Mapped[str | None] = mapped_column(String(200))
+    citizen_contact: Mapped[str | None] = mapped_column(String(200))
+    area: Mapped[str | None] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(300))
+    lat: Mapped[float | None] = mapped_column(Float)
+    long: Mapped[float | None] = mapped_column(Float)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    workflow_name: Mapped[str] = mapped_column(String(64))
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_rule: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(32), default="web", server_default="web")
+    external_key: Mapped[str | None] = mapped_column(String(128))
+    duplicate_group: Mapped[int | None] = mapped_column(Integer, index=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(128))
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+    campaign: Mapped[Campaign] = relationship()
+    unit: Mapped[Unit | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
+
+
+class TicketTheme(Base):
+    """Theme tags on a ticket (theft, gambling, slow police response...), for the report's shares."""
+
+    __tablename__ = "ticket_themes"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class TransitionLog(Base):
+    """One row per change of a ticket, hash-chained per ticket; never updated or deleted."""
+
+    __tablename__ = "transition_log"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "seq"),
+        Index("ix_transition_log_actor_at", "actor", "at"),
+        Index("ix_transition_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(64))
+    to_state: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly what was hashed
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Timer(Base):
+    """A deadline as a row: warning, breach or a ladder step, due at a UTC time."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        Index(
+            "ix_timers_pending_due",
+            "due_at",
+            sqlite_where=sql_text("fired_at IS NULL AND cancelled_at IS NULL"),
+            postgresql_where=sql_text("fired_at IS NULL AND cancelled_at IS NULL"),
+        ),
+        Index("ix_timers_ticket", "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # warning, breach, ladder
+    level: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedbackRecord(Base):
+    __tablename__ = "feedback_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    given_on: Mapped[date] = mapped_column(Date)
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GovernmentEscalation(Base):
+    __tablename__ = "government_escalations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    receiving_body: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    citizen_told: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Extension(Base):
+    """A request for a later due time, with a reason; a supervisor decides it."""
+
+    __tablename__ = "extensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReopenRequest(Base):
+    """A citizen said the feedback did not satisfy them; a supervisor acts on it."""
+
+    __tablename__ = "reopen_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    """An in-app inbox entry: warning, reminder, chase notice, digest."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

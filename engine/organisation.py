@@ -1,0 +1,164 @@
+"""Loading the organisation (units, users, routing) and campaigns from TOML into the database.
+
+Loading is idempotent: running it again updates names and rules and adds what
+is new, so ``rectiflow demo`` can be repeated.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine.clock import ensure_utc
+from engine.errors import ConfigError, NotFound
+from engine.models import Campaign, Category, RoutingRule, Unit, User
+from engine.roles import ROLES
+from engine.security import hash_password
+from engine.workflow import WorkflowRegistry, default_registry
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_organisation(session: Session, data: dict[str, Any], *, source: str = "<memory>", password: str = "demo") -> dict[str, int]:
+    """Create or update units, users and general routing rules from ``data``."""
+    units: dict[str, Unit] = {u.code: u for u in session.scalars(select(Unit))}
+    counts = {"units": 0, "users": 0, "routing": 0}
+    for i, item in enumerate(data.get("units", []), start=1):
+        code = _need(item, "code", source, f"unit #{i}")
+        unit = units.get(code) or Unit(code=code)
+        unit.name = _need(item, "name", source, f"unit {code!r}")
+        unit.kind = item.get("kind", "department")
+        parent = item.get("parent")
+        if parent is not None:
+            if parent not in units:
+                raise ConfigError(f"{source}: unit {code!r}: parent {parent!r} is not defined above it")
+            unit.parent = units[parent]
+        units[code] = unit
+        session.add(unit)
+        counts["units"] += 1
+    session.flush()
+    existing = {u.username: u for u in session.scalars(select(User))}
+    hashed = hash_password(password) if data.get("users") else None
+    for i, item in enumerate(data.get("users", []), start=1):
+        username = _need(item, "username", source, f"user #{i}")
+        role = _need(item, "role", source, f"user {username!r}")
+        if role not in ROLES:
+            raise ConfigError(f"{source}: user {username!r}: unknown role {role!r}; roles are {', '.join(ROLES)}")
+        unit_code = item.get("unit")
+        if unit_code is not None and unit_code not in units:
+            raise ConfigError(f"{source}: user {username!r}: unknown unit {unit_code!r}")
+        user = existing.get(username)
+        if user is None:
+            user = User(username=username, password_hash=hashed)
+            session.add(user)
+        user.display_name = item.get("name", username)
+        user.role = role
+        user.unit = units[unit_code] if unit_code else None
+        user.email = item.get("email")
+        counts["users"] += 1
+    if "routing" in data:
+        session.execute(delete(RoutingRule).where(RoutingRule.campaign_id.is_(None)))
+        for i, item in enumerate(data["routing"], start=1):
+            unit_code = _need(item, "unit", source, f"routing rule #{i}")
+            if unit_code not in units:
+                raise ConfigError(f"{source}: routing rule #{i}: unknown unit {unit_code!r}")
+            if not item.get("category") and not item.get("area"):
+                raise ConfigError(f"{source}: routing rule #{i}: needs a category, an area or both")
+            session.add(RoutingRule(category=item.get("category"), area=item.get("area"), unit=units[unit_code]))
+            counts["routing"] += 1
+    session.flush()
+    return counts
+
+
+def load_organisation_file(session: Session, path: Path, **kw: Any) -> dict[str, int]:
+    return load_organisation(session, read_toml(path), source=str(path), **kw)
+
+
+def upsert_campaign(
+    session: Session, data: dict[str, Any], *, source: str = "<memory>", registry: WorkflowRegistry | None = None
+) -> Campaign:
+    """Create the campaign described by ``data`` (or update the one with its code)."""
+    code = _need(data, "code", source, "campaign")
+    tz = _need(data, "timezone", source, f"campaign {code!r}")
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{source}: campaign {code!r}: unknown timezone {tz!r} (use e.g. Asia/Shanghai)") from None
+    starts = _date(data, "starts_on", source, code)
+    ends = _date(data, "ends_on", source, code)
+    if ends < starts:
+        raise ConfigError(f"{source}: campaign {code!r}: ends_on {ends} is before starts_on {starts}")
+    deadline = data.get("rectification_deadline")
+    if isinstance(deadline, date) and not isinstance(deadline, datetime):
+        deadline = datetime(deadline.year, deadline.month, deadline.day, tzinfo=zone)
+    if not isinstance(deadline, datetime):
+        raise ConfigError(f"{source}: campaign {code!r}: rectification_deadline must be a date or a time")
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=zone)
+    wf_name = data.get("workflow", "consultation")
+    try:
+        workflow = (registry or default_registry()).get(wf_name, data.get("workflow_version"))
+    except NotFound as exc:
+        raise ConfigError(f"{source}: campaign {code!r}: {exc.message}") from None
+    campaign = session.scalars(select(Campaign).where(Campaign.code == code)).first()
+    if campaign is None:
+        campaign = Campaign(code=code, ticket_seq=0)
+        session.add(campaign)
+    campaign.name = data.get("name", code)
+    campaign.timezone = tz
+    campaign.starts_on = starts
+    campaign.ends_on = ends
+    campaign.rectification_deadline = ensure_utc(deadline)
+    campaign.number_prefix = str(data.get("number_prefix", code))
+    campaign.workflow_name = workflow.name
+    campaign.workflow_version = workflow.version
+    campaign.calendar = data.get("calendar", "CN")
+    session.flush()
+    known = {c.code: c for c in session.scalars(select(Category).where(Category.campaign_id == campaign.id))}
+    for position, item in enumerate(data.get("categories", []), start=1):
+        ccode = _need(item, "code", source, f"category #{position}")
+        category = known.get(ccode) or Category(campaign_id=campaign.id, code=ccode)
+        category.name = item.get("name", ccode)
+        category.outside_duties = bool(item.get("outside_duties", False))
+        category.position = position
+        session.add(category)
+    session.flush()
+    return campaign
+
+
+def load_campaign_file(session: Session, path: Path, **kw: Any) -> Campaign:
+    return upsert_campaign(session, read_toml(path), source=str(path), **kw)
+
+
+def _need(item: dict[str, Any], key: str, source: str, what: str) -> Any:
+    if not isinstance(item, dict) or item.get(key) in (None, ""):
+        raise ConfigError(f"{source}: {what}: missing {key!r}")
+    return item[key]
+
+
+def _date(data: dict[str, Any], key: str, source: str, code: str) -> date:
+    value = data.get(key)
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{source}: campaign {code!r}: {key} must be a date like 2005-02-25, got {value!r}")

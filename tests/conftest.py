@@ -1,0 +1,148 @@
+"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL.
+
+Each database is copied from a template that is migrated and loaded with the
+sample organisation and the report's campaign once per test session, so a
+fresh database costs a file copy (SQLite) or CREATE DATABASE ... TEMPLATE
+(PostgreSQL). In CI (CI=true) PostgreSQL must answer; elsewhere its tests skip
+with the reason when no server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from engine import db
+from engine.organisation import load_campaign_file, load_organisation_file
+from engine.settings import PROJECT_ROOT
+from engine.tickets import Actor, get_actor
+
+PG_ADMIN_URL = os.environ.get("RECTIFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CAMPAIGN = "consultation-2005"
+# A moment inside the report's campaign: Monday 2005-02-28, 10:00 in Shanghai.
+CAMPAIGN_NOW = datetime(2005, 2, 28, 2, 0, tzinfo=UTC)
+
+
+def _seed(engine: Engine) -> None:
+    db.upgrade(engine)
+    with Session(engine) as session:
+        load_organisation_file(session, PROJECT_ROOT / "config" / "organisation.toml")
+        load_campaign_file(session, PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
+        session.commit()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    _seed(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _pg_admin() -> Engine | None:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect():
+            return engine
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        engine.dispose()
+        if IN_CI:
+            raise RuntimeError(f"CI=true but PostgreSQL does not answer at {PG_ADMIN_URL}: {exc}") from exc
+        return None
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    admin = _pg_admin()
+    if admin is None:
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL} (set CI=true to require one)")
+    name = f"rectiflow_tpl_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = db.make_engine(url)
+    _seed(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def fresh_pg_database(template: str) -> tuple[str, object]:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"rectiflow_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, seeded database URL: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "rectiflow.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+    else:
+        template_name: str = request.getfixturevalue("pg_template")
+        url, drop = fresh_pg_database(template_name)
+        yield url
+        drop()  # type: ignore[operator]
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh, seeded SQLite database only (for tests that need no PostgreSQL run)."""
+    path = tmp_path / "rectiflow.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    factory = db.session_factory(engine)
+    with factory() as session:
+        yield session
+        session.rollback()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return CAMPAIGN_NOW
+
+
+@pytest.fixture
+def actor(session: Session):  # type: ignore[no-untyped-def]
+    """``actor('clerk')`` → the Actor of a sample user."""
+
+    def _actor(username: str) -> Actor:
+        return get_actor(session, username)
+
+    return _actor
