@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cli.main import main
 from cli import audit as _audit  # noqa: F401  (registers commands)
 from cli import tickets as _tickets  # noqa: F401
+from cli.main import main
 
 __all__ = ["main"]

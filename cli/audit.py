@@ -34,9 +34,16 @@ def verify(app: AppContext, ticket: str | None) -> None:
 
 
 @audit.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
 @click.option("--ticket")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write (default: stdout).",
+)
 @pass_app
 def export(app: AppContext, fmt: str, ticket: str | None, output: str | None) -> None:
     """Write the log as CSV or JSON lines."""
@@ -44,7 +51,9 @@ def export(app: AppContext, fmt: str, ticket: str | None, output: str | None) ->
         with app.unit_of_work() as session:
             if output:
                 with open(output, "w", encoding="utf-8", newline="") as handle:
-                    count = audit_log.export(audit_log.iter_log(session, ticket=ticket), handle, fmt)
+                    count = audit_log.export(
+                        audit_log.iter_log(session, ticket=ticket), handle, fmt
+                    )
                 click.echo(f"{count} rows written to {output}", err=True)
             else:
                 audit_log.export(audit_log.iter_log(session, ticket=ticket), sys.stdout, fmt)

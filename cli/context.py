@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import db
 from engine.clock import FixedClock, SystemClock, parse_instant
 from engine.errors import EngineError
-from engine.settings import audit_key, database_url, load_settings
+from engine.settings import audit_key, database_url, load_settings, project_path
 from engine.workflow import WorkflowRegistry, default_registry
-from engine.settings import project_path
 
 
 @dataclass
@@ -43,7 +42,8 @@ class AppContext:
     @cached_property
     def engine(self) -> Engine:
         return db.make_engine(
-            database_url(self.settings), sqlite_synchronous=self.settings.get("sqlite_synchronous", "FULL")
+            database_url(self.settings),
+            sqlite_synchronous=self.settings.get("sqlite_synchronous", "FULL"),
         )
 
     @cached_property

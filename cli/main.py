@@ -11,7 +11,12 @@ from engine.settings import project_path
 
 
 @click.group()
-@click.option("--now", "now_text", metavar="ISO-8601", help="Set the clock (replays, drills); the log records it.")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="ISO-8601",
+    help="Set the clock (replays, drills); the log records it.",
+)
 @click.option("--database-url", envvar="RECTIFLOW_DATABASE_URL", help="SQLite or PostgreSQL URL.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 @click.pass_context
@@ -62,4 +67,8 @@ def demo(app: AppContext, campaign_code: str) -> None:
         f"organisation: {counts['units']} units, {counts['users']} users (password 'demo'), "
         f"{counts['routing']} routing rules"
     )
-    click.echo(f"campaign {campaign_code}: {made} opinions recorded" if made else f"campaign {campaign_code}: already loaded")
+    click.echo(
+        f"campaign {campaign_code}: {made} opinions recorded"
+        if made
+        else f"campaign {campaign_code}: already loaded"
+    )

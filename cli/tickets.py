@@ -25,16 +25,22 @@ def ticket() -> None:
 @click.option("--unit")
 @click.option("--limit", default=50, show_default=True)
 @pass_app
-def list_tickets(app: AppContext, campaign: str | None, state: str | None, unit: str | None, limit: int) -> None:
+def list_tickets(
+    app: AppContext, campaign: str | None, state: str | None, unit: str | None, limit: int
+) -> None:
     """One line per ticket: number, state, category, unit, due time."""
     query = (
-        select(Ticket.number, Ticket.state, Ticket.version, Ticket.category, Unit.code, Ticket.due_at)
+        select(
+            Ticket.number, Ticket.state, Ticket.version, Ticket.category, Unit.code, Ticket.due_at
+        )
         .outerjoin(Unit, Unit.id == Ticket.unit_id)
         .order_by(Ticket.id)
         .limit(limit)
     )
     if campaign:
-        query = query.join(Campaign, Campaign.id == Ticket.campaign_id).where(Campaign.code == campaign)
+        query = query.join(Campaign, Campaign.id == Ticket.campaign_id).where(
+            Campaign.code == campaign
+        )
     if state:
         query = query.where(Ticket.state == state)
     if unit:
@@ -42,7 +48,9 @@ def list_tickets(app: AppContext, campaign: str | None, state: str | None, unit:
     with app.unit_of_work() as session:
         for row in session.execute(query):
             due = row.due_at.isoformat() if row.due_at else "-"
-            click.echo(f"{row.number}\t{row.state}\tv{row.version}\t{row.category or '-'}\t{row.code or '-'}\t{due}")
+            click.echo(
+                f"{row.number}\t{row.state}\tv{row.version}\t{row.category or '-'}\t{row.code or '-'}\t{due}"
+            )
 
 
 @ticket.command("show")
@@ -56,19 +64,32 @@ def show(app: AppContext, number: str, username: str | None) -> None:
             t = session.scalars(select(Ticket).where(Ticket.number == number)).first()
             if t is None:
                 raise ValidationError(f"no ticket {number!r}")
-            click.echo(f"{t.number}  state={t.state}  version={t.version}  workflow={t.workflow_name}/v{t.workflow_version}")
+            click.echo(
+                f"{t.number}  state={t.state}  version={t.version}  workflow={t.workflow_name}/v{t.workflow_version}"
+            )
             click.echo(f"kind={t.kind or '-'}  category={t.category or '-'}  area={t.area or '-'}")
-            click.echo(f"unit={t.unit.code if t.unit else '-'}  assignee={t.assignee.username if t.assignee else '-'}")
-            click.echo(f"due={t.due_at.isoformat() if t.due_at else '-'} ({t.due_rule or 'no deadline'})  escalation level={t.escalation_level}")
+            click.echo(
+                f"unit={t.unit.code if t.unit else '-'}  assignee={t.assignee.username if t.assignee else '-'}"
+            )
+            click.echo(
+                f"due={t.due_at.isoformat() if t.due_at else '-'} ({t.due_rule or 'no deadline'})  escalation level={t.escalation_level}"
+            )
             click.echo(f"text: {t.text}")
             if username:
                 actor = get_actor(session, username)
                 row = load_ticket_row(session.connection(), number)
-                names = sorted({s.name for s in allowed_triggers(session.connection(), row, actor, app.registry)})
+                names = sorted(
+                    {
+                        s.name
+                        for s in allowed_triggers(session.connection(), row, actor, app.registry)
+                    }
+                )
                 click.echo(f"{username} may fire: {', '.join(names) or 'nothing'}")
             click.echo("history:")
             for entry in session.scalars(
-                select(TransitionLog).where(TransitionLog.ticket_id == t.id).order_by(TransitionLog.seq)
+                select(TransitionLog)
+                .where(TransitionLog.ticket_id == t.id)
+                .order_by(TransitionLog.seq)
             ):
                 click.echo(
                     f"  {entry.seq:>3} {entry.at.isoformat()} {entry.trigger:<24} "
@@ -99,48 +120,93 @@ def _parse_data(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--citizen-contact")
 @click.option("--as", "username", default="clerk", show_default=True)
 @pass_app
-def create(app: AppContext, campaign: str, text: str, kind: str | None, area: str | None,
-           citizen_name: str | None, citizen_contact: str | None, username: str) -> None:
+def create(
+    app: AppContext,
+    campaign: str,
+    text: str,
+    kind: str | None,
+    area: str | None,
+    citizen_name: str | None,
+    citizen_contact: str | None,
+    username: str,
+) -> None:
     """Record an opinion; prints the ticket number and the citizen's receipt secret."""
     try:
         with app.unit_of_work() as session:
             actor = get_actor(session, username)
             created = create_ticket(
-                session, campaign=campaign, text=text, kind=kind, area=area, citizen_name=citizen_name,
-                citizen_contact=citizen_contact, actor=actor, now=app.now(), source="cli",
-                registry=app.registry, audit_key=app.audit_key,
+                session,
+                campaign=campaign,
+                text=text,
+                kind=kind,
+                area=area,
+                citizen_name=citizen_name,
+                citizen_contact=citizen_contact,
+                actor=actor,
+                now=app.now(),
+                source="cli",
+                registry=app.registry,
+                audit_key=app.audit_key,
             )
     except EngineError as exc:
         fail(exc)
-    click.echo(f"created {created.number} (state {created.state}); receipt secret: {created.secret}")
+    click.echo(
+        f"created {created.number} (state {created.state}); receipt secret: {created.secret}"
+    )
 
 
 @ticket.command("fire")
 @click.argument("number")
 @click.argument("trigger")
 @click.option("--as", "username", required=True, help="The user who acts.")
-@click.option("--data", "pairs", multiple=True, metavar="KEY=VALUE", help="Data the trigger requires; repeat.")
+@click.option(
+    "--data", "pairs", multiple=True, metavar="KEY=VALUE", help="Data the trigger requires; repeat."
+)
 @click.option("--expected-version", type=int, help="Refuse if the ticket moved past this version.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-def fire_command(app: AppContext, number: str, trigger: str, username: str, pairs: tuple[str, ...],
-                 expected_version: int | None, as_json: bool) -> None:
+def fire_command(
+    app: AppContext,
+    number: str,
+    trigger: str,
+    username: str,
+    pairs: tuple[str, ...],
+    expected_version: int | None,
+    as_json: bool,
+) -> None:
     """Fire TRIGGER on ticket NUMBER as a user, in one transaction."""
     try:
         data = _parse_data(pairs)
         with app.unit_of_work() as session:
             actor = get_actor(session, username)
             result = fire(
-                session, number, trigger, actor=actor, data=data, expected_version=expected_version,
-                now=app.now(), registry=app.registry, audit_key=app.audit_key,
+                session,
+                number,
+                trigger,
+                actor=actor,
+                data=data,
+                expected_version=expected_version,
+                now=app.now(),
+                registry=app.registry,
+                audit_key=app.audit_key,
             )
     except EngineError as exc:
         fail(exc)
     if as_json:
-        click.echo(json.dumps({"number": result.number, "from": result.from_state, "to": result.to_state,
-                               "version": result.version}))
+        click.echo(
+            json.dumps(
+                {
+                    "number": result.number,
+                    "from": result.from_state,
+                    "to": result.to_state,
+                    "version": result.version,
+                }
+            )
+        )
     else:
-        click.echo(f"{result.number}: {result.from_state} -> {result.to_state} (version {result.version})")
+        click.echo(
+            f"{result.number}: {result.from_state} -> {result.to_state} (version {result.version})"
+        )
 
 
 __all__ = ["ticket", "User"]

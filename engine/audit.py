@@ -97,7 +97,9 @@ class Problem:
         return asdict(self)
 
 
-def verify(session: Session, *, ticket: str | None = None, key: bytes | None = None) -> list[Problem]:
+def verify(
+    session: Session, *, ticket: str | None = None, key: bytes | None = None
+) -> list[Problem]:
     """Check every chain (or one ticket's) and return what is wrong; empty when intact.
 
     Finds a row edited in place (its hash no longer matches), a row deleted (a
@@ -108,28 +110,27 @@ def verify(session: Session, *, ticket: str | None = None, key: bytes | None = N
     """
     problems: list[Problem] = []
     tickets = select(Ticket.id, Ticket.number, Ticket.version, Ticket.last_hash).order_by(Ticket.id)
-    logs = (
-        select(
-            TransitionLog.id,
-            TransitionLog.ticket_id,
-            TransitionLog.seq,
-            TransitionLog.trigger,
-            TransitionLog.from_state,
-            TransitionLog.to_state,
-            TransitionLog.actor,
-            TransitionLog.role,
-            TransitionLog.at,
-            TransitionLog.reason,
-            TransitionLog.data,
-            TransitionLog.workflow_version,
-            TransitionLog.prev_hash,
-            TransitionLog.hash,
-        )
-        .order_by(TransitionLog.ticket_id, TransitionLog.seq, TransitionLog.id)
-    )
+    logs = select(
+        TransitionLog.id,
+        TransitionLog.ticket_id,
+        TransitionLog.seq,
+        TransitionLog.trigger,
+        TransitionLog.from_state,
+        TransitionLog.to_state,
+        TransitionLog.actor,
+        TransitionLog.role,
+        TransitionLog.at,
+        TransitionLog.reason,
+        TransitionLog.data,
+        TransitionLog.workflow_version,
+        TransitionLog.prev_hash,
+        TransitionLog.hash,
+    ).order_by(TransitionLog.ticket_id, TransitionLog.seq, TransitionLog.id)
     if ticket is not None:
         tickets = tickets.where(Ticket.number == ticket)
-        logs = logs.join(Ticket, Ticket.id == TransitionLog.ticket_id).where(Ticket.number == ticket)
+        logs = logs.join(Ticket, Ticket.id == TransitionLog.ticket_id).where(
+            Ticket.number == ticket
+        )
 
     ticket_rows = session.execute(tickets.execution_options(yield_per=2000))
     log_rows = iter(session.execute(logs.execution_options(yield_per=2000)))
@@ -172,12 +173,19 @@ def _check_chain(
     for row in chain:
         if row.seq > expected_seq:
             missing = ", ".join(str(s) for s in range(expected_seq, row.seq))
-            yield Problem(number, expected_seq, None, "deleted", f"{number}: row(s) seq {missing} are missing")
+            yield Problem(
+                number, expected_seq, None, "deleted", f"{number}: row(s) seq {missing} are missing"
+            )
         elif row.seq < expected_seq:
-            yield Problem(number, row.seq, row.id, "inserted", f"{number}: seq {row.seq} appears twice")
+            yield Problem(
+                number, row.seq, row.id, "inserted", f"{number}: seq {row.seq} appears twice"
+            )
         if row.id < last_id:
             yield Problem(
-                number, row.seq, row.id, "reordered",
+                number,
+                row.seq,
+                row.id,
+                "reordered",
                 f"{number}: row seq {row.seq} (id {row.id}) was written before the row it follows",
             )
         computed = row_hash(
@@ -197,12 +205,18 @@ def _check_chain(
         )
         if computed != row.hash:
             yield Problem(
-                number, row.seq, row.id, "edited",
+                number,
+                row.seq,
+                row.id,
+                "edited",
                 f"{number}: row seq {row.seq} (id {row.id}) does not match its hash: it was edited",
             )
         elif row.prev_hash != prev and row.seq == expected_seq:
             yield Problem(
-                number, row.seq, row.id, "inserted",
+                number,
+                row.seq,
+                row.id,
+                "inserted",
                 f"{number}: row seq {row.seq} (id {row.id}) does not link to the row before it",
             )
         prev = row.hash
@@ -211,24 +225,44 @@ def _check_chain(
     rows = len(chain)
     if version > rows:
         yield Problem(
-            number, rows + 1, None, "deleted",
+            number,
+            rows + 1,
+            None,
+            "deleted",
             f"{number}: the ticket is at version {version} but its log ends at row {rows}",
         )
     elif version < rows:
         yield Problem(
-            number, version + 1, None, "inserted",
+            number,
+            version + 1,
+            None,
+            "inserted",
             f"{number}: the ticket is at version {version} but its log has {rows} rows",
         )
     elif rows and last_hash != prev:
         yield Problem(
-            number, rows, chain[-1].id, "head",
+            number,
+            rows,
+            chain[-1].id,
+            "head",
             f"{number}: the last row's hash does not match the head kept on the ticket",
         )
 
 
 EXPORT_FIELDS = (
-    "ticket", "seq", "trigger", "from_state", "to_state", "actor", "role", "at",
-    "reason", "data", "workflow_version", "prev_hash", "hash",
+    "ticket",
+    "seq",
+    "trigger",
+    "from_state",
+    "to_state",
+    "actor",
+    "role",
+    "at",
+    "reason",
+    "data",
+    "workflow_version",
+    "prev_hash",
+    "hash",
 )
 
 

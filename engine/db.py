@@ -30,7 +30,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False, **kw: Any) -> Engine:
+def make_engine(
+    url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False, **kw: Any
+) -> Engine:
     """An Engine for ``url`` with the project's connection settings applied."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -38,7 +40,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = Fals
         if mode not in SYNCHRONOUS_MODES:
             from engine.errors import ConfigError
 
-            raise ConfigError(f"sqlite synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, got {mode!r}")
+            raise ConfigError(
+                f"sqlite synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, got {mode!r}"
+            )
         path = url.split("///", 1)[-1]
         if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -75,12 +75,16 @@ def build_demo_campaign(
     running it again on a campaign that already has tickets makes nothing.
     """
     campaign = session.scalars(select(Campaign).where(Campaign.code == campaign_code)).one()
-    existing = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.campaign_id == campaign.id))
+    existing = session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.campaign_id == campaign.id)
+    )
     if existing:
         return 0
     rng = random.Random(seed)
     zone = ZoneInfo(campaign.timezone)
-    start = datetime(campaign.starts_on.year, campaign.starts_on.month, campaign.starts_on.day, 9, tzinfo=zone)
+    start = datetime(
+        campaign.starts_on.year, campaign.starts_on.month, campaign.starts_on.day, 9, tzinfo=zone
+    )
     visit_days = 11  # Feb 25 – Mar 7
     clerk_actor: Actor = get_actor(session, clerk)
     categories = [c for c, n in REPORT_CATEGORIES.items() for _ in range(n)]
@@ -88,7 +92,9 @@ def build_demo_campaign(
     kinds, weights = zip(*KIND_WEIGHTS, strict=True)
     made = 0
     for index, category in enumerate(categories):
-        received = start + timedelta(days=index * visit_days / len(categories), minutes=rng.randint(0, 400))
+        received = start + timedelta(
+            days=index * visit_days / len(categories), minutes=rng.randint(0, 400)
+        )
         kind = rng.choices(kinds, weights)[0]
         created = create_ticket(
             session,
@@ -103,8 +109,12 @@ def build_demo_campaign(
             source="demo",
         )
         fire(
-            session, created.number, "categorize", actor=clerk_actor,
-            data={"category": category, "kind": kind}, expected_version=1,
+            session,
+            created.number,
+            "categorize",
+            actor=clerk_actor,
+            data={"category": category, "kind": kind},
+            expected_version=1,
             now=received + timedelta(hours=2),
         )
         made += 1

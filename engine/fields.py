@@ -55,9 +55,13 @@ def check_data(
         except ValueError as exc:
             errors[name] = str(exc)
     if "unit" in out.ids and "officer" in out.ids and errors.get("officer") is None:
-        officer_unit = conn.execute(select(User.unit_id).where(User.id == out.ids["officer"])).scalar()
+        officer_unit = conn.execute(
+            select(User.unit_id).where(User.id == out.ids["officer"])
+        ).scalar()
         if officer_unit != out.ids["unit"]:
-            errors["officer"] = f"{out.logged['officer']!r} is not an officer of unit {out.logged['unit']!r}"
+            errors["officer"] = (
+                f"{out.logged['officer']!r} is not an officer of unit {out.logged['unit']!r}"
+            )
     if errors:
         listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
         raise ValidationError(
@@ -70,7 +74,9 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _check_one(conn: Connection, spec: FieldSpec, value: Any, out: CheckedData, campaign_id: int) -> None:
+def _check_one(
+    conn: Connection, spec: FieldSpec, value: Any, out: CheckedData, campaign_id: int
+) -> None:
     name = spec.name
     if spec.type == "text":
         if not isinstance(value, str):
@@ -123,9 +129,13 @@ def _check_one(conn: Connection, spec: FieldSpec, value: Any, out: CheckedData, 
         ).scalar()
         if found is None:
             known = conn.execute(
-                select(Category.code).where(Category.campaign_id == campaign_id).order_by(Category.position)
+                select(Category.code)
+                .where(Category.campaign_id == campaign_id)
+                .order_by(Category.position)
             ).scalars()
-            raise ValueError(f"{code!r} is not a category of this campaign; use one of {', '.join(known)}")
+            raise ValueError(
+                f"{code!r} is not a category of this campaign; use one of {', '.join(known)}"
+            )
         out.logged[name] = code
     else:  # pragma: no cover - the loader rejects unknown types
         raise ValueError(f"unknown field type {spec.type}")

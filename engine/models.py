@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+)
+from sqlalchemy import (
     text as sql_text,
 )
 from sqlalchemy.engine import Dialect
@@ -118,7 +120,9 @@ class Category(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
-    outside_duties: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    outside_duties: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
     position: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
 
     campaign: Mapped[Campaign] = relationship(back_populates="categories")
@@ -265,7 +269,9 @@ class GovernmentEscalation(Base):
     receiving_body: Mapped[str] = mapped_column(String(200))
     reference: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
-    citizen_told: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    citizen_told: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
     by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 

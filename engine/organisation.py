@@ -33,7 +33,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def load_organisation(session: Session, data: dict[str, Any], *, source: str = "<memory>", password: str = "demo") -> dict[str, int]:
+def load_organisation(
+    session: Session, data: dict[str, Any], *, source: str = "<memory>", password: str = "demo"
+) -> dict[str, int]:
     """Create or update units, users and general routing rules from ``data``."""
     units: dict[str, Unit] = {u.code: u for u in session.scalars(select(Unit))}
     counts = {"units": 0, "users": 0, "routing": 0}
@@ -45,7 +47,9 @@ def load_organisation(session: Session, data: dict[str, Any], *, source: str = "
         parent = item.get("parent")
         if parent is not None:
             if parent not in units:
-                raise ConfigError(f"{source}: unit {code!r}: parent {parent!r} is not defined above it")
+                raise ConfigError(
+                    f"{source}: unit {code!r}: parent {parent!r} is not defined above it"
+                )
             unit.parent = units[parent]
         units[code] = unit
         session.add(unit)
@@ -57,7 +61,9 @@ def load_organisation(session: Session, data: dict[str, Any], *, source: str = "
         username = _need(item, "username", source, f"user #{i}")
         role = _need(item, "role", source, f"user {username!r}")
         if role not in ROLES:
-            raise ConfigError(f"{source}: user {username!r}: unknown role {role!r}; roles are {', '.join(ROLES)}")
+            raise ConfigError(
+                f"{source}: user {username!r}: unknown role {role!r}; roles are {', '.join(ROLES)}"
+            )
         unit_code = item.get("unit")
         if unit_code is not None and unit_code not in units:
             raise ConfigError(f"{source}: user {username!r}: unknown unit {unit_code!r}")
@@ -78,7 +84,11 @@ def load_organisation(session: Session, data: dict[str, Any], *, source: str = "
                 raise ConfigError(f"{source}: routing rule #{i}: unknown unit {unit_code!r}")
             if not item.get("category") and not item.get("area"):
                 raise ConfigError(f"{source}: routing rule #{i}: needs a category, an area or both")
-            session.add(RoutingRule(category=item.get("category"), area=item.get("area"), unit=units[unit_code]))
+            session.add(
+                RoutingRule(
+                    category=item.get("category"), area=item.get("area"), unit=units[unit_code]
+                )
+            )
             counts["routing"] += 1
     session.flush()
     return counts
@@ -89,7 +99,11 @@ def load_organisation_file(session: Session, path: Path, **kw: Any) -> dict[str,
 
 
 def upsert_campaign(
-    session: Session, data: dict[str, Any], *, source: str = "<memory>", registry: WorkflowRegistry | None = None
+    session: Session,
+    data: dict[str, Any],
+    *,
+    source: str = "<memory>",
+    registry: WorkflowRegistry | None = None,
 ) -> Campaign:
     """Create the campaign described by ``data`` (or update the one with its code)."""
     code = _need(data, "code", source, "campaign")
@@ -97,16 +111,22 @@ def upsert_campaign(
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{source}: campaign {code!r}: unknown timezone {tz!r} (use e.g. Asia/Shanghai)") from None
+        raise ConfigError(
+            f"{source}: campaign {code!r}: unknown timezone {tz!r} (use e.g. Asia/Shanghai)"
+        ) from None
     starts = _date(data, "starts_on", source, code)
     ends = _date(data, "ends_on", source, code)
     if ends < starts:
-        raise ConfigError(f"{source}: campaign {code!r}: ends_on {ends} is before starts_on {starts}")
+        raise ConfigError(
+            f"{source}: campaign {code!r}: ends_on {ends} is before starts_on {starts}"
+        )
     deadline = data.get("rectification_deadline")
     if isinstance(deadline, date) and not isinstance(deadline, datetime):
         deadline = datetime(deadline.year, deadline.month, deadline.day, tzinfo=zone)
     if not isinstance(deadline, datetime):
-        raise ConfigError(f"{source}: campaign {code!r}: rectification_deadline must be a date or a time")
+        raise ConfigError(
+            f"{source}: campaign {code!r}: rectification_deadline must be a date or a time"
+        )
     if deadline.tzinfo is None:
         deadline = deadline.replace(tzinfo=zone)
     wf_name = data.get("workflow", "consultation")
@@ -128,7 +148,10 @@ def upsert_campaign(
     campaign.workflow_version = workflow.version
     campaign.calendar = data.get("calendar", "CN")
     session.flush()
-    known = {c.code: c for c in session.scalars(select(Category).where(Category.campaign_id == campaign.id))}
+    known = {
+        c.code: c
+        for c in session.scalars(select(Category).where(Category.campaign_id == campaign.id))
+    }
     for position, item in enumerate(data.get("categories", []), start=1):
         ccode = _need(item, "code", source, f"category #{position}")
         category = known.get(ccode) or Category(campaign_id=campaign.id, code=ccode)
@@ -161,4 +184,6 @@ def _date(data: dict[str, Any], key: str, source: str, code: str) -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise ConfigError(f"{source}: campaign {code!r}: {key} must be a date like 2005-02-25, got {value!r}")
+    raise ConfigError(
+        f"{source}: campaign {code!r}: {key} must be a date like 2005-02-25, got {value!r}"
+    )

@@ -11,7 +11,16 @@ INSPECTOR = "inspector"
 ADMIN = "admin"
 SYSTEM = "system"
 
-ROLES: tuple[str, ...] = (CITIZEN, CLERK, OFFICER, UNIT_LEADER, SUPERVISOR, INSPECTOR, ADMIN, SYSTEM)
+ROLES: tuple[str, ...] = (
+    CITIZEN,
+    CLERK,
+    OFFICER,
+    UNIT_LEADER,
+    SUPERVISOR,
+    INSPECTOR,
+    ADMIN,
+    SYSTEM,
+)
 
 # Roles that may act only on tickets of their own unit.
 UNIT_BOUND_ROLES: frozenset[str] = frozenset({OFFICER, UNIT_LEADER})

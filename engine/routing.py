@@ -28,7 +28,14 @@ def suggest_unit(
 ) -> Suggestion | None:
     """The unit the routing rules suggest for ``category`` in ``area``, or None."""
     rows = conn.execute(
-        select(RoutingRule.category, RoutingRule.area, RoutingRule.campaign_id, Unit.id, Unit.code, Unit.name)
+        select(
+            RoutingRule.category,
+            RoutingRule.area,
+            RoutingRule.campaign_id,
+            Unit.id,
+            Unit.code,
+            Unit.name,
+        )
         .join(Unit, Unit.id == RoutingRule.unit_id)
         .where(or_(RoutingRule.campaign_id == campaign_id, RoutingRule.campaign_id.is_(None)))
         .where(or_(RoutingRule.category.is_(None), RoutingRule.category == category))
@@ -45,5 +52,10 @@ def suggest_unit(
             best, best_score = row, score
     if best is None:
         return None
-    parts = [f"category {best.category}" if best.category else "", f"area {best.area}" if best.area else ""]
-    return Suggestion(best.id, best.code, best.name, " + ".join(p for p in parts if p) + f" → {best.code}")
+    parts = [
+        f"category {best.category}" if best.category else "",
+        f"area {best.area}" if best.area else "",
+    ]
+    return Suggestion(
+        best.id, best.code, best.name, " + ".join(p for p in parts if p) + f" → {best.code}"
+    )

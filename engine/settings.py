@@ -18,7 +18,9 @@ DEFAULT_FILE = PROJECT_ROOT / "config" / "default.toml"
 PREFIX = "RECTIFLOW_"
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The merged settings; nested sections are dicts (``settings['worker']['sweep_seconds']``)."""
     with DEFAULT_FILE.open("rb") as handle:
         settings: dict[str, Any] = tomllib.load(handle)

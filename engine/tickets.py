@@ -25,7 +25,15 @@ from engine.clock import ensure_utc
 from engine.errors import Conflict, InvalidTransition, NotFound, NotPermitted, ValidationError
 from engine.fields import check_data
 from engine.guards import GUARDS
-from engine.models import Campaign, FeedbackRecord, GovernmentEscalation, Ticket, TicketTheme, TransitionLog, User
+from engine.models import (
+    Campaign,
+    FeedbackRecord,
+    GovernmentEscalation,
+    Ticket,
+    TicketTheme,
+    TransitionLog,
+    User,
+)
 from engine.roles import SYSTEM, UNIT_BOUND_ROLES
 from engine.routing import suggest_unit
 from engine.workflow import TriggerSpec, Workflow, WorkflowRegistry, default_registry
@@ -54,7 +62,9 @@ SYSTEM_ACTOR = Actor(username="system", role=SYSTEM)
 def get_actor(session: Session, username: str) -> Actor:
     """The active user ``username`` as an Actor; ``NotFound`` if there is none."""
     row = session.execute(
-        select(User.id, User.username, User.role, User.unit_id, User.active).where(User.username == username)
+        select(User.id, User.username, User.role, User.unit_id, User.active).where(
+            User.username == username
+        )
     ).first()
     if row is None or not row.active:
         raise NotFound(f"no active user {username!r}")
@@ -88,8 +98,13 @@ def hash_secret(secret: str) -> str:
 def _campaign(conn: Connection, code: str) -> Any:
     row = conn.execute(
         select(
-            Campaign.id, Campaign.code, Campaign.workflow_name, Campaign.workflow_version,
-            Campaign.number_prefix, Campaign.starts_on, Campaign.ends_on,
+            Campaign.id,
+            Campaign.code,
+            Campaign.workflow_name,
+            Campaign.workflow_version,
+            Campaign.number_prefix,
+            Campaign.starts_on,
+            Campaign.ends_on,
         ).where(Campaign.code == code)
     ).first()
     if row is None:
@@ -136,8 +151,10 @@ def create_ticket(
     if kind is not None and kind not in KINDS:
         errors["kind"] = f"{kind!r} is not one of {', '.join(KINDS)}"
     for name, value, limit in (
-        ("citizen_name", citizen_name, 200), ("citizen_contact", citizen_contact, 200),
-        ("area", area, 100), ("address", address, 300),
+        ("citizen_name", citizen_name, 200),
+        ("citizen_contact", citizen_contact, 200),
+        ("area", area, 100),
+        ("address", address, 300),
     ):
         if value is not None and len(value) > limit:
             errors[name] = f"is too long ({len(value)} characters; at most {limit})"
@@ -154,58 +171,120 @@ def create_ticket(
 
     workflow = (registry or default_registry()).get(camp.workflow_name, camp.workflow_version)
     seq = conn.execute(
-        update(Campaign).where(Campaign.id == camp.id)
-        .values(ticket_seq=Campaign.ticket_seq + 1).returning(Campaign.ticket_seq)
+        update(Campaign)
+        .where(Campaign.id == camp.id)
+        .values(ticket_seq=Campaign.ticket_seq + 1)
+        .returning(Campaign.ticket_seq)
     ).scalar_one()
     number = f"{camp.number_prefix}-{seq:04d}"
     secret = secrets.token_urlsafe(9)
     logged = {
-        "text": body, "kind": kind, "area": area, "source": source,
+        "text": body,
+        "kind": kind,
+        "area": area,
+        "source": source,
         "received_at": audit.format_instant(received),
     }
     genesis = audit.genesis_hash(number, audit_key)
     data_json = audit.canonical_json({k: v for k, v in logged.items() if v is not None})
     first_hash = audit.row_hash(
-        prev_hash=genesis, ticket_number=number, seq=1, trigger="create", from_state=None,
-        to_state=workflow.initial, actor=actor.username, role=actor.role, at=now, reason=None,
-        data=data_json, workflow_version=workflow.version, key=audit_key,
+        prev_hash=genesis,
+        ticket_number=number,
+        seq=1,
+        trigger="create",
+        from_state=None,
+        to_state=workflow.initial,
+        actor=actor.username,
+        role=actor.role,
+        at=now,
+        reason=None,
+        data=data_json,
+        workflow_version=workflow.version,
+        key=audit_key,
     )
     ticket_id = conn.execute(
-        insert(tickets_t).values(
-            number=number, campaign_id=camp.id, kind=kind, text=body,
+        insert(tickets_t)
+        .values(
+            number=number,
+            campaign_id=camp.id,
+            kind=kind,
+            text=body,
             citizen_name=(citizen_name or "").strip() or None,
             citizen_contact=(citizen_contact or "").strip() or None,
-            area=(area or "").strip() or None, address=address, lat=lat, long=long,
-            state=workflow.initial, version=1, workflow_name=workflow.name,
-            workflow_version=workflow.version, escalation_level=0, received_at=received,
-            created_at=now, updated_at=now, source=source, external_key=external_key,
-            secret_hash=hash_secret(secret), last_hash=first_hash,
-        ).returning(tickets_t.c.id)
+            area=(area or "").strip() or None,
+            address=address,
+            lat=lat,
+            long=long,
+            state=workflow.initial,
+            version=1,
+            workflow_name=workflow.name,
+            workflow_version=workflow.version,
+            escalation_level=0,
+            received_at=received,
+            created_at=now,
+            updated_at=now,
+            source=source,
+            external_key=external_key,
+            secret_hash=hash_secret(secret),
+            last_hash=first_hash,
+        )
+        .returning(tickets_t.c.id)
     ).scalar_one()
     conn.execute(
         insert(log_t).values(
-            ticket_id=ticket_id, seq=1, trigger="create", from_state=None, to_state=workflow.initial,
-            actor=actor.username, role=actor.role, at=now, reason=None, data=data_json,
-            workflow_version=workflow.version, prev_hash=genesis, hash=first_hash,
+            ticket_id=ticket_id,
+            seq=1,
+            trigger="create",
+            from_state=None,
+            to_state=workflow.initial,
+            actor=actor.username,
+            role=actor.role,
+            at=now,
+            reason=None,
+            data=data_json,
+            workflow_version=workflow.version,
+            prev_hash=genesis,
+            hash=first_hash,
         )
     )
     tags = sorted({t.strip().lower() for t in themes if t and t.strip()})
     if tags:
-        conn.execute(insert(TicketTheme.__table__), [{"ticket_id": ticket_id, "tag": t} for t in tags])
+        conn.execute(
+            insert(TicketTheme.__table__), [{"ticket_id": ticket_id, "tag": t} for t in tags]
+        )
     from engine import deadlines
 
     deadlines.on_transition(
-        conn, workflow=workflow, ticket_id=ticket_id, number=number, campaign_id=camp.id,
-        from_state=None, to_state=workflow.initial, trigger="create", now=now, version=1,
+        conn,
+        workflow=workflow,
+        ticket_id=ticket_id,
+        number=number,
+        campaign_id=camp.id,
+        from_state=None,
+        to_state=workflow.initial,
+        trigger="create",
+        now=now,
+        version=1,
     )
     return Created(id=ticket_id, number=number, secret=secret, state=workflow.initial, version=1)
 
 
 _TICKET_COLUMNS = (
-    tickets_t.c.id, tickets_t.c.number, tickets_t.c.campaign_id, tickets_t.c.state, tickets_t.c.version,
-    tickets_t.c.workflow_name, tickets_t.c.workflow_version, tickets_t.c.unit_id, tickets_t.c.assignee_id,
-    tickets_t.c.kind, tickets_t.c.category, tickets_t.c.area, tickets_t.c.last_hash,
-    tickets_t.c.escalation_level, tickets_t.c.due_at,
+    tickets_t.c.id,
+    tickets_t.c.number,
+    tickets_t.c.campaign_id,
+    tickets_t.c.state,
+    tickets_t.c.version,
+    tickets_t.c.workflow_name,
+    tickets_t.c.workflow_version,
+    tickets_t.c.unit_id,
+    tickets_t.c.assignee_id,
+    tickets_t.c.kind,
+    tickets_t.c.category,
+    tickets_t.c.area,
+    tickets_t.c.last_hash,
+    tickets_t.c.escalation_level,
+    tickets_t.c.due_at,
 )
 
 
@@ -222,14 +301,18 @@ def check_actor(workflow: Workflow, spec: TriggerSpec, ticket: Any, actor: Actor
         raise NotPermitted(
             f"{spec.name!r} on {ticket.number} needs the role {' or '.join(sorted(spec.roles))}; "
             f"{actor.username} is {actor.role}",
-            ticket=ticket.number, state=ticket.state,
+            ticket=ticket.number,
+            state=ticket.state,
             details={"roles": sorted(spec.roles)},
         )
-    if actor.role in UNIT_BOUND_ROLES and (actor.unit_id is None or ticket.unit_id != actor.unit_id):
+    if actor.role in UNIT_BOUND_ROLES and (
+        actor.unit_id is None or ticket.unit_id != actor.unit_id
+    ):
         raise NotPermitted(
             f"{ticket.number} belongs to another unit; {actor.username} ({actor.role}) may act only "
             "on tickets of their own unit — a supervisor can reassign it",
-            ticket=ticket.number, state=ticket.state,
+            ticket=ticket.number,
+            state=ticket.state,
             details={"unit_id": ticket.unit_id},
         )
 
@@ -278,7 +361,8 @@ def fire(
         raise Conflict(
             f"{number} changed since you read it: it is at version {ticket.version} "
             f"(state {ticket.state!r}), you had version {expected_version}; reload and try again",
-            ticket=number, state=ticket.state,
+            ticket=number,
+            state=ticket.state,
             details={"current_version": ticket.version},
         )
     workflow = (registry or default_registry()).get(ticket.workflow_name, ticket.workflow_version)
@@ -286,48 +370,128 @@ def fire(
     if spec is None:
         allowed = sorted({t.name for t in workflow.triggers_from(ticket.state)})
         known = trigger in workflow.trigger_names()
-        what = "is not allowed from" if known else "is not a trigger of this workflow; it cannot fire from"
+        what = (
+            "is not allowed from"
+            if known
+            else "is not a trigger of this workflow; it cannot fire from"
+        )
         raise InvalidTransition(
             f"{trigger!r} {what} state {ticket.state!r} of {number}; "
             f"allowed now: {', '.join(allowed) or 'nothing (final state)'}",
-            ticket=number, state=ticket.state, details={"allowed": allowed},
+            ticket=number,
+            state=ticket.state,
+            details={"allowed": allowed},
         )
     check_actor(workflow, spec, ticket, actor)
     checked = check_data(
-        conn, workflow, spec, data, campaign_id=ticket.campaign_id, ticket=number, state=ticket.state
+        conn,
+        workflow,
+        spec,
+        data,
+        campaign_id=ticket.campaign_id,
+        ticket=number,
+        state=ticket.state,
     )
-    if actor.role in UNIT_BOUND_ROLES and "unit" in checked.ids and checked.ids["unit"] != actor.unit_id:
+    if (
+        actor.role in UNIT_BOUND_ROLES
+        and "unit" in checked.ids
+        and checked.ids["unit"] != actor.unit_id
+    ):
         raise NotPermitted(
             f"{actor.username} ({actor.role}) can assign only inside their own unit; "
             f"{checked.logged['unit']!r} is another unit — ask a supervisor",
-            ticket=number, state=ticket.state,
+            ticket=number,
+            state=ticket.state,
         )
-    guard_view = {"kind": ticket.kind, "assignee_id": ticket.assignee_id, "category": ticket.category}
+    guard_view = {
+        "kind": ticket.kind,
+        "assignee_id": ticket.assignee_id,
+        "category": ticket.category,
+    }
     for guard in spec.guards:
         refusal = GUARDS[guard](guard_view, checked.logged)
         if refusal:
             raise ValidationError(
-                f"{trigger!r} refused on {number}: {refusal}", ticket=number, state=ticket.state,
+                f"{trigger!r} refused on {number}: {refusal}",
+                ticket=number,
+                state=ticket.state,
                 details={"guard": guard},
             )
     dest = workflow.next_state(ticket.state, trigger)
 
-    values, logged = _effects(conn, workflow, spec, ticket, checked.logged, checked.ids, actor, now, dest)
+    values, logged = _effects(
+        conn, workflow, spec, ticket, checked.logged, checked.ids, actor, now, dest
+    )
     new_version = ticket.version + 1
     from engine import deadlines
 
     values.update(
         deadlines.on_transition(
-            conn, workflow=workflow, ticket_id=ticket.id, number=number, campaign_id=ticket.campaign_id,
-            from_state=ticket.state, to_state=dest, trigger=trigger, now=now, version=new_version,
+            conn,
+            workflow=workflow,
+            ticket_id=ticket.id,
+            number=number,
+            campaign_id=ticket.campaign_id,
+            from_state=ticket.state,
+            to_state=dest,
+            trigger=trigger,
+            now=now,
+            version=new_version,
         )
     )
     why = reason if reason is not None else logged.get("reason")
+    write_change(
+        conn,
+        ticket,
+        trigger=trigger,
+        dest=dest,
+        actor=actor,
+        logged=logged,
+        reason=why,
+        values=values,
+        now=now,
+        workflow_version=workflow.version,
+        audit_key=audit_key,
+    )
+    return Fired(number, trigger, ticket.state, dest, new_version, new_version, values)
+
+
+def write_change(
+    conn: Connection,
+    ticket: Any,
+    *,
+    trigger: str,
+    dest: str,
+    actor: Actor,
+    logged: dict[str, Any],
+    reason: str | None,
+    values: dict[str, Any],
+    now: datetime,
+    workflow_version: int,
+    audit_key: bytes | None = None,
+) -> int:
+    """Write one change: UPDATE the ticket (version check) and INSERT its chained log row.
+
+    ``ticket`` is a row from ``load_ticket_row`` (or any object with ``id``,
+    ``number``, ``state``, ``version``, ``last_hash``). Returns the new version;
+    raises ``Conflict`` when someone else wrote the ticket in between.
+    """
+    new_version = ticket.version + 1
     data_json = audit.canonical_json(logged)
     new_hash = audit.row_hash(
-        prev_hash=ticket.last_hash, ticket_number=number, seq=new_version, trigger=trigger,
-        from_state=ticket.state, to_state=dest, actor=actor.username, role=actor.role, at=now,
-        reason=why, data=data_json, workflow_version=workflow.version, key=audit_key,
+        prev_hash=ticket.last_hash,
+        ticket_number=ticket.number,
+        seq=new_version,
+        trigger=trigger,
+        from_state=ticket.state,
+        to_state=dest,
+        actor=actor.username,
+        role=actor.role,
+        at=now,
+        reason=reason,
+        data=data_json,
+        workflow_version=workflow_version,
+        key=audit_key,
     )
     result = conn.execute(
         update(tickets_t)
@@ -336,17 +500,71 @@ def fire(
     )
     if result.rowcount != 1:
         raise Conflict(
-            f"{number} was changed by someone else at the same moment; reload and try again",
-            ticket=number, state=ticket.state,
+            f"{ticket.number} was changed by someone else at the same moment; reload and try again",
+            ticket=ticket.number,
+            state=ticket.state,
         )
     conn.execute(
         insert(log_t).values(
-            ticket_id=ticket.id, seq=new_version, trigger=trigger, from_state=ticket.state, to_state=dest,
-            actor=actor.username, role=actor.role, at=now, reason=why, data=data_json,
-            workflow_version=workflow.version, prev_hash=ticket.last_hash, hash=new_hash,
+            ticket_id=ticket.id,
+            seq=new_version,
+            trigger=trigger,
+            from_state=ticket.state,
+            to_state=dest,
+            actor=actor.username,
+            role=actor.role,
+            at=now,
+            reason=reason,
+            data=data_json,
+            workflow_version=workflow_version,
+            prev_hash=ticket.last_hash,
+            hash=new_hash,
         )
     )
-    return Fired(number, trigger, ticket.state, dest, new_version, new_version, values)
+    return new_version
+
+
+def record_event(
+    session: Session,
+    number: str,
+    event: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    reason: str | None = None,
+    values: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+    audit_key: bytes | None = None,
+) -> int:
+    """Log an event that does not move the state (a timer firing, an extension asked or
+    decided, an escalation level raised), changing ``values`` on the ticket in the same
+    write. The state stays; the version and the hash chain advance. Returns the new version.
+    """
+    now = ensure_utc(now)
+    conn = session.connection()
+    ticket = load_ticket_row(conn, number)
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(
+            f"{number} changed since you read it: it is at version {ticket.version}, "
+            f"you had version {expected_version}; reload and try again",
+            ticket=number,
+            state=ticket.state,
+            details={"current_version": ticket.version},
+        )
+    return write_change(
+        conn,
+        ticket,
+        trigger=event,
+        dest=ticket.state,
+        actor=actor,
+        logged=dict(data or {}),
+        reason=reason,
+        values=dict(values or {}),
+        now=now,
+        workflow_version=ticket.workflow_version,
+        audit_key=audit_key,
+    )
 
 
 def _effects(
@@ -390,16 +608,24 @@ def _effects(
     if {"method", "text", "date"} <= logged.keys():
         conn.execute(
             insert(FeedbackRecord.__table__).values(
-                ticket_id=ticket.id, method=logged["method"], text=logged["text"],
-                given_on=_date(logged["date"]), by_user_id=actor.id, at=now,
+                ticket_id=ticket.id,
+                method=logged["method"],
+                text=logged["text"],
+                given_on=_date(logged["date"]),
+                by_user_id=actor.id,
+                at=now,
             )
         )
     if "receiving_body" in logged:
         conn.execute(
             insert(GovernmentEscalation.__table__).values(
-                ticket_id=ticket.id, receiving_body=logged["receiving_body"],
-                reference=logged.get("reference"), reason=logged.get("reason", ""),
-                citizen_told=False, by_user_id=actor.id, at=now,
+                ticket_id=ticket.id,
+                receiving_body=logged["receiving_body"],
+                reference=logged.get("reference"),
+                reason=logged.get("reason", ""),
+                citizen_told=False,
+                by_user_id=actor.id,
+                at=now,
             )
         )
     if dest in workflow.final_states:

@@ -170,7 +170,11 @@ class Workflow:
             "ladder": {
                 "warning_before_hours": self.ladder.warning_before_hours,
                 "steps": [
-                    {"level": s.level, "after_working_days": s.after_working_days, "notify": list(s.notify)}
+                    {
+                        "level": s.level,
+                        "after_working_days": s.after_working_days,
+                        "notify": list(s.notify),
+                    }
                     for s in self.ladder.steps
                 ],
             },
@@ -178,10 +182,14 @@ class Workflow:
 
 
 def _fail(source: str, item: str, problem: str) -> WorkflowDefinitionError:
-    return WorkflowDefinitionError(f"{source}: {item}: {problem}", details={"file": source, "item": item})
+    return WorkflowDefinitionError(
+        f"{source}: {item}: {problem}", details={"file": source, "item": item}
+    )
 
 
-def _require(table: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str, item: str) -> Any:
+def _require(
+    table: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str, item: str
+) -> Any:
     if key not in table:
         raise _fail(source, item, f"missing field {key!r}")
     value = table[key]
@@ -236,7 +244,9 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
             time_limit_hours=limit.get("hours"),
         )
     if initial not in states:
-        raise _fail(source, "workflow", f"initial state {initial!r} is not a state ({', '.join(states)})")
+        raise _fail(
+            source, "workflow", f"initial state {initial!r} is not a state ({', '.join(states)})"
+        )
 
     fields: dict[str, FieldSpec] = {}
     for fname, fdata in (data.get("fields") or {}).items():
@@ -245,7 +255,9 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
             raise _fail(source, item, "must be a table")
         ftype = _require(fdata, "type", str, source, item)
         if ftype not in FIELD_TYPES:
-            raise _fail(source, item, f"unknown type {ftype!r}; use one of {', '.join(sorted(FIELD_TYPES))}")
+            raise _fail(
+                source, item, f"unknown type {ftype!r}; use one of {', '.join(sorted(FIELD_TYPES))}"
+            )
         choices = _str_list(fdata.get("choices", []), source, item, "choices")
         if ftype == "choice" and not choices:
             raise _fail(source, item, "a choice field needs choices")
@@ -268,12 +280,16 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
             raise _fail(source, f"trigger #{index}", "must be a table")
         tname = _require(tdata, "name", str, source, f"trigger #{index}")
         item = f"trigger {tname!r} (#{index})"
-        sources = _str_list(_require(tdata, "source", (str, list), source, item), source, item, "source")
+        sources = _str_list(
+            _require(tdata, "source", (str, list), source, item), source, item, "source"
+        )
         dest = _require(tdata, "dest", str, source, item)
         roles = _str_list(_require(tdata, "roles", list, source, item), source, item, "roles")
         for state in (*sources, dest):
             if state not in states:
-                raise _fail(source, item, f"unknown state {state!r}; states are {', '.join(states)}")
+                raise _fail(
+                    source, item, f"unknown state {state!r}; states are {', '.join(states)}"
+                )
         for role in roles:
             if role not in ROLES:
                 raise _fail(source, item, f"unknown role {role!r}; roles are {', '.join(ROLES)}")
@@ -285,7 +301,9 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
         guards = _str_list(tdata.get("guards", []), source, item, "guards")
         for guard in guards:
             if guard not in GUARDS:
-                raise _fail(source, item, f"unknown guard {guard!r}; guards are {', '.join(sorted(GUARDS))}")
+                raise _fail(
+                    source, item, f"unknown guard {guard!r}; guards are {', '.join(sorted(GUARDS))}"
+                )
         spec = TriggerSpec(
             name=tname,
             sources=sources,
@@ -316,7 +334,9 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
                 queue.append(nxt)
     for sname in states:
         if sname not in seen:
-            raise _fail(source, f"state {sname!r}", f"unreachable from the initial state {initial!r}")
+            raise _fail(
+                source, f"state {sname!r}", f"unreachable from the initial state {initial!r}"
+            )
         if not states[sname].final and not (edges[sname] - {sname}):
             raise _fail(source, f"state {sname!r}", "is not final and has no trigger leading out")
     if not any(s.final for s in states.values()):
@@ -410,7 +430,9 @@ class WorkflowRegistry:
         if version is None:
             versions = [v for (n, v) in self._by_key if n == name]
             if not versions:
-                raise NotFound(f"no workflow named {name!r}; known: {', '.join(self.names()) or 'none'}")
+                raise NotFound(
+                    f"no workflow named {name!r}; known: {', '.join(self.names()) or 'none'}"
+                )
             version = max(versions)
         try:
             return self._by_key[(name, version)]

@@ -25,7 +25,9 @@ from engine.organisation import load_campaign_file, load_organisation_file
 from engine.settings import PROJECT_ROOT
 from engine.tickets import Actor, get_actor
 
-PG_ADMIN_URL = os.environ.get("RECTIFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "RECTIFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CAMPAIGN = "consultation-2005"
 # A moment inside the report's campaign: Monday 2005-02-28, 10:00 in Shanghai.
@@ -59,7 +61,9 @@ def _pg_admin() -> Engine | None:
     except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
         engine.dispose()
         if IN_CI:
-            raise RuntimeError(f"CI=true but PostgreSQL does not answer at {PG_ADMIN_URL}: {exc}") from exc
+            raise RuntimeError(
+                f"CI=true but PostgreSQL does not answer at {PG_ADMIN_URL}: {exc}"
+            ) from exc
         return None
 
 

@@ -1,0 +1,72 @@
+"""The Flask application factory. No module-level app: ``create_app(config)`` builds one."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from engine import db as engine_db
+from engine.settings import PROJECT_ROOT, audit_key, database_url, load_settings, project_path
+from engine.workflow import default_registry
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from config/default.toml → RECTIFLOW_* env → ``config``.
+
+    ``config`` may hold rectiflow settings (``database_url``...) and Flask keys
+    (upper case, e.g. ``TESTING``, ``WTF_CSRF_ENABLED``).
+    """
+    config = dict(config or {})
+    flask_keys = {k: v for k, v in config.items() if k.isupper()}
+    settings = load_settings({k: v for k, v in config.items() if not k.isupper()})
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app.config.update(
+        SECRET_KEY=settings.get("secret_key") or _instance_secret(app),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        RECTIFLOW=settings,
+    )
+    app.config.update(flask_keys)
+
+    from web import database
+
+    engine = engine_db.make_engine(
+        database_url(settings), sqlite_synchronous=settings.get("sqlite_synchronous", "FULL")
+    )
+    database.init_app(app, engine)
+    app.extensions["rectiflow.registry"] = default_registry(
+        str(project_path(settings.get("workflows_dir", "workflows")))
+    )
+    app.extensions["rectiflow.audit_key"] = audit_key(settings)
+
+    from web import errors
+
+    errors.init_app(app)
+    _register_blueprints(app)
+    if not app.debug and not app.testing and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    """One blueprint per audience; each package exposes ``bp``."""
+    from web import health
+
+    app.register_blueprint(health.bp)
+
+
+def _instance_secret(app: Flask) -> str:
+    path = project_path("instance") / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_hex(32)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value

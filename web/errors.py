@@ -1,0 +1,104 @@
+"""Engine errors → HTTP status and JSON or HTML, in one place; 500s roll back."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, jsonify, render_template_string, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import (
+    ConfigError,
+    Conflict,
+    EngineError,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    ValidationError,
+    WorkflowDefinitionError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[EngineError], int] = {
+    ValidationError: 422,
+    InvalidTransition: 409,
+    Conflict: 409,
+    NotPermitted: 403,
+    NotFound: 404,
+    WorkflowDefinitionError: 500,
+    ConfigError: 500,
+}
+
+
+def status_for(error: EngineError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def wants_json() -> bool:
+    path = request.path
+    return (
+        path.startswith("/api/")
+        or path.startswith("/open311/")
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ status }} {{ title }}</title></head><body><main><h1>{{ title }}</h1><p>{{ message }}</p>
+<p><a href="/">Back to the start page</a></p></main></body></html>"""
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(EngineError)
+    def _engine_error(error: EngineError) -> tuple[Response | str, int]:
+        _rollback()
+        status = status_for(error)
+        if wants_json():
+            return jsonify({"error": error.to_dict()}), status
+        return render_template_string(
+            _PAGE,
+            status=status,
+            title=error.code.replace("_", " ").capitalize(),
+            message=error.message,
+        ), status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[Response | str, int]:
+        _rollback()
+        status = error.code or 500
+        if wants_json():
+            code = (error.name or "error").lower().replace(" ", "_")
+            return jsonify(
+                {"error": {"code": code, "message": error.description, "details": {}}}
+            ), status
+        return render_template_string(
+            _PAGE, status=status, title=error.name, message=error.description
+        ), status
+
+    @app.errorhandler(Exception)
+    def _server_error(error: Exception) -> tuple[Response | str, int]:
+        _rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return jsonify(
+                {
+                    "error": {
+                        "code": "server_error",
+                        "message": "internal error; it was logged",
+                        "details": {},
+                    }
+                }
+            ), 500
+        return render_template_string(
+            _PAGE, status=500, title="Server error", message="Something went wrong; it was logged."
+        ), 500
