@@ -150,6 +150,14 @@ class Ticket(Base):
         Index("ix_tickets_unit_state_due", "unit_id", "state", "due_at"),
         Index("ix_tickets_assignee_state_due", "assignee_id", "state", "due_at"),
         Index("ix_tickets_overdue", "escalation_level", "unit_id"),
+        Index(
+            "ix_tickets_open_due",
+            "due_at",
+            "unit_id",
+            "escalation_level",
+            sqlite_where=sql_text("closed_at IS NULL"),
+            postgresql_where=sql_text("closed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -336,3 +344,15 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class SignInFailure(Base):
+    """A failed sign-in; recent ones slow the next attempt down, in every process alike."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_username_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
