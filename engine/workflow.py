@@ -44,6 +44,8 @@ class StateSpec:
     final: bool = False
     time_limit_working_days: int | None = None
     time_limit_hours: int | None = None
+    # False: the campaign's rectification deadline does not cap this state's limit.
+    campaign_cap: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class Workflow:
                     "final": s.final,
                     "time_limit_working_days": s.time_limit_working_days,
                     "time_limit_hours": s.time_limit_hours,
+                    "campaign_cap": s.campaign_cap,
                 }
                 for s in self.states.values()
             ],
@@ -199,6 +202,13 @@ def _require(
     return value
 
 
+def _flag(table: dict[str, Any], key: str, default: bool, source: str, item: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise _fail(source, item, f"field {key!r} must be true or false, got {value!r}")
+    return value
+
+
 def _str_list(value: Any, source: str, item: str, key: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -242,6 +252,7 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
             final=bool(sdata.get("final", False)),
             time_limit_working_days=limit.get("working_days"),
             time_limit_hours=limit.get("hours"),
+            campaign_cap=_flag(sdata, "campaign_cap", True, source, item),
         )
     if initial not in states:
         raise _fail(
