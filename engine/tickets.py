@@ -254,7 +254,7 @@ def create_ticket(
         )
     from engine import deadlines
 
-    deadlines.on_transition(
+    due_values = deadlines.on_transition(
         conn,
         workflow=workflow,
         ticket_id=ticket_id,
@@ -266,6 +266,9 @@ def create_ticket(
         now=now,
         version=1,
     )
+    if due_values:
+        # due_at/due_rule only: neither the state nor the log is touched here.
+        conn.execute(update(tickets_t).where(tickets_t.c.id == ticket_id).values(**due_values))
     return Created(id=ticket_id, number=number, secret=secret, state=workflow.initial, version=1)
 
 
