@@ -24,7 +24,6 @@ from engine.models import (
     Extension,
     FeedbackRecord,
     GovernmentEscalation,
-    Notification,
     ReopenRequest,
     Ticket,
     TransitionLog,
@@ -586,53 +585,6 @@ def pending_reopen_requests(session: Session, *, limit: int = DEFAULT_LIMIT) -> 
         .limit(_limit(limit))
     ).all()
     return [PendingReopen(*r) for r in rows]
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    id: int
-    kind: str
-    ticket_number: str | None
-    subject: str
-    body: str
-    created_at: datetime
-    read_at: datetime | None
-
-
-def inbox(
-    session: Session, *, user_id: int, unread_only: bool = False, limit: int = DEFAULT_LIMIT
-) -> list[InboxItem]:
-    """User ``user_id``'s notifications, newest first (index user_id, read_at)."""
-    stmt = (
-        select(
-            Notification.id,
-            Notification.kind,
-            Ticket.number,
-            Notification.subject,
-            Notification.body,
-            Notification.created_at,
-            Notification.read_at,
-        )
-        .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
-        .where(Notification.user_id == user_id)
-    )
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    rows = session.execute(
-        stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(_limit(limit))
-    ).all()
-    return [InboxItem(*r) for r in rows]
-
-
-def unread_count(session: Session, *, user_id: int) -> int:
-    """How many unread notifications user ``user_id`` has (index user_id, read_at)."""
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        ).scalar_one()
-    )
 
 
 @dataclass(frozen=True)
