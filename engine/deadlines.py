@@ -3,16 +3,189 @@
 ``on_transition`` is called by ``tickets.create_ticket`` and ``tickets.fire``
 inside the transition's transaction; it returns the ticket columns to change
 (``due_at``, ``due_rule``, ``escalation_level``) and writes timer rows itself.
+
+Rules (decided here, documented in README):
+
+- Entering a state with a ``time_limit`` starts a new clock: the pending timers
+  of the ticket are cancelled, the escalation level goes back to 0, the due time
+  is the state's limit in working days on the campaign's calendar and timezone
+  (or calendar hours), and timers are armed: a warning ``warning_before_hours``
+  before the due time, then one timer per ladder step (level 1 at the breach).
+- The campaign's rectification deadline caps the due time of every state that
+  does not say ``campaign_cap = false`` (the consultation workflow exempts
+  ``escalated``: the government's answer is not bound by the bureau's campaign).
+  A ticket that enters a state after the campaign deadline has passed gets the
+  state's own limit: the cap would already be in the past.
+- A self-loop (``reassign``) keeps the clock, the timers and the level.
+- Leaving the clocked states for a state without a limit (``fed_back``) stops
+  the clock: pending timers are cancelled, ``due_at`` and the level cleared.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection
 
-from engine.workflow import Workflow
+from engine.calendar import WorkingCalendar, get_calendar
+from engine.models import Campaign, Timer
+from engine.workflow import Ladder, StateSpec, Workflow
+
+timers_t = cast(Table, Timer.__table__)
+campaigns_t = cast(Table, Campaign.__table__)
+
+WARNING = "warning"
+BREACH = "breach"  # ladder level 1: the due time passed
+LADDER = "ladder"  # ladder levels 2 and up
+
+
+@dataclass(frozen=True)
+class CampaignClock:
+    """What a campaign contributes to deadlines: timezone, calendar, cap, end."""
+
+    id: int
+    code: str
+    timezone: ZoneInfo
+    calendar: WorkingCalendar
+    rectification_deadline: datetime
+    ends_on: Any
+
+    def local(self, instant: datetime) -> datetime:
+        return instant.astimezone(self.timezone)
+
+    def end_instant(self) -> datetime:
+        """The first instant after the campaign's last day, local midnight, in UTC."""
+        from datetime import UTC, time
+
+        end = datetime.combine(self.ends_on + timedelta(days=1), time(0), tzinfo=self.timezone)
+        return end.astimezone(UTC)
+
+
+def campaign_clock(conn: Connection, campaign_id: int) -> CampaignClock:
+    """The campaign's timezone, calendar and deadline (read once per transaction-ish)."""
+    row = conn.execute(
+        select(
+            campaigns_t.c.id,
+            campaigns_t.c.code,
+            campaigns_t.c.timezone,
+            campaigns_t.c.calendar,
+            campaigns_t.c.rectification_deadline,
+            campaigns_t.c.ends_on,
+        ).where(campaigns_t.c.id == campaign_id)
+    ).one()
+    return CampaignClock(
+        id=row.id,
+        code=row.code,
+        timezone=ZoneInfo(row.timezone),
+        calendar=get_calendar(row.calendar),
+        rectification_deadline=row.rectification_deadline,
+        ends_on=row.ends_on,
+    )
+
+
+@dataclass(frozen=True)
+class Due:
+    at: datetime
+    rule: str
+
+
+def state_due(spec: StateSpec, clock: CampaignClock, now: datetime) -> Due | None:
+    """The due time and its rule for a ticket entering ``spec`` at ``now``; None if unclocked."""
+    if spec.time_limit_working_days is not None:
+        n = spec.time_limit_working_days
+        at = clock.calendar.add_working_days(now, n, clock.timezone)
+        rule = f"state {spec.name}: {n} working day{'s' if n != 1 else ''}"
+    elif spec.time_limit_hours is not None:
+        n = spec.time_limit_hours
+        at = now + timedelta(hours=n)
+        rule = f"state {spec.name}: {n} hour{'s' if n != 1 else ''}"
+    else:
+        return None
+    cap = clock.rectification_deadline
+    if spec.campaign_cap and now < cap < at:
+        at = cap
+        rule = f"campaign deadline {clock.local(cap).date().isoformat()}"
+    return Due(at=at, rule=rule)
+
+
+def cancel_pending(conn: Connection, ticket_id: int, now: datetime) -> int:
+    """Cancel every timer of the ticket that has neither fired nor been cancelled."""
+    result = conn.execute(
+        update(timers_t)
+        .where(
+            timers_t.c.ticket_id == ticket_id,
+            timers_t.c.fired_at.is_(None),
+            timers_t.c.cancelled_at.is_(None),
+        )
+        .values(cancelled_at=now)
+    )
+    return result.rowcount or 0
+
+
+def ladder_times(
+    due_at: datetime, ladder: Ladder, clock: CampaignClock
+) -> list[tuple[str, int, datetime]]:
+    """(kind, level, due time) of each timer a due time arms, warning first."""
+    out: list[tuple[str, int, datetime]] = []
+    if ladder.warning_before_hours > 0:
+        out.append((WARNING, 0, due_at - timedelta(hours=ladder.warning_before_hours)))
+    for step in ladder.steps:
+        at = clock.calendar.add_working_days(due_at, step.after_working_days, clock.timezone)
+        out.append((BREACH if step.level == 1 else LADDER, step.level, at))
+    return out
+
+
+def arm_timers(
+    conn: Connection,
+    *,
+    ticket_id: int,
+    due_at: datetime,
+    ladder: Ladder,
+    clock: CampaignClock,
+    now: datetime,
+    from_level: int = 0,
+) -> int:
+    """Insert the warning and ladder timers for ``due_at``; a warning already past is skipped.
+
+    Ladder steps at or below ``from_level`` are not armed again (the ticket is
+    already there). Returns how many timers were armed.
+    """
+    rows = [
+        {"ticket_id": ticket_id, "kind": kind, "level": level, "due_at": at, "created_at": now}
+        for kind, level, at in ladder_times(due_at, ladder, clock)
+        if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
+    ]
+    if rows:
+        conn.execute(insert(timers_t), rows)
+    return len(rows)
+
+
+def rearm(
+    conn: Connection,
+    *,
+    workflow: Workflow,
+    ticket_id: int,
+    campaign_id: int,
+    due_at: datetime,
+    now: datetime,
+    from_level: int = 0,
+) -> int:
+    """Move a ticket's clock to ``due_at``: cancel its pending timers and arm new ones."""
+    cancel_pending(conn, ticket_id, now)
+    clock = campaign_clock(conn, campaign_id)
+    return arm_timers(
+        conn,
+        ticket_id=ticket_id,
+        due_at=due_at,
+        ladder=workflow.ladder,
+        clock=clock,
+        now=now,
+        from_level=from_level,
+    )
 
 
 def on_transition(
@@ -28,5 +201,24 @@ def on_transition(
     now: datetime,
     version: int,
 ) -> dict[str, Any]:
-    """Ticket column changes for entering ``to_state``; none until the deadlines land."""
-    return {}
+    """Start, keep or stop the ticket's clock for entering ``to_state``; the columns to change.
+
+    A self-loop keeps everything. Any other move cancels the pending timers;
+    a state with a time limit then sets ``due_at``/``due_rule``, resets the
+    escalation level and arms the warning and the ladder; a state without one
+    clears them.
+    """
+    if from_state == to_state:
+        return {}
+    if from_state is not None:
+        cancel_pending(conn, ticket_id, now)
+    spec = workflow.states[to_state]
+    if spec.final or (spec.time_limit_working_days is None and spec.time_limit_hours is None):
+        return {"due_at": None, "due_rule": None, "escalation_level": 0}
+    clock = campaign_clock(conn, campaign_id)
+    due = state_due(spec, clock, now)
+    assert due is not None
+    arm_timers(
+        conn, ticket_id=ticket_id, due_at=due.at, ladder=workflow.ladder, clock=clock, now=now
+    )
+    return {"due_at": due.at, "due_rule": due.rule, "escalation_level": 0}

@@ -1,0 +1,118 @@
+"""Escalating by hand: a supervisor raises a ticket's escalation level with a reason.
+
+Reassigning and escalating to government are workflow triggers
+(``tickets.fire(..., "reassign" | "escalate_to_government")``); raising the
+level is an event on the ticket, logged through ``record_event``. The ladder's
+steps at or below the new level will not fire again for this clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, update
+from sqlalchemy.orm import Session
+
+from engine.clock import ensure_utc
+from engine.deadlines import BREACH, LADDER
+from engine.errors import NotPermitted, ValidationError
+from engine.models import Timer
+from engine.notifications import Recipients, notify
+from engine.roles import SUPERVISOR
+from engine.tickets import Actor, load_ticket_row, record_event
+from engine.workflow import WorkflowRegistry, default_registry
+
+timers_t = cast(Table, Timer.__table__)
+
+
+def escalate_ticket(
+    session: Session,
+    number: str,
+    *,
+    actor: Actor,
+    reason: str,
+    now: datetime,
+    level: int | None = None,
+    registry: WorkflowRegistry | None = None,
+    audit_key: bytes | None = None,
+) -> int:
+    """Raise ``number``'s escalation level (by one, or to ``level``) as a supervisor; the new level.
+
+    Needs a reason; the level must go up and stay within the workflow's
+    ladder. Pending ladder timers at or below the new level are cancelled
+    (those steps are done); the people of the new level are notified.
+    """
+    now = ensure_utc(now)
+    conn = session.connection()
+    ticket = load_ticket_row(conn, number)
+    if actor.role != SUPERVISOR:
+        raise NotPermitted(
+            f"only a supervisor may escalate {number}; {actor.username} is {actor.role}",
+            ticket=number,
+            state=ticket.state,
+        )
+    workflow = (registry or default_registry()).get(ticket.workflow_name, ticket.workflow_version)
+    if ticket.state in workflow.final_states:
+        raise ValidationError(
+            f"{number} is closed (state {ticket.state!r}); reopen it before escalating",
+            ticket=number,
+            state=ticket.state,
+        )
+    top = max((s.level for s in workflow.ladder.steps), default=0)
+    target = ticket.escalation_level + 1 if level is None else level
+    errors: dict[str, str] = {}
+    why = (reason or "").strip()
+    if not why:
+        errors["reason"] = "is required: say why the ticket is escalated"
+    if target <= ticket.escalation_level:
+        errors["level"] = f"must be above the current level {ticket.escalation_level}"
+    elif target > top:
+        errors["level"] = f"the ladder has levels 1 to {top}; {target} is beyond it"
+    if errors:
+        listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        raise ValidationError(
+            f"{number} cannot be escalated: {listed}",
+            fields=errors,
+            ticket=number,
+            state=ticket.state,
+        )
+    conn.execute(
+        update(timers_t)
+        .where(
+            timers_t.c.ticket_id == ticket.id,
+            timers_t.c.kind.in_((BREACH, LADDER)),
+            timers_t.c.level <= target,
+            timers_t.c.fired_at.is_(None),
+            timers_t.c.cancelled_at.is_(None),
+        )
+        .values(cancelled_at=now)
+    )
+    record_event(
+        session,
+        number,
+        "escalated_by_hand",
+        actor=actor,
+        now=now,
+        reason=why,
+        data={"from_level": ticket.escalation_level, "level": target},
+        values={"escalation_level": target},
+        audit_key=audit_key,
+    )
+    step = next((s for s in workflow.ladder.steps if s.level == target), None)
+    recipients = Recipients(conn)
+    users = recipients.resolve(
+        step.notify if step else ("supervisor",),
+        assignee_id=ticket.assignee_id,
+        unit_id=ticket.unit_id,
+    )
+    notify(
+        conn,
+        user_ids=[u for u in users if u != actor.id],
+        kind="escalation",
+        subject=f"{number} escalated to level {target} by {actor.username}",
+        body=why,
+        ticket_id=ticket.id,
+        now=now,
+    )
+    return target
