@@ -58,6 +58,9 @@ def _register_blueprints(app: Flask) -> None:
     from web import health
 
     app.register_blueprint(health.bp)
+    from web import api
+
+    api.init_app(app)  # /api/v1 with its OpenAPI document (flask-smorest registers it)
 
 
 def _instance_secret(app: Flask) -> str:

@@ -1,0 +1,137 @@
+"""API-only reads: the filtered, paginated ticket list (one indexed query plus a COUNT)
+and the ticket row the API shows, with its campaign, unit and assignee."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.errors import NotFound, ValidationError
+from engine.models import Campaign, Ticket, Unit, User
+
+Assignee = aliased(User)
+
+COLUMNS = (
+    Ticket.id,
+    Ticket.number,
+    Ticket.campaign_id,
+    Ticket.state,
+    Ticket.version,
+    Ticket.workflow_name,
+    Ticket.workflow_version,
+    Ticket.kind,
+    Ticket.category,
+    Ticket.text,
+    Ticket.citizen_name,
+    Ticket.citizen_contact,
+    Ticket.area,
+    Ticket.address,
+    Ticket.lat,
+    Ticket.long,
+    Ticket.unit_id,
+    Ticket.assignee_id,
+    Ticket.escalation_level,
+    Ticket.due_at,
+    Ticket.due_rule,
+    Ticket.received_at,
+    Ticket.created_at,
+    Ticket.updated_at,
+    Ticket.closed_at,
+    Ticket.satisfied,
+    Ticket.source,
+    Campaign.code.label("campaign_code"),
+    Unit.code.label("unit_code"),
+    Unit.name.label("unit_name"),
+    Assignee.username.label("assignee_username"),
+)
+
+
+def _select() -> Select[Any]:
+    return (
+        select(*COLUMNS)
+        .join(Campaign, Campaign.id == Ticket.campaign_id)
+        .outerjoin(Unit, Unit.id == Ticket.unit_id)
+        .outerjoin(Assignee, Assignee.id == Ticket.assignee_id)
+    )
+
+
+def ticket_row(session: Session, number: str) -> Any:
+    row = session.execute(_select().where(Ticket.number == number)).first()
+    if row is None:
+        raise NotFound(f"no ticket {number!r}; numbers look like 2005-0001", ticket=number)
+    return row
+
+
+def _id_of(session: Session, column: Any, key: Any, value: str, field: str, what: str) -> int:
+    found = session.execute(select(column).where(key == value)).scalar()
+    if found is None:
+        raise ValidationError(
+            f"no {what} {value!r}", fields={field: f"no {what} {value!r}"}, details={}
+        )
+    return int(found)
+
+
+def list_tickets(
+    session: Session,
+    *,
+    now: datetime,
+    unit_scope: int | None,
+    campaign: str | None = None,
+    state: str | None = None,
+    category: str | None = None,
+    kind: str | None = None,
+    unit: str | None = None,
+    assignee: str | None = None,
+    overdue: bool | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Any], int]:
+    """One page of tickets matching every filter (newest first) and the total count.
+    ``unit_scope`` restricts to one unit (officers and unit leaders)."""
+    conditions: list[Any] = []
+    if unit_scope is not None:
+        conditions.append(Ticket.unit_id == unit_scope)
+    if campaign:
+        conditions.append(
+            Ticket.campaign_id
+            == _id_of(session, Campaign.id, Campaign.code, campaign, "campaign", "campaign")
+        )
+    if state:
+        conditions.append(Ticket.state == state)
+    if category:
+        conditions.append(Ticket.category == category)
+    if kind:
+        conditions.append(Ticket.kind == kind)
+    if unit:
+        conditions.append(
+            Ticket.unit_id == _id_of(session, Unit.id, Unit.code, unit, "unit", "unit")
+        )
+    if assignee:
+        conditions.append(
+            Ticket.assignee_id
+            == _id_of(session, User.id, User.username, assignee, "assignee", "user")
+        )
+    if overdue is True:
+        conditions.extend([Ticket.due_at < now, Ticket.closed_at.is_(None)])
+    elif overdue is False:
+        conditions.append(
+            or_(Ticket.due_at.is_(None), Ticket.due_at >= now, Ticket.closed_at.isnot(None))
+        )
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(Ticket.number == q, Ticket.text.ilike(pattern, escape="\\")))
+    total = session.execute(
+        select(func.count()).select_from(Ticket).where(*conditions)
+    ).scalar_one()
+    rows = session.execute(
+        _select()
+        .where(*conditions)
+        .order_by(Ticket.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return list(rows), int(total)

@@ -1,0 +1,263 @@
+"""Request and response schemas of the JSON API (marshmallow); the OpenAPI document is built
+from them, so what the document says is what the code checks and returns."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from engine.tickets import KINDS, TEXT_MAX
+
+MAX_INT = 2**31 - 1
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class ErrorBodySchema(ma.Schema):
+    code = fields.String(
+        required=True, metadata={"description": "machine-readable, e.g. conflict, invalid_data"}
+    )
+    message = fields.String(
+        required=True, metadata={"description": "what was wrong and what would be right"}
+    )
+    details = fields.Dict(
+        required=True,
+        metadata={"description": "e.g. fields: {name: problem}, allowed, current_version"},
+    )
+
+
+class ErrorSchema(ma.Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+def _text(limit: int, **kw: object) -> fields.String:
+    return fields.String(validate=validate.Length(max=limit), **kw)  # type: ignore[arg-type]
+
+
+class CitizenSchema(Strict):
+    name = _text(200, allow_none=True)
+    contact = _text(200, allow_none=True, metadata={"description": "phone or e-mail"})
+
+
+class TicketCreateSchema(Strict):
+    campaign = _text(64, required=True, metadata={"description": "campaign code"})
+    text = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=TEXT_MAX),
+        metadata={"description": "what the person said"},
+    )
+    kind = fields.String(validate=validate.OneOf(KINDS), allow_none=True)
+    citizen = fields.Nested(CitizenSchema, allow_none=True)
+    area = _text(100, allow_none=True, metadata={"description": "town or area, for routing"})
+    address = _text(300, allow_none=True)
+    received_at = fields.AwareDateTime(
+        default_timezone=UTC,
+        allow_none=True,
+        metadata={"description": "when the opinion was received (default: now)"},
+    )
+
+
+class AllowedTriggerSchema(ma.Schema):
+    name = fields.String(required=True)
+    dest = fields.String(required=True)
+    requires = fields.List(fields.String(), required=True)
+    optional = fields.List(fields.String(), required=True)
+
+
+class TicketSchema(ma.Schema):
+    number = fields.String(required=True)
+    campaign = fields.String(required=True)
+    state = fields.String(required=True)
+    version = fields.Integer(required=True)
+    workflow = fields.String(required=True, metadata={"description": "name/vN"})
+    kind = fields.String(allow_none=True, required=True)
+    category = fields.String(allow_none=True, required=True)
+    text = fields.String(required=True)
+    citizen = fields.Nested(CitizenSchema, allow_none=True, required=True)
+    area = fields.String(allow_none=True, required=True)
+    address = fields.String(allow_none=True, required=True)
+    unit = fields.String(allow_none=True, required=True, metadata={"description": "unit code"})
+    assignee = fields.String(allow_none=True, required=True, metadata={"description": "username"})
+    due_at = fields.DateTime(allow_none=True, required=True)
+    due_rule = fields.String(allow_none=True, required=True)
+    overdue = fields.Boolean(required=True)
+    escalation_level = fields.Integer(required=True)
+    received_at = fields.DateTime(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    closed_at = fields.DateTime(allow_none=True, required=True)
+    satisfied = fields.Boolean(allow_none=True, required=True)
+    source = fields.String(required=True)
+    allowed_triggers = fields.List(
+        fields.Nested(AllowedTriggerSchema),
+        metadata={"description": "what the caller may fire now (role and unit)"},
+    )
+
+
+class TicketCreatedSchema(TicketSchema):
+    receipt = fields.String(
+        required=True,
+        metadata={"description": "the citizen's receipt secret; returned once, stored hashed"},
+    )
+
+
+class TicketListArgsSchema(ma.Schema):
+    campaign = _text(64, metadata={"description": "campaign code"})
+    state = _text(64)
+    category = _text(64)
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    unit = _text(64, metadata={"description": "unit code"})
+    assignee = _text(64, metadata={"description": "username"})
+    overdue = fields.Boolean(
+        metadata={"description": "true: only open tickets past their due time"}
+    )
+    q = _text(200, metadata={"description": "text search in the opinion (or an exact number)"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class TicketPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(TicketSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+class TransitionSchema(Strict):
+    trigger = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    expected_version = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=MAX_INT),
+        metadata={"description": "the ticket version you read; a stale one gives 409"},
+    )
+    data = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=64)),
+        load_default=dict,
+        metadata={"description": "the fields the trigger requires (see the workflow)"},
+    )
+    reason = fields.String(validate=validate.Length(max=2000), allow_none=True)
+
+
+class LogEntrySchema(ma.Schema):
+    ticket = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    trigger = fields.String(required=True)
+    from_state = fields.String(allow_none=True, required=True)
+    to_state = fields.String(required=True)
+    actor = fields.String(required=True)
+    role = fields.String(required=True)
+    at = fields.DateTime(required=True)
+    reason = fields.String(allow_none=True, required=True)
+    data = fields.Dict(required=True)
+    hash = fields.String(required=True)
+    id = fields.Integer(required=True)
+
+
+class HistorySchema(ma.Schema):
+    ticket = fields.String(required=True)
+    items = fields.List(fields.Nested(LogEntrySchema), required=True)
+
+
+class AuditArgsSchema(ma.Schema):
+    ticket = _text(40)
+    actor = _text(64, metadata={"description": "username"})
+    trigger = _text(64)
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "exclusive"})
+    before_id = fields.Integer(
+        validate=validate.Range(min=1, max=2**62),
+        metadata={"description": "page on: the next_before_id of the previous page"},
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class AuditPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(LogEntrySchema), required=True)
+    next_before_id = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "null on the last page"}
+    )
+
+
+class VerifyArgsSchema(ma.Schema):
+    ticket = _text(40, metadata={"description": "verify one ticket's chain only"})
+
+
+class ProblemSchema(ma.Schema):
+    ticket = fields.String(required=True)
+    seq = fields.Integer(allow_none=True, required=True)
+    log_id = fields.Integer(allow_none=True, required=True)
+    kind = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class VerifySchema(ma.Schema):
+    ok = fields.Boolean(required=True)
+    problems = fields.List(fields.Nested(ProblemSchema), required=True)
+
+
+class CategorySchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    outside_duties = fields.Boolean(required=True)
+
+
+class CampaignSchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    timezone = fields.String(required=True)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    rectification_deadline = fields.DateTime(required=True)
+    workflow = fields.String(required=True, metadata={"description": "name/vN"})
+    categories = fields.List(fields.Nested(CategorySchema), required=True)
+
+
+class ReportArgsSchema(ma.Schema):
+    as_of = fields.Date(
+        metadata={"description": "figures at the end of this day (campaign time); default now"}
+    )
+
+
+class WorkflowSummarySchema(ma.Schema):
+    name = fields.String(required=True)
+    version = fields.Integer(required=True)
+    title = fields.String(required=True)
+
+
+class WorkflowSchema(WorkflowSummarySchema):
+    initial = fields.String(required=True)
+    states = fields.List(fields.Dict(), required=True)
+    triggers = fields.List(fields.Dict(), required=True)
+    fields_ = fields.Dict(data_key="fields", attribute="fields", required=True)
+    ladder = fields.Dict(required=True)
+
+
+class ExtensionAskSchema(Strict):
+    requested_due_at = fields.AwareDateTime(
+        required=True, default_timezone=UTC, metadata={"description": "the new due time asked for"}
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    expected_version = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
+
+
+class ExtensionDecisionSchema(Strict):
+    approve = fields.Boolean(required=True)
+    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
+
+
+class ExtensionSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    ticket = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "pending, approved, refused"})
+    requested_due_at = fields.DateTime(required=True)
+    reason = fields.String(required=True)
+    requested_by = fields.String(allow_none=True, required=True)
+    decided_by = fields.String(allow_none=True, required=True)
+    decided_at = fields.DateTime(allow_none=True, required=True)
+    decision_note = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
