@@ -1,0 +1,154 @@
+"""The APScheduler adapter: the clock that calls the engine's sweep and daily digest.
+
+APScheduler holds two kinds of jobs in a memory store, never one per ticket:
+an interval sweep (``max_instances=1``, ``coalesce=True``,
+``misfire_grace_time=None``, UTC) and a daily digest per running campaign at
+the configured hour in the campaign's timezone. The deadlines themselves are
+rows (engine.timers). ``SchedulerLock`` keeps one scheduler per database on a
+machine: an ``fcntl`` lock file under instance/ named after the database URL.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+from datetime import UTC, date
+from pathlib import Path
+from typing import IO, Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+
+from cli.context import AppContext
+from engine import mailer, notifications, timers
+from engine.models import Campaign
+from engine.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+
+
+class SchedulerLock:
+    """An exclusive, non-blocking lock file per database URL; released when the process ends."""
+
+    def __init__(self, database_url: str, directory: Path | None = None) -> None:
+        digest = hashlib.sha256(database_url.encode("utf-8")).hexdigest()[:16]
+        self.path = (directory or PROJECT_ROOT / "instance") / f"scheduler-{digest}.lock"
+        self._handle: IO[str] | None = None
+        self.owner_pid: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        self.owner_pid = os.getpid()
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    @property
+    def held_here(self) -> bool:
+        """True only in the process that took the lock (not in a forked child)."""
+        return self._handle is not None and self.owner_pid == os.getpid()
+
+    def release(self) -> None:
+        if self._handle is not None and self.held_here:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+        self._handle = None
+
+
+def run_sweep(app: AppContext) -> timers.SweepResult:
+    """One sweep at the app's clock; e-mail after each committed batch."""
+    smtp = mailer.SmtpSettings.from_settings(app.settings)
+    now = app.now()
+
+    def deliver(part: timers.SweepResult) -> None:
+        mailer.deliver(app.sessions, part.notification_ids, smtp=smtp, now=now)
+
+    result = timers.sweep(
+        app.sessions,
+        now=now,
+        batch=int(app.settings.get("worker", {}).get("sweep_batch", 500)),
+        registry=app.registry,
+        audit_key=app.audit_key,
+        after_commit=deliver,
+    )
+    if result.firings:
+        log.info("sweep at %s fired %d timers", now.isoformat(), len(result.firings))
+    return result
+
+
+def run_digest(app: AppContext, campaign: str) -> list[int]:
+    """Write the daily overdue digest of ``campaign`` and e-mail it after commit."""
+    now = app.now()
+    with app.unit_of_work() as session:
+        ids = notifications.send_daily_digest(session, campaign=campaign, now=now)
+    mailer.deliver(app.sessions, ids, smtp=mailer.SmtpSettings.from_settings(app.settings), now=now)
+    log.info("digest of %s: %d notices", campaign, len(ids))
+    return ids
+
+
+def running_campaigns(app: AppContext, today: date | None = None) -> list[Any]:
+    """Campaigns whose end is not more than 30 days past (code, timezone)."""
+    with app.sessions() as session:
+        rows = session.execute(
+            select(Campaign.code, Campaign.timezone, Campaign.ends_on).order_by(Campaign.code)
+        ).all()
+    return list(rows)
+
+
+def build_scheduler(
+    app: AppContext, *, blocking: bool, sweep_seconds: float | None = None
+) -> BaseScheduler:
+    """A scheduler with the sweep and the daily digests; not started."""
+    worker = app.settings.get("worker", {})
+    seconds = float(sweep_seconds or worker.get("sweep_seconds", 5))
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = cls(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(2)},
+        job_defaults=JOB_DEFAULTS,
+        timezone=UTC,
+    )
+    scheduler.add_job(
+        run_sweep,
+        IntervalTrigger(seconds=seconds, timezone=UTC),
+        args=[app],
+        id="sweep",
+        name="sweep due timers",
+        replace_existing=True,
+    )
+    hour = int(worker.get("digest_hour", 8))
+    for camp in running_campaigns(app):
+        scheduler.add_job(
+            run_digest,
+            CronTrigger(hour=hour, minute=0, timezone=camp.timezone),
+            args=[app, camp.code],
+            id=f"digest:{camp.code}",
+            name=f"daily digest {camp.code}",
+            replace_existing=True,
+        )
+    return scheduler

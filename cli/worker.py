@@ -1,0 +1,213 @@
+"""``rectiflow worker | sweep | simulate | digest | serve``: the deadlines at work."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy import select
+
+from cli.context import AppContext, fail, pass_app
+from cli.main import main
+from cli.scheduler import SchedulerLock, build_scheduler, run_digest, run_sweep
+from engine.clock import FixedClock, parse_instant
+from engine.errors import EngineError, NotFound
+from engine.models import Campaign
+from engine.settings import database_url
+
+log = logging.getLogger(__name__)
+
+
+def _set_now(app: AppContext, now_text: str | None) -> None:
+    if now_text:
+        try:
+            app.clock = FixedClock(parse_instant(now_text))
+        except EngineError as exc:
+            fail(exc)
+
+
+def _is_sqlite(app: AppContext) -> bool:
+    return app.engine.dialect.name == "sqlite"
+
+
+@main.command()
+@click.option("--now", "now_text", metavar="ISO-8601", help="Sweep as if it were this time.")
+@click.option("--batch", type=int, help="Timers per transaction (default: [worker] sweep_batch).")
+@pass_app
+def sweep(app: AppContext, now_text: str | None, batch: int | None) -> None:
+    """Fire every timer that is due now, print what fired, and exit."""
+    _set_now(app, now_text)
+    if batch:
+        app.settings.setdefault("worker", {})["sweep_batch"] = batch
+    try:
+        result = run_sweep(app)
+    except EngineError as exc:
+        fail(exc)
+    for f in result.firings:
+        what = "warning" if f.kind == "warning" else f"level {f.level} ({f.kind})"
+        click.echo(
+            f"{f.ticket}\t{what}\tdue {f.due_at.isoformat()}\tunit {f.unit_code or '-'}"
+            f"\t{len(f.notified)} notified"
+        )
+    click.echo(f"{len(result.firings)} timers fired at {app.now().isoformat()}")
+
+
+@main.command()
+@click.option(
+    "--sweep-seconds", type=float, help="Sweep interval (default: [worker] sweep_seconds)."
+)
+@pass_app
+def worker(app: AppContext, sweep_seconds: float | None) -> None:
+    """Run the scheduler: the sweep every few seconds and the daily overdue digest.
+
+    On SQLite only one worker may run per database (a lock file under
+    instance/); on PostgreSQL start as many as you like.
+    """
+    lock = None
+    if _is_sqlite(app):
+        lock = SchedulerLock(database_url(app.settings))
+        if not lock.acquire():
+            click.echo(
+                f"error: another scheduler (pid {lock.holder()}) already sweeps this database; "
+                "SQLite takes one",
+                err=True,
+            )
+            raise SystemExit(2)
+    scheduler = build_scheduler(app, blocking=True, sweep_seconds=sweep_seconds)
+    click.echo(
+        f"worker: sweeping every {scheduler.get_job('sweep').trigger.interval} (Ctrl-C stops)"
+    )
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@main.command()
+@click.option("--campaign", "campaign_code", required=True)
+@click.option("--now", "now_text", metavar="ISO-8601")
+@pass_app
+def digest(app: AppContext, campaign_code: str, now_text: str | None) -> None:
+    """Write today's overdue digest of a campaign into the inboxes (and e-mail it if on)."""
+    _set_now(app, now_text)
+    try:
+        ids = run_digest(app, campaign_code)
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"{len(ids)} digest notices written")
+
+
+def _local_instant(text: str, tz: ZoneInfo, *, end_of_day: bool) -> datetime:
+    """A bare date is a local day (its end when ``end_of_day``); anything else an ISO instant."""
+    if len(text.strip()) == 10:
+        try:
+            day = datetime.strptime(text.strip(), "%Y-%m-%d").date()
+        except ValueError:
+            return parse_instant(text)
+        if end_of_day:
+            day += timedelta(days=1)
+        return datetime.combine(day, time(0), tzinfo=tz)
+    return parse_instant(text)
+
+
+@main.command()
+@click.option("--campaign", "campaign_code", required=True)
+@click.option("--until", "until_text", required=True, help="Last day (local) or an ISO instant.")
+@click.option("--from", "from_text", help="Start (default: the clock, or the campaign's start).")
+@click.option("--dry-run", is_flag=True, help="Roll everything back at the end.")
+@click.option(
+    "--quiet-days/--no-quiet-days", default=False, help="Print days when nothing fell due."
+)
+@pass_app
+def simulate(
+    app: AppContext,
+    campaign_code: str,
+    until_text: str,
+    from_text: str | None,
+    dry_run: bool,
+    quiet_days: bool,
+) -> None:
+    """Move a simulated clock to --until, sweeping as it goes; print each day's firings per unit."""
+    from engine.simulate import simulate as run
+
+    session = app.sessions()
+    try:
+        camp = session.execute(
+            select(Campaign.timezone, Campaign.starts_on).where(Campaign.code == campaign_code)
+        ).first()
+        if camp is None:
+            raise NotFound(f"no campaign {campaign_code!r}")
+        tz = ZoneInfo(camp.timezone)
+        until = _local_instant(until_text, tz, end_of_day=True)
+        if from_text:
+            start = _local_instant(from_text, tz, end_of_day=False)
+        elif app.now_text:
+            start = app.now()
+        else:
+            start = datetime.combine(camp.starts_on, time(0), tzinfo=tz)
+        days = run(
+            session,
+            campaign=campaign_code,
+            start=start,
+            until=until,
+            registry=app.registry,
+            audit_key=app.audit_key,
+        )
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    except EngineError as exc:
+        session.rollback()
+        fail(exc)
+    finally:
+        session.close()
+    for day in days:
+        if day.quiet and not quiet_days:
+            continue
+        for line in day.lines():
+            click.echo(line)
+    total = sum(len(d.firings) for d in days)
+    click.echo(
+        f"{total} timers fired up to {until.astimezone(tz).isoformat()}"
+        + (" (dry run: rolled back)" if dry_run else "")
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not run the embedded scheduler.")
+@pass_app
+def serve(app: AppContext, host: str, port: int, threads: int, no_worker: bool) -> None:
+    """Run the web app with waitress, plus one embedded scheduler (unless --no-worker).
+
+    The scheduler starts only in the process that holds the database's lock
+    file; a second ``serve`` on the same database serves pages without one.
+    """
+    import waitress
+
+    from web import create_app
+
+    web_app = create_app({"database_url": database_url(app.settings)})
+    lock = SchedulerLock(database_url(app.settings))
+    scheduler = None
+    if not no_worker:
+        if lock.acquire():
+            scheduler = build_scheduler(app, blocking=False)
+            scheduler.start()
+            click.echo("embedded scheduler started")
+        else:
+            click.echo(f"scheduler already running (pid {lock.holder()}); serving without one")
+    try:
+        waitress.serve(web_app, host=host, port=port, threads=threads)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        lock.release()

@@ -1,0 +1,140 @@
+"""Optional e-mail delivery of inbox notices over SMTP, after the transaction commits.
+
+Off by default (``[smtp] enabled = false`` in config/default.toml). Delivery
+never runs inside the transaction that wrote the notices: a rolled-back firing
+sends nothing, and a mail server that is down never blocks or undoes a firing.
+A notice sent is stamped ``emailed_at`` so it is not sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import ensure_utc
+from engine.errors import ConfigError
+from engine.models import Notification, Ticket, User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "rectiflow@localhost"
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+    timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> SmtpSettings:
+        """The ``[smtp]`` section of the settings, checked."""
+        smtp = dict(settings.get("smtp") or {})
+        try:
+            port = int(smtp.get("port", 25))
+        except (TypeError, ValueError):
+            raise ConfigError(f"[smtp] port must be a number, got {smtp.get('port')!r}") from None
+        if not 0 < port < 65536:
+            raise ConfigError(f"[smtp] port must be 1..65535, got {port}")
+        return cls(
+            enabled=bool(smtp.get("enabled", False)),
+            host=str(smtp.get("host", "127.0.0.1")),
+            port=port,
+            sender=str(smtp.get("sender", "rectiflow@localhost")),
+            username=str(smtp.get("username", "")),
+            password=str(smtp.get("password", "")),
+            starttls=bool(smtp.get("starttls", False)),
+            timeout=float(smtp.get("timeout", 10.0)),
+        )
+
+
+def _message(
+    smtp: SmtpSettings, to: str, subject: str, body: str, number: str | None
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = smtp.sender
+    msg["To"] = to
+    msg["Subject"] = f"[rectiflow] {subject}"
+    if number:
+        msg["X-Rectiflow-Ticket"] = number
+    msg.set_content(body or subject)
+    return msg
+
+
+def deliver(
+    sessions: sessionmaker[Session],
+    notification_ids: Iterable[int],
+    *,
+    smtp: SmtpSettings,
+    now: datetime,
+) -> int:
+    """E-mail the committed notices ``notification_ids`` to users who have an address.
+
+    Does nothing when SMTP is disabled. Each sent notice is stamped
+    ``emailed_at`` in its own short transaction; a failure is logged and the
+    notice stays unsent (it is in the inbox anyway). Returns how many were sent.
+    """
+    if not smtp.enabled:
+        return 0
+    wanted = sorted(set(notification_ids))
+    if not wanted:
+        return 0
+    now = ensure_utc(now)
+    with sessions() as session:
+        rows = session.execute(
+            select(
+                Notification.id, Notification.subject, Notification.body, User.email, Ticket.number
+            )
+            .join(User, User.id == Notification.user_id)
+            .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
+            .where(
+                Notification.id.in_(wanted),
+                Notification.emailed_at.is_(None),
+                User.email.is_not(None),
+                User.email != "",
+            )
+            .order_by(Notification.id)
+        ).all()
+    if not rows:
+        return 0
+    sent: list[int] = []
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+            if smtp.starttls:
+                client.starttls()
+            if smtp.username:
+                client.login(smtp.username, smtp.password)
+            for row in rows:
+                try:
+                    client.send_message(
+                        _message(smtp, row.email, row.subject, row.body, row.number)
+                    )
+                    sent.append(row.id)
+                except smtplib.SMTPException as exc:
+                    log.warning("notice %s to %s not sent: %s", row.id, row.email, exc)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning(
+            "SMTP %s:%s unavailable, %d notices stay in-app only: %s",
+            smtp.host,
+            smtp.port,
+            len(rows) - len(sent),
+            exc,
+        )
+    if sent:
+        with sessions() as session:
+            session.execute(
+                update(Notification).where(Notification.id.in_(sent)).values(emailed_at=now)
+            )
+            session.commit()
+    return len(sent)
