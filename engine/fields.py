@@ -6,12 +6,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from engine.errors import ValidationError
 from engine.models import Category, Unit, User
 from engine.workflow import FieldSpec, TriggerSpec, Workflow
+
+# Built once: these run inside every fire() (bench/transitions.py).
+_UNIT_BY_CODE = select(Unit.id).where(Unit.code == bindparam("code"))
+_USER_BY_NAME = select(User.id, User.role, User.active).where(
+    User.username == bindparam("username")
+)
+_USER_UNIT = select(User.unit_id).where(User.id == bindparam("id"))
+_CATEGORY = select(Category.id).where(
+    Category.campaign_id == bindparam("campaign_id"), Category.code == bindparam("code")
+)
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
@@ -106,16 +116,14 @@ def _check_one(
                 raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
     elif spec.type == "unit":
         code = str(value).strip()
-        unit_id = conn.execute(select(Unit.id).where(Unit.code == code)).scalar()
+        unit_id = conn.execute(_UNIT_BY_CODE, {"code": code}).scalar()
         if unit_id is None:
             raise ValueError(f"no unit with code {code!r}")
         out.logged[name] = code
         out.ids[name] = unit_id
     elif spec.type == "user":
         username = str(value).strip()
-        row = conn.execute(
-            select(User.id, User.role, User.active).where(User.username == username)
-        ).first()
+        row = conn.execute(_USER_BY_NAME, {"username": username}).first()
         if row is None or not row.active:
             raise ValueError(f"no active user {username!r}")
         if spec.role and row.role not in (spec.role, "unit_leader"):
@@ -124,9 +132,7 @@ def _check_one(
         out.ids[name] = row.id
     elif spec.type == "category":
         code = str(value).strip()
-        found = conn.execute(
-            select(Category.id).where(Category.campaign_id == campaign_id, Category.code == code)
-        ).scalar()
+        found = conn.execute(_CATEGORY, {"campaign_id": campaign_id, "code": code}).scalar()
         if found is None:
             known = conn.execute(
                 select(Category.code)

@@ -13,10 +13,11 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -291,8 +292,27 @@ _TICKET_COLUMNS = (
 )
 
 
+# The hot path's statements are built once: building Core constructs per call costs
+# more than the SQL itself (bench/transitions.py).
+_LOAD_TICKET = select(*_TICKET_COLUMNS).where(tickets_t.c.number == bindparam("number"))
+_INSERT_LOG = insert(log_t)
+_ALWAYS_SET = ("state", "version", "last_hash", "updated_at")
+
+
+@lru_cache(maxsize=64)
+def _update_ticket(extra: frozenset[str]) -> Any:
+    """UPDATE tickets SET <state, version, hash, updated_at, extra...> WHERE id and version match."""
+    columns = (*_ALWAYS_SET, *sorted(extra))
+    return (
+        update(tickets_t)
+        .where(tickets_t.c.id == bindparam("w_id"), tickets_t.c.version == bindparam("w_version"))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
+
+
 def load_ticket_row(conn: Connection, number: str) -> Any:
-    row = conn.execute(select(*_TICKET_COLUMNS).where(tickets_t.c.number == number)).first()
+    """The columns ``fire`` needs, by ticket number; ``NotFound`` if there is no such ticket."""
+    row = conn.execute(_LOAD_TICKET, {"number": number}).first()
     if row is None:
         raise NotFound(f"no ticket {number!r}", ticket=number)
     return row
@@ -496,11 +516,16 @@ def write_change(
         workflow_version=workflow_version,
         key=audit_key,
     )
-    result = conn.execute(
-        update(tickets_t)
-        .where(tickets_t.c.id == ticket.id, tickets_t.c.version == ticket.version)
-        .values(state=dest, version=new_version, last_hash=new_hash, updated_at=now, **values)
+    params = {f"v_{k}": v for k, v in values.items()}
+    params.update(
+        v_state=dest,
+        v_version=new_version,
+        v_last_hash=new_hash,
+        v_updated_at=now,
+        w_id=ticket.id,
+        w_version=ticket.version,
     )
+    result = conn.execute(_update_ticket(frozenset(values)), params)
     if result.rowcount != 1:
         raise Conflict(
             f"{ticket.number} was changed by someone else at the same moment; reload and try again",
@@ -508,21 +533,22 @@ def write_change(
             state=ticket.state,
         )
     conn.execute(
-        insert(log_t).values(
-            ticket_id=ticket.id,
-            seq=new_version,
-            trigger=trigger,
-            from_state=ticket.state,
-            to_state=dest,
-            actor=actor.username,
-            role=actor.role,
-            at=now,
-            reason=reason,
-            data=data_json,
-            workflow_version=workflow_version,
-            prev_hash=ticket.last_hash,
-            hash=new_hash,
-        )
+        _INSERT_LOG,
+        {
+            "ticket_id": ticket.id,
+            "seq": new_version,
+            "trigger": trigger,
+            "from_state": ticket.state,
+            "to_state": dest,
+            "actor": actor.username,
+            "role": actor.role,
+            "at": now,
+            "reason": reason,
+            "data": data_json,
+            "workflow_version": workflow_version,
+            "prev_hash": ticket.last_hash,
+            "hash": new_hash,
+        },
     )
     return new_version
 

@@ -1,0 +1,183 @@
+"""Persisted, audited transitions per second on SQLite, next to the bare SQL floor.
+
+rectiflow's path: ``engine.tickets.fire`` — load the ticket, check role, unit,
+data and guard, move the state on the compiled machine, run the deadline hook,
+hash-chain the log row, UPDATE the ticket with its version check, INSERT the
+log row — one transaction (one commit) per transition.
+
+The floor, in the same run on the same database settings: the same UPDATE +
+INSERT written with plain SQLAlchemy Core, one transaction per transition.
+
+Rounds alternate (floor, rectiflow, floor, rectiflow...) so both see the same
+machine noise; the best round of each is reported with the ratio.
+
+    python -m bench.transitions [--tickets 1000] [--rounds 3] [--synchronous FULL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from engine import db
+from engine.models import Ticket, TransitionLog
+from engine.organisation import load_campaign_file, load_organisation_file
+from engine.settings import PROJECT_ROOT
+from engine.tickets import create_ticket, fire, get_actor
+
+CAMPAIGN = "consultation-2005"
+NOW = datetime(2005, 2, 28, 2, 0, tzinfo=UTC)
+STEPS = [
+    ("categorize", "clerk", {"category": "team_building", "kind": "criticism"}),
+    ("assign", "supervisor", {"unit": "political", "officer": "political.officer"}),
+    ("rectify", "political.officer", {"measures": "Talked to the team; new duty roster."}),
+    (
+        "feed_back",
+        "political.officer",
+        {"method": "visit", "text": "Visited and explained.", "date": "2005-03-01"},
+    ),
+]
+
+
+def build(path: Path, tickets: int, synchronous: str):  # type: ignore[no-untyped-def]
+    engine = db.make_engine(f"sqlite:///{path}", sqlite_synchronous=synchronous)
+    db.upgrade(engine)
+    with Session(engine) as s:
+        load_organisation_file(s, PROJECT_ROOT / "config" / "organisation.toml")
+        load_campaign_file(s, PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
+        clerk = get_actor(s, "clerk")
+        numbers = [
+            create_ticket(
+                s, campaign=CAMPAIGN, text=f"Opinion {i}", actor=clerk, now=NOW, area="Luohe"
+            ).number
+            for i in range(tickets * 2)
+        ]
+        s.commit()
+    return engine, numbers
+
+
+def run_rectiflow(engine, numbers: list[str]) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """Drive each ticket through the four steps, one transaction (commit) per transition."""
+    with Session(engine) as s:
+        actors = {user: get_actor(s, user) for _, user, _ in STEPS}
+        s.commit()
+        count = 0
+        start = time.perf_counter()
+        for step, (trigger, user, data) in enumerate(STEPS):
+            for number in numbers:
+                fire(
+                    s,
+                    number,
+                    trigger,
+                    actor=actors[user],
+                    data=data,
+                    expected_version=step + 1,
+                    now=NOW + timedelta(minutes=step),
+                )
+                s.commit()
+                count += 1
+        return count, time.perf_counter() - start
+
+
+def run_floor(engine, numbers: list[str]) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """The same writes with bare Core: UPDATE with version check + INSERT, one transaction each."""
+    tickets, log = Ticket.__table__, TransitionLog.__table__
+    with engine.connect() as conn:
+        ids = dict(
+            conn.execute(
+                select(tickets.c.number, tickets.c.id).where(tickets.c.number.in_(numbers))
+            ).all()
+        )
+        conn.rollback()
+    states = ["received", "categorized", "assigned", "rectified", "fed_back"]
+    count = 0
+    start = time.perf_counter()
+    for step, (trigger, user, _data) in enumerate(STEPS):
+        for number in numbers:
+            tid = ids[number]
+            with engine.begin() as conn:
+                result = conn.execute(
+                    update(tickets)
+                    .where(tickets.c.id == tid, tickets.c.version == step + 1)
+                    .values(
+                        state=states[step + 1],
+                        version=step + 2,
+                        last_hash="f" * 64,
+                        updated_at=NOW + timedelta(minutes=step),
+                    )
+                )
+                assert result.rowcount == 1
+                conn.execute(
+                    insert(log).values(
+                        ticket_id=tid,
+                        seq=step + 2,
+                        trigger=trigger,
+                        from_state=states[step],
+                        to_state=states[step + 1],
+                        actor=user,
+                        role="x",
+                        at=NOW + timedelta(minutes=step),
+                        reason=None,
+                        data="{}",
+                        workflow_version=1,
+                        prev_hash="e" * 64,
+                        hash="f" * 64,
+                    )
+                )
+            count += 1
+    return count, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tickets", type=int, default=1000, help="tickets per round and side (4 transitions each)"
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    args = parser.parse_args()
+    floor_rates: list[float] = []
+    ours_rates: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_no in range(args.rounds):
+            engine, numbers = build(
+                Path(tmp) / f"round{round_no}.db", args.tickets, args.synchronous
+            )
+            half = len(numbers) // 2
+            n, secs = run_floor(engine, numbers[:half])
+            floor_rates.append(n / secs)
+            n, secs = run_rectiflow(engine, numbers[half:])
+            ours_rates.append(n / secs)
+            print(
+                f"round {round_no + 1}: floor {floor_rates[-1]:,.0f}/s  rectiflow {ours_rates[-1]:,.0f}/s  "
+                f"ratio {ours_rates[-1] / floor_rates[-1]:.2f}"
+            )
+            engine.dispose()
+    best_floor, best_ours = max(floor_rates), max(ours_rates)
+    print(
+        f"machine: {platform.machine()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"synchronous={args.synchronous}, {args.tickets * 4} transitions per side per round"
+    )
+    print(
+        f"floor (Core UPDATE+INSERT): best {best_floor:,.0f}/s, median {statistics.median(floor_rates):,.0f}/s"
+    )
+    print(
+        f"rectiflow fire():            best {best_ours:,.0f}/s, median {statistics.median(ours_rates):,.0f}/s"
+    )
+    print(
+        f"ratio (best/best): {best_ours / best_floor:.2f}   ratio (median/median): "
+        f"{statistics.median(ours_rates) / statistics.median(floor_rates):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The rectiflow command line on a real SQLite file: init, demo, ticket, audit, --now."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+
+@pytest.fixture
+def run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def _run(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(main, ["--database-url", url, *args], catch_exceptions=False)
+
+    _run.path = tmp_path / "cli.db"  # type: ignore[attr-defined]
+    return _run
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo database plus one fresh ticket (2005-0269), built once for the refusal cases."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    url = f"sqlite:///{path}"
+    assert CliRunner().invoke(main, ["--database-url", url, "demo"]).exit_code == 0
+    made = CliRunner().invoke(
+        main,
+        [
+            "--database-url",
+            url,
+            "ticket",
+            "create",
+            "--campaign",
+            "consultation-2005",
+            "--text",
+            "fresh one",
+        ],
+    )
+    assert "2005-0269" in made.output
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def test_init_creates_then_reports_up_to_date(run) -> None:  # type: ignore[no-untyped-def]
+    first = run("init")
+    assert first.exit_code == 0 and "upgraded from empty" in first.output
+    second = run("init")
+    assert second.exit_code == 0 and "up to date" in second.output
+
+
+def test_demo_loads_the_organisation_and_the_campaign(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert "users (password 'demo')" in result.output
+    with sqlite3.connect(run.path) as conn:
+        total = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+        by_category = dict(
+            conn.execute("SELECT category, count(*) FROM tickets GROUP BY category").fetchall()
+        )
+    assert total == 268
+    assert {
+        k: by_category[k]
+        for k in (
+            "team_building",
+            "service_economy",
+            "law_enforcement",
+            "public_security_management",
+            "traffic_management",
+        )
+    } == {
+        "team_building": 76,
+        "service_economy": 31,
+        "law_enforcement": 28,
+        "public_security_management": 81,
+        "traffic_management": 46,
+    }
+    again = run("demo")
+    assert again.exit_code == 0 and "already loaded" in again.output
+
+
+def test_ticket_fire_with_now_and_data(run) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    created = run(
+        "--now",
+        "2005-04-02T09:00:00+08:00",
+        "ticket",
+        "create",
+        "--campaign",
+        "consultation-2005",
+        "--text",
+        "Night patrols please",
+        "--area",
+        "Xiaji",
+    )
+    assert created.exit_code == 0, created.output
+    number = created.output.split()[1]
+    ok = run(
+        "--now",
+        "2005-04-02T10:00:00+08:00",
+        "ticket",
+        "fire",
+        number,
+        "categorize",
+        "--as",
+        "clerk",
+        "--data",
+        "category=public_security_management",
+        "--data",
+        "kind=suggestion",
+        "--json",
+    )
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output) == {
+        "number": number,
+        "from": "received",
+        "to": "categorized",
+        "version": 2,
+    }
+    shown = run("ticket", "show", number, "--as", "supervisor")
+    assert "2005-04-02T02:00:00+00:00 categorize" in shown.output
+    assert (
+        "unit=xiaji-station" in shown.output
+        and "supervisor may fire: assign, escalate_to_government" in shown.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["ticket", "fire", "2005-0001", "rectify", "--as", "clerk", "--data", "measures=x"],
+            "not allowed from state",
+        ),
+        (
+            ["ticket", "fire", "2005-0001", "categorize", "--as", "clerk", "--data", "category"],
+            "--data takes key=value",
+        ),
+        (["ticket", "fire", "2005-0269", "categorize", "--as", "clerk"], "category: is required"),
+        (
+            ["ticket", "fire", "2005-0001", "categorize", "--as", "nobody"],
+            "no active user 'nobody'",
+        ),
+        (["ticket", "fire", "2099-0001", "categorize", "--as", "clerk"], "no ticket '2099-0001'"),
+        (
+            [
+                "ticket",
+                "fire",
+                "2005-0002",
+                "assign",
+                "--as",
+                "supervisor",
+                "--expected-version",
+                "1",
+            ],
+            "you had version 1",
+        ),
+        (["ticket", "create", "--campaign", "nope", "--text", "x"], "no campaign 'nope'"),
+        (["--now", "yesterday", "ticket", "list"], "not an ISO-8601 time"),
+    ],
+)
+def test_refusals_exit_2_with_a_clear_message(
+    demo_db: Path, tmp_path: Path, args: list[str], expected: str
+) -> None:
+    path = tmp_path / "copy.db"
+    shutil.copyfile(demo_db, path)
+    result = CliRunner().invoke(main, ["--database-url", f"sqlite:///{path}", *args])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+
+
+def test_audit_verify_and_export(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    ok = run("audit", "verify")
+    assert ok.exit_code == 0 and "intact" in ok.output
+    out = tmp_path / "log.csv"
+    exported = run("audit", "export", "--format", "csv", "-o", str(out))
+    assert exported.exit_code == 0
+    assert out.read_text().count("\n") == 268 * 2 + 1
+    jsonl = run("audit", "export", "--format", "jsonl", "--ticket", "2005-0001")
+    assert [json.loads(line)["seq"] for line in jsonl.output.splitlines()] == [1, 2]
+    with sqlite3.connect(run.path) as conn:
+        conn.execute("DROP TRIGGER transition_log_no_update")
+        conn.execute("UPDATE transition_log SET reason = 'rewritten' WHERE id = 7")
+    bad = CliRunner().invoke(main, ["--database-url", f"sqlite:///{run.path}", "audit", "verify"])
+    assert bad.exit_code == 1
+    assert "EDITED:" in bad.output and "was edited" in bad.output

@@ -1,0 +1,581 @@
+"""Tickets through the consultation workflow: every trigger, every refusal, on SQLite and PostgreSQL.
+
+Each test persists, commits and reloads in a new session, so what is checked is what the database holds.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from engine import audit
+from engine.errors import Conflict, InvalidTransition, NotFound, NotPermitted, ValidationError
+from engine.models import FeedbackRecord, GovernmentEscalation, Ticket, TransitionLog
+from engine.tickets import create_ticket, fire, get_actor, hash_secret
+
+CAMPAIGN = "consultation-2005"
+
+
+def new_ticket(session: Session, now, **kw) -> str:  # type: ignore[no-untyped-def]
+    created = create_ticket(
+        session,
+        campaign=CAMPAIGN,
+        text=kw.pop("text", "Gambling every night behind the tea house."),
+        actor=get_actor(session, "clerk"),
+        now=now,
+        area=kw.pop("area", "Luohe"),
+        **kw,
+    )
+    session.commit()
+    return created.number
+
+
+def reload(engine, number: str) -> Ticket:  # type: ignore[no-untyped-def]
+    with Session(engine) as fresh:
+        query = select(Ticket).where(Ticket.number == number)
+        return fresh.scalars(
+            query.options(joinedload(Ticket.unit), joinedload(Ticket.assignee))
+        ).one()
+
+
+def log_rows(engine, number: str) -> list[TransitionLog]:  # type: ignore[no-untyped-def]
+    with Session(engine) as fresh:
+        tid = fresh.scalar(select(Ticket.id).where(Ticket.number == number))
+        return list(
+            fresh.scalars(
+                select(TransitionLog)
+                .where(TransitionLog.ticket_id == tid)
+                .order_by(TransitionLog.seq)
+            )
+        )
+
+
+def snapshot(engine) -> tuple:  # type: ignore[no-untyped-def]
+    """Everything a refusal must leave untouched."""
+    with Session(engine) as fresh:
+        tickets = fresh.execute(
+            select(
+                Ticket.number,
+                Ticket.state,
+                Ticket.version,
+                Ticket.unit_id,
+                Ticket.assignee_id,
+                Ticket.category,
+                Ticket.last_hash,
+            ).order_by(Ticket.id)
+        ).all()
+        logs = fresh.scalar(select(func.count()).select_from(TransitionLog))
+        feedback = fresh.scalar(select(func.count()).select_from(FeedbackRecord))
+        escalations = fresh.scalar(select(func.count()).select_from(GovernmentEscalation))
+    return tickets, logs, feedback, escalations
+
+
+def do(session: Session, number: str, trigger: str, user: str, now, data=None, version=None):  # type: ignore[no-untyped-def]
+    result = fire(
+        session,
+        number,
+        trigger,
+        actor=get_actor(session, user),
+        data=data or {},
+        expected_version=version,
+        now=now,
+    )
+    session.commit()
+    return result
+
+
+def test_create_numbers_tickets_and_logs_the_first_row(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    created = create_ticket(
+        session,
+        campaign=CAMPAIGN,
+        text="  Thefts of bikes at the market.  ",
+        actor=get_actor(session, "clerk"),
+        now=now,
+        kind="criticism",
+        area="Liubao",
+        citizen_name="Xu",
+        citizen_contact="138000",
+    )
+    second = create_ticket(
+        session, campaign=CAMPAIGN, text="More patrols", actor=get_actor(session, "clerk"), now=now
+    )
+    session.commit()
+    assert (created.number, second.number) == ("2005-0001", "2005-0002")
+    t = reload(engine, created.number)
+    assert (t.state, t.version, t.workflow_name, t.workflow_version) == (
+        "received",
+        1,
+        "consultation",
+        1,
+    )
+    assert t.text == "Thefts of bikes at the market."
+    assert t.secret_hash == hash_secret(created.secret) and created.secret not in (
+        t.secret_hash or ""
+    )
+    rows = log_rows(engine, created.number)
+    assert [(r.seq, r.trigger, r.from_state, r.to_state, r.actor) for r in rows] == [
+        (1, "create", None, "received", "clerk")
+    ]
+    assert rows[0].at == now
+
+
+def test_full_path_through_every_main_trigger(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now)
+    r = do(
+        session,
+        number,
+        "categorize",
+        "clerk",
+        now,
+        {"category": "public_security_management", "kind": "criticism"},
+        1,
+    )
+    assert (r.from_state, r.to_state, r.version) == ("received", "categorized", 2)
+    t = reload(engine, number)
+    assert (
+        t.category == "public_security_management" and t.unit.code == "luohe-station"
+    )  # routed by town
+    do(
+        session,
+        number,
+        "assign",
+        "luohe.leader",
+        now,
+        {"unit": "luohe-station", "officer": "luohe.officer"},
+        2,
+    )
+    assert reload(engine, number).assignee.username == "luohe.officer"
+    do(
+        session,
+        number,
+        "rectify",
+        "luohe.officer",
+        now + timedelta(days=1),
+        {"measures": "Raided; owner warned."},
+        3,
+    )
+    do(
+        session,
+        number,
+        "feed_back",
+        "luohe.officer",
+        now + timedelta(days=2),
+        {"method": "visit", "text": "We closed the gambling room.", "date": "2005-03-02"},
+        4,
+    )
+    t = reload(engine, number)
+    assert (t.state, t.version) == ("fed_back", 5)
+    assert t.closed_at == now + timedelta(days=2) and t.rectified_at == now + timedelta(days=1)
+    with Session(engine) as fresh:
+        fb = fresh.scalars(select(FeedbackRecord)).one()
+        assert (fb.method, fb.text, fb.given_on.isoformat()) == (
+            "visit",
+            "We closed the gambling room.",
+            "2005-03-02",
+        )
+    do(
+        session,
+        number,
+        "reopen",
+        "supervisor",
+        now + timedelta(days=3),
+        {"reason": "The citizen says it reopened."},
+        5,
+    )
+    t = reload(engine, number)
+    assert (t.state, t.closed_at, t.assignee.username) == ("assigned", None, "luohe.officer")
+    do(
+        session,
+        number,
+        "reassign",
+        "supervisor",
+        now + timedelta(days=3),
+        {"unit": "security-brigade", "officer": "security.officer", "reason": "Needs the brigade"},
+        6,
+    )
+    t = reload(engine, number)
+    assert (t.unit.code, t.assignee.username, t.version) == (
+        "security-brigade",
+        "security.officer",
+        7,
+    )
+    rows = log_rows(engine, number)
+    assert [r.trigger for r in rows] == [
+        "create",
+        "categorize",
+        "assign",
+        "rectify",
+        "feed_back",
+        "reopen",
+        "reassign",
+    ]
+    assert rows[5].reason == "The citizen says it reopened."
+    assert rows[2].data == audit.canonical_json(
+        {"officer": "luohe.officer", "unit": "luohe-station"}
+    )
+    with Session(engine) as fresh:
+        assert audit.verify(fresh) == []
+
+
+def test_praise_is_fed_back_straight_from_categorized(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now, text="Thank you for the quick help.", kind="praise")
+    do(session, number, "categorize", "clerk", now, {"category": "team_building", "kind": "praise"})
+    do(
+        session,
+        number,
+        "feed_back",
+        "clerk",
+        now,
+        {"method": "letter", "text": "Thank-you letter sent.", "date": "2005-02-28"},
+    )
+    assert reload(engine, number).state == "fed_back"
+
+
+def test_unfounded_criticism_is_explained_without_assignment(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now)
+    do(
+        session,
+        number,
+        "categorize",
+        "clerk",
+        now,
+        {"category": "law_enforcement", "kind": "criticism"},
+    )
+    before = snapshot(engine)
+    with pytest.raises(ValidationError, match="only praise, or an opinion marked unfounded"):
+        do(
+            session,
+            number,
+            "feed_back",
+            "clerk",
+            now,
+            {"method": "visit", "text": "x", "date": "2005-02-28"},
+        )
+    session.rollback()
+    assert snapshot(engine) == before
+    do(
+        session,
+        number,
+        "feed_back",
+        "clerk",
+        now,
+        {
+            "method": "visit",
+            "text": "Explained the law.",
+            "date": "2005-02-28",
+            "unfounded": "true",
+        },
+    )
+    assert reload(engine, number).state == "fed_back"
+
+
+def test_escalate_to_government_and_feed_back(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now, text="The village road needs repairing.")
+    do(
+        session,
+        number,
+        "categorize",
+        "clerk",
+        now,
+        {"category": "outside_duties", "kind": "request"},
+    )
+    assert reload(engine, number).unit.code == "office"
+    do(
+        session,
+        number,
+        "escalate_to_government",
+        "supervisor",
+        now,
+        {
+            "receiving_body": "County Government Office",
+            "reason": "Roads are outside our duties",
+            "reference": "GOV-12",
+        },
+    )
+    do(
+        session,
+        number,
+        "feed_back",
+        "supervisor",
+        now,
+        {"method": "phone", "text": "Passed to the county.", "date": "2005-03-01"},
+    )
+    with Session(engine) as fresh:
+        esc = fresh.scalars(select(GovernmentEscalation)).one()
+        assert (esc.receiving_body, esc.reference) == ("County Government Office", "GOV-12")
+    assert reload(engine, number).state == "fed_back"
+
+
+def _categorized(session: Session, now) -> str:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now)
+    do(
+        session,
+        number,
+        "categorize",
+        "clerk",
+        now,
+        {"category": "public_security_management", "kind": "criticism"},
+    )
+    return number
+
+
+def test_trigger_not_allowed_from_the_state(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now)
+    before = snapshot(engine)
+    with pytest.raises(InvalidTransition) as err:
+        do(session, number, "rectify", "supervisor", now, {"measures": "x"})
+    assert (
+        "not allowed from state 'received'" in err.value.message
+        and "categorize" in err.value.message
+    )
+    with pytest.raises(InvalidTransition, match="not a trigger of this workflow"):
+        do(session, number, "teleport", "supervisor", now)
+    session.rollback()
+    assert snapshot(engine) == before
+
+
+def test_role_not_allowed(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = _categorized(session, now)
+    before = snapshot(engine)
+    with pytest.raises(NotPermitted) as err:
+        do(
+            session,
+            number,
+            "assign",
+            "clerk",
+            now,
+            {"unit": "luohe-station", "officer": "luohe.officer"},
+        )
+    assert (
+        "needs the role supervisor or unit_leader" in err.value.message
+        and "clerk is clerk" in err.value.message
+    )
+    with pytest.raises(NotPermitted):
+        do(
+            session,
+            number,
+            "assign",
+            "inspector",
+            now,
+            {"unit": "luohe-station", "officer": "luohe.officer"},
+        )
+    session.rollback()
+    assert snapshot(engine) == before
+
+
+def test_officer_or_leader_of_another_unit_is_refused(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = _categorized(session, now)  # routed to luohe-station
+    with pytest.raises(NotPermitted, match="belongs to another unit"):
+        do(
+            session,
+            number,
+            "assign",
+            "liubao.leader",
+            now,
+            {"unit": "liubao-station", "officer": "liubao.officer"},
+        )
+    session.rollback()
+    with pytest.raises(NotPermitted, match="only inside their own unit"):
+        do(
+            session,
+            number,
+            "assign",
+            "luohe.leader",
+            now,
+            {"unit": "liubao-station", "officer": "liubao.officer"},
+        )
+    session.rollback()
+    do(
+        session,
+        number,
+        "assign",
+        "supervisor",
+        now,
+        {"unit": "luohe-station", "officer": "luohe.officer"},
+    )
+    before = snapshot(engine)
+    with pytest.raises(NotPermitted, match="belongs to another unit"):
+        do(session, number, "rectify", "liubao.officer", now, {"measures": "Not mine"})
+    session.rollback()
+    assert snapshot(engine) == before
+
+
+def test_missing_and_malformed_data_names_every_field(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now)
+    before = snapshot(engine)
+    with pytest.raises(ValidationError) as err:
+        do(
+            session,
+            number,
+            "categorize",
+            "clerk",
+            now,
+            {"category": "weather", "kind": "rant", "colour": "red"},
+        )
+    fields = err.value.fields
+    assert set(fields) == {"category", "kind", "colour"}
+    assert (
+        "team_building" in fields["category"]
+        and "praise" in fields["kind"]
+        and "unknown field" in fields["colour"]
+    )
+    with pytest.raises(ValidationError) as err:
+        do(session, number, "categorize", "clerk", now, {"category": "  "})
+    assert set(err.value.fields) == {"category", "kind"} and "required" in err.value.fields["kind"]
+    session.rollback()
+    do(
+        session,
+        number,
+        "categorize",
+        "clerk",
+        now,
+        {"category": "team_building", "kind": "criticism"},
+    )
+    with pytest.raises(ValidationError) as err:
+        do(session, number, "assign", "supervisor", now, {"unit": "mars", "officer": "nobody"})
+    assert (
+        "no unit with code 'mars'" in err.value.fields["unit"]
+        and "no active user" in err.value.fields["officer"]
+    )
+    with pytest.raises(ValidationError, match="not an officer of unit"):
+        do(
+            session,
+            number,
+            "assign",
+            "supervisor",
+            now,
+            {"unit": "political", "officer": "luohe.officer"},
+        )
+    with pytest.raises(ValidationError, match="is a clerk, not a officer"):
+        do(session, number, "assign", "supervisor", now, {"unit": "office", "officer": "clerk"})
+    session.rollback()
+    do(
+        session,
+        number,
+        "assign",
+        "supervisor",
+        now,
+        {"unit": "political", "officer": "political.officer"},
+    )
+    do(session, number, "rectify", "political.officer", now, {"measures": "Talked to the team."})
+    before = snapshot(engine)
+    with pytest.raises(ValidationError) as err:
+        do(
+            session,
+            number,
+            "feed_back",
+            "political.officer",
+            now,
+            {"method": "pigeon", "text": "x" * 5000, "date": "18/03/2005"},
+        )
+    assert set(err.value.fields) == {"method", "text", "date"}
+    assert "YYYY-MM-DD" in err.value.fields["date"] and "too long" in err.value.fields["text"]
+    session.rollback()
+    assert snapshot(engine) == before
+
+
+def test_stale_version_is_a_conflict_and_changes_nothing(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(session, now)
+    do(
+        session,
+        number,
+        "categorize",
+        "clerk",
+        now,
+        {"category": "team_building", "kind": "criticism"},
+        1,
+    )
+    before = snapshot(engine)
+    with pytest.raises(Conflict) as err:
+        do(
+            session,
+            number,
+            "assign",
+            "supervisor",
+            now,
+            {"unit": "political", "officer": "political.officer"},
+            1,
+        )
+    assert "version 2" in err.value.message and "you had version 1" in err.value.message
+    assert err.value.details["current_version"] == 2
+    session.rollback()
+    assert snapshot(engine) == before
+
+
+def test_concurrent_writers_one_wins_one_conflicts(engine, now) -> None:  # type: ignore[no-untyped-def]
+    """Two sessions read version 2, both fire; the second UPDATE finds the version moved."""
+    with Session(engine) as s:
+        number = new_ticket(s, now)
+        do(
+            s,
+            number,
+            "categorize",
+            "clerk",
+            now,
+            {"category": "team_building", "kind": "criticism"},
+        )
+    first, second = Session(engine), Session(engine)
+    try:
+        fire(
+            first,
+            number,
+            "assign",
+            actor=get_actor(first, "supervisor"),
+            data={"unit": "political", "officer": "political.officer"},
+            expected_version=2,
+            now=now,
+        )
+        first.commit()
+        with pytest.raises(Conflict):
+            fire(
+                second,
+                number,
+                "assign",
+                actor=get_actor(second, "supervisor"),
+                data={"unit": "political", "officer": "political.officer"},
+                expected_version=2,
+                now=now,
+            )
+        second.rollback()
+    finally:
+        first.close()
+        second.close()
+    assert [r.trigger for r in log_rows(engine, number)] == ["create", "categorize", "assign"]
+
+
+def test_unknown_ticket_user_and_campaign(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(engine)
+    with pytest.raises(NotFound, match="no ticket '2005-9999'"):
+        fire(session, "2005-9999", "categorize", actor=get_actor(session, "clerk"), now=now)
+    with pytest.raises(NotFound, match="no active user 'ghost'"):
+        get_actor(session, "ghost")
+    with pytest.raises(NotFound, match="no campaign 'nope'.*consultation-2005"):
+        create_ticket(
+            session, campaign="nope", text="x", actor=get_actor(session, "clerk"), now=now
+        )
+    session.rollback()
+    assert snapshot(engine) == before
+
+
+def test_bad_opinions_are_refused_whole(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(engine)
+    clerk = get_actor(session, "clerk")
+    with pytest.raises(ValidationError) as err:
+        create_ticket(
+            session,
+            campaign=CAMPAIGN,
+            text="   ",
+            kind="shout",
+            actor=clerk,
+            now=now,
+            received_at=now + timedelta(days=2),
+            lat=123.0,
+        )
+    assert set(err.value.fields) == {"text", "kind", "received_at", "lat"}
+    with pytest.raises(ValidationError, match="too long"):
+        create_ticket(session, campaign=CAMPAIGN, text="x" * 10_001, actor=clerk, now=now)
+    session.rollback()
+    assert snapshot(engine) == before

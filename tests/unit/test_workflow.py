@@ -1,0 +1,169 @@
+"""Workflow definitions: the built-in one loads and compiles; every kind of bad file is refused by name."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from engine.errors import InvalidTransition, NotFound, WorkflowDefinitionError
+from engine.workflow import (
+    DEFAULT_WORKFLOWS_DIR,
+    WorkflowRegistry,
+    default_registry,
+    load_workflow_file,
+    parse_workflow,
+)
+
+BUILTIN = DEFAULT_WORKFLOWS_DIR / "consultation-v1.toml"
+
+
+@pytest.fixture
+def definition() -> dict:
+    with BUILTIN.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def test_builtin_consultation_workflow_matches_the_design() -> None:
+    wf = load_workflow_file(BUILTIN)
+    assert (wf.name, wf.version, wf.initial) == ("consultation", 1, "received")
+    assert wf.final_states == {"fed_back"}
+    path = [
+        ("received", "categorize"),
+        ("categorized", "assign"),
+        ("assigned", "rectify"),
+        ("rectified", "feed_back"),
+    ]
+    state = "received"
+    for expected_from, trigger in path:
+        assert state == expected_from
+        state = wf.next_state(state, trigger)
+    assert state == "fed_back"
+    assert wf.next_state("fed_back", "reopen") == "assigned"
+    assert wf.next_state("assigned", "reassign") == "assigned"
+    assert wf.next_state("categorized", "escalate_to_government") == "escalated"
+    assert wf.next_state("assigned", "escalate_to_government") == "escalated"
+    assert wf.next_state("escalated", "feed_back") == "fed_back"
+    assert wf.next_state("categorized", "feed_back") == "fed_back"
+
+
+def test_machine_has_no_auto_transitions_and_keeps_no_models() -> None:
+    wf = load_workflow_file(BUILTIN)
+    assert not any(name.startswith("to_") for name in wf.machine.events)
+    for _ in range(1000):
+        wf.next_state("received", "categorize")
+    assert wf.machine.models == []
+
+
+def test_trigger_not_allowed_from_state_names_what_is() -> None:
+    wf = load_workflow_file(BUILTIN)
+    with pytest.raises(InvalidTransition) as err:
+        wf.next_state("received", "rectify")
+    assert "categorize" in err.value.message
+    with pytest.raises(InvalidTransition, match="no trigger 'fly'"):
+        wf.next_state("received", "fly")
+
+
+def test_registry_finds_latest_and_refuses_unknown() -> None:
+    reg = default_registry()
+    assert reg.get("consultation").version == 1
+    with pytest.raises(NotFound, match="no workflow named 'nope'"):
+        reg.get("nope")
+    with pytest.raises(NotFound, match="version 9"):
+        reg.get("consultation", 9)
+
+
+def _refused(data: dict, *fragments: str) -> None:
+    with pytest.raises(WorkflowDefinitionError) as err:
+        parse_workflow(data, "workflows/bad.toml")
+    message = err.value.message
+    assert message.startswith("workflows/bad.toml: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_unknown_state_in_a_trigger(definition: dict) -> None:
+    definition["triggers"][0]["dest"] = "nowhere"
+    _refused(definition, "trigger 'categorize' (#1)", "unknown state 'nowhere'")
+
+
+def test_unknown_initial_state(definition: dict) -> None:
+    definition["initial"] = "start"
+    _refused(definition, "initial state 'start' is not a state")
+
+
+def test_unreachable_state(definition: dict) -> None:
+    definition["states"]["limbo"] = {"final": True}
+    _refused(definition, "state 'limbo'", "unreachable")
+
+
+def test_non_final_state_without_a_way_out(definition: dict) -> None:
+    definition["states"]["parked"] = {}
+    definition["triggers"].append(
+        {"name": "park", "source": ["assigned"], "dest": "parked", "roles": ["supervisor"]}
+    )
+    _refused(definition, "state 'parked'", "no trigger leading out")
+
+
+def test_duplicate_trigger_from_one_source(definition: dict) -> None:
+    definition["triggers"].append(copy.deepcopy(definition["triggers"][0]))
+    _refused(definition, "duplicate trigger 'categorize' from state 'received'")
+
+
+def test_unknown_role(definition: dict) -> None:
+    definition["triggers"][0]["roles"] = ["janitor"]
+    _refused(definition, "trigger 'categorize'", "unknown role 'janitor'")
+
+
+def test_missing_field(definition: dict) -> None:
+    del definition["triggers"][1]["dest"]
+    _refused(definition, "trigger 'assign' (#2)", "missing field 'dest'")
+    definition2 = dict(definition)
+    del definition2["version"]
+    _refused(definition2, "workflow", "missing field 'version'")
+
+
+def test_unknown_data_field_and_guard(definition: dict) -> None:
+    definition["triggers"][0]["requires"] = ["colour"]
+    _refused(definition, "unknown field 'colour'")
+    with BUILTIN.open("rb") as handle:
+        again = tomllib.load(handle)
+    again["triggers"][0]["guards"] = ["moon_is_full"]
+    _refused(again, "unknown guard 'moon_is_full'")
+
+
+def test_version_must_be_a_positive_integer(definition: dict) -> None:
+    definition["version"] = "one"
+    _refused(definition, "field 'version' must be int")
+    definition["version"] = 0
+    _refused(definition, "version must be 1 or more")
+
+
+def test_ladder_levels_count_up(definition: dict) -> None:
+    definition["ladder"]["steps"][1]["level"] = 5
+    _refused(definition, "ladder step #2", "expected 2")
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.toml"
+    bad.write_text('name = "x"\nversion = [\n')
+    with pytest.raises(WorkflowDefinitionError, match="broken.toml: file: not valid TOML"):
+        load_workflow_file(bad)
+
+
+def test_two_files_with_the_same_version_are_refused(tmp_path: Path) -> None:
+    for name in ("a.toml", "b.toml"):
+        (tmp_path / name).write_bytes(BUILTIN.read_bytes())
+    with pytest.raises(WorkflowDefinitionError, match="also defined in"):
+        WorkflowRegistry.from_directory(tmp_path)
+
+
+def test_a_new_version_lives_beside_the_old(tmp_path: Path, definition: dict) -> None:
+    (tmp_path / "v1.toml").write_bytes(BUILTIN.read_bytes())
+    text = BUILTIN.read_text().replace("version = 1", "version = 2", 1)
+    (tmp_path / "v2.toml").write_text(text)
+    reg = WorkflowRegistry.from_directory(tmp_path)
+    assert reg.get("consultation").version == 2
+    assert reg.get("consultation", 1).version == 1
