@@ -13,8 +13,8 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
