@@ -15,9 +15,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 TEXT_MAX = 10_000
 KINDS = ("praise", "criticism", "suggestion", "request")
-tickets_t = Ticket.__table__
-log_t = TransitionLog.__table__
+tickets_t = cast(Table, Ticket.__table__)
+log_t = cast(Table, TransitionLog.__table__)
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,8 @@ def create_ticket(
     tags = sorted({t.strip().lower() for t in themes if t and t.strip()})
     if tags:
         conn.execute(
-            insert(TicketTheme.__table__), [{"ticket_id": ticket_id, "tag": t} for t in tags]
+            insert(cast(Table, TicketTheme.__table__)),
+            [{"ticket_id": ticket_id, "tag": t} for t in tags],
         )
     from engine import deadlines
 
@@ -636,7 +637,7 @@ def _effects(
         values["rectified_at"] = now
     if {"method", "text", "date"} <= logged.keys():
         conn.execute(
-            insert(FeedbackRecord.__table__).values(
+            insert(cast(Table, FeedbackRecord.__table__)).values(
                 ticket_id=ticket.id,
                 method=logged["method"],
                 text=logged["text"],
@@ -647,7 +648,7 @@ def _effects(
         )
     if "receiving_body" in logged:
         conn.execute(
-            insert(GovernmentEscalation.__table__).values(
+            insert(cast(Table, GovernmentEscalation.__table__)).values(
                 ticket_id=ticket.id,
                 receiving_body=logged["receiving_body"],
                 reference=logged.get("reference"),
