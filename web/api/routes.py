@@ -3,6 +3,7 @@ function with the request's session and ``now``, commit once, return the schema'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -422,6 +423,70 @@ class TicketHistory(MethodView):
         return {"ticket": number, "items": [log_dict(e) for e in detail.history]}
 
 
+# ---------------------------------------------------------------- extensions
+
+
+def _extension_dict(view: Any) -> dict[str, Any]:
+    return dataclasses.asdict(view)  # type: ignore[no-any-return]
+
+
+@bp.route("/tickets/<number>/extensions")
+class TicketExtensions(MethodView):
+    @bp.arguments(schemas.ExtensionAskSchema)
+    @bp.response(201, schemas.ExtensionSchema)
+    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such ticket")
+    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+        """Ask for a later due time, with a reason
+
+        Roles: the ticket's officer or unit leader (own unit), or a supervisor; before the
+        current due time passes. A supervisor decides it.
+        """
+        from engine import extensions
+
+        who = actor()
+        session = get_session()
+        queries.ticket_row(session, number)
+        with one_transaction(session, number):
+            ext_id = extensions.request_extension(
+                session,
+                number,
+                actor=who,
+                due_at=body["due_at"],
+                reason=body["reason"],
+                now=now(),
+                audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            )
+        return _extension_dict(extensions.get_extension(session, ext_id))
+
+
+@bp.route("/extensions/<int(max=2147483647):extension_id>/decision")
+class ExtensionDecision(MethodView):
+    @bp.arguments(schemas.ExtensionDecisionSchema)
+    @bp.response(200, schemas.ExtensionSchema)
+    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such extension request")
+    def post(self, body: dict[str, Any], extension_id: int) -> dict[str, Any]:
+        """Approve or refuse an extension request
+
+        Role: supervisor. Approval moves the ticket's due time and re-arms its timers; a
+        refusal needs a note.
+        """
+        from engine import extensions
+
+        session = get_session()
+        with one_transaction(session):
+            view = extensions.decide_extension(
+                session,
+                extension_id,
+                actor=actor(),
+                approve=body["approve"],
+                note=body.get("note"),
+                now=now(),
+                registry=registry(),
+                audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            )
+        return _extension_dict(view)
+
+
 # ---------------------------------------------------------------- audit
 
 
@@ -529,7 +594,7 @@ class Workflows(MethodView):
         return [{"name": w.name, "version": w.version, "title": w.title} for w in registry().all()]
 
 
-@bp.route("/workflows/<name>/<int:version>")
+@bp.route("/workflows/<name>/<int(max=2147483647):version>")
 class WorkflowItem(MethodView):
     @bp.response(200, schemas.WorkflowSchema)
     @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such workflow version")

@@ -238,26 +238,32 @@ class WorkflowSchema(WorkflowSummarySchema):
 
 
 class ExtensionAskSchema(Strict):
-    requested_due_at = fields.AwareDateTime(
-        required=True, default_timezone=UTC, metadata={"description": "the new due time asked for"}
+    due_at = fields.AwareDateTime(
+        required=True,
+        default_timezone=UTC,
+        metadata={"description": "the new due time asked for (before the campaign ends)"},
     )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    expected_version = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
 
 
 class ExtensionDecisionSchema(Strict):
     approve = fields.Boolean(required=True)
-    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    note = fields.String(
+        validate=validate.Length(max=2000),
+        allow_none=True,
+        metadata={"description": "required when refusing"},
+    )
 
 
 class ExtensionSchema(ma.Schema):
     id = fields.Integer(required=True)
     ticket = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "pending, approved, refused"})
+    requested_by = fields.String(required=True)
     requested_due_at = fields.DateTime(required=True)
+    current_due_at = fields.DateTime(allow_none=True, required=True)
     reason = fields.String(required=True)
-    requested_by = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
     decided_by = fields.String(allow_none=True, required=True)
     decided_at = fields.DateTime(allow_none=True, required=True)
     decision_note = fields.String(allow_none=True, required=True)
-    created_at = fields.DateTime(required=True)
