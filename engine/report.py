@@ -1,0 +1,448 @@
+"""The campaign report: what the bureau sends its superiors, computed from the data as of a time.
+
+Every figure comes from aggregate SQL (GROUP BY over the campaign's tickets,
+with conditional sums); Python only folds the few hundred groups that come
+back, never the ticket rows, so a million tickets cost a handful of scans.
+
+"As of" a time T: the tickets the system held at T (their first log row is at
+or before T), each in the state of its last log row at or before T; solved
+means rectified at or before T (``rectified_at``), escalated means a
+government escalation recorded at or before T. Category, kind, unit,
+escalation level and satisfaction are read from the ticket as it is now (a
+ticket still ``received`` at T counts as uncategorized), which is exact for
+the built-in workflow except for a later reassignment or escalation step.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Subquery
+
+from engine.audit import safe_cell
+from engine.errors import NotFound, ValidationError
+from engine.models import (
+    Campaign,
+    Category,
+    GovernmentEscalation,
+    Ticket,
+    TicketTheme,
+    TransitionLog,
+    Unit,
+)
+from engine.workflow import WorkflowRegistry, default_registry
+
+FORMATS = ("text", "json", "csv", "xlsx")
+SPECIFIC_PROBLEM_KIND = "request"
+UNCATEGORIZED = "(uncategorized)"
+UNASSIGNED = "(no unit)"
+NO_KIND = "(no kind)"
+
+
+def resolve_as_of(value: date | datetime | str | None, timezone: str) -> datetime | None:
+    """The cut-off instant (exclusive) for ``value``: a date means the end of that day in
+    the campaign's timezone; a datetime is taken as given (naive = campaign time)."""
+    if value is None:
+        return None
+    zone = ZoneInfo(timezone)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                value = date.fromisoformat(text)
+            else:
+                value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"as-of {text!r} is not a date; write it as YYYY-MM-DD or an ISO-8601 time",
+                fields={"as_of": "write it as YYYY-MM-DD or 2005-03-18T09:00:00+08:00"},
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone)
+        return value.astimezone(UTC)
+    end = datetime.combine(value + timedelta(days=1), time(0), tzinfo=zone)
+    return end.astimezone(UTC)
+
+
+def _ticket_view(campaign_id: int, cutoff: datetime | None) -> Subquery:
+    """One row per ticket the system held at ``cutoff``: its state then and the columns counted."""
+    t = Ticket.__table__
+    columns = [
+        t.c.id,
+        t.c.category,
+        t.c.kind,
+        t.c.unit_id,
+        t.c.escalation_level,
+        t.c.due_at,
+        t.c.rectified_at,
+        t.c.satisfied,
+    ]
+    if cutoff is None:
+        return select(*columns, t.c.state).where(t.c.campaign_id == campaign_id).subquery("v")
+    log = TransitionLog.__table__
+    last = (
+        select(log.c.ticket_id, func.max(log.c.seq).label("seq"))
+        .join(t, t.c.id == log.c.ticket_id)
+        .where(t.c.campaign_id == campaign_id, log.c.at < cutoff)
+        .group_by(log.c.ticket_id)
+        .subquery("last")
+    )
+    return (
+        select(*columns, log.c.to_state.label("state"))
+        .select_from(t)
+        .join(last, last.c.ticket_id == t.c.id)
+        .join(log, and_(log.c.ticket_id == last.c.ticket_id, log.c.seq == last.c.seq))
+        .subquery("v")
+    )
+
+
+def campaign_report(
+    session: Session,
+    campaign_code: str,
+    as_of: date | datetime | str | None = None,
+    *,
+    now: datetime | None = None,
+    registry: WorkflowRegistry | None = None,
+) -> dict[str, Any]:
+    """The campaign report as a plain dict (JSON-ready), as of ``as_of`` (default: now).
+
+    ``as_of`` is a date (figures at the end of that day, campaign time) or an
+    instant. ``now`` is the moment "overdue" is judged at when ``as_of`` is not
+    given (default: the wall clock). Keys: total, by_category, by_kind,
+    by_unit, by_state, fed_back, solved_by_deadline, solved_after_deadline,
+    escalated_to_government, overdue, satisfaction, themes, specific_problems.
+    """
+    campaign = session.scalars(select(Campaign).where(Campaign.code == campaign_code)).first()
+    if campaign is None:
+        known = ", ".join(session.scalars(select(Campaign.code).order_by(Campaign.code)))
+        raise NotFound(f"no campaign {campaign_code!r}; known campaigns: {known or 'none'}")
+    cutoff = resolve_as_of(as_of, campaign.timezone)
+    judged_at = cutoff or (now.astimezone(UTC) if now else datetime.now(UTC))
+    workflow = (registry or default_registry()).get(
+        campaign.workflow_name, campaign.workflow_version
+    )
+    final_states = sorted(workflow.final_states)
+    deadline = campaign.rectification_deadline
+    view = _ticket_view(campaign.id, cutoff)
+
+    solved: ColumnElement[bool] = view.c.rectified_at.is_not(None)
+    if cutoff is not None:
+        solved = and_(solved, view.c.rectified_at < cutoff)
+    overdue = and_(
+        view.c.due_at.is_not(None),
+        view.c.due_at < judged_at,
+        view.c.state.not_in(final_states),
+    )
+    category = case((view.c.state == workflow.initial, literal(None)), else_=view.c.category)
+    groups = session.execute(
+        select(
+            view.c.state,
+            category.label("category"),
+            view.c.kind,
+            view.c.unit_id,
+            view.c.escalation_level,
+            func.count().label("n"),
+            func.sum(case((and_(solved, view.c.rectified_at < deadline), 1), else_=0)).label(
+                "solved_early"
+            ),
+            func.sum(case((and_(solved, view.c.rectified_at >= deadline), 1), else_=0)).label(
+                "solved_late"
+            ),
+            func.sum(case((overdue, 1), else_=0)).label("overdue"),
+            func.sum(case((view.c.satisfied.is_(True), 1), else_=0)).label("satisfied"),
+            func.sum(case((view.c.satisfied.is_(False), 1), else_=0)).label("unsatisfied"),
+        ).group_by(view.c.state, category, view.c.kind, view.c.unit_id, view.c.escalation_level)
+    ).all()
+
+    units = {
+        row.id: (row.code, row.name)
+        for row in session.execute(select(Unit.id, Unit.code, Unit.name))
+    }
+    categories = session.execute(
+        select(Category.code, Category.name, Category.outside_duties)
+        .where(Category.campaign_id == campaign.id)
+        .order_by(Category.position, Category.id)
+    ).all()
+
+    total = 0
+    by_state: dict[str, int] = {s: 0 for s in workflow.states}
+    by_category: dict[str, int] = {c.code: 0 for c in categories}
+    by_kind: dict[str, int] = {}
+    by_unit: dict[str, int] = {}
+    overdue_by_unit: dict[str, int] = defaultdict(int)
+    overdue_by_level: dict[str, int] = defaultdict(int)
+    overdue_by_unit_level: dict[tuple[str, int], int] = defaultdict(int)
+    sums: dict[str, int] = defaultdict(int)
+    problems: dict[str, int] = defaultdict(int)
+    for g in groups:
+        n = int(g.n)
+        total += n
+        by_state[g.state] = by_state.get(g.state, 0) + n
+        cat = g.category or UNCATEGORIZED
+        by_category[cat] = by_category.get(cat, 0) + n
+        kind = g.kind or NO_KIND
+        by_kind[kind] = by_kind.get(kind, 0) + n
+        unit = units[g.unit_id][0] if g.unit_id in units else UNASSIGNED
+        by_unit[unit] = by_unit.get(unit, 0) + n
+        for key in ("solved_early", "solved_late", "overdue", "satisfied", "unsatisfied"):
+            sums[key] += int(getattr(g, key) or 0)
+        if g.overdue:
+            overdue_by_unit[unit] += int(g.overdue)
+            overdue_by_level[str(g.escalation_level)] += int(g.overdue)
+            overdue_by_unit_level[(unit, int(g.escalation_level))] += int(g.overdue)
+        if g.kind == SPECIFIC_PROBLEM_KIND:
+            problems["total"] += n
+            problems["solved_by_deadline"] += int(g.solved_early or 0)
+            problems["solved_after_deadline"] += int(g.solved_late or 0)
+            if g.state in final_states:
+                problems["fed_back"] += n
+    if not by_category.get(UNCATEGORIZED):
+        by_category.pop(UNCATEGORIZED, None)
+
+    escalated_ids = _escalated(campaign.id, cutoff)
+    escalated = session.scalar(select(func.count()).select_from(escalated_ids)) or 0
+    problems["escalated_to_government"] = (
+        session.scalar(
+            select(func.count())
+            .select_from(escalated_ids)
+            .join(Ticket, Ticket.id == escalated_ids.c.ticket_id)
+            .where(Ticket.kind == SPECIFIC_PROBLEM_KIND)
+        )
+        or 0
+    )
+    reopened = _reopened(session, campaign.id, cutoff)
+    themes = _themes(session, view, total)
+
+    fed_back = sum(by_state.get(s, 0) for s in final_states)
+    answered = sums["satisfied"] + sums["unsatisfied"]
+    zone = ZoneInfo(campaign.timezone)
+    return {
+        "campaign": {
+            "code": campaign.code,
+            "name": campaign.name,
+            "timezone": campaign.timezone,
+            "starts_on": campaign.starts_on.isoformat(),
+            "ends_on": campaign.ends_on.isoformat(),
+            "rectification_deadline": deadline.astimezone(zone).isoformat(),
+        },
+        "as_of": (cutoff or judged_at).astimezone(zone).isoformat(),
+        "total": total,
+        "by_category": by_category,
+        "category_names": {c.code: c.name for c in categories},
+        "outside_duties": sum(by_category.get(c.code, 0) for c in categories if c.outside_duties),
+        "by_kind": dict(sorted(by_kind.items())),
+        "by_unit": dict(sorted(by_unit.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "unit_names": {code: name for code, name in units.values() if code in by_unit},
+        "by_state": by_state,
+        "fed_back": fed_back,
+        "solved_by_deadline": sums["solved_early"],
+        "solved_after_deadline": sums["solved_late"],
+        "escalated_to_government": int(escalated),
+        "specific_problems": {
+            "total": problems["total"],
+            "solved_by_deadline": problems["solved_by_deadline"],
+            "solved_after_deadline": problems["solved_after_deadline"],
+            "escalated_to_government": int(problems["escalated_to_government"]),
+            "fed_back": problems["fed_back"],
+        },
+        "overdue": {
+            "total": sums["overdue"],
+            "by_unit": dict(sorted(overdue_by_unit.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "by_level": dict(sorted(overdue_by_level.items())),
+            "by_unit_and_level": [
+                {"unit": u, "level": lvl, "count": c}
+                for (u, lvl), c in sorted(overdue_by_unit_level.items())
+            ],
+        },
+        "satisfaction": {
+            "answered": answered,
+            "satisfied": sums["satisfied"],
+            "unsatisfied": sums["unsatisfied"],
+            "rate": _ratio(sums["satisfied"], answered),
+            "reopened": reopened,
+            "reopen_rate": _ratio(reopened, fed_back + reopened),
+        },
+        "themes": themes,
+    }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _escalated(campaign_id: int, cutoff: datetime | None) -> Subquery:
+    g = GovernmentEscalation.__table__
+    query = (
+        select(g.c.ticket_id)
+        .join(Ticket, Ticket.id == g.c.ticket_id)
+        .where(Ticket.campaign_id == campaign_id)
+        .distinct()
+    )
+    if cutoff is not None:
+        query = query.where(g.c.at < cutoff)
+    return query.subquery("escalated")
+
+
+def _reopened(session: Session, campaign_id: int, cutoff: datetime | None) -> int:
+    log = TransitionLog.__table__
+    query = (
+        select(func.count(func.distinct(log.c.ticket_id)))
+        .join(Ticket, Ticket.id == log.c.ticket_id)
+        .where(Ticket.campaign_id == campaign_id, log.c.trigger == "reopen")
+    )
+    if cutoff is not None:
+        query = query.where(log.c.at < cutoff)
+    return int(session.scalar(query) or 0)
+
+
+def _themes(session: Session, view: Subquery, total: int) -> dict[str, dict[str, Any]]:
+    theme = TicketTheme.__table__
+    rows = session.execute(
+        select(theme.c.tag, func.count().label("n"))
+        .join(view, view.c.id == theme.c.ticket_id)
+        .group_by(theme.c.tag)
+        .order_by(func.count().desc(), theme.c.tag)
+    ).all()
+    return {row.tag: {"count": int(row.n), "share": _ratio(int(row.n), total)} for row in rows}
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def report_rows(report: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
+    """The report flattened to (section, item, count, share) rows for CSV and XLSX."""
+    total = report["total"]
+    rows: list[tuple[str, str, Any, Any]] = [
+        ("campaign", report["campaign"]["code"], None, None),
+        ("as_of", report["as_of"], None, None),
+        ("total", "opinions", total, None),
+    ]
+    for section in ("by_category", "by_kind", "by_unit", "by_state"):
+        for item, count in report[section].items():
+            rows.append((section, item, count, _ratio(count, total)))
+    for key in ("fed_back", "solved_by_deadline", "solved_after_deadline"):
+        rows.append((key, key, report[key], _ratio(report[key], total)))
+    rows.append(
+        (
+            "escalated_to_government",
+            "escalated_to_government",
+            report["escalated_to_government"],
+            _ratio(report["escalated_to_government"], total),
+        )
+    )
+    for key, value in report["specific_problems"].items():
+        rows.append(("specific_problems", key, value, None))
+    rows.append(("overdue", "total", report["overdue"]["total"], None))
+    for unit, count in report["overdue"]["by_unit"].items():
+        rows.append(("overdue_by_unit", unit, count, None))
+    for level, count in report["overdue"]["by_level"].items():
+        rows.append(("overdue_by_level", f"level {level}", count, None))
+    for key, value in report["satisfaction"].items():
+        rows.append(("satisfaction", key, value, None))
+    for tag, theme in report["themes"].items():
+        rows.append(("themes", tag, theme["count"], theme["share"]))
+    return rows
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The report as the plain text a supervisor reads or pastes into a letter."""
+    total = report["total"]
+    camp = report["campaign"]
+    lines = [
+        f"Campaign report: {camp['name']} ({camp['code']})",
+        f"as of {report['as_of']}; rectification deadline {camp['rectification_deadline']}",
+        "",
+        f"Opinions recorded: {total}",
+        "",
+        "By category:",
+    ]
+    names = report.get("category_names", {})
+    for code, count in report["by_category"].items():
+        lines.append(f"  {names.get(code, code):<36} {count:>7}  {_pct(count, total):>6}")
+    for title, key in (("By kind:", "by_kind"), ("By unit:", "by_unit"), ("By state:", "by_state")):
+        lines += ["", title]
+        for item, count in report[key].items():
+            lines.append(f"  {item:<36} {count:>7}  {_pct(count, total):>6}")
+    sp = report["specific_problems"]
+    lines += [
+        "",
+        f"Fed back:                              {report['fed_back']:>7}  "
+        f"{_pct(report['fed_back'], total):>6}",
+        f"Solved before the deadline:            {report['solved_by_deadline']:>7}",
+        f"Solved after the deadline:             {report['solved_after_deadline']:>7}",
+        f"Escalated to government:               {report['escalated_to_government']:>7}",
+        "",
+        f"Specific problems: {sp['total']}; solved before the deadline {sp['solved_by_deadline']}, "
+        f"after {sp['solved_after_deadline']}; escalated to government "
+        f"{sp['escalated_to_government']}; fed back {sp['fed_back']}",
+        "",
+        f"Overdue now: {report['overdue']['total']}",
+    ]
+    for unit, count in report["overdue"]["by_unit"].items():
+        lines.append(f"  {unit:<36} {count:>7}")
+    for level, count in report["overdue"]["by_level"].items():
+        lines.append(f"  escalation level {level:<19} {count:>7}")
+    sat = report["satisfaction"]
+    rate = f"{100 * sat['rate']:.1f}%" if sat["rate"] is not None else "-"
+    reopen = f"{100 * sat['reopen_rate']:.1f}%" if sat["reopen_rate"] is not None else "-"
+    lines += [
+        "",
+        f"Satisfaction: {sat['satisfied']} of {sat['answered']} answers satisfied ({rate}); "
+        f"reopened {sat['reopened']} ({reopen})",
+        "",
+        "Themes (share of all opinions):",
+    ]
+    for tag, theme in report["themes"].items():
+        lines.append(f"  {tag:<36} {theme['count']:>7}  {_pct(theme['count'], total):>6}")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], fmt: str, out: IO[bytes]) -> None:
+    """Write the report as ``text``, ``json``, ``csv`` or ``xlsx`` to a binary stream.
+
+    CSV and XLSX cells pass through ``safe_cell`` so a unit or tag named
+    ``=cmd|...`` is written as text, never as a formula.
+    """
+    if fmt == "text":
+        out.write(render_text(report).encode("utf-8"))
+    elif fmt == "json":
+        out.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(("section", "item", "count", "share"))
+        for row in report_rows(report):
+            writer.writerow([safe_cell(v) for v in row])
+        out.write(buffer.getvalue().encode("utf-8-sig"))
+    elif fmt == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("report")
+        sheet.append(("section", "item", "count", "share"))
+        for row in report_rows(report):
+            sheet.append([_xlsx_cell(v) for v in row])
+        book.save(out)
+    else:
+        raise ValidationError(
+            f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}",
+            fields={"format": f"use one of {', '.join(FORMATS)}"},
+        )
+
+
+def _xlsx_cell(value: Any) -> Any:
+    """openpyxl stores a string starting with ``=`` as a formula; ``safe_cell`` quotes it."""
+    return safe_cell(value)
