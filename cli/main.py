@@ -48,19 +48,25 @@ def init(app: AppContext) -> None:
 
 @main.command()
 @click.option("--campaign", "campaign_code", default="consultation-2005", show_default=True)
+@click.option("--no-report", is_flag=True, help="Do not print the campaign report afterwards.")
 @pass_app
-def demo(app: AppContext, campaign_code: str) -> None:
-    """Load the sample organisation and the report's campaign with its 268 opinions."""
-    from engine.demo import build_demo_campaign
+def demo(app: AppContext, campaign_code: str, no_report: bool) -> None:
+    """Load the sample organisation and replay the report's campaign (268 opinions) on a
+    simulated clock, firing the real triggers; then print the campaign report."""
+    from engine.demo import replay_campaign
     from engine.organisation import load_campaign_file, load_organisation_file
+    from engine.report import campaign_report, render_text
 
     db.upgrade(app.engine)
     campaign_file = project_path(f"config/campaigns/{campaign_code}.toml")
     try:
         with app.unit_of_work() as session:
             counts = load_organisation_file(session, project_path(app.settings["organisation"]))
-            load_campaign_file(session, campaign_file, registry=app.registry)
-            made = build_demo_campaign(session, campaign_code)
+            campaign = load_campaign_file(session, campaign_file, registry=app.registry)
+            summary = replay_campaign(session, campaign_code)
+            ends_on = campaign.ends_on
+        with app.unit_of_work() as session:
+            report = campaign_report(session, campaign_code, as_of=ends_on, registry=app.registry)
     except EngineError as exc:
         fail(exc)
     click.echo(
@@ -68,7 +74,11 @@ def demo(app: AppContext, campaign_code: str) -> None:
         f"{counts['routing']} routing rules"
     )
     click.echo(
-        f"campaign {campaign_code}: {made} opinions recorded"
-        if made
+        f"campaign {campaign_code}: {summary.made} opinions replayed, "
+        f"{summary.transitions} transitions, {summary.timers_fired} timers fired"
+        if summary.made
         else f"campaign {campaign_code}: already loaded"
     )
+    if not no_report:
+        click.echo("")
+        click.echo(render_text(report), nl=False)
