@@ -58,6 +58,12 @@ def _register_blueprints(app: Flask) -> None:
     from web import health
 
     app.register_blueprint(health.bp)
+    from web import auth, context, desk, inbox, inspector, public, supervisor, tickets, unit
+
+    context.init_app(app)
+    auth.init_app(app)  # CSRF on every HTML form (the token APIs are exempt)
+    for pages in (public, auth, desk, unit, tickets, supervisor, inspector, inbox):
+        app.register_blueprint(pages.bp)
     from web import api
 
     api.init_app(app)  # /api/v1 with its OpenAPI document (flask-smorest registers it)

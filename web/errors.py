@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, render_template_string, request
+from flask import Flask, Response, g, jsonify, render_template, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (
@@ -52,6 +52,15 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name
 <p><a href="/">Back to the start page</a></p></main></body></html>"""
 
 
+def render_error(status: int, title: str, message: str) -> tuple[str, int]:
+    """The HTML error page inside the site's layout (navigation kept); a bare page if that fails."""
+    try:
+        return render_template("error.html", status=status, title=title, message=message), status
+    except Exception:  # noqa: BLE001 - the layout needs the database; the bare page does not
+        log.exception("error page layout failed")
+        return render_template_string(_PAGE, status=status, title=title, message=message), status
+
+
 def _rollback() -> None:
     session = g.get("db_session")
     if session is not None:
@@ -65,12 +74,7 @@ def init_app(app: Flask) -> None:
         status = status_for(error)
         if wants_json():
             return jsonify({"error": error.to_dict()}), status
-        return render_template_string(
-            _PAGE,
-            status=status,
-            title=error.code.replace("_", " ").capitalize(),
-            message=error.message,
-        ), status
+        return render_error(status, error.code.replace("_", " ").capitalize(), error.message)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response | str, int]:
@@ -81,9 +85,7 @@ def init_app(app: Flask) -> None:
             return jsonify(
                 {"error": {"code": code, "message": error.description, "details": {}}}
             ), status
-        return render_template_string(
-            _PAGE, status=status, title=error.name, message=error.description
-        ), status
+        return render_error(status, error.name, error.description or "")
 
     @app.errorhandler(Exception)
     def _server_error(error: Exception) -> tuple[Response | str, int]:
