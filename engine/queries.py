@@ -529,38 +529,6 @@ def sample_closed(
 
 
 @dataclass(frozen=True)
-class PendingExtension:
-    id: int
-    ticket_number: str
-    requested_by: str
-    requested_due_at: datetime
-    current_due_at: datetime | None
-    reason: str
-    created_at: datetime
-
-
-def pending_extensions(session: Session, *, limit: int = DEFAULT_LIMIT) -> list[PendingExtension]:
-    """Extension requests waiting for a supervisor, oldest first."""
-    rows = session.execute(
-        select(
-            Extension.id,
-            Ticket.number,
-            User.username,
-            Extension.requested_due_at,
-            Ticket.due_at,
-            Extension.reason,
-            Extension.created_at,
-        )
-        .join(Ticket, Ticket.id == Extension.ticket_id)
-        .join(User, User.id == Extension.requested_by_id)
-        .where(Extension.status == "pending")
-        .order_by(Extension.created_at, Extension.id)
-        .limit(_limit(limit))
-    ).all()
-    return [PendingExtension(*r) for r in rows]
-
-
-@dataclass(frozen=True)
 class PendingReopen:
     id: int
     ticket_number: str
@@ -641,3 +609,26 @@ def campaign_of(session: Session, *, number: str) -> tuple[int, str]:
     if row is None:
         raise NotFound(f"no ticket {number!r}", ticket=number)
     return row[0], row[1]
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    id: int
+    code: str
+    name: str
+    timezone: str
+
+
+def active_campaign(session: Session, *, now: datetime) -> CampaignInfo | None:
+    """The campaign running on ``now``'s date (the latest started one otherwise), or None."""
+    today = ensure_utc(now).date()
+    cols = (Campaign.id, Campaign.code, Campaign.name, Campaign.timezone)
+    row = session.execute(
+        select(*cols)
+        .where(Campaign.starts_on <= today + timedelta(days=1), Campaign.ends_on >= today)
+        .order_by(Campaign.starts_on.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        row = session.execute(select(*cols).order_by(Campaign.starts_on.desc()).limit(1)).first()
+    return CampaignInfo(*row) if row else None

@@ -1,0 +1,43 @@
+"""Staff sign-in and sign-out, and CSRF protection for every HTML form."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+
+# Machine clients (JSON API, Open311) authenticate with tokens, not cookies: no CSRF there.
+CSRF_EXEMPT_PREFIXES = ("/api/", "/open311/")
+
+
+def init_app(app: Flask) -> None:
+    """Check the CSRF token on every unsafe request outside the token-authenticated APIs."""
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
+    csrf.init_app(app)
+
+    @app.before_request
+    def _check_csrf() -> None:
+        if not app.config.get("WTF_CSRF_ENABLED", True):
+            return
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            return
+        if request.path.startswith(CSRF_EXEMPT_PREFIXES):
+            return
+        csrf.protect()
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError) -> tuple[str, int]:
+        from web.errors import render_error
+
+        return render_error(
+            400,
+            "Form check failed",
+            "This form was not accepted: its security token is missing, expired or not from "
+            f"this site ({error.description}). Nothing was changed. Reload the page and try again.",
+        )
+
+
+from web.auth import routes  # noqa: E402,F401

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+
+class SignInForm(FlaskForm):
+    username = StringField(
+        "Username", validators=[DataRequired("Enter your username."), Length(max=64)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=200)]
+    )
+    next = HiddenField()
+
+
+class SignOutForm(FlaskForm):
+    """Sign-out is a POST with a CSRF token, so another site cannot sign you out."""

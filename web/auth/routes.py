@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, session, url_for
+
+from engine.signin import sign_in
+from web.auth import bp
+from web.auth.forms import SignInForm, SignOutForm
+from web.context import current_user, home_for, now
+from web.database import get_session
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only local paths: never redirect to another site after sign-in.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin() -> Any:
+    form = SignInForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    status = 200
+    if form.validate_on_submit():
+        db = get_session()
+        result = sign_in(
+            db,
+            username=form.username.data or "",
+            password=form.password.data or "",
+            now=now(),
+            remote_addr=request.remote_addr,
+        )
+        db.commit()
+        if result.actor is not None:
+            session.clear()
+            session["uid"] = result.actor.id
+            g.pop("current_user", None)
+            session.permanent = False
+            flash(f"Signed in as {result.actor.username}.", "success")
+            return redirect(_safe_next(form.next.data) or home_for(current_user()))
+        form.password.errors = [*form.password.errors, result.message]
+        status = 429 if result.retry_after else 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/signin.html", form=form), status
+
+
+@bp.post("/signout")
+def signout() -> Any:
+    form = SignOutForm()
+    if form.validate_on_submit():
+        session.clear()
+        flash("You are signed out.", "success")
+    return redirect(url_for("public.index"))

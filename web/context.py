@@ -1,0 +1,178 @@
+"""What every page needs: the clock, the signed-in user, role checks, time formatting.
+
+The signed-in user is reloaded from the database on every request (one indexed
+query), so a deactivated account or a changed role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from sqlalchemy import select
+
+from engine.clock import SystemClock
+from engine.errors import NotPermitted
+from engine.models import Unit, User
+from engine.tickets import Actor
+from web.database import get_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_TZ = "Asia/Shanghai"
+STAFF_ROLES = ("clerk", "officer", "unit_leader", "supervisor", "inspector", "admin")
+
+
+def now() -> datetime:
+    """The app's clock: ``CLOCK`` in the Flask config (tests inject a FixedClock), else the system's."""
+    clock = current_app.config.get("CLOCK") or SystemClock()
+    return clock()  # type: ignore[no-any-return]
+
+
+def registry() -> Any:
+    return current_app.extensions["rectiflow.registry"]
+
+
+def audit_key() -> bytes | None:
+    return current_app.extensions.get("rectiflow.audit_key")  # type: ignore[no-any-return]
+
+
+class CurrentUser:
+    def __init__(self, row: Any) -> None:
+        self.id: int = row.id
+        self.username: str = row.username
+        self.display_name: str = row.display_name
+        self.role: str = row.role
+        self.unit_id: int | None = row.unit_id
+        self.unit_code: str | None = row.code
+        self.unit_name: str | None = row.name
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(username=self.username, role=self.role, unit_id=self.unit_id, id=self.id)
+
+
+def current_user() -> CurrentUser | None:
+    if "current_user" not in g:
+        g.current_user = None
+        uid = session.get("uid")
+        if uid is not None:
+            row = (
+                get_session()
+                .execute(
+                    select(
+                        User.id,
+                        User.username,
+                        User.display_name,
+                        User.role,
+                        User.unit_id,
+                        User.active,
+                        Unit.code,
+                        Unit.name,
+                    )
+                    .outerjoin(Unit, Unit.id == User.unit_id)
+                    .where(User.id == uid)
+                )
+                .first()
+            )
+            if row is not None and row.active and row.role in STAFF_ROLES:
+                g.current_user = CurrentUser(row)
+            else:
+                session.clear()
+    return g.current_user  # type: ignore[no-any-return]
+
+
+def require_user() -> CurrentUser:
+    user = current_user()
+    if user is None:
+        raise NotPermitted("sign in first")  # the login_required decorator redirects before this
+    return user
+
+
+def login_required(*roles: str) -> Callable[[F], F]:
+    """Redirect to the sign-in page when nobody is signed in; refuse (403, saying which roles
+    may) when the user's role is not one of ``roles`` (any staff role when none are given)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                flash("Sign in to continue.", "info")
+                return redirect(url_for("auth.signin", next=request.full_path))
+            if roles and user.role not in roles:
+                raise NotPermitted(
+                    f"this page is for the role {' or '.join(roles)}; "
+                    f"you are signed in as {user.username} ({user.role.replace('_', ' ')})"
+                )
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def local(value: datetime | None, tz: str = DEFAULT_TZ, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC time shown in the campaign's timezone."""
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def duration(value: timedelta | None) -> str:
+    """'3 d 4 h left' or '2 d 1 h overdue'."""
+    if value is None:
+        return "no due time"
+    seconds = int(value.total_seconds())
+    late = seconds < 0
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = f"{days} d {hours} h"
+    elif hours:
+        text = f"{hours} h {minutes} min"
+    else:
+        text = f"{minutes} min"
+    return f"{text} overdue" if late else f"{text} left"
+
+
+def home_for(user: CurrentUser | None) -> str:
+    if user is None:
+        return url_for("public.index")
+    return {
+        "clerk": url_for("desk.categorize_queue"),
+        "officer": url_for("unit.my_queue"),
+        "unit_leader": url_for("unit.unit_queue"),
+        "supervisor": url_for("supervisor.board"),
+        "inspector": url_for("inspector.log_search"),
+        "admin": url_for("supervisor.board"),
+    }.get(user.role, url_for("public.index"))
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["local"] = local
+    app.jinja_env.filters["duration"] = duration
+
+    @app.context_processor
+    def _inject() -> dict[str, Any]:
+        return {"current_user": current_user(), "home_for": home_for}
+
+    @app.after_request
+    def _headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                "script-src 'self'; form-action 'self'; frame-ancestors 'none'",
+            )
+            if current_user() is not None or request.endpoint in ("public.submit", "public.status"):
+                response.headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from wtforms import SelectField
+from wtforms.validators import InputRequired
+
+from engine import queries
+from engine.errors import ValidationError
+from engine.routing import suggest_unit
+from engine.tickets import create_ticket
+from web.choices import options
+from web.context import audit_key, login_required, now, registry, require_user
+from web.database import get_session
+from web.desk import bp
+from web.opinion_form import OpinionForm, apply_errors, opinion_kwargs
+
+SOURCES = [
+    ("visit", "visit to a household or unit"),
+    ("meeting", "symposium or meeting"),
+    ("phone", "telephone"),
+    ("letter", "letter or mailbox"),
+    ("web", "web form"),
+]
+
+
+class IntakeForm(OpinionForm):
+    source = SelectField(
+        "How it was received",
+        choices=options(SOURCES, blank=None),
+        validators=[InputRequired("Choose the source.")],
+    )
+
+
+@bp.route("/desk/intake", methods=["GET", "POST"])
+@login_required("clerk", "supervisor", "admin")
+def intake() -> Any:
+    user = require_user()
+    db = get_session()
+    campaign = queries.active_campaign(db, now=now())
+    form = IntakeForm()
+    form.text.label.text = "The opinion, as given"
+    form.citizen_name.label.text = "Citizen's name"
+    form.citizen_contact.label.text = "Citizen's phone or e-mail"
+    if campaign is not None and form.validate_on_submit():
+        try:
+            created = create_ticket(
+                db,
+                campaign=campaign.code,
+                actor=user.actor,
+                now=now(),
+                source=form.source.data or "visit",
+                registry=registry(),
+                audit_key=audit_key(),
+                **opinion_kwargs(form),  # type: ignore[arg-type]
+            )
+            db.commit()
+        except ValidationError as exc:
+            db.rollback()
+            apply_errors(form, exc.fields, exc.message)
+        else:
+            flash(
+                f"Recorded as {created.number}. Give the citizen the receipt: number "
+                f"{created.number}, secret {created.secret} (shown only now).",
+                "success",
+            )
+            return redirect(url_for("tickets.detail", number=created.number))
+    status = 422 if form.errors else 200
+    return render_template("desk/intake.html", form=form, campaign=campaign), status
+
+
+@bp.get("/desk/categorize")
+@login_required("clerk", "supervisor", "admin")
+def categorize_queue() -> Any:
+    db = get_session()
+    offset = max(0, request.args.get("offset", 0, type=int))
+    items = queries.state_queue(db, state="received", now=now(), limit=50, offset=offset)
+    conn = db.connection()
+    campaign = queries.active_campaign(db, now=now())
+    suggestions = {}
+    for t in items:
+        if campaign is not None and t.area:
+            s = suggest_unit(conn, campaign_id=campaign.id, category=None, area=t.area)
+            suggestions[t.number] = f"{s.unit_name} ({s.rule})" if s else ""
+    return render_template(
+        "desk/categorize.html", items=items, suggestions=suggestions, offset=offset
+    )

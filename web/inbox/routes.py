@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+
+from engine.errors import NotFound
+from engine.notifications import list_inbox, mark_read, unread_count
+from web.context import login_required, now, require_user
+from web.database import get_session
+from web.inbox import bp
+
+
+class MarkReadForm(FlaskForm):
+    pass
+
+
+@bp.get("/inbox")
+@login_required()
+def index() -> Any:
+    user = require_user()
+    db = get_session()
+    unread_only = request.args.get("unread") == "1"
+    items = list_inbox(db, user.id, unread_only=unread_only, limit=100)
+    return render_template(
+        "inbox/index.html",
+        items=items,
+        unread=unread_count(db, user.id),
+        unread_only=unread_only,
+        form=MarkReadForm(formdata=None),
+    )
+
+
+@bp.post("/inbox/read")
+@login_required()
+def read() -> Any:
+    user = require_user()
+    db = get_session()
+    form = MarkReadForm()
+    if form.validate_on_submit():
+        raw = request.form.getlist("ids")
+        try:
+            ids = [int(i) for i in raw] if raw else None
+            count = mark_read(db, user.id, now=now(), ids=ids)
+            db.commit()
+        except (ValueError, NotFound):
+            db.rollback()
+            flash("That notice is not in your inbox; nothing was marked.", "error")
+        else:
+            flash(f"Marked {count} notice{'s' if count != 1 else ''} read.", "success")
+    return redirect(url_for("inbox.index"))

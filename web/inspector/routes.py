@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, render_template, request, stream_with_context
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import Length, Optional
+
+from engine import audit, queries
+from web.context import DEFAULT_TZ, audit_key, login_required, now
+from web.database import get_session
+from web.inspector import bp
+
+CSV_FIELDS = (
+    "id",
+    "ticket",
+    "seq",
+    "trigger",
+    "from_state",
+    "to_state",
+    "actor",
+    "role",
+    "at",
+    "reason",
+    "data",
+    "hash",
+)
+
+
+class VerifyForm(FlaskForm):
+    ticket = StringField(
+        "Only ticket (blank: the whole log)",
+        validators=[Optional(), Length(max=40)],
+        render_kw={"maxlength": 40},
+    )
+
+
+def _filters() -> tuple[dict[str, Any], list[str]]:
+    """Log filters from the query string; dates are whole days in the campaign's timezone."""
+    args = request.args
+    errors: list[str] = []
+    tz = ZoneInfo(DEFAULT_TZ)
+    out: dict[str, Any] = {
+        "ticket": (args.get("ticket") or "").strip()[:40] or None,
+        "actor": (args.get("actor") or "").strip()[:64] or None,
+        "trigger": (args.get("trigger") or "").strip()[:64] or None,
+    }
+    for key, name in (("since", "From"), ("until", "To")):
+        raw = (args.get(key) or "").strip()
+        if not raw:
+            continue
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            errors.append(f"{name} date {raw!r} is not a date; use YYYY-MM-DD.")
+            continue
+        start = datetime.combine(day, time(0), tzinfo=tz)
+        out[key] = start if key == "since" else start + timedelta(days=1)
+    if out.get("since") and out.get("until") and out["since"] >= out["until"]:
+        errors.append("The From date must not be after the To date.")
+    return out, errors
+
+
+@bp.get("/inspector/log")
+@login_required("inspector", "supervisor", "admin")
+def log_search() -> Any:
+    filters, errors = _filters()
+    before_id = request.args.get("before", type=int)
+    rows = (
+        []
+        if errors
+        else queries.search_log(get_session(), **filters, before_id=before_id, limit=100)
+    )
+    return render_template(
+        "inspector/log.html",
+        rows=rows,
+        errors=errors,
+        args=request.args,
+        verify_form=VerifyForm(formdata=None),
+        next_before=rows[-1].id if len(rows) == 100 else None,
+    ), 422 if errors else 200
+
+
+@bp.get("/inspector/log.csv")
+@login_required("inspector", "supervisor", "admin")
+def log_csv() -> Any:
+    filters, errors = _filters()
+    if errors:
+        return Response("\n".join(errors) + "\n", status=422, mimetype="text/plain")
+    session = get_session()
+
+    def generate() -> Iterator[str]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_FIELDS)
+        before: int | None = None
+        while True:
+            page = queries.search_log(session, **filters, before_id=before, limit=500)
+            for r in page:
+                writer.writerow(
+                    audit.safe_cell(v)
+                    for v in (
+                        r.id,
+                        r.ticket_number,
+                        r.seq,
+                        r.trigger,
+                        r.from_state,
+                        r.to_state,
+                        r.actor,
+                        r.role,
+                        audit.format_instant(r.at),
+                        r.reason,
+                        r.data,
+                        r.hash,
+                    )
+                )
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+            if len(page) < 500:
+                break
+            before = page[-1].id
+
+    stamp = now().strftime("%Y%m%dT%H%M%SZ")
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="transition-log-{stamp}.csv"'},
+    )
+
+
+@bp.post("/inspector/verify")
+@login_required("inspector", "admin")
+def verify() -> Any:
+    form = VerifyForm()
+    problems = None
+    if form.validate_on_submit():
+        problems = audit.verify(get_session(), ticket=form.ticket.data or None, key=audit_key())
+    return render_template(
+        "inspector/verify.html", form=form, problems=problems, scope=form.ticket.data or None
+    ), 200 if problems is not None else 422
+
+
+@bp.get("/inspector/sample")
+@login_required("inspector", "admin")
+def sample() -> Any:
+    size = min(max(request.args.get("size", 20, type=int) or 20, 1), 200)
+    seed = request.args.get("seed", type=int)
+    if seed is None:
+        seed = secrets.randbelow(10**6)
+    items = queries.sample_closed(get_session(), size=size, seed=seed)
+    return render_template("inspector/sample.html", items=items, size=size, seed=seed)

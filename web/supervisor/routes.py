@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+
+from engine import queries
+from engine.citizen import decide_reopen_request
+from engine.errors import EngineError, ValidationError
+from engine.extensions import decide_extension, list_pending_extensions
+from engine.tickets import fire
+from web.choices import from_choices
+from web.context import audit_key, login_required, now, registry, require_user
+from web.database import get_session
+from web.supervisor import bp
+
+MAX_BULK = 200
+
+
+class BulkReassignForm(FlaskForm):
+    unit = SelectField("New unit", validators=[InputRequired("Choose the unit.")])
+    officer = SelectField("New officer", validators=[InputRequired("Choose the officer.")])
+    reason = StringField(
+        "Reason",
+        validators=[InputRequired("Give the reason for reassigning."), Length(max=2000)],
+        render_kw={"maxlength": 2000},
+    )
+
+
+class DecideForm(FlaskForm):
+    decision = HiddenField(validators=[InputRequired()])
+    note = TextAreaField(
+        "Note (required when refusing)",
+        validators=[Optional(), Length(max=2000)],
+        render_kw={"maxlength": 2000, "rows": 2},
+    )
+
+
+class ReopenForm(DecideForm):
+    unit = SelectField("Unit (blank: as before)", validators=[Optional()])
+    officer = SelectField("Officer (blank: as before)", validators=[Optional()])
+
+
+def _fill_choices(form: Any) -> None:
+    db = get_session()
+    form.unit.choices = from_choices(queries.unit_choices(db))
+    form.officer.choices = from_choices(queries.officer_choices(db))
+
+
+@bp.get("/supervisor/board")
+@login_required("supervisor", "admin")
+def board() -> Any:
+    db = get_session()
+    unit_code = request.args.get("unit") or None
+    min_level = request.args.get("level", type=int)
+    offset = max(0, request.args.get("offset", 0, type=int))
+    units = queries.unit_choices(db)
+    unit_id = None
+    if unit_code:
+        from sqlalchemy import select
+
+        from engine.models import Unit
+
+        unit_id = db.execute(select(Unit.id).where(Unit.code == unit_code)).scalar()
+        if unit_id is None:
+            flash(f"No unit {unit_code!r}; showing all units.", "error")
+            unit_code = None
+    result = queries.overdue_board(
+        db, now=now(), unit_id=unit_id, min_level=min_level, limit=100, offset=offset
+    )
+    levels = sorted({c.escalation_level for c in result.counts})
+    table: dict[str, dict[int, int]] = {}
+    for c in result.counts:
+        table.setdefault(c.unit_code or "(no unit)", {})[c.escalation_level] = c.count
+    bulk = BulkReassignForm(formdata=None)
+    _fill_choices(bulk)
+    return render_template(
+        "supervisor/board.html",
+        board=result,
+        levels=levels,
+        table=table,
+        units=units,
+        unit_code=unit_code,
+        min_level=min_level,
+        offset=offset,
+        bulk=bulk,
+    )
+
+
+@bp.post("/supervisor/bulk-reassign")
+@login_required("supervisor")
+def bulk_reassign() -> Any:
+    """Each selected ticket gets its own fire() and log row, in its own savepoint: one refusal
+    (moved, closed, wrong state) does not stop the others, and each result is reported."""
+    user = require_user()
+    db = get_session()
+    form = BulkReassignForm()
+    _fill_choices(form)
+    numbers = list(dict.fromkeys(n.strip() for n in request.form.getlist("numbers") if n.strip()))
+    if not numbers:
+        flash("Select at least one ticket to reassign.", "error")
+        return redirect(url_for("supervisor.board"))
+    if len(numbers) > MAX_BULK:
+        flash(f"At most {MAX_BULK} tickets at once; you selected {len(numbers)}.", "error")
+        return redirect(url_for("supervisor.board"))
+    if not form.validate():
+        for name, errors in form.errors.items():
+            for e in errors:
+                flash(f"{name}: {e}", "error")
+        return redirect(url_for("supervisor.board"))
+    data = {"unit": form.unit.data, "officer": form.officer.data, "reason": form.reason.data}
+    done: list[str] = []
+    refused: list[str] = []
+    when = now()
+    for number in numbers:
+        try:
+            with db.begin_nested():
+                state = queries.ticket_detail(db, number=number, with_history=False).state
+                trigger = "assign" if state == "categorized" else "reassign"
+                payload = (
+                    data if trigger == "reassign" else {k: data[k] for k in ("unit", "officer")}
+                )
+                fire(
+                    db,
+                    number,
+                    trigger,
+                    actor=user.actor,
+                    data=payload,
+                    now=when,
+                    registry=registry(),
+                    audit_key=audit_key(),
+                )
+            done.append(number)
+        except EngineError as exc:
+            refused.append(f"{number}: {exc.message}")
+    db.commit()
+    if done:
+        flash(f"Reassigned {len(done)}: {', '.join(done)}.", "success")
+    for line in refused:
+        flash(f"Not reassigned — {line}", "error")
+    return redirect(url_for("supervisor.board"))
+
+
+@bp.get("/supervisor/extensions")
+@login_required("supervisor", "admin")
+def extensions() -> Any:
+    items = list_pending_extensions(get_session())
+    return render_template(
+        "supervisor/extensions.html", items=items, form=DecideForm(formdata=None)
+    )
+
+
+@bp.post("/supervisor/extensions/<int:ext_id>")
+@login_required("supervisor")
+def decide_ext(ext_id: int) -> Any:
+    user = require_user()
+    db = get_session()
+    form = DecideForm()
+    if not form.validate() or form.decision.data not in ("approve", "refuse"):
+        flash("Choose approve or refuse.", "error")
+        return redirect(url_for("supervisor.extensions"))
+    try:
+        view = decide_extension(
+            db,
+            ext_id,
+            actor=user.actor,
+            approve=form.decision.data == "approve",
+            note=form.note.data,
+            now=now(),
+            registry=registry(),
+            audit_key=audit_key(),
+        )
+        db.commit()
+    except ValidationError as exc:
+        db.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("supervisor.extensions"))
+    flash(f"Extension #{ext_id} on {view.ticket}: {view.status}.", "success")
+    return redirect(url_for("supervisor.extensions"))
+
+
+@bp.get("/supervisor/reopen-requests")
+@login_required("supervisor", "admin")
+def reopen_requests() -> Any:
+    form = ReopenForm(formdata=None)
+    _fill_choices(form)
+    items = queries.pending_reopen_requests(get_session())
+    return render_template("supervisor/reopen.html", items=items, form=form)
+
+
+@bp.post("/supervisor/reopen-requests/<int:req_id>")
+@login_required("supervisor")
+def decide_reopen(req_id: int) -> Any:
+    user = require_user()
+    db = get_session()
+    form = ReopenForm()
+    _fill_choices(form)
+    if not form.validate() or form.decision.data not in ("reopen", "refuse"):
+        flash("Choose reopen or refuse.", "error")
+        return redirect(url_for("supervisor.reopen_requests"))
+    try:
+        status = decide_reopen_request(
+            db,
+            req_id,
+            actor=user.actor,
+            reopen=form.decision.data == "reopen",
+            note=form.note.data,
+            unit=form.unit.data or None,
+            officer=form.officer.data or None,
+            now=now(),
+            registry=registry(),
+            audit_key=audit_key(),
+        )
+        db.commit()
+    except ValidationError as exc:
+        db.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("supervisor.reopen_requests"))
+    flash(f"Reopen request #{req_id}: {status}.", "success")
+    return redirect(url_for("supervisor.reopen_requests"))

@@ -1,0 +1,330 @@
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from engine import queries
+from engine.errors import Conflict, EngineError, NotPermitted, ValidationError
+from engine.escalation import escalate_ticket
+from engine.extensions import request_extension
+from engine.routing import suggest_unit
+from engine.tickets import allowed_triggers, fire, load_ticket_row
+from engine.workflow import TriggerSpec
+from web.context import CurrentUser, audit_key, login_required, now, registry, require_user
+from web.database import get_session
+from web.tickets import bp
+from web.tickets.diagram import workflow_svg
+from web.tickets.forms import ActionForm, ChoiceSource, build_form, form_data
+
+UNIT_BOUND = ("officer", "unit_leader")
+
+
+class ExtensionForm(FlaskForm):
+    due_on = DateField(
+        "New due date (end of that day)", validators=[InputRequired("Give the new due date.")]
+    )
+    reason = TextAreaField(
+        "Reason",
+        validators=[
+            InputRequired("Say why the work cannot be done in time."),
+            Length(max=2000, message="At most 2000 characters."),
+        ],
+        render_kw={"maxlength": 2000},
+    )
+
+
+class EscalateForm(FlaskForm):
+    reason = StringField(
+        "Reason",
+        validators=[
+            InputRequired("Say why the ticket is escalated."),
+            Length(max=2000, message="At most 2000 characters."),
+        ],
+        render_kw={"maxlength": 2000},
+    )
+    level = IntegerField(
+        "To level (blank: one up)", validators=[Optional(), NumberRange(min=1, max=9)]
+    )
+
+
+def check_can_view(user: CurrentUser, detail: queries.TicketDetail) -> None:
+    """Officers and unit leaders see their own unit's tickets (and those assigned to them)."""
+    if user.role in UNIT_BOUND and detail.unit_id != user.unit_id and detail.assignee_id != user.id:
+        raise NotPermitted(
+            f"{detail.number} belongs to {detail.unit_code or 'no unit yet'}; "
+            f"{user.username} ({user.role.replace('_', ' ')}, {user.unit_code}) may open only "
+            "tickets of their own unit — a supervisor can reassign it",
+            ticket=detail.number,
+        )
+
+
+def _choices(user: CurrentUser, campaign_id: int) -> ChoiceSource:
+    db = get_session()
+    units = queries.unit_choices(db)
+    if user.role in UNIT_BOUND:
+        units = [u for u in units if u.value == user.unit_code]
+        officers = queries.officer_choices(db, unit_id=user.unit_id)
+    else:
+        officers = queries.officer_choices(db)
+    return ChoiceSource(
+        units=units,
+        officers=officers,
+        categories=queries.category_choices(db, campaign_id=campaign_id),
+    )
+
+
+def _defaults(detail: queries.TicketDetail) -> dict[str, Any]:
+    today = now().astimezone(ZoneInfo(detail.campaign_timezone)).date()
+    return {
+        "unit": detail.unit_code or "",
+        "officer": detail.assignee or "",
+        "category": detail.category or "",
+        "kind": detail.kind or "",
+        "date": today,
+    }
+
+
+def _suggestions(detail: queries.TicketDetail, campaign_id: int) -> list[tuple[str, str]]:
+    """Category → the unit the routing rules suggest for this ticket's area."""
+    conn = get_session().connection()
+    out = []
+    for c in queries.category_choices(get_session(), campaign_id=campaign_id):
+        s = suggest_unit(conn, campaign_id=campaign_id, category=c.value, area=detail.area)
+        out.append((c.label, f"{s.unit_name} ({s.rule})" if s else "no rule: choose by hand"))
+    return out
+
+
+def render_ticket(
+    number: str,
+    *,
+    posted: dict[str, FlaskForm] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    """The ticket page; ``posted`` replaces the blank form of a trigger with the one just sent."""
+    user = require_user()
+    db = get_session()
+    detail = queries.ticket_detail(db, number=number)
+    check_can_view(user, detail)
+    campaign_id, _tz = queries.campaign_of(db, number=number)
+    workflow = registry().get(detail.workflow_name, detail.workflow_version)
+    row = load_ticket_row(db.connection(), number)
+    allowed: list[TriggerSpec] = allowed_triggers(db.connection(), row, user.actor, registry())
+    posted = posted or {}
+    forms: list[tuple[TriggerSpec, FlaskForm]] = []
+    if allowed:
+        source = _choices(user, campaign_id)
+        defaults = _defaults(detail)
+        for spec in allowed:
+            form = posted.get(spec.name) or build_form(
+                workflow.fields, spec, source, version=detail.version, defaults=defaults
+            )
+            forms.append((spec, form))
+    open_ticket = detail.closed_at is None
+    ext_form = esc_form = None
+    if open_ticket and detail.due_at is not None and user.role in (*UNIT_BOUND, "supervisor"):
+        ext_form = posted.get("extension") or ExtensionForm(formdata=None, prefix="extension")
+    if open_ticket and user.role == "supervisor":
+        esc_form = posted.get("escalate") or EscalateForm(formdata=None, prefix="escalate")
+    suggestions = (
+        _suggestions(detail, campaign_id) if any(s.name == "categorize" for s in allowed) else []
+    )
+    state = workflow.states.get(detail.state)
+    return render_template(
+        "tickets/detail.html",
+        t=detail,
+        tz=detail.campaign_timezone,
+        state_title=state.title if state else detail.state,
+        now=now(),
+        forms=forms,
+        fields=workflow.fields,
+        ext_form=ext_form,
+        esc_form=esc_form,
+        suggestions=suggestions,
+        diagram=workflow_svg(workflow, detail.state),
+    ), status
+
+
+@bp.get("/tickets/<number>")
+@login_required()
+def detail(number: str) -> Any:
+    return render_ticket(number)
+
+
+def _moved(error: Conflict, number: str) -> tuple[str, int]:
+    detail = queries.ticket_detail(get_session(), number=number, with_history=False)
+    flash(
+        f"{number} moved on while you had the page open: it is now “{detail.state}” "
+        f"(version {detail.version}). Your change was not applied. Here is its current state; "
+        "act again if it is still needed.",
+        "error",
+    )
+    return render_ticket(number, status=409)
+
+
+def _apply_errors(form: FlaskForm, error: ValidationError) -> None:
+    for name, message in error.fields.items():
+        if name in form._fields:
+            form[name].errors = [*form[name].errors, message]  # type: ignore[index]
+        else:
+            form.form_errors.append(f"{name}: {message}")
+    if not error.fields:
+        form.form_errors.append(error.message)
+
+
+@bp.post("/tickets/<number>/fire/<trigger>")
+@login_required()
+def fire_trigger(number: str, trigger: str) -> Any:
+    user = require_user()
+    db = get_session()
+    detail = queries.ticket_detail(db, number=number, with_history=False)
+    check_can_view(user, detail)
+    workflow = registry().get(detail.workflow_name, detail.workflow_version)
+    spec = workflow.transition_for(trigger, detail.state)
+    if spec is None:
+        # Stale page (the state moved) or a forged trigger: fire() explains, nothing changes.
+        try:
+            fire(db, number, trigger, actor=user.actor, data={}, now=now(), registry=registry())
+        except Conflict as exc:
+            return _moved(exc, number)
+        except EngineError as exc:
+            flash(str(exc), "error")
+            return render_ticket(number, status=409 if "not allowed" in str(exc) else 400)
+    assert spec is not None
+    campaign_id, _ = queries.campaign_of(db, number=number)
+    form: ActionForm = build_form(
+        workflow.fields,
+        spec,
+        _choices(user, campaign_id),
+        version=detail.version,
+        defaults={},
+        formdata=request.form,
+    )
+    if not form.validate():
+        return render_ticket(number, posted={spec.name: form}, status=422)
+    try:
+        expected = int(form.expected_version.data or "")
+    except ValueError:
+        expected = None
+    try:
+        fired = fire(
+            db,
+            number,
+            trigger,
+            actor=user.actor,
+            data=form_data(form, spec),
+            expected_version=expected,
+            now=now(),
+            registry=registry(),
+            audit_key=audit_key(),
+        )
+        db.commit()
+    except Conflict as exc:
+        db.rollback()
+        return _moved(exc, number)
+    except ValidationError as exc:
+        db.rollback()
+        _apply_errors(form, exc)
+        return render_ticket(number, posted={spec.name: form}, status=422)
+    flash(f"{number}: {trigger.replace('_', ' ')} done — now {fired.to_state}.", "success")
+    return redirect(url_for("tickets.detail", number=number))
+
+
+@bp.post("/tickets/<number>/extension")
+@login_required("officer", "unit_leader", "supervisor")
+def ask_extension(number: str) -> Any:
+    user = require_user()
+    db = get_session()
+    detail = queries.ticket_detail(db, number=number, with_history=False)
+    check_can_view(user, detail)
+    form = ExtensionForm(prefix="extension")
+    if not form.validate_on_submit():
+        return render_ticket(number, posted={"extension": form}, status=422)
+    tz = ZoneInfo(detail.campaign_timezone)
+    assert form.due_on.data is not None
+    # "by that date" = the end of that day in the campaign's timezone.
+    due = datetime.combine(form.due_on.data, time(23, 59), tzinfo=tz)
+    try:
+        ext_id = request_extension(
+            db,
+            number,
+            actor=user.actor,
+            due_at=due,
+            reason=form.reason.data or "",
+            now=now(),
+            audit_key=audit_key(),
+        )
+        db.commit()
+    except ValidationError as exc:
+        db.rollback()
+        if "due_at" in exc.fields:
+            form.due_on.errors = [*form.due_on.errors, exc.fields["due_at"]]
+        if "reason" in exc.fields:
+            form.reason.errors = [*form.reason.errors, exc.fields["reason"]]
+        if not set(exc.fields) & {"due_at", "reason"}:
+            form.form_errors.append(exc.message)
+        return render_ticket(number, posted={"extension": form}, status=422)
+    flash(f"Extension #{ext_id} asked for {number}; a supervisor will decide it.", "success")
+    return redirect(url_for("tickets.detail", number=number))
+
+
+@bp.post("/tickets/<number>/escalate")
+@login_required("supervisor")
+def escalate(number: str) -> Any:
+    user = require_user()
+    db = get_session()
+    form = EscalateForm(prefix="escalate")
+    if not form.validate_on_submit():
+        return render_ticket(number, posted={"escalate": form}, status=422)
+    try:
+        level = escalate_ticket(
+            db,
+            number,
+            actor=user.actor,
+            reason=form.reason.data or "",
+            level=form.level.data,
+            now=now(),
+            registry=registry(),
+            audit_key=audit_key(),
+        )
+        db.commit()
+    except ValidationError as exc:
+        db.rollback()
+        for name, message in exc.fields.items():
+            if name in form._fields:
+                form[name].errors = [*form[name].errors, message]
+        if not exc.fields:
+            form.form_errors.append(exc.message)
+        return render_ticket(number, posted={"escalate": form}, status=422)
+    flash(f"{number} escalated to level {level}.", "success")
+    return redirect(request.form.get("back") or url_for("tickets.detail", number=number))
+
+
+@bp.get("/tickets/<number>/diagram.svg")
+@login_required()
+def diagram(number: str) -> Any:
+    user = require_user()
+    detail = queries.ticket_detail(get_session(), number=number, with_history=False)
+    check_can_view(user, detail)
+    workflow = registry().get(detail.workflow_name, detail.workflow_version)
+    return Response(workflow_svg(workflow, detail.state), mimetype="image/svg+xml")
+
+
+@bp.get("/workflow")
+@bp.get("/workflow/<name>")
+@login_required()
+def workflow_page(name: str = "consultation") -> Any:
+    reg = registry()
+    version = request.args.get("version", type=int)
+    workflow = reg.get(name, version)
+    return render_template(
+        "tickets/workflow.html",
+        workflow=workflow,
+        diagram=workflow_svg(workflow, None),
+        all_workflows=reg.all(),
+    )

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, request
+
+from engine import queries
+from web.context import login_required, now, require_user
+from web.database import get_session
+from web.unit import bp
+
+
+@bp.get("/my/queue")
+@login_required("officer", "unit_leader")
+def my_queue() -> Any:
+    user = require_user()
+    offset = max(0, request.args.get("offset", 0, type=int))
+    items = queries.officer_queue(
+        get_session(), user_id=user.id, now=now(), limit=50, offset=offset
+    )
+    return render_template(
+        "unit/queue.html", title="My queue", items=items, offset=offset, show_assignee=False
+    )
+
+
+@bp.get("/unit/queue")
+@login_required("officer", "unit_leader")
+def unit_queue() -> Any:
+    user = require_user()
+    assert user.unit_id is not None
+    offset = max(0, request.args.get("offset", 0, type=int))
+    items = queries.unit_queue(
+        get_session(), unit_id=user.unit_id, now=now(), limit=50, offset=offset
+    )
+    return render_template(
+        "unit/queue.html",
+        title=f"Queue of {user.unit_name}",
+        items=items,
+        offset=offset,
+        show_assignee=True,
+    )
