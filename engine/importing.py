@@ -1,0 +1,755 @@
+"""Importing opinions from the spreadsheets clerks keep: CSV (UTF-8 or GBK/GB18030) and XLSX.
+
+Two passes over the file, each streamed so a 50 MB file costs the memory of
+one batch, not of the file. The first pass checks every row (required
+columns, text, kind, dates in the forms Chinese offices write them, lengths,
+category) and computes a stable key per row; if any row is bad nothing is
+written and every bad row is listed with its line, column and reason —
+unless the caller asks to import the good rows, and then the bad ones go to
+a rejects file. The second pass creates the tickets through
+``engine.tickets.create_ticket`` (and ``fire('categorize')`` when the sheet
+carries a category), committing every ``batch_size`` rows. A row whose key
+is already in the campaign is skipped, so importing the same file again
+creates nothing and an import cut short is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.audit import safe_cell
+from engine.clock import ensure_utc
+from engine.errors import NotFound, ValidationError
+from engine.models import Campaign, Category, Ticket
+from engine.tickets import KINDS, TEXT_MAX, create_ticket, fire, get_actor
+
+log = logging.getLogger(__name__)
+
+# Field → the header names accepted for it (compared case- and space-insensitively).
+# The first name is the one the template uses.
+DEFAULT_HEADERS: dict[str, tuple[str, ...]] = {
+    "text": ("text", "opinion", "content", "意见内容", "意见", "内容", "意见建议"),
+    "kind": ("kind", "type", "类型", "性质"),
+    "category": ("category", "类别", "分类"),
+    "received_at": ("received_at", "received", "date", "收到日期", "日期", "时间"),
+    "citizen_name": ("citizen_name", "name", "姓名", "反映人"),
+    "citizen_contact": ("citizen_contact", "contact", "phone", "联系方式", "电话"),
+    "area": ("area", "town", "乡镇", "地区", "区域"),
+    "address": ("address", "地址"),
+    "themes": ("themes", "tags", "主题", "标签"),
+    "external_key": ("external_key", "key", "reference", "编号", "序号"),
+}
+REQUIRED = ("text",)
+LIMITS = {"citizen_name": 200, "citizen_contact": 200, "area": 100, "address": 300}
+KIND_WORDS: dict[str, str] = {
+    **{k: k for k in KINDS},
+    "表扬": "praise",
+    "赞扬": "praise",
+    "批评": "criticism",
+    "意见": "criticism",
+    "建议": "suggestion",
+    "求助": "request",
+    "诉求": "request",
+    "问题": "request",
+    "具体问题": "request",
+}
+THEME_SPLIT = re.compile(r"[,;，；、|]+")
+EXAMPLE_ROW = {
+    "text": "The 110 desk answers slowly at night.",
+    "kind": "criticism",
+    "category": "team_building",
+    "received_at": "2005-02-28",
+    "citizen_name": "Wang Minglan",
+    "citizen_contact": "0514-1234567",
+    "area": "Luohe",
+    "address": "",
+    "themes": "slow_police_response",
+    "external_key": "",
+}
+MAX_LISTED_ERRORS = 1000
+SNIFF_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One reason a row cannot be imported: its line in the file, the column, why."""
+
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported to the progress callback: the pass, rows seen, and how far through the file."""
+
+    phase: str  # check | import
+    rows: int
+    done: int  # bytes (CSV) or rows (XLSX) read so far
+    total: int
+
+
+class ImportRejected(ValidationError):
+    """The file has bad rows (or no usable header); nothing was imported."""
+
+    code = "import_rejected"
+
+    def __init__(self, message: str, *, errors: list[RowError], bad_rows: int, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.errors = errors
+        self.bad_rows = bad_rows
+        self.details["errors"] = [e.__dict__ for e in errors]
+        self.details["bad_rows"] = bad_rows
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0  # data rows in the file (empty rows not counted)
+    created: int = 0
+    already_imported: int = 0
+    duplicates_in_file: int = 0
+    empty_rows: int = 0
+    rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    encoding: str | None = None
+    numbers: list[str] = field(default_factory=list)  # first few created, for the receipt
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["errors"] = [e.__dict__ for e in self.errors]
+        return out
+
+
+@dataclass
+class ColumnMapping:
+    """Which header names mean which field. ``overrides`` maps a field to its header(s)."""
+
+    headers: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_HEADERS))
+
+    @classmethod
+    def with_overrides(
+        cls, overrides: Mapping[str, str | list[str] | tuple[str, ...]] | None
+    ) -> ColumnMapping:
+        mapping = cls()
+        for name, headers in (overrides or {}).items():
+            if name not in DEFAULT_HEADERS:
+                raise ValidationError(
+                    f"mapping names an unknown field {name!r}; fields are "
+                    f"{', '.join(DEFAULT_HEADERS)}",
+                    fields={"mapping": f"unknown field {name!r}"},
+                )
+            names = (headers,) if isinstance(headers, str) else tuple(headers)
+            mapping.headers[name] = names + mapping.headers[name]
+        return mapping
+
+    def resolve(self, header: list[str]) -> dict[str, int]:
+        """Field → column index for this header row; raises if a required column is missing."""
+        normalised = [_norm_header(h) for h in header]
+        found: dict[str, int] = {}
+        for name, names in self.headers.items():
+            for candidate in names:
+                key = _norm_header(candidate)
+                if key in normalised:
+                    found[name] = normalised.index(key)
+                    break
+        missing = [name for name in REQUIRED if name not in found]
+        if missing:
+            wanted = "; ".join(
+                f"{name} (one of: {', '.join(self.headers[name])})" for name in missing
+            )
+            shown = ", ".join(repr(h) for h in header if str(h).strip()) or "none"
+            raise ImportRejected(
+                f"the file lacks required column(s): {wanted}. Its header row has: {shown}. "
+                "Rename the column or give a mapping (e.g. --mapping text=意见内容)",
+                errors=[RowError(1, name, "required column is missing") for name in missing],
+                bad_rows=0,
+                fields={name: "required column is missing" for name in missing},
+            )
+        return found
+
+
+def _norm_header(value: Any) -> str:
+    return re.sub(r"[\s_\-]+", "", str(value or "").replace("\ufeff", "")).lower()
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes read from a binary stream, for progress on a text reader over it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        return n
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig``/``utf-16`` by BOM; ``utf-8`` when the whole file decodes as UTF-8;
+    otherwise the best guess of charset-normalizer on a sample (GBK and GB2312 are read
+    as GB18030, their superset). Raises ``ValidationError`` when nothing fits."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+        handle.seek(0)
+        sample = handle.read(SNIFF_BYTES)
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample, cp_isolation=["gb18030", "big5", "utf_16", "cp1252"]).best()
+    if best is None:
+        raise ValidationError(
+            "cannot tell the file's encoding; save it as UTF-8 (or give --encoding gb18030)",
+            fields={"encoding": "unknown; give it explicitly"},
+        )
+    name = best.encoding.lower().replace("-", "_")
+    if name in ("gbk", "gb2312", "gb18030", "cp936", "hz"):
+        return "gb18030"
+    return best.encoding
+
+
+@dataclass
+class _Source:
+    header: list[str]
+    rows: Iterator[tuple[int, list[Any]]]
+    position: Callable[[], int]
+    total: int
+    close: Callable[[], None]
+
+
+def _open_csv(path: Path, encoding: str) -> _Source:
+    raw = path.open("rb")
+    counter = _CountingReader(raw)
+    text = io.TextIOWrapper(
+        io.BufferedReader(counter, 1 << 16), encoding=encoding, errors="strict", newline=""
+    )
+    reader = csv.reader(text)
+    try:
+        header = next(reader, [])
+    except UnicodeDecodeError as exc:
+        raw.close()
+        raise _encoding_error(encoding, 1, exc) from None
+    total = path.stat().st_size
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except UnicodeDecodeError as exc:
+            raise _encoding_error(encoding, reader.line_num + 1, exc) from None
+
+    return _Source(header, rows(), lambda: counter.count, total, raw.close)
+
+
+def _encoding_error(encoding: str, line: int, exc: UnicodeDecodeError) -> ImportRejected:
+    return ImportRejected(
+        f"the file is not valid {encoding} near line {line} ({exc.reason}); "
+        "save it as UTF-8, or give the right encoding (GBK files: --encoding gb18030)",
+        errors=[RowError(line, "*", f"not valid {encoding}")],
+        bad_rows=1,
+        fields={"encoding": f"not {encoding}"},
+    )
+
+
+def _open_xlsx(path: Path) -> _Source:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not a readable workbook"
+        raise ValidationError(
+            f"{path.name} is not a readable XLSX workbook ({exc}); save it as .xlsx or CSV",
+            fields={"file": "not a readable workbook"},
+        ) from None
+    sheet = book.worksheets[0]
+    total = sheet.max_row or 0
+    iterator = sheet.iter_rows(values_only=True)
+    first = next(iterator, ())
+    header = ["" if v is None else str(v) for v in first]
+    seen = [1]
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for line, row in enumerate(iterator, start=2):
+            seen[0] = line
+            yield line, list(row)
+
+    return _Source(header, rows(), lambda: seen[0], total, book.close)
+
+
+def open_source(path: Path, *, encoding: str | None = None) -> tuple[_Source, str | None]:
+    """The header and a row iterator for a CSV or XLSX file (by its name)."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _open_xlsx(path), None
+    if suffix not in (".csv", ".txt", ""):
+        raise ValidationError(
+            f"{path.name}: only .csv and .xlsx files can be imported",
+            fields={"file": "use .csv or .xlsx"},
+        )
+    chosen = encoding or detect_encoding(path)
+    try:
+        codecs.lookup(chosen)
+    except LookupError:
+        raise ValidationError(
+            f"unknown encoding {chosen!r}; use utf-8 or gb18030", fields={"encoding": chosen}
+        ) from None
+    return _open_csv(path, chosen), chosen
+
+
+# --- checking -----------------------------------------------------------------------------
+
+_YMD = re.compile(
+    r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]+(\d{1,2})[:时点](\d{1,2})(?:[:分](\d{1,2})?)?(?:\.\d+)?秒?)?\s*$"
+)
+_DMY = re.compile(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\s*$")
+_COMPACT = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
+
+
+def parse_when(value: Any, zone: ZoneInfo) -> datetime:
+    """A received time from the forms clerks write: 2005-03-01, 2005/3/1, 2005.3.1,
+    2005年3月1日, 20050301, with an optional time; an Excel date cell; 1/3/2005 only when
+    the day is plain (over 12). Naive values are campaign time. Raises ``ValueError``."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=zone).astimezone(UTC)
+    text = str(value).strip()
+    if m := _YMD.match(text):
+        y, mo, d, hh, mm, ss = m.groups()
+        moment = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+        return moment.replace(tzinfo=zone).astimezone(UTC)
+    if m := _COMPACT.match(text):
+        y, mo, d = (int(g) for g in m.groups())
+        return datetime(y, mo, d, tzinfo=zone).astimezone(UTC)
+    if m := _DMY.match(text):
+        a, b, y = (int(g) for g in m.groups())
+        if a > 12 >= b:
+            return datetime(y, b, a, tzinfo=zone).astimezone(UTC)
+        if b > 12 >= a:
+            return datetime(y, a, b, tzinfo=zone).astimezone(UTC)
+        raise ValueError(f"{text!r} is ambiguous (day/month or month/day?); write YYYY-MM-DD")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class CheckedRow:
+    line: int
+    key: str
+    values: dict[str, Any]
+
+
+def _cell(row: list[Any], columns: Mapping[str, int], name: str) -> Any:
+    index = columns.get(name)
+    if index is None or index >= len(row):
+        return None
+    value = row[index]
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def row_key(values: Mapping[str, Any]) -> str:
+    """A stable key for a row without one: a hash of what the person said, who, where, when."""
+    parts = [
+        re.sub(r"\s+", " ", str(values.get(name) or "")).strip().lower()
+        for name in ("text", "citizen_name", "citizen_contact", "area", "received_at")
+    ]
+    return "sha1:" + hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def check_row(
+    line: int,
+    row: list[Any],
+    columns: Mapping[str, int],
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    categories: Mapping[str, str],
+) -> tuple[CheckedRow | None, list[RowError]]:
+    """Check one row; return it ready to import, or the reasons it cannot be."""
+    errors: list[RowError] = []
+    values: dict[str, Any] = {}
+    text = _cell(row, columns, "text")
+    if text is None:
+        errors.append(RowError(line, "text", "is empty: what did the person say?"))
+    else:
+        text = str(text)
+        if len(text) > TEXT_MAX:
+            errors.append(RowError(line, "text", f"is too long ({len(text)} > {TEXT_MAX})"))
+        values["text"] = text
+    kind = _cell(row, columns, "kind")
+    if kind is not None:
+        word = str(kind).lower()
+        if word not in KIND_WORDS:
+            errors.append(
+                RowError(
+                    line,
+                    "kind",
+                    f"{kind!r} is not one of {', '.join(KINDS)} (or 表扬/批评/建议/求助)",
+                )
+            )
+        else:
+            values["kind"] = KIND_WORDS[word]
+    category = _cell(row, columns, "category")
+    if category is not None:
+        code = categories.get(str(category).lower())
+        if code is None:
+            errors.append(
+                RowError(
+                    line,
+                    "category",
+                    f"{category!r} is not a category of this campaign; use one of "
+                    f"{', '.join(sorted(set(categories.values())))}",
+                )
+            )
+        elif "kind" not in values and kind is None:
+            errors.append(RowError(line, "kind", "is needed to categorize the row"))
+        else:
+            values["category"] = code
+    when = _cell(row, columns, "received_at")
+    if when is not None:
+        try:
+            received = parse_when(when, zone)
+        except (ValueError, OverflowError) as exc:
+            errors.append(RowError(line, "received_at", str(exc)))
+        else:
+            if received > now + timedelta(minutes=5):
+                errors.append(RowError(line, "received_at", f"{when!s} is in the future"))
+            values["received_at"] = received
+    for name, limit in LIMITS.items():
+        value = _cell(row, columns, name)
+        if value is None:
+            continue
+        value = str(value)
+        if len(value) > limit:
+            errors.append(RowError(line, name, f"is too long ({len(value)} > {limit})"))
+        values[name] = value
+    themes = _cell(row, columns, "themes")
+    if themes is not None:
+        values["themes"] = tuple(t.strip() for t in THEME_SPLIT.split(str(themes)) if t.strip())
+    key = _cell(row, columns, "external_key")
+    if key is not None:
+        key = str(key)
+        if len(key) > 128:
+            errors.append(RowError(line, "external_key", "is longer than 128 characters"))
+    if errors:
+        return None, errors
+    stamp = values.get("received_at")
+    key_values = {**values, "received_at": stamp.isoformat() if stamp else ""}
+    return CheckedRow(line, key or row_key(key_values), values), []
+
+
+def _is_empty(row: list[Any]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+# --- the import ---------------------------------------------------------------------------
+
+
+def _campaign(session: Session, code: str) -> Campaign:
+    campaign = session.scalars(select(Campaign).where(Campaign.code == code)).first()
+    if campaign is None:
+        known = ", ".join(session.scalars(select(Campaign.code).order_by(Campaign.code)))
+        raise NotFound(f"no campaign {code!r}; known campaigns: {known or 'none'}")
+    return campaign
+
+
+def _category_lookup(session: Session, campaign_id: int) -> dict[str, str]:
+    rows = session.execute(
+        select(Category.code, Category.name).where(Category.campaign_id == campaign_id)
+    ).all()
+    out: dict[str, str] = {}
+    for code, name in rows:
+        out[code.lower()] = code
+        out[name.lower()] = code
+    return out
+
+
+def check_file(
+    session: Session,
+    path: Path | str,
+    *,
+    campaign: str,
+    now: datetime,
+    mapping: ColumnMapping | None = None,
+    encoding: str | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> tuple[ImportResult, set[int]]:
+    """The first pass: check every row; return the counts, the errors and the bad lines."""
+    path = Path(path)
+    now = ensure_utc(now)
+    camp = _campaign(session, campaign)
+    zone = ZoneInfo(camp.timezone)
+    categories = _category_lookup(session, camp.id)
+    source, chosen = open_source(path, encoding=encoding)
+    result = ImportResult(encoding=chosen)
+    bad: set[int] = set()
+    seen: dict[bytes, int] = {}
+    try:
+        columns = (mapping or ColumnMapping()).resolve(source.header)
+        for line, row in source.rows:
+            if _is_empty(row):
+                result.empty_rows += 1
+                continue
+            result.rows += 1
+            checked, errors = check_row(
+                line, row, columns, zone=zone, now=now, categories=categories
+            )
+            if errors:
+                bad.add(line)
+                if len(result.errors) < MAX_LISTED_ERRORS:
+                    result.errors.extend(errors)
+            elif checked is not None:
+                digest = hashlib.blake2b(checked.key.encode(), digest_size=16).digest()
+                if digest in seen:
+                    result.duplicates_in_file += 1
+                else:
+                    seen[digest] = line
+            if progress and result.rows % 1000 == 0:
+                progress(Progress("check", result.rows, source.position(), source.total))
+    finally:
+        source.close()
+    if progress:
+        progress(Progress("check", result.rows, source.total, source.total))
+    result.rejected = len(bad)
+    return result, bad
+
+
+def import_file(
+    sessions: sessionmaker[Session],
+    path: Path | str,
+    *,
+    campaign: str,
+    username: str,
+    now: datetime,
+    mapping: ColumnMapping | None = None,
+    encoding: str | None = None,
+    accept_good_rows: bool = False,
+    rejects: IO[str] | None = None,
+    batch_size: int = 2000,
+    progress: Callable[[Progress], None] | None = None,
+    audit_key: bytes | None = None,
+) -> ImportResult:
+    """Check ``path`` and import its rows into ``campaign`` as ``username``; return the counts.
+
+    Owns its transactions (like the timer sweep): the check pass writes
+    nothing; a file with bad rows raises ``ImportRejected`` listing each
+    (line, column, reason) unless ``accept_good_rows``, in which case the bad
+    rows are written to ``rejects`` (CSV, formula-safe) and the good ones
+    imported. Rows are committed every ``batch_size``; a row whose key the
+    campaign already has is counted in ``already_imported`` and skipped.
+    """
+    path = Path(path)
+    now = ensure_utc(now)
+    with sessions() as session:
+        actor = get_actor(session, username)
+        result, bad = check_file(
+            session,
+            path,
+            campaign=campaign,
+            now=now,
+            mapping=mapping,
+            encoding=encoding,
+            progress=progress,
+        )
+        camp_id = _campaign(session, campaign).id
+        camp_zone = ZoneInfo(_campaign(session, campaign).timezone)
+        categories = _category_lookup(session, camp_id)
+    if bad and not accept_good_rows:
+        listed = "; ".join(str(e) for e in result.errors[:20])
+        more = f" (and {len(result.errors) - 20} more)" if len(result.errors) > 20 else ""
+        raise ImportRejected(
+            f"{len(bad)} of {result.rows} rows cannot be imported, so nothing was: {listed}{more}. "
+            "Fix them and import again, or import only the good rows (--accept-good-rows)",
+            errors=result.errors,
+            bad_rows=len(bad),
+        )
+    source, _ = open_source(path, encoding=result.encoding)
+    writer = csv.writer(rejects) if rejects is not None and bad else None
+    if writer is not None:
+        writer.writerow([*source.header, "line", "column", "reason"])
+    errors_by_line: dict[int, list[RowError]] = {}
+    for error in result.errors:
+        errors_by_line.setdefault(error.line, []).append(error)
+    columns = (mapping or ColumnMapping()).resolve(source.header)
+    batch: list[CheckedRow] = []
+    seen_keys: set[str] = set()
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        if not batch:
+            return
+        with sessions() as session:
+            try:
+                keys = [r.key for r in batch]
+                existing = set(
+                    session.scalars(
+                        select(Ticket.external_key).where(
+                            Ticket.campaign_id == camp_id, Ticket.external_key.in_(keys)
+                        )
+                    )
+                )
+                for row in batch:
+                    if row.key in existing:
+                        result.already_imported += 1
+                        continue
+                    _create(session, campaign, actor, row, now, audit_key, result)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        done += len(batch)
+        batch.clear()
+        if progress:
+            progress(Progress("import", done, source.position(), source.total))
+
+    try:
+        for line, row in source.rows:
+            if line in bad:
+                if writer is not None:
+                    reasons = errors_by_line.get(line) or [RowError(line, "*", "rejected")]
+                    for err in reasons[:1]:
+                        writer.writerow(
+                            [safe_cell(v) for v in row]
+                            + [line, err.column, "; ".join(e.reason for e in reasons)]
+                        )
+                continue
+            if _is_empty(row):
+                continue
+            checked, _errors = check_row(
+                line, row, columns, zone=camp_zone, now=now, categories=categories
+            )
+            if checked is None or checked.key in seen_keys:
+                continue
+            seen_keys.add(checked.key)
+            batch.append(checked)
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    finally:
+        source.close()
+    log.info(
+        "import of %s into %s: %d created, %d already there, %d rejected",
+        path.name,
+        campaign,
+        result.created,
+        result.already_imported,
+        result.rejected,
+    )
+    return result
+
+
+def _create(
+    session: Session,
+    campaign: str,
+    actor: Any,
+    row: CheckedRow,
+    now: datetime,
+    audit_key: bytes | None,
+    result: ImportResult,
+) -> None:
+    v = row.values
+    created = create_ticket(
+        session,
+        campaign=campaign,
+        text=v["text"],
+        kind=v.get("kind"),
+        citizen_name=v.get("citizen_name"),
+        citizen_contact=v.get("citizen_contact"),
+        area=v.get("area"),
+        address=v.get("address"),
+        received_at=v.get("received_at"),
+        actor=actor,
+        now=now,
+        source="import",
+        external_key=row.key,
+        themes=v.get("themes", ()),
+        audit_key=audit_key,
+    )
+    if v.get("category"):
+        fire(
+            session,
+            created.number,
+            "categorize",
+            actor=actor,
+            data={"category": v["category"], "kind": v["kind"]},
+            expected_version=created.version,
+            now=now,
+            audit_key=audit_key,
+        )
+    result.created += 1
+    if len(result.numbers) < 20:
+        result.numbers.append(created.number)
+
+
+# --- the template -------------------------------------------------------------------------
+
+
+def template(fmt: str, mapping: ColumnMapping | None = None) -> bytes:
+    """A file to fill in: the header row (each field's first name) and one example row."""
+    headers = (mapping or ColumnMapping()).headers
+    names = [headers[name][0] for name in DEFAULT_HEADERS]
+    example = [EXAMPLE_ROW[name] for name in DEFAULT_HEADERS]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(names)
+        writer.writerow(example)
+        return buffer.getvalue().encode("utf-8-sig")
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.title = "opinions"
+        sheet.append(names)
+        sheet.append(example)
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+    raise ValidationError(f"unknown template format {fmt!r}; use csv or xlsx")
