@@ -1,0 +1,103 @@
+"""Helpers for the deadline tests: tickets brought to a state at a given local time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Ticket, Timer, TransitionLog
+from engine.tickets import create_ticket, fire, get_actor
+
+CAMPAIGN = "consultation-2005"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local(y: int, m: int, d: int, h: int = 0, minute: int = 0) -> datetime:
+    return datetime(y, m, d, h, minute, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def assigned_ticket(
+    session: Session,
+    at: datetime,
+    *,
+    unit: str = "traffic-brigade",
+    officer: str = "traffic.officer",
+) -> str:
+    """A ticket created, categorized and assigned at ``at``; returns its number."""
+    clerk = get_actor(session, "clerk")
+    created = create_ticket(
+        session, campaign=CAMPAIGN, text="Traffic lights broken", actor=clerk, now=at
+    )
+    fire(
+        session,
+        created.number,
+        "categorize",
+        actor=clerk,
+        data={"category": "traffic_management", "kind": "criticism"},
+        now=at,
+    )
+    fire(
+        session,
+        created.number,
+        "assign",
+        actor=get_actor(session, "supervisor"),
+        data={"unit": unit, "officer": officer},
+        now=at,
+    )
+    return created.number
+
+
+def ticket(session: Session, number: str) -> Ticket:
+    session.expire_all()
+    return session.scalars(select(Ticket).where(Ticket.number == number)).one()
+
+
+def pending_timers(session: Session, number: str) -> list[tuple[str, int, datetime]]:
+    t = ticket(session, number)
+    rows = session.execute(
+        select(Timer.kind, Timer.level, Timer.due_at)
+        .where(Timer.ticket_id == t.id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
+        .order_by(Timer.due_at, Timer.level)
+    ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def log_triggers(session: Session, number: str) -> list[tuple[str, str]]:
+    t = ticket(session, number)
+    return [
+        (r.trigger, r.actor)
+        for r in session.execute(
+            select(TransitionLog.trigger, TransitionLog.actor)
+            .where(TransitionLog.ticket_id == t.id)
+            .order_by(TransitionLog.seq)
+        )
+    ]
+
+
+class Reader:
+    """Short read transactions (SQLite's BEGIN IMMEDIATE must not be held across a sweep)."""
+
+    def __init__(self, sessions) -> None:  # type: ignore[no-untyped-def]
+        self.sessions = sessions
+
+    def ticket(self, number: str) -> Ticket:
+        with self.sessions() as s:
+            obj = ticket(s, number)
+            s.expunge(obj)
+            s.rollback()
+            return obj
+
+    def pending(self, number: str) -> list[tuple[str, int, datetime]]:
+        with self.sessions() as s:
+            out = pending_timers(s, number)
+            s.rollback()
+            return out
+
+    def log(self, number: str) -> list[tuple[str, str]]:
+        with self.sessions() as s:
+            out = log_triggers(s, number)
+            s.rollback()
+            return out

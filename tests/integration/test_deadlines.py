@@ -1,0 +1,141 @@
+"""Due times per state: working days, the campaign cap, the exempt state, stopping and restarting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from engine.tickets import fire, get_actor
+from tests.integration.deadline_support import (
+    assigned_ticket,
+    local,
+    pending_timers,
+    ticket,
+)
+
+
+def test_assigned_ticket_is_due_in_ten_working_days_with_its_ladder(session: Session) -> None:
+    number = assigned_ticket(session, local(2005, 2, 28, 10))
+    t = ticket(session, number)
+    assert t.due_at == local(2005, 3, 15)
+    assert t.due_rule == "state assigned: 10 working days"
+    assert t.escalation_level == 0
+    assert pending_timers(session, number) == [
+        ("warning", 0, local(2005, 3, 14)),
+        ("breach", 1, local(2005, 3, 15)),
+        ("ladder", 2, local(2005, 3, 17)),  # 2 working days after the breach
+        ("ladder", 3, local(2005, 3, 22)),  # 5 working days after (weekend 19–20)
+    ]
+
+
+def test_new_ticket_gets_the_received_state_limit(session: Session) -> None:
+    from engine.tickets import create_ticket
+
+    created = create_ticket(
+        session,
+        campaign="consultation-2005",
+        text="x",
+        actor=get_actor(session, "clerk"),
+        now=local(2005, 2, 28, 10),
+    )
+    t = ticket(session, created.number)
+    assert t.due_at == local(2005, 3, 3)  # Mar 1 and 2
+    assert t.due_rule == "state received: 2 working days"
+
+
+def test_campaign_deadline_caps_the_state_limit(session: Session) -> None:
+    number = assigned_ticket(session, local(2005, 3, 8, 14))
+    t = ticket(session, number)
+    assert t.due_at == local(2005, 3, 18)  # "feedback before March 18"
+    assert t.due_rule == "campaign deadline 2005-03-18"
+
+
+def test_after_the_campaign_deadline_the_state_limit_applies(session: Session) -> None:
+    number = assigned_ticket(session, local(2005, 3, 21, 9))
+    t = ticket(session, number)
+    assert t.due_at == local(2005, 4, 5)  # 10 working days: Mar 22 .. Apr 4
+    assert t.due_rule == "state assigned: 10 working days"
+
+
+def test_escalated_to_government_is_not_capped(session: Session) -> None:
+    number = assigned_ticket(session, local(2005, 3, 15, 9))
+    fire(
+        session,
+        number,
+        "escalate_to_government",
+        actor=get_actor(session, "supervisor"),
+        data={"receiving_body": "County government", "reason": "land use"},
+        now=local(2005, 3, 15, 9),
+    )
+    t = ticket(session, number)
+    assert t.due_at == local(2005, 3, 23)  # 5 working days: 16, 17, 18, 21, 22
+    assert t.due_rule == "state escalated: 5 working days"
+
+
+def test_rectifying_stops_the_old_clock_and_feedback_ends_it(session: Session) -> None:
+    now = local(2005, 2, 28, 10)
+    number = assigned_ticket(session, now)
+    officer = get_actor(session, "traffic.officer")
+    fire(session, number, "rectify", actor=officer, data={"measures": "fixed"}, now=now)
+    t = ticket(session, number)
+    assert t.due_rule == "state rectified: 3 working days"
+    assert [k for k, _, _ in pending_timers(session, number)] == [
+        "warning",
+        "breach",
+        "ladder",
+        "ladder",
+    ]
+    assert all(due < local(2005, 3, 15) for _, _, due in pending_timers(session, number))
+    fire(
+        session,
+        number,
+        "feed_back",
+        actor=officer,
+        data={"method": "phone", "text": "done", "date": "2005-02-28"},
+        now=now + timedelta(hours=1),
+    )
+    t = ticket(session, number)
+    assert (t.due_at, t.due_rule, t.escalation_level) == (None, None, 0)
+    assert pending_timers(session, number) == []
+
+
+def test_reassign_keeps_the_clock_and_reopen_starts_a_new_one(session: Session) -> None:
+    now = local(2005, 2, 28, 10)
+    number = assigned_ticket(session, now)
+    before = pending_timers(session, number)
+    supervisor = get_actor(session, "supervisor")
+    fire(
+        session,
+        number,
+        "reassign",
+        actor=supervisor,
+        data={"unit": "luohe-station", "officer": "luohe.officer", "reason": "territory"},
+        now=now + timedelta(days=1),
+    )
+    assert pending_timers(session, number) == before
+    officer = get_actor(session, "luohe.officer")
+    fire(
+        session,
+        number,
+        "rectify",
+        actor=officer,
+        data={"measures": "m"},
+        now=now + timedelta(days=1),
+    )
+    fire(
+        session,
+        number,
+        "feed_back",
+        actor=officer,
+        data={"method": "visit", "text": "t", "date": "2005-03-01"},
+        now=now + timedelta(days=1),
+    )
+    reopened_at = local(2005, 3, 7, 9)
+    fire(
+        session, number, "reopen", actor=supervisor, data={"reason": "unsatisfied"}, now=reopened_at
+    )
+    t = ticket(session, number)
+    assert t.state == "assigned"
+    assert t.due_at == local(2005, 3, 18)  # 10 working days would be Mar 22: capped
+    assert len(pending_timers(session, number)) == 4

@@ -1,0 +1,117 @@
+"""The sweep: each ladder step fires once, logged by the system, notices to the right people."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from engine import audit, db, timers
+from engine.models import Notification, Timer, User
+from engine.tickets import fire, get_actor
+from tests.integration.deadline_support import Reader, assigned_ticket, local, ticket
+
+
+def _inbox(session: Session, number: str) -> dict[str, list[str]]:
+    t = ticket(session, number)
+    rows = session.execute(
+        select(User.username, Notification.kind)
+        .join(User, User.id == Notification.user_id)
+        .where(Notification.ticket_id == t.id)
+        .order_by(Notification.id)
+    ).all()
+    out: dict[str, list[str]] = {}
+    for username, kind in rows:
+        out.setdefault(kind, []).append(username)
+    return out
+
+
+def test_ladder_fires_each_step_once_in_order(engine: Engine, session: Session) -> None:
+    number = assigned_ticket(session, local(2005, 2, 28, 10))
+    session.commit()
+    session.close()
+    sessions = db.session_factory(engine)
+    read = Reader(sessions)
+
+    warned = timers.sweep(sessions, now=local(2005, 3, 14, 1))
+    assert [(f.kind, f.level) for f in warned.firings] == [("warning", 0)]
+    assert Reader(db.session_factory(engine)).ticket(number).escalation_level == 0
+
+    breach = timers.sweep(sessions, now=local(2005, 3, 15, 0, 1))
+    assert [(f.kind, f.level) for f in breach.firings] == [("breach", 1)]
+    assert read.ticket(number).escalation_level == 1
+    assert timers.sweep(sessions, now=local(2005, 3, 15, 0, 2)).firings == []
+
+    later = timers.sweep(sessions, now=local(2005, 3, 30))
+    assert [(f.kind, f.level) for f in later.firings] == [("ladder", 2), ("ladder", 3)]
+    t = read.ticket(number)
+    assert t.escalation_level == 3
+    assert read.pending(number) == []
+    assert read.log(number)[-4:] == [
+        ("deadline_warning", "system"),
+        ("overdue", "system"),
+        ("escalated", "system"),
+        ("escalated", "system"),
+    ]
+    with sessions() as s:
+        inbox = _inbox(s, number)
+        assert audit.verify(s) == []
+    assert inbox == {
+        "warning": ["traffic.officer"],
+        "reminder": ["traffic.officer"],
+        "chase": ["traffic.leader"],
+        "board": ["supervisor"],
+        "leadership": ["leadership"],
+    }
+
+
+def test_a_replayed_firing_is_a_no_op(engine: Engine, session: Session) -> None:
+    number = assigned_ticket(session, local(2005, 2, 28, 10))
+    session.commit()
+    session.close()
+    sessions = db.session_factory(engine)
+    read = Reader(sessions)
+    timers.sweep(sessions, now=local(2005, 3, 15, 1))
+    version = read.ticket(number).version
+    # Re-running the same claim/effect on already-fired timers changes nothing.
+    with sessions() as s:
+        again = timers.fire_due_timers(s, now=local(2005, 3, 15, 1))
+        s.commit()
+    assert again.firings == []
+    assert read.ticket(number).version == version
+
+
+def test_rectified_in_time_fires_nothing_of_the_old_clock(engine: Engine, session: Session) -> None:
+    now = local(2005, 2, 28, 10)
+    number = assigned_ticket(session, now)
+    officer = get_actor(session, "traffic.officer")
+    fire(session, number, "rectify", actor=officer, data={"measures": "m"}, now=now)
+    fire(
+        session,
+        number,
+        "feed_back",
+        actor=officer,
+        data={"method": "phone", "text": "t", "date": "2005-02-28"},
+        now=now,
+    )
+    session.commit()
+    result = timers.sweep(db.session_factory(engine), now=local(2005, 4, 30))
+    assert result.firings == []
+    assert Reader(db.session_factory(engine)).ticket(number).escalation_level == 0
+
+
+def test_sweep_batches_and_nothing_due_is_cheap(engine: Engine, session: Session) -> None:
+    start = local(2005, 2, 28, 10)
+    numbers = [assigned_ticket(session, start + timedelta(minutes=i)) for i in range(7)]
+    session.commit()
+    session.close()
+    sessions = db.session_factory(engine)
+    result = timers.sweep(sessions, now=local(2005, 3, 15, 12), batch=3)
+    assert len(result.firings) == 14  # a warning and a breach each
+    assert [f.due_at for f in result.firings] == sorted(f.due_at for f in result.firings)
+    assert {f.ticket for f in result.firings} == set(numbers)
+    with sessions() as s:
+        assert timers.due_count(s, now=local(2005, 3, 15, 12)) == 0
+        fired = s.scalar(select(func.count()).select_from(Timer).where(Timer.fired_at.is_not(None)))
+        assert fired == 14
