@@ -1,0 +1,138 @@
+"""``rectiflow import FILE --campaign CODE`` and ``rectiflow import-template``."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+
+from cli.context import AppContext, fail, pass_app
+from cli.main import main
+from engine.errors import EngineError, ValidationError
+from engine.importing import ColumnMapping, ImportRejected, Progress, import_file, template
+
+
+def _mapping(pairs: tuple[str, ...]) -> ColumnMapping:
+    """``--mapping text=意见内容`` pairs, or ``--mapping @file.toml`` ([mapping] field = header)."""
+    overrides: dict[str, list[str]] = {}
+    for pair in pairs:
+        if pair.startswith("@"):
+            with open(pair[1:], "rb") as handle:
+                data = tomllib.load(handle)
+            for name, headers in data.get("mapping", data).items():
+                overrides.setdefault(name, []).extend(
+                    [headers] if isinstance(headers, str) else list(headers)
+                )
+            continue
+        name, sep, header = pair.partition("=")
+        if not sep or not header.strip():
+            raise ValidationError(
+                f"--mapping {pair!r}: write FIELD=HEADER, e.g. text=意见内容",
+                fields={"mapping": "write FIELD=HEADER"},
+            )
+        overrides.setdefault(name.strip(), []).append(header.strip())
+    return ColumnMapping.with_overrides(overrides)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--campaign", "campaign_code", required=True)
+@click.option("--as", "username", default="clerk", show_default=True, help="The recording clerk.")
+@click.option(
+    "--accept-good-rows",
+    is_flag=True,
+    help="Import the good rows even if some are bad; the bad ones go to --rejects.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="CSV file for the rejected rows (default: FILE.rejects.csv).",
+)
+@click.option(
+    "--mapping",
+    multiple=True,
+    metavar="FIELD=HEADER|@FILE.toml",
+    help="Which column holds a field, e.g. --mapping text=意见内容 (repeatable).",
+)
+@click.option("--encoding", help="Force the CSV encoding (utf-8, gb18030...); default: detect.")
+@click.option("--batch-size", default=2000, show_default=True, help="Rows per transaction.")
+@pass_app
+def import_command(
+    app: AppContext,
+    file: Path,
+    campaign_code: str,
+    username: str,
+    accept_good_rows: bool,
+    rejects: Path | None,
+    mapping: tuple[str, ...],
+    encoding: str | None,
+    batch_size: int,
+) -> None:
+    """Import opinions from a CSV or XLSX file. Every row is checked first; a file with bad
+    rows imports nothing (each bad row is listed) unless --accept-good-rows."""
+    rejects_path = rejects or file.with_name(file.name + ".rejects.csv")
+    shown = {"phase": ""}
+
+    def progress(p: Progress) -> None:
+        if p.phase != shown["phase"]:
+            if shown["phase"]:
+                click.echo("", err=True)
+            shown["phase"] = p.phase
+        percent = 100 * p.done // p.total if p.total else 100
+        click.echo(f"\r{p.phase}: {p.rows} rows ({percent}%)", nl=False, err=True)
+
+    try:
+        column_mapping = _mapping(mapping)
+        with open(rejects_path, "w", encoding="utf-8-sig", newline="") as rejects_file:
+            result = import_file(
+                app.sessions,
+                file,
+                campaign=campaign_code,
+                username=username,
+                now=app.now(),
+                mapping=column_mapping,
+                encoding=encoding,
+                accept_good_rows=accept_good_rows,
+                rejects=rejects_file,
+                batch_size=batch_size,
+                progress=progress if sys.stderr.isatty() or app.settings.get("progress") else None,
+                audit_key=app.audit_key,
+            )
+    except ImportRejected as exc:
+        rejects_path.unlink(missing_ok=True)
+        click.echo(f"error: {exc.message.split(': ', 1)[0]}", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        if exc.bad_rows:
+            click.echo(
+                "nothing was imported; fix the rows, or run again with --accept-good-rows",
+                err=True,
+            )
+        raise SystemExit(2) from None
+    except EngineError as exc:
+        rejects_path.unlink(missing_ok=True)
+        fail(exc)
+    if shown["phase"]:
+        click.echo("", err=True)
+    if not result.rejected:
+        rejects_path.unlink(missing_ok=True)
+    click.echo(
+        f"{result.created} opinions imported into {campaign_code}"
+        f" ({result.rows} rows; {result.already_imported} already imported; "
+        f"{result.duplicates_in_file} repeated in the file; {result.empty_rows} empty rows"
+        + (f"; encoding {result.encoding}" if result.encoding else "")
+        + ")"
+    )
+    if result.rejected:
+        click.echo(f"{result.rejected} bad rows written to {rejects_path}")
+
+
+@main.command("import-template")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="xlsx")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+def import_template(fmt: str, output: str) -> None:
+    """Write the spreadsheet template clerks fill in (header row and one example)."""
+    Path(output).write_bytes(template(fmt))
+    click.echo(f"template written to {output}")
