@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import flask_swagger_ui
-from flask import Blueprint, Flask, send_from_directory
+from flask import Blueprint, Flask, Response, request, send_from_directory
 from flask_smorest import Api
+from werkzeug.exceptions import MethodNotAllowed
 
 from web.api.routes import bp
 from web.api.schemas import ErrorSchema
@@ -81,3 +82,12 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(bp, url_prefix=PREFIX)
     app.register_blueprint(assets, url_prefix=PREFIX)
     app.extensions["rectiflow.api"] = api
+    app.after_request(_allow_header)
+
+
+def _allow_header(response: Response) -> Response:
+    """A 405 names the methods the URL does take (RFC 9110), whichever handler rendered it."""
+    routing = request.routing_exception
+    if isinstance(routing, MethodNotAllowed) and routing.valid_methods:
+        response.headers.setdefault("Allow", ", ".join(sorted(routing.valid_methods)))
+    return response

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import marshmallow as ma
 from flask import current_app, g, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -303,7 +304,7 @@ def log_dict(entry: read_model.LogEntry) -> dict[str, Any]:
 
 @bp.route("/tickets")
 class Tickets(MethodView):
-    @bp.arguments(schemas.TicketListArgsSchema, location="query")
+    @bp.arguments(schemas.TicketListArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, schemas.TicketPageSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List tickets
@@ -492,7 +493,7 @@ class ExtensionDecision(MethodView):
 
 @bp.route("/audit")
 class Audit(MethodView):
-    @bp.arguments(schemas.AuditArgsSchema, location="query")
+    @bp.arguments(schemas.AuditArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, schemas.AuditPageSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Search the transition log, newest first
@@ -512,7 +513,7 @@ class Audit(MethodView):
 
 @bp.route("/audit/verify")
 class AuditVerify(MethodView):
-    @bp.arguments(schemas.VerifyArgsSchema, location="query")
+    @bp.arguments(schemas.VerifyArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, schemas.VerifySchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Verify the hash chains of the transition log
@@ -564,7 +565,7 @@ class Campaigns(MethodView):
 
 @bp.route("/campaigns/<code>/report")
 class CampaignReport(MethodView):
-    @bp.arguments(schemas.ReportArgsSchema, location="query")
+    @bp.arguments(schemas.ReportArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, description="The campaign report (see the report section of README.md)")
     @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such campaign")
     def get(self, args: dict[str, Any], code: str) -> Any:
