@@ -1,0 +1,110 @@
+"""E-mail after commit, against a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+
+from engine import db, timers
+from engine.mailer import SmtpSettings, deliver
+from engine.models import Notification, User
+from tests.integration.deadline_support import assigned_ticket, local
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def test_notices_are_mailed_after_commit_once(
+    sqlite_url: str, smtp_server: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp_server
+    engine = db.make_engine(sqlite_url)
+    sessions = db.session_factory(engine)
+    with sessions() as s:
+        number = assigned_ticket(s, local(2005, 2, 28, 10))
+        s.execute(
+            update(User)
+            .where(User.username == "traffic.officer")
+            .values(email="officer@example.test")
+        )
+        s.commit()
+    smtp = SmtpSettings(enabled=True, host="127.0.0.1", port=port)
+    sent: list[int] = []
+    timers.sweep(
+        sessions,
+        now=local(2005, 3, 14, 9),
+        after_commit=lambda part: sent.append(
+            deliver(sessions, part.notification_ids, smtp=smtp, now=local(2005, 3, 14, 9))
+        ),
+    )
+    assert sent == [1]
+    assert len(inbox.messages) == 1
+    msg = inbox.messages[0]
+    assert msg["To"] == "officer@example.test"
+    assert msg["X-Rectiflow-Ticket"] == number
+    assert "is due within 24 hours" in msg["Subject"]
+    with sessions() as s:
+        ids = list(s.scalars(select(Notification.id)))
+        assert (
+            s.scalar(select(Notification.emailed_at).where(Notification.id == ids[0])) is not None
+        )
+    # Delivering the same notices again sends nothing more.
+    assert deliver(sessions, ids, smtp=smtp, now=local(2005, 3, 14, 10)) == 0
+    assert len(inbox.messages) == 1
+    engine.dispose()
+
+
+def test_disabled_or_unreachable_smtp_sends_nothing_and_keeps_the_firing(sqlite_url: str) -> None:
+    engine = db.make_engine(sqlite_url)
+    sessions = db.session_factory(engine)
+    with sessions() as s:
+        assigned_ticket(s, local(2005, 2, 28, 10))
+        s.execute(update(User).values(email="x@example.test"))
+        s.commit()
+    result = timers.sweep(sessions, now=local(2005, 3, 14, 9))
+    ids = result.notification_ids
+    assert deliver(sessions, ids, smtp=SmtpSettings(), now=local(2005, 3, 14, 9)) == 0
+    down = SmtpSettings(enabled=True, host="127.0.0.1", port=_free_port(), timeout=2)
+    assert deliver(sessions, ids, smtp=down, now=local(2005, 3, 14, 9)) == 0
+    with sessions() as s:
+        assert s.scalar(select(Notification.emailed_at).where(Notification.id == ids[0])) is None
+    engine.dispose()
+
+
+def test_smtp_settings_come_from_config() -> None:
+    from engine.errors import ConfigError
+    from engine.settings import load_settings
+
+    assert SmtpSettings.from_settings(load_settings()).enabled is False
+    with pytest.raises(ConfigError, match="port"):
+        SmtpSettings.from_settings({"smtp": {"port": "abc"}})
