@@ -64,6 +64,10 @@ def _register_blueprints(app: Flask) -> None:
     auth.init_app(app)  # CSRF on every HTML form (the token APIs are exempt)
     for pages in (public, auth, desk, unit, tickets, supervisor, inspector, inbox):
         app.register_blueprint(pages.bp)
+    from web import imports, reports
+
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(imports.bp)
     from web import api
 
     api.init_app(app)  # /api/v1 with its OpenAPI document (flask-smorest registers it)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from engine.tickets import KINDS, TEXT_MAX
 from web.choices import options
@@ -16,9 +16,10 @@ class OpinionForm(FlaskForm):
     text = TextAreaField(
         "Your opinion, criticism, suggestion or request",
         validators=[
-            InputRequired("Write what you want to tell us."),
+            DataRequired("Write what you want to tell us."),
             Length(max=TEXT_MAX, message=f"At most {TEXT_MAX} characters."),
         ],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
         render_kw={"maxlength": TEXT_MAX, "rows": 8},
     )
     kind = SelectField("Kind", choices=KIND_CHOICES, validators=[Optional()])

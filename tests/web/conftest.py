@@ -169,3 +169,21 @@ def post_action(
     if version is not None:
         form[f"{trigger}-expected_version"] = str(version)
     return client.post(f"/tickets/{number}/fire/{trigger}", data=form)
+
+
+@pytest.fixture
+def ticket_version(db_session: Session) -> Callable[[str], tuple[int, str]]:
+    """``ticket_version(number)`` → (version, state), read in a transaction closed at once
+    (SQLite begins IMMEDIATE, so an open read would block the app's writes)."""
+    from sqlalchemy import select
+
+    from engine.models import Ticket
+
+    def _read(number: str) -> tuple[int, str]:
+        row = db_session.execute(
+            select(Ticket.version, Ticket.state).where(Ticket.number == number)
+        ).one()
+        db_session.rollback()
+        return row.version, row.state
+
+    return _read

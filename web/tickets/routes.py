@@ -188,8 +188,18 @@ def fire_trigger(number: str, trigger: str) -> Any:
     spec = workflow.transition_for(trigger, detail.state)
     if spec is None:
         # Stale page (the state moved) or a forged trigger: fire() explains, nothing changes.
+        seen = request.form.get(f"{trigger}-expected_version", "")
         try:
-            fire(db, number, trigger, actor=user.actor, data={}, now=now(), registry=registry())
+            fire(
+                db,
+                number,
+                trigger,
+                actor=user.actor,
+                data={},
+                expected_version=int(seen) if seen.isdigit() else None,
+                now=now(),
+                registry=registry(),
+            )
         except Conflict as exc:
             return _moved(exc, number)
         except EngineError as exc:
