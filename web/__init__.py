@@ -71,6 +71,9 @@ def _register_blueprints(app: Flask) -> None:
     from web import api
 
     api.init_app(app)  # /api/v1 with its OpenAPI document (flask-smorest registers it)
+    from web import open311
+
+    app.register_blueprint(open311.bp)
 
 
 def _instance_secret(app: Flask) -> str:

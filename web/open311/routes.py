@@ -1,0 +1,429 @@
+"""The GeoReport v2 resources: discovery, services, service definitions, requests, tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request, url_for
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from engine.clock import parse_instant, utcnow
+from engine.errors import (
+    Conflict,
+    EngineError,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    ValidationError,
+)
+from engine.roles import ADMIN, CITIZEN, CLERK, SUPERVISOR, SYSTEM
+from engine.tickets import KINDS, create_ticket, record_event
+from engine.tokens import authenticate
+from web.database import get_session
+from web.open311 import queries
+from web.open311.formats import error, render, w3c
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+FORMAT = "<any(json, xml):fmt>"
+SUBMIT_ROLES = frozenset({CLERK, SUPERVISOR, ADMIN, CITIZEN, SYSTEM})
+STATUSES = ("open", "closed")
+MAX_SPAN = timedelta(days=90)
+DESCRIPTION_MAX = 4000
+OPINION_NAME = "Opinion, criticism or suggestion"
+
+
+def _route(rule: str, **options: Any):  # type: ignore[no-untyped-def]
+    """Each resource answers at ``rule.json``, ``rule.xml`` and, as JSON, at ``rule``."""
+
+    def decorate(view):  # type: ignore[no-untyped-def]
+        endpoint = options.pop("endpoint")
+        bp.add_url_rule(f"{rule}.{FORMAT}", endpoint, view_func=view, **options)
+        # A separate endpoint, or werkzeug would redirect ``rule.json`` to ``rule``.
+        bp.add_url_rule(
+            rule, f"{endpoint}_plain", view_func=view, defaults={"fmt": "json"}, **options
+        )
+        return view
+
+    return decorate
+
+
+def now() -> datetime:
+    clock = current_app.extensions.get("rectiflow.clock")
+    return clock() if clock is not None else utcnow()  # type: ignore[no-any-return]
+
+
+def _fmt() -> str:
+    fmt = (request.view_args or {}).get("fmt")
+    if fmt in ("json", "xml"):
+        return str(fmt)
+    return "xml" if request.path.endswith(".xml") else "json"
+
+
+def _storable(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@bp.before_request
+def _check_input() -> Response | None:
+    for source in (request.args, request.form):
+        for key, value in source.items(multi=True):
+            if not (_storable(key) and _storable(value)):
+                return error(400, f"{key!r} holds characters that cannot be stored", _fmt())
+    return None
+
+
+# ---------------------------------------------------------------- errors
+
+
+ENGINE_STATUS = {ValidationError: 400, NotPermitted: 403, NotFound: 404}
+
+
+@bp.errorhandler(EngineError)
+def _engine_error(exc: EngineError) -> Response:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+    status = next((s for cls, s in ENGINE_STATUS.items() if isinstance(exc, cls)), 400)
+    if isinstance(exc, Conflict | InvalidTransition):
+        status = 409
+    description = exc.message
+    fields = exc.details.get("fields") if isinstance(exc, ValidationError) else None
+    if fields:
+        return render(
+            [
+                {"code": status, "description": f"{name}: {problem}"}
+                for name, problem in fields.items()
+            ],
+            _fmt(),
+            root="errors",
+            status=status,
+        )
+    return error(status, description, _fmt())
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    response = error(exc.code or 500, exc.description or exc.name, _fmt())
+    if exc.code == 405:
+        response.headers["Allow"] = ", ".join(
+            h for k, h in exc.get_headers() if k.lower() == "allow"
+        )
+    return response
+
+
+@bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def _unknown(unknown: str) -> Response:
+    adapter = current_app.create_url_adapter(request)
+    allowed = []
+    for method in ("GET", "POST"):
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)  # type: ignore[union-attr]
+        except HTTPException:
+            continue
+        if endpoint != "open311._unknown":
+            allowed.append(method)
+    if allowed:
+        response = error(
+            405, f"{request.method} is not allowed here; use {' or '.join(allowed)}", _fmt()
+        )
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return error(
+        404,
+        f"no Open311 resource {unknown!r}; see {url_for('open311.discovery', fmt='json')}",
+        _fmt(),
+    )
+
+
+# ---------------------------------------------------------------- discovery and services
+
+
+@_route("/discovery", endpoint="discovery")
+def discovery(fmt: str) -> Response:
+    base = request.url_root.rstrip("/") + bp.url_prefix
+    return render(
+        {
+            "changeset": w3c(now()),
+            "contact": "the campaign office (see the public pages)",
+            "key_service": "ask an administrator for an API key: `rectiflow tokens create USERNAME`",
+            "endpoints": [
+                {
+                    "specification": "http://wiki.open311.org/GeoReport_v2",
+                    "url": base,
+                    "changeset": w3c(now()),
+                    "type": "production",
+                    "formats": ["application/json", "text/xml"],
+                }
+            ],
+        },
+        fmt,
+        root="discovery",
+    )
+
+
+@_route("/services", endpoint="services")
+def services(fmt: str) -> Response:
+    session = get_session()
+    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
+    return render(queries.services(session, campaign), fmt, root="services")
+
+
+@_route("/services/<code>", endpoint="service_definition")
+def service_definition(code: str, fmt: str) -> Response:
+    session = get_session()
+    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
+    known = {s["service_code"] for s in queries.services(session, campaign)}
+    if code not in known:
+        raise NotFound(f"no service {code!r}; the services are {', '.join(sorted(known))}")
+    attributes = [
+        {
+            "variable": True,
+            "code": "kind",
+            "datatype": "singlevaluelist",
+            "required": False,
+            "datatype_description": "pick one",
+            "order": 1,
+            "description": "What kind of opinion is it?",
+            "values": [{"key": k, "name": k.capitalize()} for k in KINDS],
+        },
+        {
+            "variable": True,
+            "code": "area",
+            "datatype": "string",
+            "required": False,
+            "datatype_description": "a town or area name",
+            "order": 2,
+            "description": "Which town or area it concerns (helps send it to the right station)",
+        },
+    ]
+    return render({"service_code": code, "attributes": attributes}, fmt, root="service_definition")
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _request_dict(row: Any, names: dict[str, str]) -> dict[str, Any]:
+    code = row.category or queries.OPINION
+    text = row.text if len(row.text) <= DESCRIPTION_MAX else row.text[: DESCRIPTION_MAX - 1] + "…"
+    return {
+        "service_request_id": row.number,
+        "status": "closed" if row.closed_at is not None else "open",
+        "status_notes": row.status_notes,
+        "service_name": names.get(code, OPINION_NAME),
+        "service_code": code,
+        "description": text,
+        "agency_responsible": row.unit_name,
+        "service_notice": None,
+        "requested_datetime": w3c(row.received_at),
+        "updated_datetime": w3c(row.updated_at),
+        "expected_datetime": w3c(row.due_at),
+        "address": row.address,
+        "address_id": None,
+        "zipcode": None,
+        "lat": row.lat,
+        "long": row.long,
+        "media_url": None,
+    }
+
+
+def _list_arg(name: str) -> list[str]:
+    raw = ",".join(request.args.getlist(name))
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _instant(name: str) -> datetime | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_instant(raw)
+    except ValidationError:
+        raise ValidationError(
+            f"{name} {raw!r} is not a W3C date-time; write it like 2005-03-01T00:00:00Z",
+            fields={name: "write it like 2005-03-01T00:00:00Z"},
+        ) from None
+
+
+def list_requests(fmt: str) -> Response:
+    session = get_session()
+    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
+    numbers = _list_arg("service_request_id")
+    statuses = _list_arg("status")
+    wrong = [s for s in statuses if s not in STATUSES]
+    if wrong:
+        raise ValidationError(
+            f"status {', '.join(wrong)!s} is not open or closed",
+            fields={"status": "open or closed"},
+        )
+    start, end = _instant("start_date"), _instant("end_date")
+    if not numbers:
+        if start is None and end is None:
+            end = now()
+        if start is None:
+            start = end - MAX_SPAN  # type: ignore[operator]
+        elif end is None:
+            end = start + MAX_SPAN
+        if end < start:  # type: ignore[operator]
+            raise ValidationError(
+                "end_date is before start_date",
+                fields={"end_date": "must not be before start_date"},
+            )
+        if end - start > MAX_SPAN:  # type: ignore[operator]
+            raise ValidationError(
+                "start_date to end_date may span at most 90 days",
+                fields={"end_date": "at most 90 days after start_date"},
+            )
+    rows = queries.find_requests(
+        session,
+        campaign_id=campaign.id,
+        numbers=numbers,
+        service_codes=_list_arg("service_code"),
+        start=start,
+        end=end,
+        statuses=statuses,
+    )
+    names = queries.category_names(session, campaign.id)
+    return render([_request_dict(r, names) for r in rows], fmt, root="service_requests")
+
+
+def _field(name: str, limit: int) -> str | None:
+    value = (request.form.get(name) or "").strip()
+    if len(value) > limit:
+        raise ValidationError(
+            f"{name} is too long ({len(value)} characters; at most {limit})",
+            fields={name: f"at most {limit} characters"},
+        )
+    return value or None
+
+
+def _coordinate(name: str) -> float | None:
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(
+            f"{name} {raw!r} is not a number", fields={name: "a decimal degree, e.g. 30.5"}
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValidationError(f"{name} must be a finite number", fields={name: "a finite number"})
+    return value
+
+
+def create_request(fmt: str) -> Response:
+    session = get_session()
+    api_key = (request.form.get("api_key") or request.args.get("api_key") or "").strip()
+    if not api_key:
+        raise NotPermitted("api_key is required to submit a request; ask an administrator for one")
+    try:
+        actor = authenticate(session, api_key, now=now())
+    except NotPermitted as exc:
+        raise NotPermitted(f"api_key is not valid: {exc.message}") from None
+    if actor.role not in SUBMIT_ROLES:
+        raise NotPermitted(
+            f"the api_key acts as {actor.username} ({actor.role}); submitting needs the role "
+            "clerk, supervisor, admin or citizen"
+        )
+    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
+    problems: dict[str, str] = {}
+    code = (request.form.get("service_code") or "").strip()
+    known = {s["service_code"] for s in queries.services(session, campaign)}
+    if not code:
+        problems["service_code"] = "is required; see services.json"
+    elif code not in known:
+        problems["service_code"] = (
+            f"{code!r} is not a service; use one of {', '.join(sorted(known))}"
+        )
+    description = _field("description", 10_000)
+    if not description:
+        problems["description"] = "is required: what is the opinion or problem?"
+    lat, long = _coordinate("lat"), _coordinate("long")
+    if (lat is None) != (long is None):
+        problems["lat" if lat is None else "long"] = "give both lat and long, or neither"
+    if problems:
+        raise ValidationError(
+            "the request cannot be accepted: "
+            + "; ".join(f"{k}: {v}" for k, v in problems.items()),
+            fields=problems,
+        )
+    name = " ".join(p for p in (_field("first_name", 100), _field("last_name", 100)) if p)
+    contact = "; ".join(p for p in (_field("email", 200), _field("phone", 50)) if p)
+    kind = (request.form.get("attribute[kind]") or "").strip() or None
+    at = now()
+    try:
+        created = create_ticket(
+            session,
+            campaign=campaign.code,
+            text=description or "",
+            kind=kind,
+            citizen_name=name or None,
+            citizen_contact=contact or None,
+            area=_field("attribute[area]", 100),
+            address=_field("address_string", 300),
+            lat=lat,
+            long=long,
+            source="open311",
+            actor=actor,
+            now=at,
+            audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            registry=current_app.extensions.get("rectiflow.registry"),
+        )
+        if code != queries.OPINION:
+            record_event(
+                session,
+                created.number,
+                "service_requested",
+                actor=actor,
+                now=at,
+                data={"service_code": code},
+                values={"category": code},
+                audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            )
+        session.commit()
+    except DBAPIError as exc:
+        session.rollback()
+        raise Conflict("the request could not be stored just now; send it again") from exc
+    notice = (
+        f"Received as {created.number}. Receipt code {created.secret}: with the number and this "
+        "code the person can follow the opinion and answer the feedback on the public pages."
+    )
+    return render(
+        [{"service_request_id": created.number, "service_notice": notice, "account_id": None}],
+        fmt,
+        root="service_requests",
+        status=201,
+    )
+
+
+@_route("/requests", endpoint="requests", methods=["GET", "POST"])
+def requests_(fmt: str) -> Response:
+    if request.method == "POST":
+        return create_request(fmt)
+    return list_requests(fmt)
+
+
+@_route("/requests/<number>", endpoint="request")
+def one_request(number: str, fmt: str) -> Response:
+    session = get_session()
+    row = queries.find_request(session, number)
+    names = queries.category_names(session, row.campaign_id)
+    return render([_request_dict(row, names)], fmt, root="service_requests")
+
+
+@_route("/tokens/<token>", endpoint="token")
+def token(token: str, fmt: str) -> Response:
+    """Requests get their id at once, so a token is that id; answered for clients that ask."""
+    row = queries.find_request(get_session(), token)
+    return render(
+        [{"service_request_id": row.number, "token": token}], fmt, root="service_requests"
+    )
