@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -47,9 +48,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     engine = db.make_engine(f"sqlite:///{path}")
     _seed(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
+    with sqlite3.connect(path) as raw:  # fold the WAL into the file so a plain copy is complete
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
 
