@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, render_template, request, stream_with_context
+from flask import Response, current_app, render_template, request
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -94,46 +94,58 @@ def log_csv() -> Any:
     filters, errors = _filters()
     if errors:
         return Response("\n".join(errors) + "\n", status=422, mimetype="text/plain")
-    session = get_session()
+    # Stream with a session of its own, closed when the last row is out: the request's
+    # session (and on SQLite its write lock) must not stay open while the client reads.
+    get_session().rollback()
+    session = current_app.extensions["rectiflow.sessions"]()
 
     def generate() -> Iterator[str]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(CSV_FIELDS)
-        before: int | None = None
-        while True:
-            page = queries.search_log(session, **filters, before_id=before, limit=500)
-            for r in page:
-                writer.writerow(
-                    audit.safe_cell(v)
-                    for v in (
-                        r.id,
-                        r.ticket_number,
-                        r.seq,
-                        r.trigger,
-                        r.from_state,
-                        r.to_state,
-                        r.actor,
-                        r.role,
-                        audit.format_instant(r.at),
-                        r.reason,
-                        r.data,
-                        r.hash,
-                    )
-                )
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-            if len(page) < 500:
-                break
-            before = page[-1].id
+        try:
+            yield from _rows(session, filters)
+        finally:
+            session.close()
 
     stamp = now().strftime("%Y%m%dT%H%M%SZ")
     return Response(
-        stream_with_context(generate()),
+        generate(),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="transition-log-{stamp}.csv"'},
     )
+
+
+def _rows(session: Any, filters: dict[str, Any]) -> Iterator[str]:
+    """The CSV text of every matching log row, newest first, 500 rows per query (keyset)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_FIELDS)
+    before: int | None = None
+    while True:
+        page = queries.search_log(session, **filters, before_id=before, limit=500)
+        session.rollback()  # hold no lock while the client reads this page
+        for r in page:
+            writer.writerow(
+                audit.safe_cell(v)
+                for v in (
+                    r.id,
+                    r.ticket_number,
+                    r.seq,
+                    r.trigger,
+                    r.from_state,
+                    r.to_state,
+                    r.actor,
+                    r.role,
+                    audit.format_instant(r.at),
+                    r.reason,
+                    r.data,
+                    r.hash,
+                )
+            )
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        if len(page) < 500:
+            break
+        before = page[-1].id
 
 
 @bp.post("/inspector/verify")
