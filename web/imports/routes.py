@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Response, abort, current_app, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy import select
+from werkzeug.utils import secure_filename
+from wtforms import BooleanField, SelectField
+
+from engine.importing import DEFAULT_HEADERS, REQUIRED, template
+from engine.models import Campaign
+from engine.settings import project_path
+from web.context import audit_key, login_required, now, require_user
+from web.database import get_session
+from web.imports import bp
+from web.imports.jobs import get_job, start_job
+
+CLERKS = ("clerk", "supervisor", "admin")
+
+
+class UploadForm(FlaskForm):
+    campaign = SelectField("Campaign")
+    file = FileField(
+        "Spreadsheet (.csv or .xlsx)",
+        validators=[
+            FileRequired("Choose the file to import."),
+            FileAllowed(["csv", "xlsx"], "Only .csv and .xlsx files can be imported."),
+        ],
+    )
+    accept_good_rows = BooleanField("Import the good rows even if some rows are bad")
+
+
+def _upload_dir() -> Any:
+    path = project_path(current_app.config.get("IMPORT_DIR") or "instance/imports")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@bp.route("/imports", methods=["GET", "POST"])
+@login_required(*CLERKS)
+def upload() -> Any:
+    form = UploadForm()
+    form.campaign.choices = [
+        (c, c) for c in get_session().scalars(select(Campaign.code).order_by(Campaign.code))
+    ]
+    if form.validate_on_submit():
+        user = require_user()
+        storage = form.file.data
+        suffix = ".xlsx" if storage.filename.lower().endswith(".xlsx") else ".csv"
+        path = _upload_dir() / f"{secrets.token_hex(8)}{suffix}"
+        storage.save(path)
+        # The import writes in its own transactions; on SQLite this request's open
+        # transaction would hold the write lock they wait for.
+        get_session().rollback()
+        job = start_job(
+            current_app.extensions["rectiflow.sessions"],
+            path,
+            filename=storage.filename,
+            campaign=form.campaign.data,
+            username=user.username,
+            now=now(),
+            accept_good_rows=form.accept_good_rows.data,
+            audit_key=audit_key(),
+            run_inline=bool(current_app.config.get("IMPORTS_INLINE")),
+        )
+        return redirect(url_for("imports.job", job_id=job.id))
+    fields = [(name, names, name in REQUIRED) for name, names in DEFAULT_HEADERS.items()]
+    return render_template("imports/upload.html", form=form, fields=fields)
+
+
+@bp.get("/imports/<job_id>")
+@login_required(*CLERKS)
+def job(job_id: str) -> Any:
+    found = get_job(job_id)
+    if found is None or found.username != require_user().username:
+        abort(404)
+    return render_template("imports/job.html", job=found)
+
+
+@bp.get("/imports/<job_id>/rejects.csv")
+@login_required(*CLERKS)
+def rejects(job_id: str) -> Any:
+    found = get_job(job_id)
+    if found is None or found.username != require_user().username or not found.rejects_path:
+        abort(404)
+    stem = secure_filename(found.filename.rsplit(".", 1)[0]) or "import"
+    name = f"rejects-{stem}.csv"
+    return Response(
+        found.rejects_path.read_bytes(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/imports/template.<fmt>")
+@login_required(*CLERKS)
+def template_file(fmt: str) -> Any:
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    mimetype = (
+        "text/csv"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return Response(
+        template(fmt),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="opinions-template.{fmt}"'},
+    )
