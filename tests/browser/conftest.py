@@ -47,6 +47,7 @@ def _ensure_chromium() -> str:
             f"{CHROMIUM} is missing and these tests are not running as root, so they cannot "
             "install it; run `sudo apt-get install -y chromium` first"
         )
+    subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False)
     result = subprocess.run(
         ["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, check=False
     )
