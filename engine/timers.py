@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import ensure_utc
 from engine.deadlines import BREACH, WARNING
-from engine.models import Campaign, Ticket, Timer, Unit
-from engine.notifications import Recipients, notify
-from engine.tickets import SYSTEM_ACTOR, record_event
+from engine.models import Campaign, Notification, Ticket, Timer, Unit
+from engine.notifications import Recipients
+from engine.tickets import SYSTEM_ACTOR, write_change
 from engine.workflow import WorkflowRegistry, default_registry
 
 log = logging.getLogger(__name__)
 timers_t = cast(Table, Timer.__table__)
 tickets_t = cast(Table, Ticket.__table__)
+notifications_t = cast(Table, Notification.__table__)
 
 NOTICE_KIND = {
     "assignee": "reminder",
@@ -125,12 +127,37 @@ def fire_due_timers(
     registry: WorkflowRegistry | None = None,
     audit_key: bytes | None = None,
 ) -> SweepResult:
-    """Claim up to ``limit`` due timers and fire them, in due-time order; the caller commits."""
+    """Claim up to ``limit`` due timers and fire them, in due-time order; the caller commits.
+
+    Per batch: one claim, one guarded ``UPDATE ... SET fired_at`` (a timer
+    fired or cancelled meanwhile drops out: a replay is a no-op), one read
+    that locks the batch's tickets in id order (PostgreSQL), one insert of all
+    the notices; per firing, the ticket's change and its chained log row
+    through ``engine.tickets.write_change`` (what ``record_event`` does, with
+    the row already read under the lock).
+    """
     now = ensure_utc(now)
     registry = registry or default_registry()
     conn = session.connection()
     claimed = _claim(session, now, limit)
     result = SweepResult()
+    if not claimed:
+        return result
+    pg = session.get_bind().dialect.name == "postgresql"
+    armed = set(
+        conn.execute(
+            update(timers_t)
+            .where(
+                timers_t.c.id.in_([t.id for t in claimed]),
+                timers_t.c.fired_at.is_(None),
+                timers_t.c.cancelled_at.is_(None),
+            )
+            .values(fired_at=now)
+            .returning(timers_t.c.id)
+        ).scalars()
+    )
+    result.skipped = len(claimed) - len(armed)
+    claimed = [t for t in claimed if t.id in armed]
     if not claimed:
         return result
     ticket_ids = sorted({t.ticket_id for t in claimed})
@@ -140,38 +167,31 @@ def fire_due_timers(
             tickets_t.c.id,
             tickets_t.c.number,
             tickets_t.c.campaign_id,
-            tickets_t.c.unit_id,
-            tickets_t.c.assignee_id,
+            tickets_t.c.state,
+            tickets_t.c.version,
+            tickets_t.c.last_hash,
             tickets_t.c.workflow_name,
             tickets_t.c.workflow_version,
+            tickets_t.c.unit_id,
+            tickets_t.c.assignee_id,
             tickets_t.c.escalation_level,
             tickets_t.c.due_at,
-            tickets_t.c.state,
             Unit.code.label("unit_code"),
         )
         .outerjoin(Unit, Unit.id == tickets_t.c.unit_id)
         .where(tickets_t.c.id.in_(ticket_ids))
         .order_by(tickets_t.c.id)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if pg:
         ticket_query = ticket_query.with_for_update(of=tickets_t)
-    tickets = {row.id: row for row in conn.execute(ticket_query)}
-    levels = {tid: row.escalation_level for tid, row in tickets.items()}
+    tickets: dict[int, Any] = {
+        row.id: SimpleNamespace(**row._mapping, stale=False) for row in conn.execute(ticket_query)
+    }
     timezones: dict[int, ZoneInfo] = {}
     recipients = Recipients(conn)
+    notices: list[dict[str, Any]] = []
+    owners: list[int] = []  # index in result.firings of each notice
     for timer in claimed:
-        guard = conn.execute(
-            update(timers_t)
-            .where(
-                timers_t.c.id == timer.id,
-                timers_t.c.fired_at.is_(None),
-                timers_t.c.cancelled_at.is_(None),
-            )
-            .values(fired_at=now)
-        )
-        if guard.rowcount != 1:  # fired or cancelled meanwhile: a replay is a no-op
-            result.skipped += 1
-            continue
         ticket = tickets[timer.ticket_id]
         if ticket.campaign_id not in timezones:
             tz_name = conn.execute(
@@ -181,61 +201,78 @@ def fire_due_timers(
         tz = timezones[ticket.campaign_id]
         workflow = registry.get(ticket.workflow_name, ticket.workflow_version)
         due_local = (ticket.due_at or timer.due_at).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        notified: list[int] = []
+        wanted: list[tuple[str, list[int], str, str]] = []
         if timer.kind == WARNING:
             event = "deadline_warning"
             values: dict[str, Any] = {}
-            data = {"timer": timer.id, "due_at": due_local}
-            users = recipients.resolve(
-                ["assignee"], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
-            )
+            data: dict[str, Any] = {"timer": timer.id, "due_at": due_local}
             hours = workflow.ladder.warning_before_hours
-            notified += notify(
-                conn,
-                user_ids=users,
-                kind="warning",
-                subject=f"{ticket.number} is due within {hours} hours (by {due_local})",
-                body=f"{ticket.number} ({ticket.state}) must be done by {due_local}.",
-                ticket_id=ticket.id,
-                now=now,
+            wanted.append(
+                (
+                    "warning",
+                    recipients.resolve(
+                        ["assignee"], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
+                    ),
+                    f"{ticket.number} is due within {hours} hours (by {due_local})",
+                    f"{ticket.number} ({ticket.state}) must be done by {due_local}.",
+                )
             )
         else:
             level = timer.level
-            new_level = max(levels[ticket.id], level)
-            levels[ticket.id] = new_level
             event = "overdue" if timer.kind == BREACH else "escalated"
-            values = {"escalation_level": new_level}
+            values = {"escalation_level": max(ticket.escalation_level, level)}
             data = {"timer": timer.id, "level": level, "due_at": due_local}
             step = next((s for s in workflow.ladder.steps if s.level == level), None)
-            names = step.notify if step else ()
-            for name in names:
-                users = recipients.resolve(
-                    [name], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
-                )
-                what = "overdue" if level == 1 else f"escalated to level {level}"
-                notified += notify(
-                    conn,
-                    user_ids=users,
-                    kind=NOTICE_KIND.get(name, "escalation"),
-                    subject=f"{ticket.number} is {what} (was due {due_local})",
-                    body=(
+            what = "overdue" if level == 1 else f"escalated to level {level}"
+            for name in step.notify if step else ():
+                wanted.append(
+                    (
+                        NOTICE_KIND.get(name, "escalation"),
+                        recipients.resolve(
+                            [name], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
+                        ),
+                        f"{ticket.number} is {what} (was due {due_local})",
                         f"{ticket.number} ({ticket.state}, unit {ticket.unit_code or 'none'}) "
-                        f"passed its due time {due_local}; escalation level {level}."
-                    ),
-                    ticket_id=ticket.id,
-                    now=now,
+                        f"passed its due time {due_local}; escalation level {level}.",
+                    )
                 )
-        record_event(
-            session,
-            ticket.number,
-            event,
+        if ticket.stale:  # a second timer of this ticket in the batch: re-read its chain head
+            head = conn.execute(
+                select(tickets_t.c.version, tickets_t.c.last_hash).where(
+                    tickets_t.c.id == ticket.id
+                )
+            ).one()
+            ticket.version, ticket.last_hash = head.version, head.last_hash
+        write_change(
+            conn,
+            ticket,
+            trigger=event,
+            dest=ticket.state,
             actor=SYSTEM_ACTOR,
-            now=now,
-            data=data,
+            logged=data,
+            reason=None,
             values=values,
+            now=now,
+            workflow_version=ticket.workflow_version,
             audit_key=audit_key,
         )
-        result.notification_ids += notified
+        ticket.stale = True
+        if "escalation_level" in values:
+            ticket.escalation_level = values["escalation_level"]
+        index = len(result.firings)
+        for kind, users, subject, body in wanted:
+            for uid in sorted(set(users)):
+                notices.append(
+                    {
+                        "user_id": uid,
+                        "kind": kind,
+                        "ticket_id": ticket.id,
+                        "subject": subject[:300],
+                        "body": body,
+                        "created_at": now,
+                    }
+                )
+                owners.append(index)
         result.firings.append(
             Firing(
                 timer_id=timer.id,
@@ -247,9 +284,24 @@ def fire_due_timers(
                 unit_id=ticket.unit_id,
                 unit_code=ticket.unit_code,
                 campaign_id=ticket.campaign_id,
-                notified=tuple(notified),
             )
         )
+    if notices:
+        ids = list(
+            conn.execute(
+                insert(notifications_t).returning(
+                    notifications_t.c.id, sort_by_parameter_order=True
+                ),
+                notices,
+            ).scalars()
+        )
+        result.notification_ids = ids
+        per_firing: dict[int, list[int]] = {}
+        for owner, nid in zip(owners, ids, strict=True):
+            per_firing.setdefault(owner, []).append(nid)
+        for owner, nids in per_firing.items():
+            f = result.firings[owner]
+            result.firings[owner] = replace(f, notified=tuple(nids))
     return result
 
 
