@@ -17,7 +17,7 @@ from web import create_app
 
 def make_app(url: str) -> Flask:
     app = create_app({"database_url": url, "secret_key": "test", "TESTING": True})
-    app.extensions["rectiflow.clock"] = FixedClock(CAMPAIGN_NOW)
+    app.config["CLOCK"] = FixedClock(CAMPAIGN_NOW)
     return app
 
 

@@ -264,7 +264,7 @@ def test_overdue_filter(app, client, auth, new_ticket):
     number = new_ticket()["number"]
     clerk = auth("clerk")
     assert client.get(f"{API}/tickets?overdue=true", headers=clerk).json["total"] == 0
-    app.extensions["rectiflow.clock"].advance(timedelta(days=30))
+    app.config["CLOCK"].advance(timedelta(days=30))
     listed = client.get(f"{API}/tickets?overdue=true", headers=clerk).json
     assert [t["number"] for t in listed["items"]] == [number]
     assert listed["items"][0]["overdue"] is True

@@ -47,6 +47,28 @@ bp = Blueprint(
     description="Consultation tickets, their log, campaigns and workflows",
 )
 
+ERROR_MEANINGS = {
+    400: "malformed request (not JSON, or text that cannot be stored)",
+    401: "no token, or an unknown or revoked one",
+    403: "the caller's role or unit does not allow it; the message says which would",
+    404: "unknown ticket, campaign, workflow or extension",
+    409: "stale expected_version, a simultaneous write, or a trigger the state does not allow",
+}
+
+
+def documented(*statuses: int):  # type: ignore[no-untyped-def]
+    """Document the error answers an operation gives (all in the one error shape)."""
+
+    def decorate(view):  # type: ignore[no-untyped-def]
+        for status in statuses:
+            view = bp.alt_response(
+                status, schema=schemas.ErrorSchema, description=ERROR_MEANINGS[status]
+            )(view)
+        return view
+
+    return decorate
+
+
 CREATE_ROLES = frozenset({CLERK, SUPERVISOR, ADMIN, CITIZEN, SYSTEM})
 AUDIT_ROLES = frozenset({INSPECTOR, SUPERVISOR, ADMIN})
 SQLSTATE_RACES = frozenset({"40001", "40P01", "55P03", "23505"})
@@ -56,8 +78,8 @@ SQLSTATE_RACES = frozenset({"40001", "40P01", "55P03", "23505"})
 
 
 def now() -> datetime:
-    """The app's clock (tests and drills inject one as ``rectiflow.clock``), else the wall clock."""
-    clock = current_app.extensions.get("rectiflow.clock")
+    """The app's clock: ``CLOCK`` in the Flask config (as the web pages), else the wall clock."""
+    clock = current_app.config.get("CLOCK")
     return clock() if clock is not None else utcnow()  # type: ignore[no-any-return]
 
 
@@ -306,6 +328,7 @@ def log_dict(entry: read_model.LogEntry) -> dict[str, Any]:
 class Tickets(MethodView):
     @bp.arguments(schemas.TicketListArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, schemas.TicketPageSchema)
+    @documented(400, 401, 403)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List tickets
 
@@ -330,7 +353,7 @@ class Tickets(MethodView):
 
     @bp.arguments(schemas.TicketCreateSchema)
     @bp.response(201, schemas.TicketCreatedSchema)
-    @bp.alt_response(404, schema=schemas.ErrorSchema, description="unknown campaign")
+    @documented(400, 401, 403, 404, 409)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Record an opinion as a ticket
 
@@ -367,7 +390,7 @@ class Tickets(MethodView):
 @bp.route("/tickets/<number>")
 class TicketItem(MethodView):
     @bp.response(200, schemas.TicketSchema)
-    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such ticket")
+    @documented(401, 403, 404)
     def get(self, number: str) -> dict[str, Any]:
         """A ticket, with the triggers the caller may fire now"""
         who = actor()
@@ -380,9 +403,7 @@ class TicketItem(MethodView):
 class TicketTransitions(MethodView):
     @bp.arguments(schemas.TransitionSchema)
     @bp.response(200, schemas.TicketSchema)
-    @bp.alt_response(
-        409, schema=schemas.ErrorSchema, description="stale version or trigger not allowed"
-    )
+    @documented(400, 401, 403, 404, 409)
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         """Fire a trigger on a ticket
 
@@ -413,7 +434,7 @@ class TicketTransitions(MethodView):
 @bp.route("/tickets/<number>/history")
 class TicketHistory(MethodView):
     @bp.response(200, schemas.HistorySchema)
-    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such ticket")
+    @documented(401, 403, 404)
     def get(self, number: str) -> dict[str, Any]:
         """The ticket's transition-log rows, oldest first"""
         who = actor()
@@ -435,7 +456,7 @@ def _extension_dict(view: Any) -> dict[str, Any]:
 class TicketExtensions(MethodView):
     @bp.arguments(schemas.ExtensionAskSchema)
     @bp.response(201, schemas.ExtensionSchema)
-    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such ticket")
+    @documented(400, 401, 403, 404, 409)
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         """Ask for a later due time, with a reason
 
@@ -464,7 +485,7 @@ class TicketExtensions(MethodView):
 class ExtensionDecision(MethodView):
     @bp.arguments(schemas.ExtensionDecisionSchema)
     @bp.response(200, schemas.ExtensionSchema)
-    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such extension request")
+    @documented(400, 401, 403, 404, 409)
     def post(self, body: dict[str, Any], extension_id: int) -> dict[str, Any]:
         """Approve or refuse an extension request
 
@@ -495,6 +516,7 @@ class ExtensionDecision(MethodView):
 class Audit(MethodView):
     @bp.arguments(schemas.AuditArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, schemas.AuditPageSchema)
+    @documented(400, 401, 403)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Search the transition log, newest first
 
@@ -515,6 +537,7 @@ class Audit(MethodView):
 class AuditVerify(MethodView):
     @bp.arguments(schemas.VerifyArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, schemas.VerifySchema)
+    @documented(400, 401, 403)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Verify the hash chains of the transition log
 
@@ -552,6 +575,7 @@ def _campaign_dict(c: Campaign) -> dict[str, Any]:
 @bp.route("/campaigns")
 class Campaigns(MethodView):
     @bp.response(200, schemas.CampaignSchema(many=True))
+    @documented(401)
     def get(self) -> list[dict[str, Any]]:
         """Campaigns, newest first, with their categories"""
         from sqlalchemy import select
@@ -567,7 +591,7 @@ class Campaigns(MethodView):
 class CampaignReport(MethodView):
     @bp.arguments(schemas.ReportArgsSchema, location="query", unknown=ma.RAISE)
     @bp.response(200, description="The campaign report (see the report section of README.md)")
-    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such campaign")
+    @documented(400, 401, 403, 404)
     def get(self, args: dict[str, Any], code: str) -> Any:
         """A campaign's report, computed from the data"""
         from engine import report
@@ -590,6 +614,7 @@ def _json_default(value: Any) -> Any:
 @bp.route("/workflows")
 class Workflows(MethodView):
     @bp.response(200, schemas.WorkflowSummarySchema(many=True))
+    @documented(401)
     def get(self) -> list[dict[str, Any]]:
         """Workflow definitions (every version)"""
         return [{"name": w.name, "version": w.version, "title": w.title} for w in registry().all()]
@@ -598,7 +623,7 @@ class Workflows(MethodView):
 @bp.route("/workflows/<name>/<int(max=2147483647):version>")
 class WorkflowItem(MethodView):
     @bp.response(200, schemas.WorkflowSchema)
-    @bp.alt_response(404, schema=schemas.ErrorSchema, description="no such workflow version")
+    @documented(401, 404)
     def get(self, name: str, version: int) -> dict[str, Any]:
         """One workflow definition: states, triggers, fields, escalation ladder"""
         try:

@@ -51,7 +51,7 @@ def _route(rule: str, **options: Any):  # type: ignore[no-untyped-def]
 
 
 def now() -> datetime:
-    clock = current_app.extensions.get("rectiflow.clock")
+    clock = current_app.config.get("CLOCK")
     return clock() if clock is not None else utcnow()  # type: ignore[no-any-return]
 
 
