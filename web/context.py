@@ -18,6 +18,7 @@ from sqlalchemy import select
 from engine.clock import SystemClock
 from engine.errors import NotPermitted
 from engine.models import Unit, User
+from engine.notifications import unread_count
 from engine.tickets import Actor
 from web.database import get_session
 
@@ -160,7 +161,9 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
-        return {"current_user": current_user(), "home_for": home_for}
+        user = current_user()
+        unread = unread_count(get_session(), user.id) if user is not None else 0
+        return {"current_user": user, "home_for": home_for, "unread_notices": unread}
 
     @app.after_request
     def _headers(response: Any) -> Any:

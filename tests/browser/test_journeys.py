@@ -154,3 +154,23 @@ def test_script_in_ticket_text_is_shown_as_text(page, live_server):
     assert page.evaluate("typeof window.__pwned") == "undefined"
     page.goto(f"{base}/workflow")
     shot(page, "15-workflow")
+
+
+def test_pages_fit_a_phone_and_work_by_keyboard(browser, live_server):
+    number = _ticket(live_server)
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    try:
+        base = live_server.url
+        page.goto(f"{base}/submit")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        overflow = "document.documentElement.scrollWidth - window.innerWidth"
+        assert page.evaluate(overflow) <= 0
+        shot(page, "16-phone-submit")
+        sign_in(page, base, "luohe.officer")
+        page.goto(f"{base}/tickets/{number}")
+        assert page.evaluate(overflow) <= 0
+        shot(page, "17-phone-ticket")
+    finally:
+        context.close()

@@ -16,7 +16,7 @@ from markupsafe import escape
 from engine.workflow import Workflow
 
 BOX_W, BOX_H = 150, 46
-COL_GAP, ROW_GAP = 80, 46
+COL_GAP, ROW_GAP = 150, 46
 MARGIN = 30
 
 
@@ -79,8 +79,14 @@ def workflow_svg(workflow: Workflow, current: str | None = None) -> str:
             x = MARGIN + col * (BOX_W + COL_GAP)
             y = MARGIN + 30 + offset + i * (BOX_H + ROW_GAP)
             pos[name] = (x, y)
+    long_edges = sorted(
+        {(s, t.dest) for t in workflow.triggers for s in t.sources if layer[t.dest] - layer[s] > 1},
+        key=lambda e: (layer[e[1]] - layer[e[0]], e),
+    )
+    lift = 50 * len(long_edges)  # room above the boxes for the arcs that skip columns
+    pos = {name: (x, y + lift) for name, (x, y) in pos.items()}
     width = MARGIN * 2 + (max(columns) + 1) * (BOX_W + COL_GAP) - COL_GAP
-    height = MARGIN * 2 + 30 + rows * (BOX_H + ROW_GAP) - ROW_GAP + 60
+    height = MARGIN * 2 + 30 + lift + rows * (BOX_H + ROW_GAP) - ROW_GAP + 60
     title = f"Workflow {workflow.name} v{workflow.version}"
     if current:
         title += f"; current state: {current}"
@@ -112,6 +118,21 @@ def workflow_svg(workflow: Workflow, current: str | None = None) -> str:
             out.append(
                 f'<text x="{x0 + 20}" y="{y0 - 34}" text-anchor="middle" fill="#1b1f24">{text}</text>'
             )
+        elif (src, dst) in long_edges:
+            # Skips a column: arc over the boxes in between, higher for longer spans.
+            k = long_edges.index((src, dst)) + 1
+            x0, y0 = sx + BOX_W // 2 + 20, sy
+            x1, y1 = dx + BOX_W // 2 - 20, dy
+            top = min(y0, y1) - 64 * k - 16
+            out.append(
+                f'<path d="M{x0},{y0} C{x0},{top} {x1},{top} {x1},{y1}" fill="none" '
+                'stroke="#4a5560" stroke-width="1.5" marker-end="url(#arrow)"/>'
+            )
+            out.append(
+                f'<text x="{(x0 + x1) // 2}" y="{int(y0 + 0.75 * (top - y0)) - 4}" '
+                'text-anchor="middle" fill="#1b1f24" '
+                f'paint-order="stroke" stroke="#fff" stroke-width="3">{text}</text>'
+            )
         elif (src, dst) in backs:
             x0, y0 = sx + BOX_W // 2, sy + BOX_H
             x1, y1 = dx + BOX_W // 2, dy + BOX_H
@@ -122,7 +143,8 @@ def workflow_svg(workflow: Workflow, current: str | None = None) -> str:
                 'marker-end="url(#arrow)"/>'
             )
             out.append(
-                f'<text x="{(x0 + x1) // 2}" y="{low - 6}" text-anchor="middle" '
+                f'<text x="{(x0 + x1) // 2}" y="{int(y0 + 0.75 * (low - y0)) + 14}" '
+                'text-anchor="middle" '
                 f'fill="#1b1f24">{text}</text>'
             )
         else:
