@@ -1,0 +1,82 @@
+"""The campaign report over a large database, next to the bare scan it cannot beat.
+
+    python -m bench.generate --url sqlite:///instance/bench-1m.db --tickets 1000000 \
+        --campaigns 1 --active-share 1.0 --fresh
+    python -m bench.report_bench --url sqlite:///instance/bench-1m.db --rounds 3
+
+rectiflow's path is ``engine.report.campaign_report`` (now, and as of a
+date, which reads each ticket's state from the transition log). The floor,
+in the same run on the same database, is one aggregate scan of the
+campaign's tickets (``SELECT state, count(*) ... GROUP BY state``): every
+report needs at least that. Rounds alternate floor and report; the median of
+each is shown with the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import db
+from engine.models import Campaign, Ticket
+from engine.report import campaign_report
+
+BENCH_NOW = datetime(2005, 3, 14, 2, 0, tzinfo=UTC)
+
+
+def floor(session: Session, campaign_id: int) -> int:
+    rows = session.execute(
+        select(Ticket.state, func.count())
+        .where(Ticket.campaign_id == campaign_id)
+        .group_by(Ticket.state)
+    ).all()
+    return sum(n for _, n in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--campaign", default="consultation-2005")
+    parser.add_argument("--as-of", default="2005-03-10")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    engine = db.make_engine(args.url)
+    timings: dict[str, list[float]] = {"floor": [], "report": [], "report as of": []}
+    with Session(engine) as session:
+        campaign_id = session.scalar(select(Campaign.id).where(Campaign.code == args.campaign))
+        total_all = session.scalar(select(func.count()).select_from(Ticket))
+        print(f"{engine.dialect.name}: {total_all:,} tickets in the database")
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            n = floor(session, campaign_id)
+            timings["floor"].append(time.perf_counter() - started)
+            session.rollback()
+            started = time.perf_counter()
+            report = campaign_report(session, args.campaign, now=BENCH_NOW)
+            timings["report"].append(time.perf_counter() - started)
+            session.rollback()
+            started = time.perf_counter()
+            earlier = campaign_report(session, args.campaign, as_of=args.as_of)
+            timings["report as of"].append(time.perf_counter() - started)
+            session.rollback()
+    assert report["total"] == n
+    print(
+        f"campaign {args.campaign}: {n:,} tickets; as of {args.as_of}: {earlier['total']:,} "
+        f"tickets, {earlier['fed_back']:,} fed back"
+    )
+    base = statistics.median(timings["floor"])
+    for name, values in timings.items():
+        median = statistics.median(values)
+        print(
+            f"{name:>14}: median {median:.2f} s over {len(values)} rounds ({median / base:.1f}x floor)"
+        )
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
