@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,14 @@ def seed_due_timers(
     unit: str = "traffic-brigade",
     officer: str = "traffic.officer",
     chunk: int = 5000,
+    ladder: bool = False,
 ) -> None:
-    """Bulk-insert ``n`` assigned tickets, each with one breach timer due at ``due_at``."""
+    """Bulk-insert ``n`` assigned tickets, each with one breach timer due at ``due_at``.
+
+    With ``ladder`` each ticket instead gets the whole pending ladder (warning a day
+    before, breach, level 2 and 3 later), due times spread over ``n`` minutes after
+    ``due_at``: the shape of a busy province with nothing due yet.
+    """
     with Session(engine) as session:
         camp = session.execute(
             select(Campaign.id, Campaign.ticket_seq).where(Campaign.code == CAMPAIGN)
@@ -102,9 +108,21 @@ def seed_due_timers(
                     }
                 )
             session.execute(insert(Ticket), tickets)
-            session.execute(
-                insert(Timer),
-                [
+            if ladder:
+                steps = (("warning", 0, -1), ("breach", 1, 0), ("ladder", 2, 2), ("ladder", 3, 7))
+                timer_rows = [
+                    {
+                        "ticket_id": t["id"],
+                        "kind": kind,
+                        "level": level,
+                        "due_at": due_at + timedelta(minutes=base + k, days=days),
+                        "created_at": CREATED,
+                    }
+                    for k, t in enumerate(tickets)
+                    for kind, level, days in steps
+                ]
+            else:
+                timer_rows = [
                     {
                         "ticket_id": t["id"],
                         "kind": "breach",
@@ -113,8 +131,8 @@ def seed_due_timers(
                         "created_at": CREATED,
                     }
                     for t in tickets
-                ],
-            )
+                ]
+            session.execute(insert(Timer), timer_rows)
         if engine.dialect.name == "postgresql":
             session.execute(
                 text(
@@ -350,6 +368,10 @@ def bench_idle(url: str, now: datetime, repeats: int) -> dict[str, Any]:
                 (now,),
             )
             plan = [str(row[0]) for row in rows]
+    with sessions() as s:
+        if timers.due_count(s, now=now):
+            raise SystemExit(f"timers are due at {now.isoformat()}: this is not an idle database")
+        s.rollback()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -377,7 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     fire.add_argument("--batch", type=int, default=BATCH)
     fire.add_argument("--backends", default="sqlite,postgresql")
     idle = sub.add_parser("idle")
-    idle.add_argument("--url", required=True)
+    idle.add_argument("--url", help="an existing database (bench.generate); else --seed one")
+    idle.add_argument(
+        "--seed", type=int, default=0, help="make N open tickets with pending ladders"
+    )
+    idle.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     idle.add_argument(
         "--now", default="2005-03-14T02:00:00+00:00", help="bench.generate's BENCH_NOW"
     )
@@ -391,7 +417,32 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key:>22}: {value}")
             print()
     else:
-        out = bench_idle(args.url, datetime.fromisoformat(args.now), args.repeats)
+        now = datetime.fromisoformat(args.now)
+        backend = None
+        url = args.url
+        if url is None:
+            backend = Backend(args.backend, Path(tempfile.mkdtemp(prefix="bench-idle-")))
+            template = db.make_engine(backend.template_url, sqlite_synchronous="OFF")
+            seed_organisation(template)
+            started = time.perf_counter()
+            seed_due_timers(template, args.seed, due_at=now + timedelta(days=2), ladder=True)
+            print(
+                f"seeded {args.seed:,} open tickets with ladders in "
+                f"{time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
+            if args.backend == "sqlite":
+                with template.connect() as conn:
+                    conn.exec_driver_sql("COMMIT")
+                    conn.exec_driver_sql("ANALYZE")
+            template.dispose()
+            url = backend.template_url
+        try:
+            out = bench_idle(url, now, args.repeats)
+        finally:
+            if backend is not None:
+                backend.drop()
+                shutil.rmtree(backend.workdir, ignore_errors=True)
         for key, value in out.items():
             if key == "plan":
                 print("                  plan:")
