@@ -224,3 +224,22 @@ def test_workflow_diagram_highlights_the_state(login_as, make_ticket):
     assert re.search(r'<g class="current" data-state="assigned">', svg.get_data(as_text=True))
     page = client.get("/workflow").get_data(as_text=True)
     assert "<svg" in page and "escalate_to_government" in page
+
+
+def test_clerk_intake_shows_the_receipt_once(login_as, db_session):
+    client = login_as("clerk")
+    r = client.post(
+        "/desk/intake",
+        data={
+            "csrf_token": csrf(client),
+            "text": "Praise for the traffic police at the school gate.",
+            "source": "visit",
+            "kind": "praise",
+            "area": "Xiaji",
+        },
+    )
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="receipt-secret"' in body
+    assert "secret" not in (r.headers.get("Set-Cookie") or "")
+    number = re.search(r'id="receipt-number">([^<]+)<', body).group(1)
+    assert number in client.get("/desk/categorize").get_data(as_text=True)

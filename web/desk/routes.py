@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request
 from wtforms import SelectField
 from wtforms.validators import InputRequired
 
@@ -60,12 +60,8 @@ def intake() -> Any:
             db.rollback()
             apply_errors(form, exc.fields, exc.message)
         else:
-            flash(
-                f"Recorded as {created.number}. Give the citizen the receipt: number "
-                f"{created.number}, secret {created.secret} (shown only now).",
-                "success",
-            )
-            return redirect(url_for("tickets.detail", number=created.number))
+            # Rendered, not flashed: the secret must not travel in the session cookie.
+            return render_template("desk/receipt.html", created=created)
     status = 422 if form.errors else 200
     return render_template("desk/intake.html", form=form, campaign=campaign), status
 

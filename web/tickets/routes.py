@@ -312,7 +312,7 @@ def escalate(number: str) -> Any:
             form.form_errors.append(exc.message)
         return render_ticket(number, posted={"escalate": form}, status=422)
     flash(f"{number} escalated to level {level}.", "success")
-    return redirect(request.form.get("back") or url_for("tickets.detail", number=number))
+    return redirect(url_for("tickets.detail", number=number))
 
 
 @bp.get("/tickets/<number>/diagram.svg")
