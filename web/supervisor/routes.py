@@ -9,7 +9,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from engine import queries
 from engine.citizen import decide_reopen_request
-from engine.errors import EngineError, ValidationError
+from engine.errors import EngineError, NotPermitted
 from engine.extensions import decide_extension, list_pending_extensions
 from engine.tickets import fire
 from web.choices import from_choices
@@ -174,7 +174,9 @@ def decide_ext(ext_id: int) -> Any:
             audit_key=audit_key(),
         )
         db.commit()
-    except ValidationError as exc:
+    except NotPermitted:
+        raise
+    except EngineError as exc:  # invalid data, already decided, the ticket moved: say so
         db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("supervisor.extensions"))
@@ -215,7 +217,9 @@ def decide_reopen(req_id: int) -> Any:
             audit_key=audit_key(),
         )
         db.commit()
-    except ValidationError as exc:
+    except NotPermitted:
+        raise
+    except EngineError as exc:  # invalid data, already decided, the ticket moved: say so
         db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("supervisor.reopen_requests"))
