@@ -243,3 +243,32 @@ def test_clerk_intake_shows_the_receipt_once(login_as, db_session):
     assert "secret" not in (r.headers.get("Set-Cookie") or "")
     number = re.search(r'id="receipt-number">([^<]+)<', body).group(1)
     assert number in client.get("/desk/categorize").get_data(as_text=True)
+
+
+def test_inbox_lists_and_marks_read(login_as, db_session):
+    from engine.notifications import notify
+    from engine.tickets import get_actor
+    from tests.conftest import CAMPAIGN_NOW
+
+    officer = get_actor(db_session, "luohe.officer")
+    ids = notify(
+        db_session,
+        user_ids=[officer.id],
+        kind="reminder",
+        subject="2005-0001 is overdue",
+        now=CAMPAIGN_NOW,
+    )
+    notify(
+        db_session, user_ids=[officer.id], kind="warning", subject="due tomorrow", now=CAMPAIGN_NOW
+    )
+    db_session.commit()
+    client = login_as("officer")
+    page = client.get("/inbox").get_data(as_text=True)
+    assert "2005-0001 is overdue" in page and "(2 unread)" in page
+    r = client.post("/inbox/read", data={"csrf_token": csrf(client), "ids": [str(ids[0])]})
+    assert r.status_code == 302
+    assert "(1 unread)" in client.get("/inbox").get_data(as_text=True)
+    r = client.post("/inbox/read", data={"csrf_token": csrf(client), "ids": ["999999"]})
+    assert "not in your inbox" in client.get("/inbox").get_data(as_text=True)
+    client.post("/inbox/read", data={"csrf_token": csrf(client)})
+    assert "(0 unread)" in client.get("/inbox").get_data(as_text=True)

@@ -71,9 +71,16 @@ def intake() -> Any:
 def categorize_queue() -> Any:
     db = get_session()
     offset = max(0, request.args.get("offset", 0, type=int))
-    items = queries.state_queue(db, state="received", now=now(), limit=50, offset=offset)
-    conn = db.connection()
     campaign = queries.active_campaign(db, now=now())
+    items = queries.state_queue(
+        db,
+        state="received",
+        now=now(),
+        campaign_id=campaign.id if campaign else None,  # index (campaign_id, state)
+        limit=50,
+        offset=offset,
+    )
+    conn = db.connection()
     suggestions = {}
     for t in items:
         if campaign is not None and t.area:
