@@ -86,7 +86,9 @@ def test_malformed_string_date_names_file_and_item(tmp_path: Path) -> None:
 
 def test_a_day_both_closed_and_working_is_refused() -> None:
     with pytest.raises(ConfigError, match="both a working day and a closure"):
-        parse_calendars({"CN": {"closures": [date(2005, 3, 5)], "working_days": [date(2005, 3, 5)]}})
+        parse_calendars(
+            {"CN": {"closures": [date(2005, 3, 5)], "working_days": [date(2005, 3, 5)]}}
+        )
 
 
 def test_unknown_country_is_refused() -> None:
