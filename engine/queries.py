@@ -632,3 +632,8 @@ def active_campaign(session: Session, *, now: datetime) -> CampaignInfo | None:
     if row is None:
         row = session.execute(select(*cols).order_by(Campaign.starts_on.desc()).limit(1)).first()
     return CampaignInfo(*row) if row else None
+
+
+def ticket_exists(session: Session, *, number: str) -> bool:
+    """Whether a ticket numbered ``number`` exists (unique index on the number)."""
+    return session.execute(select(Ticket.id).where(Ticket.number == number)).first() is not None

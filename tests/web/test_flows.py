@@ -272,3 +272,12 @@ def test_inbox_lists_and_marks_read(login_as, db_session):
     assert "not in your inbox" in client.get("/inbox").get_data(as_text=True)
     client.post("/inbox/read", data={"csrf_token": csrf(client)})
     assert "(0 unread)" in client.get("/inbox").get_data(as_text=True)
+
+
+def test_find_a_ticket_by_number(login_as, make_ticket):
+    number, _ = make_ticket("assigned")
+    client = login_as("supervisor")
+    r = client.get(f"/tickets/find?number={number}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/tickets/{number}")
+    r = client.get("/tickets/find?number=2005-9999", follow_redirects=True)
+    assert "No ticket numbered" in r.get_data(as_text=True)

@@ -150,6 +150,17 @@ def render_ticket(
     ), status
 
 
+@bp.get("/tickets/find")
+@login_required()
+def find() -> Any:
+    """Jump to a ticket by its number (the box in the header)."""
+    number = (request.args.get("number") or "").strip()[:40]
+    if number and queries.ticket_exists(get_session(), number=number):
+        return redirect(url_for("tickets.detail", number=number))
+    flash(f"No ticket numbered {number!r}." if number else "Enter a ticket number.", "error")
+    return redirect(request.referrer or url_for("tickets.workflow_page"))
+
+
 @bp.get("/tickets/<number>")
 @login_required()
 def detail(number: str) -> Any:
