@@ -124,6 +124,9 @@ def build_scheduler(
     app: AppContext, *, blocking: bool, sweep_seconds: float | None = None
 ) -> BaseScheduler:
     """A scheduler with the sweep and the daily digests; not started."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # one line per job run every few seconds is noise; our own sweep logs what fired
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     worker = app.settings.get("worker", {})
     seconds = float(sweep_seconds or worker.get("sweep_seconds", 5))
     cls = BlockingScheduler if blocking else BackgroundScheduler
