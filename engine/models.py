@@ -158,6 +158,25 @@ class Ticket(Base):
             sqlite_where=sql_text("closed_at IS NULL"),
             postgresql_where=sql_text("closed_at IS NULL"),
         ),
+        # Open queues in their own order (migration 0003): a first page reads 50 entries.
+        Index(
+            "ix_tickets_assignee_open_due",
+            "assignee_id",
+            sql_text("(due_at IS NULL)"),
+            "due_at",
+            "id",
+            sqlite_where=sql_text("closed_at IS NULL"),
+            postgresql_where=sql_text("closed_at IS NULL"),
+        ),
+        Index(
+            "ix_tickets_unit_open_due",
+            "unit_id",
+            sql_text("(due_at IS NULL)"),
+            "due_at",
+            "id",
+            sqlite_where=sql_text("closed_at IS NULL"),
+            postgresql_where=sql_text("closed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -215,6 +234,7 @@ class TransitionLog(Base):
         UniqueConstraint("ticket_id", "seq"),
         Index("ix_transition_log_actor_at", "actor", "at"),
         Index("ix_transition_log_at", "at"),
+        Index("ix_transition_log_trigger", "trigger", "ticket_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
