@@ -7,10 +7,11 @@ back, never the ticket rows, so a million tickets cost a handful of scans.
 "As of" a time T: the tickets the system held at T (their first log row is at
 or before T), each in the state of its last log row at or before T; solved
 means rectified at or before T (``rectified_at``), escalated means a
-government escalation recorded at or before T. Category, kind, unit,
-escalation level and satisfaction are read from the ticket as it is now (a
-ticket still ``received`` at T counts as uncategorized), which is exact for
-the built-in workflow except for a later reassignment or escalation step.
+government escalation recorded at or before T; citizens' answers and
+reopenings are counted from the log rows before T. Category, kind, unit and
+escalation level are read from the ticket as it is now (a ticket still
+``received`` at T counts as uncategorized), which is exact for the built-in
+workflow except for a later reassignment or escalation step.
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ def _ticket_view(campaign_id: int, cutoff: datetime | None) -> Subquery:
         t.c.escalation_level,
         t.c.due_at,
         t.c.rectified_at,
-        t.c.satisfied,
     ]
     if cutoff is None:
         return select(*columns, t.c.state).where(t.c.campaign_id == campaign_id).subquery("v")
@@ -158,8 +158,6 @@ def campaign_report(
                 "solved_late"
             ),
             func.sum(case((overdue, 1), else_=0)).label("overdue"),
-            func.sum(case((view.c.satisfied.is_(True), 1), else_=0)).label("satisfied"),
-            func.sum(case((view.c.satisfied.is_(False), 1), else_=0)).label("unsatisfied"),
         ).group_by(view.c.state, category, view.c.kind, view.c.unit_id, view.c.escalation_level)
     ).all()
 
@@ -193,7 +191,7 @@ def campaign_report(
         by_kind[kind] = by_kind.get(kind, 0) + n
         unit = units[g.unit_id][0] if g.unit_id in units else UNASSIGNED
         by_unit[unit] = by_unit.get(unit, 0) + n
-        for key in ("solved_early", "solved_late", "overdue", "satisfied", "unsatisfied"):
+        for key in ("solved_early", "solved_late", "overdue"):
             sums[key] += int(getattr(g, key) or 0)
         if g.overdue:
             overdue_by_unit[unit] += int(g.overdue)
@@ -219,11 +217,12 @@ def campaign_report(
         )
         or 0
     )
-    reopened = _reopened(session, campaign.id, cutoff)
+    answers = _log_counts(session, campaign.id, cutoff)
+    reopened = answers[REOPEN]
     themes = _themes(session, view, total)
 
     fed_back = sum(by_state.get(s, 0) for s in final_states)
-    answered = sums["satisfied"] + sums["unsatisfied"]
+    answered = answers[SATISFIED] + answers[UNSATISFIED]
     zone = ZoneInfo(campaign.timezone)
     return {
         "campaign": {
@@ -265,9 +264,9 @@ def campaign_report(
         },
         "satisfaction": {
             "answered": answered,
-            "satisfied": sums["satisfied"],
-            "unsatisfied": sums["unsatisfied"],
-            "rate": _ratio(sums["satisfied"], answered),
+            "satisfied": answers[SATISFIED],
+            "unsatisfied": answers[UNSATISFIED],
+            "rate": _ratio(answers[SATISFIED], answered),
             "reopened": reopened,
             "reopen_rate": _ratio(reopened, fed_back + reopened),
         },
@@ -292,16 +291,31 @@ def _escalated(campaign_id: int, cutoff: datetime | None) -> Subquery:
     return query.subquery("escalated")
 
 
-def _reopened(session: Session, campaign_id: int, cutoff: datetime | None) -> int:
+SATISFIED, UNSATISFIED, REOPEN = "citizen_satisfied", "citizen_unsatisfied", "reopen"
+
+
+def _log_counts(session: Session, campaign_id: int, cutoff: datetime | None) -> dict[str, int]:
+    """Citizens' answers (each answer counts) and reopened tickets (each ticket once), from the
+    log, so a reopened ticket's earlier answer still counts and "as of" is exact."""
     log = TransitionLog.__table__
     query = (
-        select(func.count(func.distinct(log.c.ticket_id)))
+        select(
+            log.c.trigger,
+            func.count().label("n"),
+            func.count(func.distinct(log.c.ticket_id)).label("tickets"),
+        )
         .join(Ticket, Ticket.id == log.c.ticket_id)
-        .where(Ticket.campaign_id == campaign_id, log.c.trigger == "reopen")
+        .where(
+            Ticket.campaign_id == campaign_id, log.c.trigger.in_((SATISFIED, UNSATISFIED, REOPEN))
+        )
+        .group_by(log.c.trigger)
     )
     if cutoff is not None:
         query = query.where(log.c.at < cutoff)
-    return int(session.scalar(query) or 0)
+    out = {SATISFIED: 0, UNSATISFIED: 0, REOPEN: 0}
+    for row in session.execute(query):
+        out[row.trigger] = int(row.tickets if row.trigger == REOPEN else row.n)
+    return out
 
 
 def _themes(session: Session, view: Subquery, total: int) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,201 @@
+"""The campaign report on a small campaign built through the engine: figures, as-of, formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy.orm import Session
+
+from engine.citizen import answer_feedback, decide_reopen_request
+from engine.errors import NotFound, ValidationError
+from engine.report import campaign_report, render_text, resolve_as_of, write_report
+from engine.tickets import create_ticket, fire
+
+CAMPAIGN = "consultation-2005"
+KEYS = {
+    "total",
+    "by_category",
+    "by_kind",
+    "by_unit",
+    "by_state",
+    "fed_back",
+    "solved_by_deadline",
+    "solved_after_deadline",
+    "escalated_to_government",
+    "overdue",
+    "satisfaction",
+    "themes",
+}
+
+
+def _build(session: Session, actor, now: datetime) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    clerk, boss = actor("clerk"), actor("supervisor")
+    officer = actor("luohe.officer")
+
+    def new(text: str, kind: str, themes: tuple[str, ...] = ()) -> tuple[str, str]:
+        created = create_ticket(
+            session,
+            campaign=CAMPAIGN,
+            text=text,
+            kind=kind,
+            area="Luohe",
+            actor=clerk,
+            now=now,
+            themes=themes,
+        )
+        return created.number, created.secret
+
+    early, early_secret = new("Theft near the market", "request", ("theft",))
+    late, _ = new("Gambling in the tea house", "criticism", ("gambling", "theft"))
+    gov, _ = new("The village road needs repairing", "request")
+    open_, _ = new("=cmd|' /C calc'!A0", "suggestion", ('=HYPERLINK("x")',))
+    t1 = now + timedelta(hours=2)
+    for number, category in (
+        (early, "public_security_management"),
+        (late, "public_security_management"),
+        (gov, "outside_duties"),
+    ):
+        fire(
+            session,
+            number,
+            "categorize",
+            actor=clerk,
+            data={"category": category, "kind": "request" if number != late else "criticism"},
+            now=t1,
+        )
+    for number in (early, late):
+        fire(
+            session,
+            number,
+            "assign",
+            actor=boss,
+            data={"unit": "luohe-station", "officer": "luohe.officer"},
+            now=t1 + timedelta(hours=1),
+        )
+    fix = datetime(2005, 3, 10, 2, tzinfo=UTC)
+    fire(session, early, "rectify", actor=officer, data={"measures": "Patrols"}, now=fix)
+    fire(
+        session,
+        early,
+        "feed_back",
+        actor=officer,
+        data={"method": "visit", "text": "Visited", "date": "2005-03-10"},
+        now=fix + timedelta(hours=1),
+    )
+    fire(
+        session,
+        gov,
+        "escalate_to_government",
+        actor=boss,
+        data={"receiving_body": "County government", "reason": "Roads"},
+        now=fix,
+    )
+    after = datetime(2005, 3, 20, 2, tzinfo=UTC)
+    fire(session, late, "rectify", actor=officer, data={"measures": "Raided"}, now=after)
+    request_id = answer_feedback(
+        session,
+        number=early,
+        secret=early_secret,
+        satisfied=False,
+        reason="Still thefts",
+        now=after,
+    )
+    decide_reopen_request(
+        session, request_id, actor=boss, reopen=True, now=after + timedelta(hours=1)
+    )
+    session.commit()
+    return {"early": early, "late": late, "gov": gov, "open": open_}
+
+
+def test_figures_and_as_of(session: Session, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    _build(session, actor, now)
+    report = campaign_report(session, CAMPAIGN, now=datetime(2005, 3, 21, tzinfo=UTC))
+    assert report.keys() >= KEYS
+    assert report["total"] == 4
+    assert report["by_category"]["public_security_management"] == 2
+    assert report["by_category"]["outside_duties"] == 1
+    assert report["by_category"]["(uncategorized)"] == 1
+    assert report["by_kind"] == {"criticism": 1, "request": 2, "suggestion": 1}
+    assert report["by_state"]["assigned"] == 1  # reopened
+    assert report["by_state"]["rectified"] == 1
+    assert report["by_state"]["escalated"] == 1
+    assert report["by_unit"]["luohe-station"] == 2
+    assert (report["solved_by_deadline"], report["solved_after_deadline"]) == (1, 1)
+    assert report["escalated_to_government"] == 1
+    assert report["specific_problems"]["escalated_to_government"] == 1
+    assert report["satisfaction"]["unsatisfied"] == 1
+    assert report["satisfaction"]["reopened"] == 1
+    assert report["themes"]["theft"] == {"count": 2, "share": 0.5}
+    assert sum(report["overdue"]["by_unit"].values()) == report["overdue"]["total"]
+    assert (
+        sum(r["count"] for r in report["overdue"]["by_unit_and_level"])
+        == report["overdue"]["total"]
+    )
+
+    # As of March 10 (end of day): the early one fed back, nothing solved late, and the
+    # reopening (March 20) has not happened yet.
+    march_10 = campaign_report(session, CAMPAIGN, as_of="2005-03-10")
+    assert march_10["fed_back"] == 1
+    assert (march_10["solved_by_deadline"], march_10["solved_after_deadline"]) == (1, 0)
+    assert march_10["by_state"]["assigned"] == 1
+    assert march_10["satisfaction"]["reopened"] == 0
+    assert march_10["escalated_to_government"] == 1
+    # Before anything was recorded there is nothing.
+    assert campaign_report(session, CAMPAIGN, as_of="2005-02-27")["total"] == 0
+    # On the first morning the tickets exist but none is categorized.
+    first = campaign_report(session, CAMPAIGN, as_of=now + timedelta(minutes=30))
+    assert first["total"] == 4 and first["by_state"]["received"] == 4
+    assert first["by_category"] == {
+        **{k: 0 for k in report["category_names"]},
+        "(uncategorized)": 4,
+    }
+
+
+def test_overdue_counts_open_tickets_past_their_due_time(
+    session: Session, actor, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    _build(session, actor, now)
+    later = campaign_report(session, CAMPAIGN, now=datetime(2005, 6, 1, tzinfo=UTC))
+    # Every ticket not fed back has a due time capped by the campaign deadline (March 18).
+    assert later["overdue"]["total"] >= 1
+    assert later["overdue"]["by_level"]
+
+
+def test_formats_are_formula_safe(session: Session, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    _build(session, actor, now)
+    report = campaign_report(session, CAMPAIGN, as_of="2005-03-31")
+    out = io.BytesIO()
+    write_report(report, "csv", out)
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+    themes = [r for r in rows if r[0] == "themes"]
+    assert any(r[1].startswith("'=") for r in themes)
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    out = io.BytesIO()
+    write_report(report, "xlsx", out)
+    sheet = load_workbook(io.BytesIO(out.getvalue())).active
+    assert sheet is not None
+    values = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
+    assert not any(v.startswith("=") for v in values)
+    assert any(v.startswith("'=") for v in values)
+    out = io.BytesIO()
+    write_report(report, "json", out)
+    assert json.loads(out.getvalue())["total"] == 4
+    out = io.BytesIO()
+    write_report(report, "text", out)
+    assert "Opinions recorded: 4" in out.getvalue().decode()
+    assert "Themes" in render_text(report)
+    with pytest.raises(ValidationError, match="use one of"):
+        write_report(report, "pdf", io.BytesIO())
+
+
+def test_bad_campaign_and_bad_date(session: Session) -> None:
+    with pytest.raises(NotFound, match="known campaigns: consultation-2005"):
+        campaign_report(session, "nope")
+    with pytest.raises(ValidationError, match="YYYY-MM-DD"):
+        campaign_report(session, CAMPAIGN, as_of="yesterday")
+    assert resolve_as_of("2005-03-17", "Asia/Shanghai") == datetime(2005, 3, 17, 16, tzinfo=UTC)
