@@ -203,3 +203,22 @@ def test_unsatisfied_answer_needs_a_reason(client, make_ticket, db_session):
     from engine.models import ReopenRequest
 
     assert _count(db_session, ReopenRequest) == 0
+
+
+def test_stale_escalate_form(app, login_as, make_ticket, ticket_version):
+    number, _ = make_ticket("assigned")
+    seen, _ = ticket_version(number)
+    other = app.test_client()
+    sign_in(other, "luohe.officer")
+    post_action(other, number, "rectify", {"measures": "Done."}, version=seen)
+    client = login_as("supervisor")
+    r = client.post(
+        f"/tickets/{number}/escalate",
+        data={
+            "escalate-csrf_token": csrf(client),
+            "escalate-reason": "Slow.",
+            "escalate-expected_version": str(seen),
+        },
+    )
+    assert r.status_code == 409 and "moved on" in r.get_data(as_text=True)
+    assert ticket_version(number) == (seen + 1, "rectified")

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, StringField, TextAreaField
+from wtforms import DateField, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from engine import queries
@@ -26,6 +26,7 @@ UNIT_BOUND = ("officer", "unit_leader")
 
 
 class ExtensionForm(FlaskForm):
+    expected_version = HiddenField()
     due_on = DateField(
         "New due date (end of that day)", validators=[InputRequired("Give the new due date.")]
     )
@@ -40,6 +41,7 @@ class ExtensionForm(FlaskForm):
 
 
 class EscalateForm(FlaskForm):
+    expected_version = HiddenField()
     reason = StringField(
         "Reason",
         validators=[
@@ -128,9 +130,13 @@ def render_ticket(
     open_ticket = detail.closed_at is None
     ext_form = esc_form = None
     if open_ticket and detail.due_at is not None and user.role in (*UNIT_BOUND, "supervisor"):
-        ext_form = posted.get("extension") or ExtensionForm(formdata=None, prefix="extension")
+        ext_form = posted.get("extension") or ExtensionForm(
+            formdata=None, prefix="extension", data={"expected_version": str(detail.version)}
+        )
     if open_ticket and user.role == "supervisor":
-        esc_form = posted.get("escalate") or EscalateForm(formdata=None, prefix="escalate")
+        esc_form = posted.get("escalate") or EscalateForm(
+            formdata=None, prefix="escalate", data={"expected_version": str(detail.version)}
+        )
     suggestions = (
         _suggestions(detail, campaign_id) if any(s.name == "categorize" for s in allowed) else []
     )
@@ -176,6 +182,21 @@ def _moved(error: Conflict, number: str) -> tuple[str, int]:
         "error",
     )
     return render_ticket(number, status=409)
+
+
+def _check_version(number: str, form: FlaskForm) -> None:
+    """Raise ``Conflict`` when the form was drawn from an older version of the ticket (the
+    check runs in the transaction that then writes, so nothing slips in between on SQLite)."""
+    seen = (form.expected_version.data or "").strip()  # type: ignore[attr-defined]
+    if not seen.isdigit():
+        return
+    row = load_ticket_row(get_session().connection(), number)
+    if int(seen) != row.version:
+        raise Conflict(
+            f"{number} changed since you read it (version {row.version}, you had {seen})",
+            ticket=number,
+            state=row.state,
+        )
 
 
 def _apply_errors(form: FlaskForm, error: ValidationError) -> None:
@@ -268,6 +289,10 @@ def ask_extension(number: str) -> Any:
         return render_ticket(number, posted={"extension": form}, status=422)
     tz = ZoneInfo(detail.campaign_timezone)
     assert form.due_on.data is not None
+    try:
+        _check_version(number, form)
+    except Conflict as exc:
+        return _moved(exc, number)
     # "by that date" = the end of that day in the campaign's timezone.
     due = datetime.combine(form.due_on.data, time(23, 59), tzinfo=tz)
     try:
@@ -302,6 +327,10 @@ def escalate(number: str) -> Any:
     form = EscalateForm(prefix="escalate")
     if not form.validate_on_submit():
         return render_ticket(number, posted={"escalate": form}, status=422)
+    try:
+        _check_version(number, form)
+    except Conflict as exc:
+        return _moved(exc, number)
     try:
         level = escalate_ticket(
             db,
