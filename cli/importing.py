@@ -136,3 +136,59 @@ def import_template(fmt: str, output: str) -> None:
     """Write the spreadsheet template clerks fill in (header row and one example)."""
     Path(output).write_bytes(template(fmt))
     click.echo(f"template written to {output}")
+
+
+@main.group()
+def duplicates() -> None:
+    """Group near-duplicate opinions and act on a group in one audited batch."""
+
+
+@duplicates.command("find")
+@click.option("--campaign", "campaign_code", required=True)
+@click.option("--threshold", default=0.8, show_default=True, help="Similarity, 0–1.")
+@pass_app
+def duplicates_find(app: AppContext, campaign_code: str, threshold: float) -> None:
+    """Group the open opinions that say the same thing (stored on the tickets)."""
+    from engine.duplicates import find_duplicates
+
+    try:
+        with app.unit_of_work() as session:
+            groups = find_duplicates(session, campaign_code, threshold=threshold)
+    except EngineError as exc:
+        fail(exc)
+    for group in groups:
+        click.echo(f"group {group.group}: {len(group.numbers)} tickets")
+        for number, text in zip(group.numbers, group.texts, strict=True):
+            click.echo(f"  {number}  {text[:70]}")
+    click.echo(f"{len(groups)} groups")
+
+
+@duplicates.command("act")
+@click.argument("group", type=int)
+@click.argument("trigger")
+@click.option("--as", "username", required=True)
+@click.option("--data", "pairs", multiple=True, metavar="KEY=VALUE")
+@pass_app
+def duplicates_act(
+    app: AppContext, group: int, trigger: str, username: str, pairs: tuple[str, ...]
+) -> None:
+    """Fire TRIGGER on every ticket of GROUP (e.g. categorize, feed_back): all or none."""
+    from engine.duplicates import act_on_group
+    from engine.tickets import get_actor
+
+    data = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    try:
+        with app.unit_of_work() as session:
+            fired = act_on_group(
+                session,
+                group,
+                trigger,
+                actor=get_actor(session, username),
+                data=data,
+                now=app.now(),
+                audit_key=app.audit_key,
+            )
+    except EngineError as exc:
+        fail(exc)
+    for f in fired:
+        click.echo(f"{f.number}: {f.from_state} -> {f.to_state}")
