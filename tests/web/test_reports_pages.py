@@ -105,3 +105,31 @@ def test_import_page_refuses_other_files(
     )
     assert response.status_code == 200
     assert "Only .csv and .xlsx" in response.get_data(as_text=True)
+
+
+def test_import_runs_in_the_background_and_shows_progress(
+    app: Flask, login_as: Callable[[str], FlaskClient], tmp_path: Path
+) -> None:
+    from web.imports.jobs import get_job
+
+    app.config.update(IMPORT_DIR=str(tmp_path))
+    client = login_as("clerk")
+    token = csrf(client, "/imports")
+    body = "text,kind\n" + "".join(f"Street light {i} is out,suggestion\n" for i in range(30))
+    response = client.post(
+        "/imports",
+        data={
+            "campaign": CAMPAIGN,
+            "csrf_token": token,
+            "file": (io.BytesIO(body.encode()), "lights.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    job_id = response.headers["Location"].rsplit("/", 1)[1]
+    job = get_job(job_id)
+    assert job is not None and job.thread is not None
+    job.thread.join(timeout=60)
+    html = client.get(f"/imports/{job_id}").get_data(as_text=True)
+    assert "30 opinions imported" in html
+    assert 'http-equiv="refresh"' not in html
+    assert not list(tmp_path.glob("*.csv"))  # the upload is removed once imported
