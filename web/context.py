@@ -163,7 +163,12 @@ def init_app(app: Flask) -> None:
     def _inject() -> dict[str, Any]:
         user = current_user()
         unread = unread_count(get_session(), user.id) if user is not None else 0
-        return {"current_user": user, "home_for": home_for, "unread_notices": unread}
+        return {
+            "current_user": user,
+            "home_for": home_for,
+            "unread_notices": unread,
+            "has_page": lambda endpoint: endpoint in app.view_functions,
+        }
 
     @app.after_request
     def _headers(response: Any) -> Any:
