@@ -47,12 +47,18 @@ class Capture:
 
     def __init__(self, engine: Engine) -> None:
         self.active = False
-        self.statements: list[tuple[str, Any]] = []
-        event.listen(engine, "before_cursor_execute", self._record)
+        self.statements: list[tuple[str, Any, float]] = []
+        self._started = 0.0
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
 
-    def _record(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if self.active:
-            self.statements.append((statement, params))
+    def _before(self, *_: Any) -> None:
+        self._started = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        # Only queries: BEGIN and the like have no plan.
+        if self.active and statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            self.statements.append((statement, params, time.perf_counter() - self._started))
 
 
 def pick_parameters(session: Session) -> dict[str, Any]:
@@ -62,6 +68,24 @@ def pick_parameters(session: Session) -> dict[str, Any]:
         .where(Ticket.closed_at.is_(None))
         .group_by(User.id, User.username)
         .order_by(func.count().desc())
+        .limit(1)
+    ).one()
+    open_counts = sorted(
+        session.execute(
+            select(func.count())
+            .select_from(Ticket)
+            .join(User, User.id == Ticket.assignee_id)
+            .where(Ticket.closed_at.is_(None), User.role == "officer")
+            .group_by(Ticket.assignee_id)
+        ).scalars()
+    )
+    typical_n = open_counts[len(open_counts) // 2]
+    typical = session.execute(
+        select(Ticket.assignee_id, func.count().label("n"))
+        .join(User, User.id == Ticket.assignee_id)
+        .where(Ticket.closed_at.is_(None), User.role == "officer")
+        .group_by(Ticket.assignee_id)
+        .having(func.count() == typical_n)
         .limit(1)
     ).one()
     log_officer = session.execute(
@@ -76,6 +100,8 @@ def pick_parameters(session: Session) -> dict[str, Any]:
         "officer_id": officer.id,
         "officer": officer.username,
         "officer_open": officer.n,
+        "typical_officer_id": typical.assignee_id,
+        "typical_open": typical.n,
         "log_actor": log_officer.actor,
         "log_actor_rows": log_officer.n,
         "max_ticket_id": max_id,
@@ -113,6 +139,10 @@ def cases(
         "floor: SELECT 1": (lambda s: s.execute(text("SELECT 1")).scalar(), PAGE_TARGET_MS),
         "officer queue, first page": (
             lambda s: queries.officer_queue(s, user_id=params["officer_id"], now=BENCH_NOW),
+            PAGE_TARGET_MS,
+        ),
+        "officer queue, median officer": (
+            lambda s: queries.officer_queue(s, user_id=params["typical_officer_id"], now=BENCH_NOW),
             PAGE_TARGET_MS,
         ),
         "overdue board, counts + first page": (
@@ -166,17 +196,20 @@ def measure(
     return times
 
 
-def explain(engine: Engine, statements: list[tuple[str, Any]]) -> list[str]:
+def explain(engine: Engine, statements: list[tuple[str, Any, float]]) -> list[str]:
     out = []
     with engine.connect() as conn:
-        for statement, params in statements:
+        for statement, params, seconds in statements:
             if engine.dialect.name == "sqlite":
                 rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
                 plan = "\n".join(f"{'  ' * _depth(rows, r)}{r[3]}" for r in rows)
             else:
                 rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params).all()
                 plan = "\n".join(r[0] for r in rows)
-            out.append(f"```sql\n{' '.join(statement.split())}\n```\n```\n{plan}\n```")
+            out.append(
+                f"{seconds * 1000:.1f} ms (execute, one run):\n"
+                f"```sql\n{' '.join(statement.split())}\n```\n```\n{plan}\n```"
+            )
         conn.rollback()
     return out
 
@@ -190,7 +223,9 @@ def _depth(rows: list[Any], row: Any) -> int:
     return depth
 
 
-def run(url: str, repeat: int, plans: list[str] | None) -> list[tuple[str, float, float, float]]:
+def run(
+    url: str, repeat: int, plans: list[str] | None, only: str | None = None
+) -> list[tuple[str, float, float, float]]:
     engine = db.make_engine(url)
     capture = Capture(engine)
     with Session(engine) as session:
@@ -201,12 +236,15 @@ def run(url: str, repeat: int, plans: list[str] | None) -> list[tuple[str, float
     label = f"{engine.dialect.name} {'.'.join(str(v) for v in version or ())}"
     print(
         f"\n{label}: {tickets:,} tickets, {rows:,} log rows; now = {BENCH_NOW.isoformat()}; "
-        f"officer {params['officer']} ({params['officer_open']:,} open), log actor "
+        f"officer {params['officer']} ({params['officer_open']:,} open; median officer "
+        f"{params['typical_open']:,}), log actor "
         f"{params['log_actor']} ({params['log_actor_rows']:,} rows)"
     )
     print(f"  {'query':<38}{'median ms':>10}{'p95 ms':>10}{'target':>9}")
     results = []
     for name, (fn, target) in cases(params, engine).items():
+        if only and only not in name and not name.startswith("floor"):
+            continue
         n = repeat if target <= PAGE_TARGET_MS else max(5, repeat // 4)
         times = sorted(measure(engine, fn, n))
         p95 = times[min(len(times) - 1, int(round(len(times) * 0.95)) - 1)]
@@ -234,11 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", action="append", required=True, help="repeat for each database")
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--plans", help="write the EXPLAIN plans to this Markdown file")
+    parser.add_argument("--only", help="measure only the cases whose name contains this")
     args = parser.parse_args(argv)
     plans: list[str] | None = [] if args.plans else None
     slow = 0
     for url in args.url:
-        for name, _median, p95, target in run(url, args.repeat, plans):
+        for name, _median, p95, target in run(url, args.repeat, plans, args.only):
             slow += int(not name.startswith("floor") and p95 >= target)
     if plans is not None:
         with open(args.plans, "w", encoding="utf-8") as handle:
