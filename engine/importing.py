@@ -518,12 +518,33 @@ def check_file(
     encoding: str | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> tuple[ImportResult, set[int]]:
-    """The first pass: check every row; return the counts, the errors and the bad lines."""
-    path = Path(path)
-    now = ensure_utc(now)
+    """The first pass: check every row; return the counts, the errors and the bad lines.
+
+    Reads the campaign and its categories with ``session``, then checks the file
+    without touching the database.
+    """
     camp = _campaign(session, campaign)
-    zone = ZoneInfo(camp.timezone)
-    categories = _category_lookup(session, camp.id)
+    return _check_rows(
+        Path(path),
+        zone=ZoneInfo(camp.timezone),
+        categories=_category_lookup(session, camp.id),
+        now=ensure_utc(now),
+        mapping=mapping,
+        encoding=encoding,
+        progress=progress,
+    )
+
+
+def _check_rows(
+    path: Path,
+    *,
+    zone: ZoneInfo,
+    categories: Mapping[str, str],
+    now: datetime,
+    mapping: ColumnMapping | None,
+    encoding: str | None,
+    progress: Callable[[Progress], None] | None,
+) -> tuple[ImportResult, set[int]]:
     source, chosen = open_source(path, encoding=encoding)
     result = ImportResult(encoding=chosen)
     bad: set[int] = set()
@@ -584,20 +605,23 @@ def import_file(
     """
     path = Path(path)
     now = ensure_utc(now)
+    # Read what the checks need, then end the transaction: on SQLite it would hold the
+    # write lock for as long as a large file takes to check.
     with sessions() as session:
         actor = get_actor(session, username)
-        result, bad = check_file(
-            session,
-            path,
-            campaign=campaign,
-            now=now,
-            mapping=mapping,
-            encoding=encoding,
-            progress=progress,
-        )
-        camp_id = _campaign(session, campaign).id
-        camp_zone = ZoneInfo(_campaign(session, campaign).timezone)
+        camp = _campaign(session, campaign)
+        camp_id, camp_zone = camp.id, ZoneInfo(camp.timezone)
         categories = _category_lookup(session, camp_id)
+        session.rollback()
+    result, bad = _check_rows(
+        path,
+        zone=camp_zone,
+        categories=categories,
+        now=now,
+        mapping=mapping,
+        encoding=encoding,
+        progress=progress,
+    )
     if bad and not accept_good_rows:
         listed = "; ".join(str(e) for e in result.errors[:20])
         more = f" (and {len(result.errors) - 20} more)" if len(result.errors) > 20 else ""
