@@ -50,6 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     if not app.debug and not app.testing and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO)
+        # transitions logs each callback at INFO: several lines per request under gunicorn.
+        logging.getLogger("transitions").setLevel(logging.WARNING)
     return app
 
 
