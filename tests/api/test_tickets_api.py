@@ -268,3 +268,16 @@ def test_overdue_filter(app, client, auth, new_ticket):
     listed = client.get(f"{API}/tickets?overdue=true", headers=clerk).json
     assert [t["number"] for t in listed["items"]] == [number]
     assert listed["items"][0]["overdue"] is True
+
+
+def test_reads_record_the_tokens_time_of_use(app, client, token):
+    from engine.tokens import list_tokens
+    from tests.conftest import CAMPAIGN_NOW
+
+    value = token("inspector")
+    assert (
+        client.get(f"{API}/campaigns", headers={"Authorization": f"Bearer {value}"}).status_code
+        == 200
+    )
+    with app.extensions["rectiflow.sessions"]() as session:
+        assert list_tokens(session, "inspector")[0].last_used_at == CAMPAIGN_NOW

@@ -141,14 +141,24 @@ def _authenticate():  # type: ignore[no-untyped-def]
         return response
     session = get_session()
     try:
+        # The time of use it may record is committed with the view's own commit, or by
+        # _commit_reads for reads: no extra transaction per request.
         g.api_actor = api_tokens.authenticate(session, token.strip(), now=now())
-        session.commit()
     except NotPermitted as exc:
         session.rollback()
         response = error_response(401, "unauthorized", exc.message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="rectiflow", error="invalid_token"'
         return response
     return None
+
+
+@bp.after_request
+def _commit_reads(response):  # type: ignore[no-untyped-def]
+    """Reads end here: commit what authentication recorded (the token's time of use)."""
+    session = g.get("db_session")
+    if session is not None and response.status_code < 400 and session.in_transaction():
+        session.commit()
+    return response
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
@@ -382,7 +392,8 @@ class Tickets(MethodView):
                 registry=registry(),
                 audit_key=current_app.extensions.get("rectiflow.audit_key"),
             )
-        out = ticket_dict(queries.ticket_row(session, created.number), who, at)
+            row = queries.ticket_row(session, created.number)
+        out = ticket_dict(row, who, at)
         out["receipt"] = created.secret
         return out
 
@@ -412,8 +423,6 @@ class TicketTransitions(MethodView):
         """
         who = actor()
         session = get_session()
-        row = queries.ticket_row(session, number)
-        require_visible(who, row) if who.role == CITIZEN else None
         at = now()
         with one_transaction(session, number):
             fire(
@@ -428,7 +437,8 @@ class TicketTransitions(MethodView):
                 registry=registry(),
                 audit_key=current_app.extensions.get("rectiflow.audit_key"),
             )
-        return ticket_dict(queries.ticket_row(session, number), who, at)
+            row = queries.ticket_row(session, number)  # read inside the same transaction
+        return ticket_dict(row, who, at)
 
 
 @bp.route("/tickets/<number>/history")
@@ -467,7 +477,6 @@ class TicketExtensions(MethodView):
 
         who = actor()
         session = get_session()
-        queries.ticket_row(session, number)
         with one_transaction(session, number):
             ext_id = extensions.request_extension(
                 session,
