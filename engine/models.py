@@ -147,6 +147,8 @@ class Ticket(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "external_key"),
         Index("ix_tickets_campaign_state", "campaign_id", "state"),
+        # Open311's request list, newest first in a time window (migration 0004).
+        Index("ix_tickets_campaign_received", "campaign_id", "received_at", "id"),
         Index("ix_tickets_unit_state_due", "unit_id", "state", "due_at"),
         Index("ix_tickets_assignee_state_due", "assignee_id", "state", "due_at"),
         Index("ix_tickets_overdue", "escalation_level", "unit_id"),
