@@ -777,7 +777,14 @@ class Writer:
 
     def finish(self) -> None:
         """Refresh the planner statistics; on SQLite also fold the WAL back into the file."""
-        self.execute("ANALYZE")
+        if self.dialect == "sqlite":
+            self.execute("ANALYZE")
+        else:
+            # VACUUM also sets the visibility map after the bulk load, as autovacuum would
+            # in time: without it no index-only scan can skip the table.
+            self.conn.autocommit = True
+            self.conn.execute("VACUUM (ANALYZE)")
+            self.conn.autocommit = False
         if self.dialect == "sqlite":
             self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
