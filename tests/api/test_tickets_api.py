@@ -281,3 +281,21 @@ def test_reads_record_the_tokens_time_of_use(app, client, token):
     )
     with app.extensions["rectiflow.sessions"]() as session:
         assert list_tokens(session, "inspector")[0].last_used_at == CAMPAIGN_NOW
+
+
+def test_times_outside_the_calendar_are_422(client, auth, new_ticket):
+    clerk = auth("clerk")
+    body = {
+        "campaign": "consultation-2005",
+        "text": "x",
+        "received_at": "0001-01-01T00:00:00+05:00",
+    }
+    error = assert_error(
+        client.post(f"{API}/tickets", json=body, headers=clerk), 422, "invalid_data"
+    )
+    assert "received_at" in error["details"]["fields"]
+    assert_error(
+        client.get(f"{API}/audit?since=0001-01-01T00:00:00%2B05:00", headers=auth("inspector")),
+        422,
+        "invalid_data",
+    )

@@ -195,3 +195,7 @@ def test_configured_campaign(app, client):
     assert_errors(client.get(f"{BASE}/services.json"), 404)
     app.config["RECTIFLOW"]["open311_campaign"] = "consultation-2005"
     assert client.get(f"{BASE}/services.json").status_code == 200
+
+
+def test_times_outside_the_calendar_are_400(client):
+    assert_errors(client.get(f"{BASE}/requests.json?start_date=0001-01-01T00:00:00%2B05:00"), 400)

@@ -3,7 +3,8 @@ from them, so what the document says is what the code checks and returns."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -11,6 +12,21 @@ from marshmallow import fields, validate
 from engine.tickets import KINDS, TEXT_MAX
 
 MAX_INT = 2**31 - 1
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with an offset (UTC when none is given), turned into UTC; a time
+    that falls outside the calendar in UTC (year 1 with a positive offset) is invalid."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ma.ValidationError("is outside the range of dates that can be stored") from None
 
 
 class Strict(ma.Schema):
@@ -55,8 +71,7 @@ class TicketCreateSchema(Strict):
     citizen = fields.Nested(CitizenSchema, allow_none=True)
     area = _text(100, allow_none=True, metadata={"description": "town or area, for routing"})
     address = _text(300, allow_none=True)
-    received_at = fields.AwareDateTime(
-        default_timezone=UTC,
+    received_at = UTCDateTime(
         allow_none=True,
         metadata={"description": "when the opinion was received (default: now)"},
     )
@@ -167,8 +182,8 @@ class AuditArgsSchema(ma.Schema):
     ticket = _text(40)
     actor = _text(64, metadata={"description": "username"})
     trigger = _text(64)
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "exclusive"})
+    since = UTCDateTime()
+    until = UTCDateTime(metadata={"description": "exclusive"})
     before_id = fields.Integer(
         validate=validate.Range(min=1, max=2**62),
         metadata={"description": "page on: the next_before_id of the previous page"},
@@ -238,9 +253,8 @@ class WorkflowSchema(WorkflowSummarySchema):
 
 
 class ExtensionAskSchema(Strict):
-    due_at = fields.AwareDateTime(
+    due_at = UTCDateTime(
         required=True,
-        default_timezone=UTC,
         metadata={"description": "the new due time asked for (before the campaign ends)"},
     )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))

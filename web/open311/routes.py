@@ -246,7 +246,7 @@ def _instant(name: str) -> datetime | None:
         return None
     try:
         return parse_instant(raw)
-    except ValidationError:
+    except (ValidationError, OverflowError):
         raise ValidationError(
             f"{name} {raw!r} is not a W3C date-time; write it like 2005-03-01T00:00:00Z",
             fields={name: "write it like 2005-03-01T00:00:00Z"},
