@@ -4,7 +4,7 @@
 PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so several workers share the load
 without firing a timer twice; on SQLite the connection already holds the write
 lock (``BEGIN IMMEDIATE``), one sweeper per database. Each firing writes its log
-row through ``engine.tickets.record_event`` as the system actor, raises the
+row through ``engine.tickets.record_events`` (record_event for a batch) as the system actor, raises the
 ticket's escalation level and writes the notices, in the same transaction. A
 guard (``UPDATE ... WHERE fired_at IS NULL``) makes a replayed firing a no-op.
 ``sweep`` runs batches until nothing is due, committing each.
@@ -27,7 +27,7 @@ from engine.clock import ensure_utc
 from engine.deadlines import BREACH, WARNING
 from engine.models import Campaign, Notification, Ticket, Timer, Unit
 from engine.notifications import Recipients
-from engine.tickets import SYSTEM_ACTOR, write_change
+from engine.tickets import SYSTEM_ACTOR, Event, record_events
 from engine.workflow import WorkflowRegistry, default_registry
 
 log = logging.getLogger(__name__)
@@ -132,9 +132,9 @@ def fire_due_timers(
     Per batch: one claim, one guarded ``UPDATE ... SET fired_at`` (a timer
     fired or cancelled meanwhile drops out: a replay is a no-op), one read
     that locks the batch's tickets in id order (PostgreSQL), one insert of all
-    the notices; per firing, the ticket's change and its chained log row
-    through ``engine.tickets.write_change`` (what ``record_event`` does, with
-    the row already read under the lock).
+    the notices, and the tickets' changes with their chained log rows through
+    ``engine.tickets.record_events`` (``record_event`` for a batch, on the rows
+    already read under the lock).
     """
     now = ensure_utc(now)
     registry = registry or default_registry()
@@ -185,11 +185,12 @@ def fire_due_timers(
     if pg:
         ticket_query = ticket_query.with_for_update(of=tickets_t)
     tickets: dict[int, Any] = {
-        row.id: SimpleNamespace(**row._mapping, stale=False) for row in conn.execute(ticket_query)
+        row.id: SimpleNamespace(**row._mapping) for row in conn.execute(ticket_query)
     }
     timezones: dict[int, ZoneInfo] = {}
     recipients = Recipients(conn)
     notices: list[dict[str, Any]] = []
+    events: list[Event] = []
     owners: list[int] = []  # index in result.firings of each notice
     for timer in claimed:
         ticket = tickets[timer.ticket_id]
@@ -236,29 +237,9 @@ def fire_due_timers(
                         f"passed its due time {due_local}; escalation level {level}.",
                     )
                 )
-        if ticket.stale:  # a second timer of this ticket in the batch: re-read its chain head
-            head = conn.execute(
-                select(tickets_t.c.version, tickets_t.c.last_hash).where(
-                    tickets_t.c.id == ticket.id
-                )
-            ).one()
-            ticket.version, ticket.last_hash = head.version, head.last_hash
-        write_change(
-            conn,
-            ticket,
-            trigger=event,
-            dest=ticket.state,
-            actor=SYSTEM_ACTOR,
-            logged=data,
-            reason=None,
-            values=values,
-            now=now,
-            workflow_version=ticket.workflow_version,
-            audit_key=audit_key,
-        )
-        ticket.stale = True
-        if "escalation_level" in values:
-            ticket.escalation_level = values["escalation_level"]
+        values.setdefault("escalation_level", ticket.escalation_level)
+        events.append(Event(ticket=ticket, event=event, data=data, values=values))
+        ticket.escalation_level = values["escalation_level"]
         index = len(result.firings)
         for kind, users, subject, body in wanted:
             for uid in sorted(set(users)):
@@ -286,6 +267,7 @@ def fire_due_timers(
                 campaign_id=ticket.campaign_id,
             )
         )
+    record_events(conn, events, actor=SYSTEM_ACTOR, now=now, audit_key=audit_key)
     if notices:
         ids = list(
             conn.execute(
