@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from engine.clock import ensure_utc
@@ -441,8 +441,9 @@ def search_log(
     before_id: int | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> list[LogEntry]:
-    """Transition-log rows matching every given filter, newest first; page on with
-    ``before_id`` (the smallest id of the previous page). ``until`` is exclusive."""
+    """Transition-log rows matching every given filter, newest first (by time, then id);
+    page on with ``before_id`` (the id of the last row of the previous page). ``until`` is
+    exclusive."""
     stmt = select(TransitionLog, Ticket.number).join(Ticket, Ticket.id == TransitionLog.ticket_id)
     if ticket:
         ticket_id = session.execute(select(Ticket.id).where(Ticket.number == ticket)).scalar()
@@ -458,8 +459,22 @@ def search_log(
     if until is not None:
         stmt = stmt.where(TransitionLog.at < ensure_utc(until))
     if before_id is not None:
-        stmt = stmt.where(TransitionLog.id < before_id)
-    rows = session.execute(stmt.order_by(TransitionLog.id.desc()).limit(_limit(limit))).all()
+        # Keyset on (at, id): rows after the given one in the newest-first order.
+        before_at = session.execute(
+            select(TransitionLog.at).where(TransitionLog.id == before_id)
+        ).scalar()
+        if before_at is None:
+            stmt = stmt.where(TransitionLog.id < before_id)
+        else:
+            stmt = stmt.where(
+                TransitionLog.at <= before_at,
+                or_(TransitionLog.at < before_at, TransitionLog.id < before_id),
+            )
+    # Newest first by time, so a time range walks the index on ``at`` (or ``actor, at``)
+    # instead of every later row by id.
+    rows = session.execute(
+        stmt.order_by(TransitionLog.at.desc(), TransitionLog.id.desc()).limit(_limit(limit))
+    ).all()
     return [_log_entry(r[0], r[1]) for r in rows]
 
 
