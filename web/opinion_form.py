@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from engine.tickets import KINDS, TEXT_MAX
-from web.choices import options
+from web.choices import SelectField, options
 
 KIND_CHOICES = options(((k, k) for k in KINDS), blank="— not sure —")
 

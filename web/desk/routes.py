@@ -3,14 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, request
-from wtforms import SelectField
 from wtforms.validators import InputRequired
 
 from engine import queries
 from engine.errors import ValidationError
 from engine.routing import suggest_unit
 from engine.tickets import create_ticket
-from web.choices import options
+from web.choices import SelectField, options
 from web.context import audit_key, login_required, now, registry, require_user
 from web.database import get_session
 from web.desk import bp

@@ -4,7 +4,7 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from engine import queries
@@ -12,7 +12,7 @@ from engine.citizen import decide_reopen_request
 from engine.errors import EngineError, NotPermitted
 from engine.extensions import decide_extension, list_pending_extensions
 from engine.tickets import fire
-from web.choices import from_choices
+from web.choices import SelectField, from_choices
 from web.context import audit_key, login_required, now, registry, require_user
 from web.database import get_session
 from web.supervisor import bp

@@ -19,7 +19,6 @@ from wtforms import (
     DateField,
     Field,
     HiddenField,
-    SelectField,
     StringField,
     TextAreaField,
 )
@@ -27,7 +26,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from engine.queries import Choice
 from engine.workflow import FieldSpec, TriggerSpec
-from web.choices import from_choices, options
+from web.choices import SelectField, from_choices, options
 
 LONG_TEXT = 300
 
