@@ -181,6 +181,10 @@ def init_app(app: Flask) -> None:
                 "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                 "script-src 'self'; form-action 'self'; frame-ancestors 'none'",
             )
-            if current_user() is not None or request.endpoint in ("public.submit", "public.status"):
+            if current_user() is not None or request.endpoint in (
+                "public.submit",
+                "public.status",
+                "public.answer",
+            ):
                 response.headers["Cache-Control"] = "no-store"
         return response
