@@ -299,3 +299,9 @@ def test_times_outside_the_calendar_are_422(client, auth, new_ticket):
         422,
         "invalid_data",
     )
+
+
+def test_nul_in_the_url_is_400(client, auth):
+    clerk = auth("clerk")
+    assert_error(client.get(f"{API}/tickets?q=a%00b", headers=clerk), 400, "bad_request")
+    assert_error(client.get(f"{API}/tickets/2005%000001", headers=clerk), 400, "bad_request")

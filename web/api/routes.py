@@ -116,7 +116,8 @@ def bad_text(value: Any) -> bool:
 
 @bp.before_request
 def _authenticate():  # type: ignore[no-untyped-def]
-    if bad_text(list(request.args.items(multi=True))) or bad_text(request.view_args or {}):
+    query = [part for pair in request.args.items(multi=True) for part in pair]
+    if bad_text(query) or bad_text(request.view_args or {}):
         return error_response(
             400, "bad_request", "the URL holds characters that cannot be stored (NUL or invalid)"
         )

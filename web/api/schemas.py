@@ -185,7 +185,7 @@ class AuditArgsSchema(ma.Schema):
     since = UTCDateTime()
     until = UTCDateTime(metadata={"description": "exclusive"})
     before_id = fields.Integer(
-        validate=validate.Range(min=1, max=2**62),
+        validate=validate.Range(min=1, max=MAX_INT),
         metadata={"description": "page on: the next_before_id of the previous page"},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
