@@ -80,6 +80,14 @@ class SchedulerLock:
         self._handle = None
 
 
+def configure_calendar(app: AppContext) -> None:
+    """Use the settings' calendar file (``calendar``) for due times; a bad file stops here."""
+    from engine.calendar import use_calendar_file
+    from engine.settings import project_path
+
+    use_calendar_file(project_path(app.settings.get("calendar", "config/calendar-cn.toml")))
+
+
 def run_sweep(app: AppContext) -> timers.SweepResult:
     """One sweep at the app's clock; e-mail after each committed batch."""
     smtp = mailer.SmtpSettings.from_settings(app.settings)
@@ -124,6 +132,7 @@ def build_scheduler(
     app: AppContext, *, blocking: bool, sweep_seconds: float | None = None
 ) -> BaseScheduler:
     """A scheduler with the sweep and the daily digests; not started."""
+    configure_calendar(app)
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         # one line per job run every few seconds is noise; our own sweep logs what fired
         logging.getLogger("apscheduler").setLevel(logging.WARNING)

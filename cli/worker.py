@@ -11,7 +11,13 @@ from sqlalchemy import select
 
 from cli.context import AppContext, fail, pass_app
 from cli.main import main
-from cli.scheduler import SchedulerLock, build_scheduler, run_digest, run_sweep
+from cli.scheduler import (
+    SchedulerLock,
+    build_scheduler,
+    configure_calendar,
+    run_digest,
+    run_sweep,
+)
 from engine.clock import FixedClock, parse_instant
 from engine.errors import EngineError, NotFound
 from engine.models import Campaign
@@ -21,6 +27,10 @@ log = logging.getLogger(__name__)
 
 
 def _set_now(app: AppContext, now_text: str | None) -> None:
+    try:
+        configure_calendar(app)
+    except EngineError as exc:
+        fail(exc)
     if now_text:
         try:
             app.clock = FixedClock(parse_instant(now_text))
@@ -135,6 +145,7 @@ def simulate(
     """Move a simulated clock to --until, sweeping as it goes; print each day's firings per unit."""
     from engine.simulate import simulate as run
 
+    _set_now(app, None)
     session = app.sessions()
     try:
         camp = session.execute(

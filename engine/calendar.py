@@ -177,9 +177,19 @@ def _cached_file(path: str, mtime: float) -> dict[str, WorkingCalendar]:
     return load_calendar_file(path)
 
 
+_calendar_file: Path = DEFAULT_CALENDAR_FILE
+
+
+def use_calendar_file(path: Path | str) -> None:
+    """Make ``path`` the calendar file deadlines use (settings ``calendar``); validated now."""
+    global _calendar_file
+    load_calendar_file(path)
+    _calendar_file = Path(path)
+
+
 def get_calendar(name: str, path: Path | str | None = None) -> WorkingCalendar:
     """The calendar ``name`` (``"CN"``) from the calendar file; a bare country code if absent."""
-    file = Path(path) if path is not None else DEFAULT_CALENDAR_FILE
+    file = Path(path) if path is not None else _calendar_file
     calendars: dict[str, WorkingCalendar] = {}
     if file.exists():
         calendars = _cached_file(str(file), file.stat().st_mtime)
