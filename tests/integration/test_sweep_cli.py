@@ -101,3 +101,12 @@ def test_one_scheduler_per_database(tmp_path: Path) -> None:
     assert second.acquire()
     second.release()
     other.release()
+
+
+def test_the_app_factory_never_starts_a_scheduler(sqlite_url: str) -> None:
+    import threading
+
+    from web import create_app
+
+    create_app({"database_url": sqlite_url, "TESTING": True})
+    assert not [t for t in threading.enumerate() if t.name == "APScheduler"]
