@@ -206,17 +206,7 @@ def campaign_report(
     if not by_category.get(UNCATEGORIZED):
         by_category.pop(UNCATEGORIZED, None)
 
-    escalated_ids = _escalated(campaign.id, cutoff)
-    escalated = session.scalar(select(func.count()).select_from(escalated_ids)) or 0
-    problems["escalated_to_government"] = (
-        session.scalar(
-            select(func.count())
-            .select_from(escalated_ids)
-            .join(Ticket, Ticket.id == escalated_ids.c.ticket_id)
-            .where(Ticket.kind == SPECIFIC_PROBLEM_KIND)
-        )
-        or 0
-    )
+    escalated, problems["escalated_to_government"] = _escalated(session, campaign.id, cutoff)
     answers = _log_counts(session, campaign.id, cutoff)
     reopened = answers[REOPEN]
     themes = _themes(session, view, total)
@@ -278,17 +268,21 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _escalated(campaign_id: int, cutoff: datetime | None) -> Subquery:
+def _escalated(session: Session, campaign_id: int, cutoff: datetime | None) -> tuple[int, int]:
+    """Tickets escalated to government (each once), all and specific problems, in one scan."""
     g = GovernmentEscalation.__table__
     query = (
-        select(g.c.ticket_id)
+        select(
+            func.count(func.distinct(g.c.ticket_id)),
+            func.count(func.distinct(case((Ticket.kind == SPECIFIC_PROBLEM_KIND, g.c.ticket_id)))),
+        )
         .join(Ticket, Ticket.id == g.c.ticket_id)
         .where(Ticket.campaign_id == campaign_id)
-        .distinct()
     )
     if cutoff is not None:
         query = query.where(g.c.at < cutoff)
-    return query.subquery("escalated")
+    row = session.execute(query).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 SATISFIED, UNSATISFIED, REOPEN = "citizen_satisfied", "citizen_unsatisfied", "reopen"
