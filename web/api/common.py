@@ -1,0 +1,327 @@
+"""What every /api/v1 view shares: the blueprint, Bearer authentication, the one error
+shape, the clock, one transaction per request, visibility rules and the ticket's JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, g, jsonify, request
+from flask_smorest import Blueprint
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from engine import queries as read_model
+from engine import tokens as api_tokens
+from engine.clock import utcnow
+from engine.errors import Conflict, NotPermitted
+from engine.roles import (
+    ADMIN,
+    CITIZEN,
+    CLERK,
+    INSPECTOR,
+    SUPERVISOR,
+    SYSTEM,
+    UNIT_BOUND_ROLES,
+)
+from engine.tickets import Actor, allowed_triggers
+from engine.workflow import WorkflowRegistry
+from web.api import schemas
+from web.database import get_session
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint(
+    "api_v1",
+    __name__,
+    description="Consultation tickets, their log, campaigns and workflows",
+)
+
+ERROR_MEANINGS = {
+    400: "malformed request (not JSON, or text that cannot be stored)",
+    401: "no token, or an unknown or revoked one",
+    403: "the caller's role or unit does not allow it; the message says which would",
+    404: "unknown ticket, campaign, workflow or extension",
+    409: "stale expected_version, a simultaneous write, or a trigger the state does not allow",
+}
+
+
+def documented(*statuses: int):  # type: ignore[no-untyped-def]
+    """Document the error answers an operation gives (all in the one error shape)."""
+
+    def decorate(view):  # type: ignore[no-untyped-def]
+        for status in statuses:
+            view = bp.alt_response(
+                status, schema=schemas.ErrorSchema, description=ERROR_MEANINGS[status]
+            )(view)
+        return view
+
+    return decorate
+
+
+CREATE_ROLES = frozenset({CLERK, SUPERVISOR, ADMIN, CITIZEN, SYSTEM})
+AUDIT_ROLES = frozenset({INSPECTOR, SUPERVISOR, ADMIN})
+SQLSTATE_RACES = frozenset({"40001", "40P01", "55P03", "23505"})
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def now() -> datetime:
+    """The app's clock: ``CLOCK`` in the Flask config (as the web pages), else the wall clock."""
+    clock = current_app.config.get("CLOCK")
+    return clock() if clock is not None else utcnow()  # type: ignore[no-any-return]
+
+
+def registry() -> WorkflowRegistry:
+    return current_app.extensions["rectiflow.registry"]  # type: ignore[no-any-return]
+
+
+def actor() -> Actor:
+    return g.api_actor  # type: ignore[no-any-return]
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response.status_code = status
+    return response
+
+
+def bad_text(value: Any) -> bool:
+    """True for text a database cannot store: NUL characters or lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(bad_text(k) or bad_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(bad_text(v) for v in value)
+    return False
+
+
+@bp.before_request
+def _authenticate():  # type: ignore[no-untyped-def]
+    query = [part for pair in request.args.items(multi=True) for part in pair]
+    if bad_text(query) or bad_text(request.view_args or {}):
+        return error_response(
+            400, "bad_request", "the URL holds characters that cannot be stored (NUL or invalid)"
+        )
+    if request.is_json and request.content_length:
+        body = request.get_json(silent=True)
+        if bad_text(body):
+            return error_response(
+                400,
+                "bad_request",
+                "the body holds text that cannot be stored (NUL characters or invalid UTF-8)",
+            )
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        response = error_response(
+            401,
+            "unauthorized",
+            "send an API token as `Authorization: Bearer <token>`; an admin makes one with "
+            "`rectiflow tokens create USERNAME`",
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="rectiflow"'
+        return response
+    session = get_session()
+    try:
+        # The time of use it may record is committed with the view's own commit, or by
+        # _commit_reads for reads: no extra transaction per request.
+        g.api_actor = api_tokens.authenticate(session, token.strip(), now=now())
+    except NotPermitted as exc:
+        session.rollback()
+        response = error_response(401, "unauthorized", exc.message)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="rectiflow", error="invalid_token"'
+        return response
+    return None
+
+
+@bp.after_request
+def _commit_reads(response):  # type: ignore[no-untyped-def]
+    """Reads end here: commit what authentication recorded (the token's time of use)."""
+    session = g.get("db_session")
+    if session is not None and response.status_code < 400 and session.in_transaction():
+        session.commit()
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                out.update(_flatten(value, name))
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out[name] = " ".join(value)
+            else:
+                out[name] = str(value)
+    elif isinstance(messages, list):
+        out[prefix or "body"] = " ".join(str(m) for m in messages)
+    return out
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages") or data.get("errors")
+    if messages:
+        # webargs keys its messages by location (json, query...): drop that level.
+        located = messages if isinstance(messages, dict) else {"body": messages}
+        fields: dict[str, str] = {}
+        for location, value in located.items():
+            if isinstance(value, dict):
+                fields.update(_flatten(value))
+            else:
+                fields.update(_flatten(value, "body" if location == "json" else location))
+        if status == 400:
+            return error_response(
+                400, "bad_request", "the request body is not valid JSON", {"fields": fields}
+            )
+        listed = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        return error_response(
+            status,
+            "invalid_data",
+            f"the request has missing or invalid data: {listed}",
+            {"fields": fields},
+        )
+    code = (error.name or "error").lower().replace(" ", "_")
+    return error_response(status, code, error.description or error.name or "error")
+
+
+def _is_race(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state in SQLSTATE_RACES:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "unique constraint failed" in text or "busy" in text
+
+
+@contextmanager
+def one_transaction(session: Session, number: str | None = None) -> Iterator[None]:
+    """Run the block and commit; a database-level race (serialization failure, deadlock,
+    lock timeout, duplicate key) becomes a 409 Conflict, never a 500."""
+    try:
+        yield
+        session.commit()
+    except DBAPIError as exc:
+        session.rollback()
+        if _is_race(exc):
+            raise Conflict(
+                (f"{number} " if number else "the record ")
+                + "was changed by someone else at the same moment; reload and try again",
+                ticket=number,
+            ) from exc
+        raise
+
+
+def can_see(who: Actor, unit_id: int | None) -> bool:
+    if who.role == CITIZEN:
+        return False
+    if who.role in UNIT_BOUND_ROLES:
+        return who.unit_id is not None and unit_id == who.unit_id
+    return True
+
+
+def require_visible(who: Actor, row: Any) -> None:
+    if who.role == CITIZEN:
+        raise NotPermitted(
+            "citizens follow their opinions with the receipt on the public pages; reading "
+            "tickets needs the role clerk, officer, unit_leader, supervisor, inspector or admin",
+            ticket=row.number,
+        )
+    if not can_see(who, row.unit_id):
+        raise NotPermitted(
+            f"{row.number} belongs to unit {row.unit_code or '(none yet)'}; {who.username} "
+            f"({who.role}) sees only their own unit's tickets — an officer or unit leader of "
+            f"{row.unit_code or 'that unit'}, or a clerk, supervisor, inspector or admin may",
+            ticket=row.number,
+            details={"unit": row.unit_code},
+        )
+
+
+def require_role(who: Actor, roles: frozenset[str], what: str) -> None:
+    if who.role not in roles:
+        raise NotPermitted(
+            f"{what} needs the role {' or '.join(sorted(roles - {SYSTEM}))}; "
+            f"{who.username} is {who.role}",
+            details={"roles": sorted(roles - {SYSTEM})},
+        )
+
+
+def ticket_dict(row: Any, who: Actor, at: datetime) -> dict[str, Any]:
+    overdue = row.due_at is not None and row.due_at < at and row.closed_at is None
+    return {
+        "number": row.number,
+        "campaign": row.campaign_code,
+        "state": row.state,
+        "version": row.version,
+        "workflow": f"{row.workflow_name}/v{row.workflow_version}",
+        "kind": row.kind,
+        "category": row.category,
+        "text": row.text,
+        "citizen": None
+        if who.role == CITIZEN
+        else {"name": row.citizen_name, "contact": row.citizen_contact},
+        "area": row.area,
+        "address": row.address,
+        "unit": row.unit_code,
+        "assignee": row.assignee_username,
+        "due_at": row.due_at,
+        "due_rule": row.due_rule,
+        "overdue": overdue,
+        "escalation_level": row.escalation_level,
+        "received_at": row.received_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "closed_at": row.closed_at,
+        "satisfied": row.satisfied,
+        "source": row.source,
+        "allowed_triggers": [
+            {
+                "name": spec.name,
+                "dest": spec.dest,
+                "requires": list(spec.requires),
+                "optional": list(spec.optional),
+            }
+            for spec in allowed_triggers(None, row, who, registry())  # type: ignore[arg-type]
+        ],
+    }
+
+
+def log_dict(entry: read_model.LogEntry) -> dict[str, Any]:
+    try:
+        data = json.loads(entry.data) if entry.data else {}
+    except ValueError:
+        data = {"raw": entry.data}
+    return {
+        "id": entry.id,
+        "ticket": entry.ticket_number,
+        "seq": entry.seq,
+        "trigger": entry.trigger,
+        "from_state": entry.from_state,
+        "to_state": entry.to_state,
+        "actor": entry.actor,
+        "role": entry.role,
+        "at": entry.at,
+        "reason": entry.reason,
+        "data": data if isinstance(data, dict) else {"value": data},
+        "hash": entry.hash,
+    }

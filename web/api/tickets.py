@@ -1,0 +1,219 @@
+"""/api/v1 tickets: create, list, read, fire a trigger, history; extensions."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from flask.views import MethodView
+
+from engine import queries as read_model
+from engine.errors import NotPermitted
+from engine.roles import (
+    CITIZEN,
+    UNIT_BOUND_ROLES,
+)
+from engine.tickets import create_ticket, fire
+from web.api import queries, schemas
+from web.api.common import (
+    CREATE_ROLES,
+    actor,
+    bp,
+    documented,
+    log_dict,
+    now,
+    one_transaction,
+    registry,
+    require_role,
+    require_visible,
+    ticket_dict,
+)
+from web.database import get_session
+
+# ---------------------------------------------------------------- tickets
+
+
+@bp.route("/tickets")
+class Tickets(MethodView):
+    @bp.arguments(schemas.TicketListArgsSchema, location="query", unknown=ma.RAISE)
+    @bp.response(200, schemas.TicketPageSchema)
+    @documented(400, 401, 403)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List tickets
+
+        Filters combine with AND. Officers and unit leaders see their own unit's tickets only.
+        """
+        who = actor()
+        if who.role == CITIZEN:
+            require_visible(who, type("T", (), {"number": None, "unit_id": None})())
+        scope = who.unit_id if who.role in UNIT_BOUND_ROLES else None
+        if who.role in UNIT_BOUND_ROLES and who.unit_id is None:
+            raise NotPermitted(
+                f"{who.username} ({who.role}) belongs to no unit, so sees no tickets"
+            )
+        at = now()
+        rows, total = queries.list_tickets(get_session(), now=at, unit_scope=scope, **args)
+        return {
+            "items": [ticket_dict(r, who, at) for r in rows],
+            "total": total,
+            "page": args["page"],
+            "per_page": args["per_page"],
+        }
+
+    @bp.arguments(schemas.TicketCreateSchema)
+    @bp.response(201, schemas.TicketCreatedSchema)
+    @documented(400, 401, 403, 404, 409)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Record an opinion as a ticket
+
+        Roles: clerk, supervisor, admin, citizen. The response carries the citizen's receipt
+        secret once.
+        """
+        who = actor()
+        require_role(who, CREATE_ROLES, "recording an opinion")
+        session = get_session()
+        citizen = body.get("citizen") or {}
+        at = now()
+        with one_transaction(session):
+            created = create_ticket(
+                session,
+                campaign=body["campaign"],
+                text=body["text"],
+                kind=body.get("kind"),
+                citizen_name=citizen.get("name"),
+                citizen_contact=citizen.get("contact"),
+                area=body.get("area"),
+                address=body.get("address"),
+                received_at=body.get("received_at"),
+                source="api",
+                actor=who,
+                now=at,
+                registry=registry(),
+                audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            )
+            row = queries.ticket_row(session, created.number)
+        out = ticket_dict(row, who, at)
+        out["receipt"] = created.secret
+        return out
+
+
+@bp.route("/tickets/<number>")
+class TicketItem(MethodView):
+    @bp.response(200, schemas.TicketSchema)
+    @documented(401, 403, 404)
+    def get(self, number: str) -> dict[str, Any]:
+        """A ticket, with the triggers the caller may fire now"""
+        who = actor()
+        row = queries.ticket_row(get_session(), number)
+        require_visible(who, row)
+        return ticket_dict(row, who, now())
+
+
+@bp.route("/tickets/<number>/transitions")
+class TicketTransitions(MethodView):
+    @bp.arguments(schemas.TransitionSchema)
+    @bp.response(200, schemas.TicketSchema)
+    @documented(400, 401, 403, 404, 409)
+    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+        """Fire a trigger on a ticket
+
+        `expected_version` is the version you read; if the ticket moved on meanwhile the answer
+        is 409 and nothing changes.
+        """
+        who = actor()
+        session = get_session()
+        at = now()
+        with one_transaction(session, number):
+            fire(
+                session,
+                number,
+                body["trigger"],
+                actor=who,
+                data=body.get("data") or {},
+                expected_version=body["expected_version"],
+                reason=body.get("reason"),
+                now=at,
+                registry=registry(),
+                audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            )
+            row = queries.ticket_row(session, number)  # read inside the same transaction
+        return ticket_dict(row, who, at)
+
+
+@bp.route("/tickets/<number>/history")
+class TicketHistory(MethodView):
+    @bp.response(200, schemas.HistorySchema)
+    @documented(401, 403, 404)
+    def get(self, number: str) -> dict[str, Any]:
+        """The ticket's transition-log rows, oldest first"""
+        who = actor()
+        session = get_session()
+        row = queries.ticket_row(session, number)
+        require_visible(who, row)
+        detail = read_model.ticket_detail(session, number=number, with_history=True)
+        return {"ticket": number, "items": [log_dict(e) for e in detail.history]}
+
+
+# ---------------------------------------------------------------- extensions
+
+
+def _extension_dict(view: Any) -> dict[str, Any]:
+    return dataclasses.asdict(view)  # type: ignore[no-any-return]
+
+
+@bp.route("/tickets/<number>/extensions")
+class TicketExtensions(MethodView):
+    @bp.arguments(schemas.ExtensionAskSchema)
+    @bp.response(201, schemas.ExtensionSchema)
+    @documented(400, 401, 403, 404, 409)
+    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+        """Ask for a later due time, with a reason
+
+        Roles: the ticket's officer or unit leader (own unit), or a supervisor; before the
+        current due time passes. A supervisor decides it.
+        """
+        from engine import extensions
+
+        who = actor()
+        session = get_session()
+        with one_transaction(session, number):
+            ext_id = extensions.request_extension(
+                session,
+                number,
+                actor=who,
+                due_at=body["due_at"],
+                reason=body["reason"],
+                now=now(),
+                audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            )
+        return _extension_dict(extensions.get_extension(session, ext_id))
+
+
+@bp.route("/extensions/<int(max=2147483647):extension_id>/decision")
+class ExtensionDecision(MethodView):
+    @bp.arguments(schemas.ExtensionDecisionSchema)
+    @bp.response(200, schemas.ExtensionSchema)
+    @documented(400, 401, 403, 404, 409)
+    def post(self, body: dict[str, Any], extension_id: int) -> dict[str, Any]:
+        """Approve or refuse an extension request
+
+        Role: supervisor. Approval moves the ticket's due time and re-arms its timers; a
+        refusal needs a note.
+        """
+        from engine import extensions
+
+        session = get_session()
+        with one_transaction(session):
+            view = extensions.decide_extension(
+                session,
+                extension_id,
+                actor=actor(),
+                approve=body["approve"],
+                note=body.get("note"),
+                now=now(),
+                registry=registry(),
+                audit_key=current_app.extensions.get("rectiflow.audit_key"),
+            )
+        return _extension_dict(view)
