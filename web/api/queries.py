@@ -10,7 +10,8 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.errors import NotFound, ValidationError
-from engine.models import Campaign, Ticket, Unit, User
+from engine.models import Campaign, Ticket, TransitionLog, Unit, User
+from engine.queries import LogEntry
 
 Assignee = aliased(User)
 
@@ -135,3 +136,41 @@ def list_tickets(
         .offset((page - 1) * per_page)
     ).all()
     return list(rows), int(total)
+
+
+def history(session: Session, *, ticket_id: int, number: str) -> list[LogEntry]:
+    """Every log row of one ticket, in sequence order (the (ticket_id, seq) unique index)."""
+    rows = session.execute(
+        select(
+            TransitionLog.id,
+            TransitionLog.seq,
+            TransitionLog.trigger,
+            TransitionLog.from_state,
+            TransitionLog.to_state,
+            TransitionLog.actor,
+            TransitionLog.role,
+            TransitionLog.at,
+            TransitionLog.reason,
+            TransitionLog.data,
+            TransitionLog.hash,
+        )
+        .where(TransitionLog.ticket_id == ticket_id)
+        .order_by(TransitionLog.seq)
+    ).all()
+    return [
+        LogEntry(
+            id=r.id,
+            ticket_number=number,
+            seq=r.seq,
+            trigger=r.trigger,
+            from_state=r.from_state,
+            to_state=r.to_state,
+            actor=r.actor,
+            role=r.role,
+            at=r.at,
+            reason=r.reason,
+            data=r.data,
+            hash=r.hash,
+        )
+        for r in rows
+    ]

@@ -9,7 +9,6 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from engine import queries as read_model
 from engine.errors import NotPermitted
 from engine.roles import (
     CITIZEN,
@@ -152,8 +151,8 @@ class TicketHistory(MethodView):
         session = get_session()
         row = queries.ticket_row(session, number)
         require_visible(who, row)
-        detail = read_model.ticket_detail(session, number=number, with_history=True)
-        return {"ticket": number, "items": [log_dict(e) for e in detail.history]}
+        entries = queries.history(session, ticket_id=row.id, number=number)
+        return {"ticket": number, "items": [log_dict(e) for e in entries]}
 
 
 # ---------------------------------------------------------------- extensions
