@@ -269,14 +269,7 @@ def fire_due_timers(
         )
     record_events(conn, events, actor=SYSTEM_ACTOR, now=now, audit_key=audit_key)
     if notices:
-        ids = list(
-            conn.execute(
-                insert(notifications_t).returning(
-                    notifications_t.c.id, sort_by_parameter_order=True
-                ),
-                notices,
-            ).scalars()
-        )
+        ids = _insert_notices(conn, notices, pg=pg)
         result.notification_ids = ids
         per_firing: dict[int, list[int]] = {}
         for owner, nid in zip(owners, ids, strict=True):
@@ -285,6 +278,33 @@ def fire_due_timers(
             f = result.firings[owner]
             result.firings[owner] = replace(f, notified=tuple(nids))
     return result
+
+
+def _insert_notices(conn: Any, notices: list[dict[str, Any]], *, pg: bool) -> list[int]:
+    """Insert the batch's notices; their ids in the order given."""
+    if pg:
+        return list(
+            conn.execute(
+                insert(notifications_t).returning(
+                    notifications_t.c.id, sort_by_parameter_order=True
+                ),
+                notices,
+            ).scalars()
+        )
+    # SQLite would run an ordered RETURNING row by row. Under its write lock (BEGIN
+    # IMMEDIATE) nobody else inserts, and executemany assigns rowids in order.
+    before = conn.execute(select(func.max(notifications_t.c.id))).scalar() or 0
+    conn.execute(insert(notifications_t), notices)
+    ids = list(
+        conn.execute(
+            select(notifications_t.c.id)
+            .where(notifications_t.c.id > before)
+            .order_by(notifications_t.c.id)
+        ).scalars()
+    )
+    if len(ids) != len(notices):  # pragma: no cover - would mean a second writer on SQLite
+        raise RuntimeError("notices inserted by another writer during the sweep")
+    return ids
 
 
 def sweep(
