@@ -97,6 +97,7 @@ def simulate(
         if due is None or due > until:
             break
         clock.set(max(due, clock.now))
+        fired_here = 0
         while True:
             part = fire_due_timers(
                 session, now=clock(), limit=batch, registry=registry, audit_key=audit_key
@@ -116,6 +117,9 @@ def simulate(
                     report.breaches[unit] += 1
                 else:
                     report.escalations[(unit, firing.level)] += 1
-            if len(part.firings) + part.skipped < batch:
+            fired_here += len(part.firings)
+            if not part.firings or len(part.firings) + part.skipped + part.deferred < batch:
                 break
+        if not fired_here:  # what is due is held by another transaction; stop, do not spin
+            break
     return [days[d] for d in sorted(days)]

@@ -63,12 +63,14 @@ class Firing:
 class SweepResult:
     firings: list[Firing] = field(default_factory=list)
     notification_ids: list[int] = field(default_factory=list)
-    skipped: int = 0
+    skipped: int = 0  # fired or cancelled meanwhile: a replay, a no-op
+    deferred: int = 0  # their ticket was busy in a user's transaction: next sweep
 
     def extend(self, other: SweepResult) -> None:
         self.firings += other.firings
         self.notification_ids += other.notification_ids
         self.skipped += other.skipped
+        self.deferred += other.deferred
 
 
 def _claim(session: Session, now: datetime, limit: int) -> list[Any]:
@@ -144,24 +146,10 @@ def fire_due_timers(
     if not claimed:
         return result
     pg = session.get_bind().dialect.name == "postgresql"
-    armed = set(
-        conn.execute(
-            update(timers_t)
-            .where(
-                timers_t.c.id.in_([t.id for t in claimed]),
-                timers_t.c.fired_at.is_(None),
-                timers_t.c.cancelled_at.is_(None),
-            )
-            .values(fired_at=now)
-            .returning(timers_t.c.id)
-        ).scalars()
-    )
-    result.skipped = len(claimed) - len(armed)
-    claimed = [t for t in claimed if t.id in armed]
-    if not claimed:
-        return result
     ticket_ids = sorted({t.ticket_id for t in claimed})
-    # Lock the batch's tickets in id order (no deadlock between sweepers) and read them fresh.
+    # Lock the batch's tickets in id order and read them fresh. A ticket a user's
+    # transaction holds is skipped, not waited for: that transaction may be about to
+    # cancel these very timers (which we hold), and waiting would deadlock.
     ticket_query = (
         select(
             tickets_t.c.id,
@@ -183,10 +171,30 @@ def fire_due_timers(
         .order_by(tickets_t.c.id)
     )
     if pg:
-        ticket_query = ticket_query.with_for_update(of=tickets_t)
+        ticket_query = ticket_query.with_for_update(of=tickets_t, skip_locked=True)
     tickets: dict[int, Any] = {
         row.id: SimpleNamespace(**row._mapping) for row in conn.execute(ticket_query)
     }
+    result.deferred = sum(1 for t in claimed if t.ticket_id not in tickets)
+    claimed = [t for t in claimed if t.ticket_id in tickets]
+    if not claimed:
+        return result
+    armed = set(
+        conn.execute(
+            update(timers_t)
+            .where(
+                timers_t.c.id.in_([t.id for t in claimed]),
+                timers_t.c.fired_at.is_(None),
+                timers_t.c.cancelled_at.is_(None),
+            )
+            .values(fired_at=now)
+            .returning(timers_t.c.id)
+        ).scalars()
+    )
+    result.skipped = len(claimed) - len(armed)
+    claimed = [t for t in claimed if t.id in armed]
+    if not claimed:
+        return result
     timezones: dict[int, ZoneInfo] = {}
     recipients = Recipients(conn)
     notices: list[dict[str, Any]] = []
@@ -339,5 +347,5 @@ def sweep(
                 after_commit(part)
             except Exception:  # noqa: BLE001 - delivery must not undo or stop the sweep
                 log.exception("after-commit delivery failed; the firings stand")
-        if len(part.firings) + part.skipped < batch:
+        if not part.firings or len(part.firings) + part.skipped + part.deferred < batch:
             return total

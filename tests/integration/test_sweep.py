@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from engine import audit, db, timers
-from engine.models import Notification, Timer, User
+from engine.models import Notification, Ticket, Timer, User
 from engine.tickets import fire, get_actor
 from tests.integration.deadline_support import Reader, assigned_ticket, local, ticket
 
@@ -115,3 +116,31 @@ def test_sweep_batches_and_nothing_due_is_cheap(engine: Engine, session: Session
         assert timers.due_count(s, now=local(2005, 3, 15, 12)) == 0
         fired = s.scalar(select(func.count()).select_from(Timer).where(Timer.fired_at.is_not(None)))
         assert fired == 14
+
+
+@pytest.mark.postgres
+def test_a_ticket_busy_in_a_user_transaction_is_deferred_not_waited_for(
+    pg_template: str,
+) -> None:
+    from tests.conftest import fresh_pg_database
+
+    url, drop = fresh_pg_database(pg_template)
+    try:
+        engine = db.make_engine(url)
+        sessions = db.session_factory(engine)
+        with sessions() as s:
+            busy = assigned_ticket(s, local(2005, 2, 28, 10))
+            free = assigned_ticket(s, local(2005, 2, 28, 11))
+            s.commit()
+        with sessions() as user:
+            # A user's transaction is working on the ticket (holds its row lock).
+            user.execute(select(Ticket.id).where(Ticket.number == busy).with_for_update())
+            result = timers.sweep(sessions, now=local(2005, 3, 15, 9))
+            assert {f.ticket for f in result.firings} == {free}
+            assert result.deferred == 2  # warning and breach of the busy ticket
+            user.rollback()
+        later = timers.sweep(sessions, now=local(2005, 3, 15, 9, 5))
+        assert {f.ticket for f in later.firings} == {busy}
+        engine.dispose()
+    finally:
+        drop()  # type: ignore[operator]
