@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.calendar import WorkingCalendar, get_calendar
@@ -37,6 +37,26 @@ from engine.workflow import Ladder, StateSpec, Workflow
 
 timers_t = cast(Table, Timer.__table__)
 campaigns_t = cast(Table, Campaign.__table__)
+
+# Built once: these run inside every transition (bench/transitions.py).
+_CAMPAIGN_CLOCK = select(
+    campaigns_t.c.id,
+    campaigns_t.c.code,
+    campaigns_t.c.timezone,
+    campaigns_t.c.calendar,
+    campaigns_t.c.rectification_deadline,
+    campaigns_t.c.ends_on,
+).where(campaigns_t.c.id == bindparam("campaign_id"))
+_CANCEL_PENDING = (
+    update(timers_t)
+    .where(
+        timers_t.c.ticket_id == bindparam("w_ticket_id"),
+        timers_t.c.fired_at.is_(None),
+        timers_t.c.cancelled_at.is_(None),
+    )
+    .values(cancelled_at=bindparam("v_now"))
+)
+_INSERT_TIMER = insert(timers_t)
 
 WARNING = "warning"
 BREACH = "breach"  # ladder level 1: the due time passed
@@ -67,16 +87,7 @@ class CampaignClock:
 
 def campaign_clock(conn: Connection, campaign_id: int) -> CampaignClock:
     """The campaign's timezone, calendar and deadline (read once per transaction-ish)."""
-    row = conn.execute(
-        select(
-            campaigns_t.c.id,
-            campaigns_t.c.code,
-            campaigns_t.c.timezone,
-            campaigns_t.c.calendar,
-            campaigns_t.c.rectification_deadline,
-            campaigns_t.c.ends_on,
-        ).where(campaigns_t.c.id == campaign_id)
-    ).one()
+    row = conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
     return CampaignClock(
         id=row.id,
         code=row.code,
@@ -114,15 +125,7 @@ def state_due(spec: StateSpec, clock: CampaignClock, now: datetime) -> Due | Non
 
 def cancel_pending(conn: Connection, ticket_id: int, now: datetime) -> int:
     """Cancel every timer of the ticket that has neither fired nor been cancelled."""
-    result = conn.execute(
-        update(timers_t)
-        .where(
-            timers_t.c.ticket_id == ticket_id,
-            timers_t.c.fired_at.is_(None),
-            timers_t.c.cancelled_at.is_(None),
-        )
-        .values(cancelled_at=now)
-    )
+    result = conn.execute(_CANCEL_PENDING, {"w_ticket_id": ticket_id, "v_now": now})
     return result.rowcount or 0
 
 
@@ -160,7 +163,7 @@ def arm_timers(
         if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
     ]
     if rows:
-        conn.execute(insert(timers_t), rows)
+        conn.execute(_INSERT_TIMER, rows)
     return len(rows)
 
 

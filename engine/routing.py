@@ -9,10 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from engine.models import RoutingRule, Unit
+
+# Built once: categorizing runs it inside the transition.
+_RULES = (
+    select(
+        RoutingRule.category,
+        RoutingRule.area,
+        RoutingRule.campaign_id,
+        Unit.id,
+        Unit.code,
+        Unit.name,
+    )
+    .join(Unit, Unit.id == RoutingRule.unit_id)
+    .where(
+        or_(RoutingRule.campaign_id == bindparam("campaign_id"), RoutingRule.campaign_id.is_(None))
+    )
+    .where(or_(RoutingRule.category.is_(None), RoutingRule.category == bindparam("category")))
+    .where(or_(RoutingRule.area.is_(None), RoutingRule.area == bindparam("area")))
+)
 
 
 @dataclass(frozen=True)
@@ -28,18 +46,7 @@ def suggest_unit(
 ) -> Suggestion | None:
     """The unit the routing rules suggest for ``category`` in ``area``, or None."""
     rows = conn.execute(
-        select(
-            RoutingRule.category,
-            RoutingRule.area,
-            RoutingRule.campaign_id,
-            Unit.id,
-            Unit.code,
-            Unit.name,
-        )
-        .join(Unit, Unit.id == RoutingRule.unit_id)
-        .where(or_(RoutingRule.campaign_id == campaign_id, RoutingRule.campaign_id.is_(None)))
-        .where(or_(RoutingRule.category.is_(None), RoutingRule.category == category))
-        .where(or_(RoutingRule.area.is_(None), RoutingRule.area == area))
+        _RULES, {"campaign_id": campaign_id, "category": category, "area": area}
     ).all()
     best = None
     best_score = -1
