@@ -186,22 +186,20 @@ def create_ticket(
         "source": source,
         "received_at": audit.format_instant(received),
     }
-    genesis = audit.genesis_hash(number, audit_key)
-    data_json = audit.canonical_json({k: v for k, v in logged.items() if v is not None})
-    first_hash = audit.row_hash(
-        prev_hash=genesis,
-        ticket_number=number,
+    first = _log_row(
+        ticket_id=None,
+        number=number,
         seq=1,
         trigger="create",
         from_state=None,
         to_state=workflow.initial,
-        actor=actor.username,
-        role=actor.role,
+        actor=actor,
         at=now,
         reason=None,
-        data=data_json,
+        data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
         workflow_version=workflow.version,
-        key=audit_key,
+        prev_hash=audit.genesis_hash(number, audit_key),
+        audit_key=audit_key,
     )
     ticket_id = conn.execute(
         insert(tickets_t)
@@ -227,27 +225,12 @@ def create_ticket(
             source=source,
             external_key=external_key,
             secret_hash=hash_secret(secret),
-            last_hash=first_hash,
+            last_hash=first["hash"],
         )
         .returning(tickets_t.c.id)
     ).scalar_one()
-    conn.execute(
-        insert(log_t).values(
-            ticket_id=ticket_id,
-            seq=1,
-            trigger="create",
-            from_state=None,
-            to_state=workflow.initial,
-            actor=actor.username,
-            role=actor.role,
-            at=now,
-            reason=None,
-            data=data_json,
-            workflow_version=workflow.version,
-            prev_hash=genesis,
-            hash=first_hash,
-        )
-    )
+    first["ticket_id"] = ticket_id
+    conn.execute(_INSERT_LOG, first)
     tags = sorted({t.strip().lower() for t in themes if t and t.strip()})
     if tags:
         conn.execute(
@@ -480,6 +463,98 @@ def fire(
     return Fired(number, trigger, ticket.state, dest, new_version, new_version, values)
 
 
+def _log_row(
+    *,
+    ticket_id: int | None,
+    number: str,
+    seq: int,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    actor: Actor,
+    at: datetime,
+    reason: str | None,
+    data_json: str,
+    workflow_version: int,
+    prev_hash: str,
+    audit_key: bytes | None,
+) -> dict[str, Any]:
+    """The parameters of one log row, its hash chained to ``prev_hash``."""
+    new_hash = audit.row_hash(
+        prev_hash=prev_hash,
+        ticket_number=number,
+        seq=seq,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor.username,
+        role=actor.role,
+        at=at,
+        reason=reason,
+        data=data_json,
+        workflow_version=workflow_version,
+        key=audit_key,
+    )
+    return {
+        "ticket_id": ticket_id,
+        "seq": seq,
+        "trigger": trigger,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor.username,
+        "role": actor.role,
+        "at": at,
+        "reason": reason,
+        "data": data_json,
+        "workflow_version": workflow_version,
+        "prev_hash": prev_hash,
+        "hash": new_hash,
+    }
+
+
+def _prepare(
+    ticket: Any,
+    version: int,
+    prev_hash: str,
+    *,
+    trigger: str,
+    dest: str,
+    actor: Actor,
+    data: dict[str, Any],
+    reason: str | None,
+    values: dict[str, Any],
+    now: datetime,
+    workflow_version: int,
+    audit_key: bytes | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ticket UPDATE's parameters (see ``_update_ticket``) and the log row of one change."""
+    row = _log_row(
+        ticket_id=ticket.id,
+        number=ticket.number,
+        seq=version + 1,
+        trigger=trigger,
+        from_state=ticket.state,
+        to_state=dest,
+        actor=actor,
+        at=now,
+        reason=reason,
+        data_json=audit.canonical_json(data),
+        workflow_version=workflow_version,
+        prev_hash=prev_hash,
+        audit_key=audit_key,
+    )
+    params = {f"v_{k}": v for k, v in values.items()}
+    params.update(
+        v_state=dest,
+        v_version=row["seq"],
+        v_last_hash=row["hash"],
+        v_updated_at=now,
+        w_id=ticket.id,
+        w_version=version,
+    )
+    return params, row
+
+
 def write_change(
     conn: Connection,
     ticket: Any,
@@ -500,31 +575,19 @@ def write_change(
     ``number``, ``state``, ``version``, ``last_hash``). Returns the new version;
     raises ``Conflict`` when someone else wrote the ticket in between.
     """
-    new_version = ticket.version + 1
-    data_json = audit.canonical_json(logged)
-    new_hash = audit.row_hash(
-        prev_hash=ticket.last_hash,
-        ticket_number=ticket.number,
-        seq=new_version,
+    params, row = _prepare(
+        ticket,
+        ticket.version,
+        ticket.last_hash,
         trigger=trigger,
-        from_state=ticket.state,
-        to_state=dest,
-        actor=actor.username,
-        role=actor.role,
-        at=now,
+        dest=dest,
+        actor=actor,
+        data=logged,
         reason=reason,
-        data=data_json,
+        values=values,
+        now=now,
         workflow_version=workflow_version,
-        key=audit_key,
-    )
-    params = {f"v_{k}": v for k, v in values.items()}
-    params.update(
-        v_state=dest,
-        v_version=new_version,
-        v_last_hash=new_hash,
-        v_updated_at=now,
-        w_id=ticket.id,
-        w_version=ticket.version,
+        audit_key=audit_key,
     )
     result = conn.execute(_update_ticket(frozenset(values)), params)
     if result.rowcount != 1:
@@ -533,24 +596,8 @@ def write_change(
             ticket=ticket.number,
             state=ticket.state,
         )
-    conn.execute(
-        _INSERT_LOG,
-        {
-            "ticket_id": ticket.id,
-            "seq": new_version,
-            "trigger": trigger,
-            "from_state": ticket.state,
-            "to_state": dest,
-            "actor": actor.username,
-            "role": actor.role,
-            "at": now,
-            "reason": reason,
-            "data": data_json,
-            "workflow_version": workflow_version,
-            "prev_hash": ticket.last_hash,
-            "hash": new_hash,
-        },
-    )
+    conn.execute(_INSERT_LOG, row)
+    new_version: int = row["seq"]
     return new_version
 
 
@@ -637,50 +684,23 @@ def record_events(
             raise ValueError("record_events: every event must set the same values keys")
         t = ev.ticket
         version, prev_hash = heads.get(t.id, (t.version, t.last_hash))
-        new_version = version + 1
-        data_json = audit.canonical_json(ev.data)
-        new_hash = audit.row_hash(
-            prev_hash=prev_hash,
-            ticket_number=t.number,
-            seq=new_version,
+        params, row = _prepare(
+            t,
+            version,
+            prev_hash,
             trigger=ev.event,
-            from_state=t.state,
-            to_state=t.state,
-            actor=actor.username,
-            role=actor.role,
-            at=now,
+            dest=t.state,
+            actor=actor,
+            data=ev.data,
             reason=ev.reason,
-            data=data_json,
+            values=ev.values,
+            now=now,
             workflow_version=t.workflow_version,
-            key=audit_key,
-        )
-        params = {f"v_{k}": v for k, v in ev.values.items()}
-        params.update(
-            v_state=t.state,
-            v_version=new_version,
-            v_last_hash=new_hash,
-            v_updated_at=now,
-            w_id=t.id,
-            w_version=version,
+            audit_key=audit_key,
         )
         updates.append(params)
-        rows.append(
-            {
-                "ticket_id": t.id,
-                "seq": new_version,
-                "trigger": ev.event,
-                "from_state": t.state,
-                "to_state": t.state,
-                "actor": actor.username,
-                "role": actor.role,
-                "at": now,
-                "reason": ev.reason,
-                "data": data_json,
-                "workflow_version": t.workflow_version,
-                "prev_hash": prev_hash,
-                "hash": new_hash,
-            }
-        )
+        rows.append(row)
+        new_version, new_hash = row["seq"], row["hash"]
         heads[t.id] = (new_version, new_hash)
         versions.append(new_version)
     result = conn.execute(_update_ticket(keys), updates)
