@@ -96,18 +96,34 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+# create_ticket's statements, built once (building Core constructs per call costs more
+# than the SQL itself: bench/transitions.py, bench/import_bench.py).
+_CAMPAIGN_BY_CODE = select(
+    Campaign.id,
+    Campaign.code,
+    Campaign.workflow_name,
+    Campaign.workflow_version,
+    Campaign.number_prefix,
+    Campaign.starts_on,
+    Campaign.ends_on,
+).where(Campaign.code == bindparam("code"))
+_NEXT_NUMBER = (
+    update(Campaign)
+    .where(Campaign.id == bindparam("campaign_id"))
+    .values(ticket_seq=Campaign.ticket_seq + 1)
+    .returning(Campaign.ticket_seq)
+)
+_INSERT_TICKET = insert(tickets_t).returning(tickets_t.c.id)
+_INSERT_THEME = insert(cast(Table, TicketTheme.__table__))
+_SET_DUE = (
+    update(tickets_t)
+    .where(tickets_t.c.id == bindparam("w_id"))
+    .values(due_at=bindparam("v_due_at"), due_rule=bindparam("v_due_rule"))
+)
+
+
 def _campaign(conn: Connection, code: str) -> Any:
-    row = conn.execute(
-        select(
-            Campaign.id,
-            Campaign.code,
-            Campaign.workflow_name,
-            Campaign.workflow_version,
-            Campaign.number_prefix,
-            Campaign.starts_on,
-            Campaign.ends_on,
-        ).where(Campaign.code == code)
-    ).first()
+    row = conn.execute(_CAMPAIGN_BY_CODE, {"code": code}).first()
     if row is None:
         known = ", ".join(conn.execute(select(Campaign.code).order_by(Campaign.code)).scalars())
         raise NotFound(f"no campaign {code!r}; known campaigns: {known or 'none'}")
@@ -171,12 +187,7 @@ def create_ticket(
         raise ValidationError(f"the opinion cannot be recorded: {listed}", fields=errors)
 
     workflow = (registry or default_registry()).get(camp.workflow_name, camp.workflow_version)
-    seq = conn.execute(
-        update(Campaign)
-        .where(Campaign.id == camp.id)
-        .values(ticket_seq=Campaign.ticket_seq + 1)
-        .returning(Campaign.ticket_seq)
-    ).scalar_one()
+    seq = conn.execute(_NEXT_NUMBER, {"campaign_id": camp.id}).scalar_one()
     number = f"{camp.number_prefix}-{seq:04d}"
     secret = secrets.token_urlsafe(9)
     logged = {
@@ -202,41 +213,37 @@ def create_ticket(
         audit_key=audit_key,
     )
     ticket_id = conn.execute(
-        insert(tickets_t)
-        .values(
-            number=number,
-            campaign_id=camp.id,
-            kind=kind,
-            text=body,
-            citizen_name=(citizen_name or "").strip() or None,
-            citizen_contact=(citizen_contact or "").strip() or None,
-            area=(area or "").strip() or None,
-            address=address,
-            lat=lat,
-            long=long,
-            state=workflow.initial,
-            version=1,
-            workflow_name=workflow.name,
-            workflow_version=workflow.version,
-            escalation_level=0,
-            received_at=received,
-            created_at=now,
-            updated_at=now,
-            source=source,
-            external_key=external_key,
-            secret_hash=hash_secret(secret),
-            last_hash=first["hash"],
-        )
-        .returning(tickets_t.c.id)
+        _INSERT_TICKET,
+        {
+            "number": number,
+            "campaign_id": camp.id,
+            "kind": kind,
+            "text": body,
+            "citizen_name": (citizen_name or "").strip() or None,
+            "citizen_contact": (citizen_contact or "").strip() or None,
+            "area": (area or "").strip() or None,
+            "address": address,
+            "lat": lat,
+            "long": long,
+            "state": workflow.initial,
+            "version": 1,
+            "workflow_name": workflow.name,
+            "workflow_version": workflow.version,
+            "escalation_level": 0,
+            "received_at": received,
+            "created_at": now,
+            "updated_at": now,
+            "source": source,
+            "external_key": external_key,
+            "secret_hash": hash_secret(secret),
+            "last_hash": first["hash"],
+        },
     ).scalar_one()
     first["ticket_id"] = ticket_id
     conn.execute(_INSERT_LOG, first)
     tags = sorted({t.strip().lower() for t in themes if t and t.strip()})
     if tags:
-        conn.execute(
-            insert(cast(Table, TicketTheme.__table__)),
-            [{"ticket_id": ticket_id, "tag": t} for t in tags],
-        )
+        conn.execute(_INSERT_THEME, [{"ticket_id": ticket_id, "tag": t} for t in tags])
     from engine import deadlines
 
     due_values = deadlines.on_transition(
@@ -253,7 +260,14 @@ def create_ticket(
     )
     if due_values:
         # due_at/due_rule only: neither the state nor the log is touched here.
-        conn.execute(update(tickets_t).where(tickets_t.c.id == ticket_id).values(**due_values))
+        conn.execute(
+            _SET_DUE,
+            {
+                "w_id": ticket_id,
+                "v_due_at": due_values.get("due_at"),
+                "v_due_rule": due_values.get("due_rule"),
+            },
+        )
     return Created(id=ticket_id, number=number, secret=secret, state=workflow.initial, version=1)
 
 
