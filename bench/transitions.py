@@ -8,8 +8,10 @@ log row — one transaction (one commit) per transition.
 The floor, in the same run on the same database settings: the same UPDATE +
 INSERT written with plain SQLAlchemy Core, one transaction per transition.
 
-Rounds alternate (floor, rectiflow, floor, rectiflow...) so both see the same
-machine noise; the best round of each is reported with the ratio.
+The two sides interleave in blocks of a few tickets (floor block, rectiflow
+block, floor block...) so both see the same machine noise — on a shared
+machine the fsync time alone varies several-fold from minute to minute — and
+each round reports the ratio of the summed times.
 
     python -m bench.transitions [--tickets 1000] [--rounds 3] [--synchronous FULL]
 """
@@ -17,6 +19,7 @@ machine noise; the best round of each is reported with the ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sqlite3
 import statistics
@@ -65,45 +68,31 @@ def build(path: Path, tickets: int, synchronous: str):  # type: ignore[no-untype
     return engine, numbers
 
 
-def run_rectiflow(engine, numbers: list[str]) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+def rectiflow_block(session: Session, actors: dict, numbers: list[str]) -> float:  # type: ignore[type-arg]
     """Drive each ticket through the four steps, one transaction (commit) per transition."""
-    with Session(engine) as s:
-        actors = {user: get_actor(s, user) for _, user, _ in STEPS}
-        s.commit()
-        count = 0
-        start = time.perf_counter()
-        for step, (trigger, user, data) in enumerate(STEPS):
-            for number in numbers:
-                fire(
-                    s,
-                    number,
-                    trigger,
-                    actor=actors[user],
-                    data=data,
-                    expected_version=step + 1,
-                    now=NOW + timedelta(minutes=step),
-                )
-                s.commit()
-                count += 1
-        return count, time.perf_counter() - start
+    start = time.perf_counter()
+    for step, (trigger, user, data) in enumerate(STEPS):
+        for number in numbers:
+            fire(
+                session,
+                number,
+                trigger,
+                actor=actors[user],
+                data=data,
+                expected_version=step + 1,
+                now=NOW + timedelta(minutes=step),
+            )
+            session.commit()
+    return time.perf_counter() - start
 
 
-def run_floor(engine, numbers: list[str]) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+def floor_block(engine, ids: list[int]) -> float:  # type: ignore[no-untyped-def]
     """The same writes with bare Core: UPDATE with version check + INSERT, one transaction each."""
     tickets, log = Ticket.__table__, TransitionLog.__table__
-    with engine.connect() as conn:
-        ids = dict(
-            conn.execute(
-                select(tickets.c.number, tickets.c.id).where(tickets.c.number.in_(numbers))
-            ).all()
-        )
-        conn.rollback()
     states = ["received", "categorized", "assigned", "rectified", "fed_back"]
-    count = 0
     start = time.perf_counter()
     for step, (trigger, user, _data) in enumerate(STEPS):
-        for number in numbers:
-            tid = ids[number]
+        for tid in ids:
             with engine.begin() as conn:
                 result = conn.execute(
                     update(tickets)
@@ -133,8 +122,28 @@ def run_floor(engine, numbers: list[str]) -> tuple[int, float]:  # type: ignore[
                         hash="f" * 64,
                     )
                 )
-            count += 1
-    return count, time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def run_round(engine, numbers: list[str], block: int) -> tuple[int, float, float]:  # type: ignore[no-untyped-def]
+    """Half the tickets for each side, interleaved block by block; (transitions per side, floor s, ours s)."""
+    half = len(numbers) // 2
+    floor_numbers, ours_numbers = numbers[:half], numbers[half:]
+    with engine.connect() as conn:
+        ids = dict(
+            conn.execute(
+                select(Ticket.number, Ticket.id).where(Ticket.number.in_(floor_numbers))
+            ).all()
+        )
+        conn.rollback()
+    floor_s = ours_s = 0.0
+    with Session(engine) as session:
+        actors = {user: get_actor(session, user) for _, user, _ in STEPS}
+        session.commit()
+        for i in range(0, half, block):
+            floor_s += floor_block(engine, [ids[n] for n in floor_numbers[i : i + block]])
+            ours_s += rectiflow_block(session, actors, ours_numbers[i : i + block])
+    return half * len(STEPS), floor_s, ours_s
 
 
 def main() -> None:
@@ -145,6 +154,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     args = parser.parse_args()
+    parser.add_argument("--block", type=int, default=10, help="tickets per interleaved block")
+    args = parser.parse_args()
+    ratios: list[float] = []
     floor_rates: list[float] = []
     ours_rates: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,30 +164,25 @@ def main() -> None:
             engine, numbers = build(
                 Path(tmp) / f"round{round_no}.db", args.tickets, args.synchronous
             )
-            half = len(numbers) // 2
-            n, secs = run_floor(engine, numbers[:half])
-            floor_rates.append(n / secs)
-            n, secs = run_rectiflow(engine, numbers[half:])
-            ours_rates.append(n / secs)
+            n, floor_s, ours_s = run_round(engine, numbers, args.block)
+            floor_rates.append(n / floor_s)
+            ours_rates.append(n / ours_s)
+            ratios.append(floor_s / ours_s)
             print(
                 f"round {round_no + 1}: floor {floor_rates[-1]:,.0f}/s  rectiflow {ours_rates[-1]:,.0f}/s  "
-                f"ratio {ours_rates[-1] / floor_rates[-1]:.2f}"
+                f"ratio {ratios[-1]:.2f}"
             )
             engine.dispose()
-    best_floor, best_ours = max(floor_rates), max(ours_rates)
     print(
-        f"machine: {platform.machine()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"synchronous={args.synchronous}, {args.tickets * 4} transitions per side per round"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, synchronous={args.synchronous}, "
+        f"{args.tickets * 4} transitions per side per round, blocks of {args.block} tickets"
     )
+    print(f"floor (Core UPDATE+INSERT): median {statistics.median(floor_rates):,.0f}/s")
+    print(f"rectiflow fire():            median {statistics.median(ours_rates):,.0f}/s")
     print(
-        f"floor (Core UPDATE+INSERT): best {best_floor:,.0f}/s, median {statistics.median(floor_rates):,.0f}/s"
-    )
-    print(
-        f"rectiflow fire():            best {best_ours:,.0f}/s, median {statistics.median(ours_rates):,.0f}/s"
-    )
-    print(
-        f"ratio (best/best): {best_ours / best_floor:.2f}   ratio (median/median): "
-        f"{statistics.median(ours_rates) / statistics.median(floor_rates):.2f}"
+        f"ratio rectiflow/floor: median {statistics.median(ratios):.2f} (rounds: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)})"
     )
 
 
