@@ -152,6 +152,19 @@ class Ticket(Base):
         Index("ix_tickets_unit_state_due", "unit_id", "state", "due_at"),
         Index("ix_tickets_assignee_state_due", "assignee_id", "state", "due_at"),
         Index("ix_tickets_overdue", "escalation_level", "unit_id"),
+        # The campaign report reads these from the index alone (migration 0005).
+        Index(
+            "ix_tickets_report",
+            "campaign_id",
+            "state",
+            "category",
+            "kind",
+            "unit_id",
+            "escalation_level",
+            "due_at",
+            "rectified_at",
+        ),
+        Index("ix_tickets_id_campaign", "id", "campaign_id"),
         Index(
             "ix_tickets_open_due",
             "due_at",
