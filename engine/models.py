@@ -164,7 +164,7 @@ class Ticket(Base):
             "due_at",
             "rectified_at",
         ),
-        Index("ix_tickets_id_campaign", "id", "campaign_id"),
+        Index("ix_tickets_id_campaign", "id", "campaign_id", "kind"),
         Index(
             "ix_tickets_open_due",
             "due_at",

@@ -3,8 +3,10 @@
 The report's main GROUP BY reads (state, category, kind, unit, level, due,
 rectified) for every ticket of a campaign; with this index it reads the index
 alone instead of the wide ticket rows (400k-ticket campaign on SQLite: 1.4 s →
-0.34 s). The themes share joins ticket_themes to the campaign's tickets by id;
-(id, campaign_id) lets that join stay in an index too (0.64 s → 0.2 s).
+0.34 s). The themes share joins ticket_themes to the campaign's tickets by id and
+the escalation count joins government_escalations the same way, counting specific
+problems by kind; (id, campaign_id, kind) keeps both joins in an index (themes
+0.64 → 0.26 s on SQLite; escalations 744 → 109 ms on PostgreSQL).
 
 Revision ID: 0005
 Revises: 0004
@@ -33,7 +35,7 @@ REPORT_COLUMNS = [
 
 def upgrade() -> None:
     op.create_index("ix_tickets_report", "tickets", REPORT_COLUMNS)
-    op.create_index("ix_tickets_id_campaign", "tickets", ["id", "campaign_id"])
+    op.create_index("ix_tickets_id_campaign", "tickets", ["id", "campaign_id", "kind"])
 
 
 def downgrade() -> None:
