@@ -389,7 +389,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "hash",
     ),
     "timers": ("id", "ticket_id", "kind", "level", "due_at", "created_at", "fired_at"),
-    "ticket_themes": ("ticket_id", "tag"),
+    "ticket_themes": ("ticket_id", "tag", "campaign_id"),
     "feedback_records": ("id", "ticket_id", "method", "text", "given_on", "by_user_id", "at"),
     "government_escalations": (
         "id",
@@ -607,7 +607,7 @@ class Generator:
                     chain.add(event, state, state, "system", "system", when, None, data)
                     level = max(level, lv)
         if rng.random() < 0.3:
-            out.ticket_themes.append((ticket_id, rng.choice(THEMES)))
+            out.ticket_themes.append((ticket_id, rng.choice(THEMES), camp.id))
         out.tickets.append(
             (
                 ticket_id,

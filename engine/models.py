@@ -236,9 +236,12 @@ class TicketTheme(Base):
     """Theme tags on a ticket (theft, gambling, slow police response...), for the report's shares."""
 
     __tablename__ = "ticket_themes"
+    # The ticket's campaign, copied so a campaign's shares are one index range (migration 0006).
+    __table_args__ = (Index("ix_ticket_themes_campaign_tag", "campaign_id", "tag"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
 
 
 class TransitionLog(Base):

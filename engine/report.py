@@ -213,7 +213,7 @@ def campaign_report(
     escalated, problems["escalated_to_government"] = _escalated(session, campaign.id, cutoff)
     answers = _log_counts(session, campaign.id, cutoff)
     reopened = answers[REOPEN]
-    themes = _themes(session, view, total)
+    themes = _themes(session, view, total, campaign.id if cutoff is None else None)
 
     fed_back = sum(by_state.get(s, 0) for s in final_states)
     answered = answers[SATISFIED] + answers[UNSATISFIED]
@@ -316,13 +316,19 @@ def _log_counts(session: Session, campaign_id: int, cutoff: datetime | None) -> 
     return out
 
 
-def _themes(session: Session, view: Subquery, total: int) -> dict[str, dict[str, Any]]:
+def _themes(
+    session: Session, view: Subquery, total: int, campaign_id: int | None
+) -> dict[str, dict[str, Any]]:
+    """Tickets per theme tag. Now (``campaign_id`` given): one range of
+    ix_ticket_themes_campaign_tag; as of a past date: only the tickets the view held then."""
     theme = TicketTheme.__table__
+    query = select(theme.c.tag, func.count().label("n"))
+    if campaign_id is not None:
+        query = query.where(theme.c.campaign_id == campaign_id)
+    else:
+        query = query.join(view, view.c.id == theme.c.ticket_id)
     rows = session.execute(
-        select(theme.c.tag, func.count().label("n"))
-        .join(view, view.c.id == theme.c.ticket_id)
-        .group_by(theme.c.tag)
-        .order_by(func.count().desc(), theme.c.tag)
+        query.group_by(theme.c.tag).order_by(func.count().desc(), theme.c.tag)
     ).all()
     return {row.tag: {"count": int(row.n), "share": _ratio(int(row.n), total)} for row in rows}
 

@@ -243,7 +243,10 @@ def create_ticket(
     conn.execute(_INSERT_LOG, first)
     tags = sorted({t.strip().lower() for t in themes if t and t.strip()})
     if tags:
-        conn.execute(_INSERT_THEME, [{"ticket_id": ticket_id, "tag": t} for t in tags])
+        conn.execute(
+            _INSERT_THEME,
+            [{"ticket_id": ticket_id, "tag": t, "campaign_id": camp.id} for t in tags],
+        )
     from engine import deadlines
 
     due_values = deadlines.on_transition(
