@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, table, true
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import quoted_name
 
 from engine.clock import ensure_utc
 from engine.errors import NotFound
@@ -29,6 +30,7 @@ from engine.models import (
     TransitionLog,
     Unit,
     User,
+    UTCDateTime,
 )
 
 DEFAULT_LIMIT = 50
@@ -188,6 +190,33 @@ def _overdue_filter(now: datetime) -> Any:
     return and_(Ticket.closed_at.is_(None), Ticket.due_at < now)
 
 
+def _sqlite_overdue_counts(now: datetime, campaign_id: int | None) -> Any:
+    """The board's counts on SQLite, pinned to the partial covering index ix_tickets_open_due.
+
+    With ANALYZE statistics SQLite prefers a skip-scan of ix_tickets_unit_open_due and
+    then reads every overdue ticket row from the table (1M tickets, 40k overdue: 190 ms);
+    ``INDEXED BY`` keeps the counts inside the index (25-45 ms). SQLAlchemy renders no
+    table hints for SQLite, hence the spelled-out FROM.
+    """
+    col = literal_column
+    query: Any = (
+        select(
+            col("unit_id").label("unit_id"),
+            col("escalation_level").label("escalation_level"),
+            func.count().label("n"),
+        )
+        .select_from(table(quoted_name("tickets INDEXED BY ix_tickets_open_due", quote=False)))
+        .where(
+            col("closed_at").is_(None),
+            col("due_at") < bindparam("board_now", now, type_=UTCDateTime),
+        )
+        .group_by(col("unit_id"), col("escalation_level"))
+    )
+    if campaign_id is not None:
+        query = query.where(col("campaign_id") == bindparam("board_campaign", campaign_id))
+    return query.subquery()
+
+
 def overdue_board(
     session: Session,
     *,
@@ -204,16 +233,19 @@ def overdue_board(
     where = _overdue_filter(now)
     if campaign_id is not None:
         where = and_(where, Ticket.campaign_id == campaign_id)
-    grouped = (
-        select(
-            Ticket.unit_id,
-            Ticket.escalation_level,
-            func.count().label("n"),
+    if session.get_bind().dialect.name == "sqlite":
+        grouped = _sqlite_overdue_counts(now, campaign_id)
+    else:
+        grouped = (
+            select(
+                Ticket.unit_id,
+                Ticket.escalation_level,
+                func.count().label("n"),
+            )
+            .where(where)
+            .group_by(Ticket.unit_id, Ticket.escalation_level)
+            .subquery()
         )
-        .where(where)
-        .group_by(Ticket.unit_id, Ticket.escalation_level)
-        .subquery()
-    )
     count_rows = session.execute(
         select(grouped, Unit.code, Unit.name)
         .outerjoin(Unit, Unit.id == grouped.c.unit_id)
