@@ -221,3 +221,24 @@ def test_safe_cell_defuses_formulas() -> None:
     assert audit.safe_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
     assert audit.safe_cell("@SUM(1)") == "'@SUM(1)"
     assert audit.safe_cell("plain") == "plain"
+
+
+def test_ticket_deleted_with_its_whole_log_is_found(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _history(engine, now)
+    tid = _ticket_id(engine, numbers[1])
+    _tamper(
+        engine,
+        f"DELETE FROM timers WHERE ticket_id = {tid}",
+        f"DELETE FROM transition_log WHERE ticket_id = {tid}",
+        f"DELETE FROM tickets WHERE id = {tid}",
+    )
+    problems = _verify(engine)
+    assert [(p.ticket, p.kind) for p in problems] == [(numbers[1], "deleted")]
+    assert "missing from the database" in problems[0].message
+
+
+def test_ticket_with_a_number_never_issued_is_found(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _history(engine, now)
+    _tamper(engine, f"UPDATE tickets SET number = '2005-9999' WHERE number = '{numbers[2]}'")
+    kinds = {(p.ticket, p.kind) for p in _verify(engine)}
+    assert ("2005-9999", "inserted") in kinds and (numbers[2], "deleted") in kinds
