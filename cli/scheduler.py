@@ -106,6 +106,8 @@ def run_sweep(app: AppContext) -> timers.SweepResult:
     )
     if result.firings:
         log.info("sweep at %s fired %d timers", now.isoformat(), len(result.firings))
+    # Notices written outside the sweep (web and API actions) go out here too.
+    mailer.deliver_pending(app.sessions, smtp=smtp, now=now)
     return result
 
 

@@ -12,7 +12,7 @@ import logging
 import smtplib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -138,3 +138,41 @@ def deliver(
             )
             session.commit()
     return len(sent)
+
+
+def deliver_pending(
+    sessions: sessionmaker[Session],
+    *,
+    smtp: SmtpSettings,
+    now: datetime,
+    window: timedelta = timedelta(days=1),
+    limit: int = 500,
+) -> int:
+    """E-mail notices written by anyone (web actions, the API, the sweep) and not yet sent.
+
+    The worker calls it on every sweep, so a notice a web request wrote after its
+    commit (an extension asked or decided, an escalation by hand) goes out within
+    one sweep interval without the web layer talking SMTP. Only notices younger
+    than ``window`` are tried, so a mail server down for days does not flood
+    inboxes with stale mail when it comes back. Returns how many were sent.
+    """
+    if not smtp.enabled:
+        return 0
+    now = ensure_utc(now)
+    with sessions() as session:
+        ids = list(
+            session.scalars(
+                select(Notification.id)
+                .join(User, User.id == Notification.user_id)
+                .where(
+                    Notification.emailed_at.is_(None),
+                    Notification.created_at >= now - window,
+                    User.email.is_not(None),
+                    User.email != "",
+                )
+                .order_by(Notification.id)
+                .limit(limit)
+            )
+        )
+        session.rollback()
+    return deliver(sessions, ids, smtp=smtp, now=now) if ids else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from email import message_from_bytes
 from typing import Any
 
@@ -12,8 +13,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from engine import db, timers
-from engine.mailer import SmtpSettings, deliver
+from engine.mailer import SmtpSettings, deliver, deliver_pending
 from engine.models import Notification, User
+from engine.notifications import notify
 from tests.integration.deadline_support import assigned_ticket, local
 
 
@@ -108,3 +110,28 @@ def test_smtp_settings_come_from_config() -> None:
     assert SmtpSettings.from_settings(load_settings()).enabled is False
     with pytest.raises(ConfigError, match="port"):
         SmtpSettings.from_settings({"smtp": {"port": "abc"}})
+
+
+def test_notices_written_outside_the_sweep_are_mailed_by_the_next_sweep(
+    sqlite_url: str, smtp_server: tuple[Inbox, int]
+) -> None:
+    """A web or API action writes a notice and commits; the worker's sweep tick mails it once.
+    Notices older than the window stay in-app only."""
+    inbox, port = smtp_server
+    engine = db.make_engine(sqlite_url)
+    sessions = db.session_factory(engine)
+    now = local(2005, 3, 1, 9)
+    with sessions() as s:
+        s.execute(
+            update(User).where(User.username == "supervisor").values(email="sup@example.test")
+        )
+        sup = s.scalar(select(User.id).where(User.username == "supervisor"))
+        notify(s, user_ids=[sup], kind="extension", subject="extension asked on 2005-0001", now=now)
+        notify(s, user_ids=[sup], kind="extension", subject="old news", now=now - timedelta(days=3))
+        s.commit()
+    smtp = SmtpSettings(enabled=True, host="127.0.0.1", port=port)
+    assert deliver_pending(sessions, smtp=SmtpSettings(enabled=False), now=now) == 0
+    assert deliver_pending(sessions, smtp=smtp, now=now + timedelta(seconds=5)) == 1
+    assert deliver_pending(sessions, smtp=smtp, now=now + timedelta(seconds=10)) == 0
+    assert [m["Subject"] for m in inbox.messages] == ["[rectiflow] extension asked on 2005-0001"]
+    engine.dispose()
