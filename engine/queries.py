@@ -387,7 +387,7 @@ def ticket_detail(session: Session, *, number: str, with_history: bool = True) -
     )
     if with_history:
         detail.history.extend(
-            _log_entry(r, t.number)
+            log_entry(r, t.number)
             for r in session.execute(
                 select(TransitionLog)
                 .where(TransitionLog.ticket_id == t.id)
@@ -399,7 +399,8 @@ def ticket_detail(session: Session, *, number: str, with_history: bool = True) -
     return detail
 
 
-def _log_entry(r: TransitionLog, number: str) -> LogEntry:
+def log_entry(r: Any, number: str) -> LogEntry:
+    """A log row (ORM object or selected row with the same names) as a LogEntry."""
     return LogEntry(
         id=r.id,
         ticket_number=number,
@@ -507,7 +508,7 @@ def search_log(
     rows = session.execute(
         stmt.order_by(TransitionLog.at.desc(), TransitionLog.id.desc()).limit(_limit(limit))
     ).all()
-    return [_log_entry(r[0], r[1]) for r in rows]
+    return [log_entry(r[0], r[1]) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,18 @@ def load_ticket_row(conn: Connection, number: str) -> Any:
     return row
 
 
+def _check_version(ticket: Any, expected_version: int | None) -> None:
+    """``Conflict`` unless the caller read the version the ticket is at (None: no check)."""
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(
+            f"{ticket.number} changed since you read it: it is at version {ticket.version} "
+            f"(state {ticket.state!r}), you had version {expected_version}; reload and try again",
+            ticket=ticket.number,
+            state=ticket.state,
+            details={"current_version": ticket.version},
+        )
+
+
 def check_actor(workflow: Workflow, spec: TriggerSpec, ticket: Any, actor: Actor) -> None:
     """Raise ``NotPermitted`` unless ``actor`` may fire ``spec`` on ``ticket``: role, then unit."""
     if actor.role not in spec.roles:
@@ -381,14 +393,7 @@ def fire(
     now = ensure_utc(now)
     conn = session.connection()
     ticket = load_ticket_row(conn, number)
-    if expected_version is not None and expected_version != ticket.version:
-        raise Conflict(
-            f"{number} changed since you read it: it is at version {ticket.version} "
-            f"(state {ticket.state!r}), you had version {expected_version}; reload and try again",
-            ticket=number,
-            state=ticket.state,
-            details={"current_version": ticket.version},
-        )
+    _check_version(ticket, expected_version)
     workflow = (registry or default_registry()).get(ticket.workflow_name, ticket.workflow_version)
     spec = workflow.transition_for(trigger, ticket.state)
     if spec is None:
@@ -638,14 +643,7 @@ def record_event(
     now = ensure_utc(now)
     conn = session.connection()
     ticket = load_ticket_row(conn, number)
-    if expected_version is not None and expected_version != ticket.version:
-        raise Conflict(
-            f"{number} changed since you read it: it is at version {ticket.version}, "
-            f"you had version {expected_version}; reload and try again",
-            ticket=number,
-            state=ticket.state,
-            details={"current_version": ticket.version},
-        )
+    _check_version(ticket, expected_version)
     return write_change(
         conn,
         ticket,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Ticket, TransitionLog, Unit, User
-from engine.queries import LogEntry
+from engine.queries import LogEntry, log_entry
 
 Assignee = aliased(User)
 
@@ -157,20 +157,4 @@ def history(session: Session, *, ticket_id: int, number: str) -> list[LogEntry]:
         .where(TransitionLog.ticket_id == ticket_id)
         .order_by(TransitionLog.seq)
     ).all()
-    return [
-        LogEntry(
-            id=r.id,
-            ticket_number=number,
-            seq=r.seq,
-            trigger=r.trigger,
-            from_state=r.from_state,
-            to_state=r.to_state,
-            actor=r.actor,
-            role=r.role,
-            at=r.at,
-            reason=r.reason,
-            data=r.data,
-            hash=r.hash,
-        )
-        for r in rows
-    ]
+    return [log_entry(r, number) for r in rows]
