@@ -49,7 +49,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from engine import audit, db
-from engine.demo import TEXTS
+from demo.consultation_2005 import TEXTS
 from engine.models import Campaign, Category, Unit, User
 from engine.organisation import load_campaign_file, load_organisation_file
 from engine.security import hash_password

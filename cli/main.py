@@ -53,7 +53,7 @@ def init(app: AppContext) -> None:
 def demo(app: AppContext, campaign_code: str, no_report: bool) -> None:
     """Load the sample organisation and replay the report's campaign (268 opinions) on a
     simulated clock, firing the real triggers; then print the campaign report."""
-    from engine.demo import replay_campaign
+    from demo.consultation_2005 import replay_campaign
     from engine.organisation import load_campaign_file, load_organisation_file
     from engine.report import campaign_report, render_text
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from engine import db
 from engine.audit import verify
-from engine.demo import replay_campaign
+from demo.consultation_2005 import replay_campaign
 from engine.models import TransitionLog
 from engine.report import campaign_report, render_text
 
