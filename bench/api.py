@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from bench.engine_context import as_uow
 from bench.transitions import NOW, STEPS, build
 from engine.clock import FixedClock
 from engine.tickets import fire, get_actor
@@ -70,7 +71,7 @@ def run_engine(engine, numbers: list[str]) -> tuple[int, float]:  # type: ignore
         for step, (trigger, user, data) in enumerate(STEPS):
             for number in numbers:
                 fire(
-                    s,
+                    as_uow(s),
                     number,
                     trigger,
                     actor=actors[user],

@@ -48,8 +48,9 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from engine import audit, db
+from bench.engine_context import as_uow
 from demo.consultation_2005 import TEXTS
+from engine import audit, db
 from engine.models import Campaign, Category, Unit, User
 from engine.organisation import load_campaign_file, load_organisation_file
 from engine.security import hash_password
@@ -165,7 +166,7 @@ def _user(session: Session, username: str, name: str, role: str, unit: Unit, pw:
 
 def build_organisation(session: Session, counties: int, rng: random.Random) -> list[County]:
     """The sample county (config/organisation.toml) plus ``counties`` generated ones."""
-    load_organisation_file(session, PROJECT_ROOT / "config" / "organisation.toml")
+    load_organisation_file(as_uow(session), PROJECT_ROOT / "config" / "organisation.toml")
     session.flush()
     units = {u.code: u for u in session.scalars(select(Unit))}
     users = list(session.scalars(select(User)))
@@ -252,7 +253,7 @@ def build_campaigns(
 ) -> list[CampaignInfo]:
     """``campaigns`` yearly campaigns ending with the report's (the active one)."""
     active = load_campaign_file(
-        session, PROJECT_ROOT / "config" / "campaigns" / f"{ACTIVE_CAMPAIGN}.toml"
+        as_uow(session), PROJECT_ROOT / "config" / "campaigns" / f"{ACTIVE_CAMPAIGN}.toml"
     )
     session.flush()
     categories = [c.code for c in active.categories]

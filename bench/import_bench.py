@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.engine_context import as_uow, context_for
+
 CAMPAIGN = "consultation-2005"
 NOW = datetime(2005, 4, 1, tzinfo=UTC)
 TEXTS = (
@@ -84,8 +86,10 @@ def fresh_database(url: str) -> str:
     engine = db.make_engine(url)
     db.upgrade(engine)
     with Session(engine) as session:
-        load_organisation_file(session, PROJECT_ROOT / "config" / "organisation.toml")
-        load_campaign_file(session, PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
+        load_organisation_file(as_uow(session), PROJECT_ROOT / "config" / "organisation.toml")
+        load_campaign_file(
+            as_uow(session), PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml"
+        )
         session.commit()
     engine.dispose()
     return url
@@ -98,7 +102,7 @@ def run_rectiflow(url: str, path: Path, batch: int) -> dict[str, float]:
     engine = db.make_engine(url)
     started = time.perf_counter()
     result = import_file(
-        db.session_factory(engine),
+        context_for(engine),
         path,
         campaign=CAMPAIGN,
         username="clerk",

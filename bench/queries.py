@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
+from bench.engine_context import as_uow, context_for
 from bench.generate import ACTIVE_CAMPAIGN, BENCH_NOW
 from engine import db
 from engine.models import Ticket, TransitionLog, User
@@ -160,7 +161,7 @@ def cases(
             PAGE_TARGET_MS,
         ),
         "campaign report (active campaign)": (
-            lambda s: report.campaign_report(s, ACTIVE_CAMPAIGN, now=BENCH_NOW),
+            lambda s: report.campaign_report(as_uow(s), ACTIVE_CAMPAIGN, now=BENCH_NOW),
             REPORT_TARGET_MS,
         ),
         "sweep, nothing due": (
@@ -171,7 +172,7 @@ def cases(
 
 
 def _idle_sweep(timers: Any, sessions: Any) -> Any:
-    result = timers.sweep(sessions, now=BENCH_NOW)
+    result = timers.sweep(context_for(sessions.kw["bind"]), now=BENCH_NOW)
     if result.firings:
         raise RuntimeError(
             f"the sweep at {BENCH_NOW} fired {len(result.firings)} timers: the database is not "

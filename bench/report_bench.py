@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bench.engine_context import as_uow
 from engine import db
 from engine.models import Campaign, Ticket
 from engine.report import campaign_report
@@ -83,11 +84,11 @@ def main() -> None:
             timings["table scan"].append(time.perf_counter() - started)
             session.rollback()
             started = time.perf_counter()
-            report = campaign_report(session, args.campaign, now=BENCH_NOW)
+            report = campaign_report(as_uow(session), args.campaign, now=BENCH_NOW)
             timings["report"].append(time.perf_counter() - started)
             session.rollback()
             started = time.perf_counter()
-            earlier = campaign_report(session, args.campaign, as_of=args.as_of)
+            earlier = campaign_report(as_uow(session), args.campaign, as_of=args.as_of)
             timings["report as of"].append(time.perf_counter() - started)
             session.rollback()
     assert report["total"] == n

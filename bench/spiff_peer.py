@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.engine_context import as_uow
+
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     id="consultation_defs" targetNamespace="http://bpmn.io/schema/bpmn">
@@ -149,9 +151,9 @@ class RectiflowSide:
         db.upgrade(self.engine)
         self.sessions = db.session_factory(self.engine)
         with Session(self.engine) as session:
-            load_organisation_file(session, PROJECT_ROOT / "config" / "organisation.toml")
+            load_organisation_file(as_uow(session), PROJECT_ROOT / "config" / "organisation.toml")
             load_campaign_file(
-                session, PROJECT_ROOT / "config" / "campaigns" / "consultation-2005.toml"
+                as_uow(session), PROJECT_ROOT / "config" / "campaigns" / "consultation-2005.toml"
             )
             session.commit()
             self.actors = {
@@ -163,7 +165,7 @@ class RectiflowSide:
 
         with self.sessions() as session:
             created = create_ticket(
-                session,
+                as_uow(session),
                 campaign="consultation-2005",
                 text="Theft of electric bikes near the market is frequent.",
                 kind="criticism",
@@ -178,7 +180,7 @@ class RectiflowSide:
         from engine.tickets import fire
 
         with self.sessions() as session:
-            fire(session, number, name, actor=self.actors[actor], data=data, now=now)
+            fire(as_uow(session), number, name, actor=self.actors[actor], data=data, now=now)
             session.commit()
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, create_engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from bench.engine_context import as_uow, context_for
 from engine import db, timers
 from engine.models import Campaign, Notification, Ticket, Timer, TransitionLog, Unit, User
 from engine.organisation import load_campaign_file, load_organisation_file
@@ -49,8 +50,10 @@ BATCH = 500
 def seed_organisation(engine: Engine) -> None:
     db.upgrade(engine)
     with Session(engine) as session:
-        load_organisation_file(session, PROJECT_ROOT / "config" / "organisation.toml")
-        load_campaign_file(session, PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
+        load_organisation_file(as_uow(session), PROJECT_ROOT / "config" / "organisation.toml")
+        load_campaign_file(
+            as_uow(session), PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml"
+        )
         session.commit()
 
 
@@ -315,7 +318,7 @@ def bench_fire(kind: str, n: int, batch: int) -> dict[str, Any]:
         url = backend.copy()
         engine = db.make_engine(url)
         started = time.perf_counter()
-        result = timers.sweep(db.session_factory(engine), now=SWEEP_AT, batch=batch)
+        result = timers.sweep(context_for(engine), now=SWEEP_AT, batch=batch)
         engine_s = time.perf_counter() - started
         engine_check = check_fired_once(engine, n)
         ordered = all(
@@ -391,7 +394,7 @@ def bench_idle(url: str, now: datetime, repeats: int) -> dict[str, Any]:
     for _ in range(repeats):
         started = time.perf_counter()
         with sessions() as s:
-            got = timers.fire_due_timers(s, now=now, limit=BATCH)
+            got = timers.fire_due_timers(as_uow(s), now=now, limit=BATCH)
             s.commit()
         times.append(time.perf_counter() - started)
         assert not got.firings, "the idle benchmark must find nothing due"

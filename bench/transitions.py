@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from bench.engine_context import as_uow
 from engine import db
 from engine.models import Ticket, TransitionLog
 from engine.organisation import load_campaign_file, load_organisation_file
@@ -55,12 +56,17 @@ def build(path: Path, tickets: int, synchronous: str):  # type: ignore[no-untype
     engine = db.make_engine(f"sqlite:///{path}", sqlite_synchronous=synchronous)
     db.upgrade(engine)
     with Session(engine) as s:
-        load_organisation_file(s, PROJECT_ROOT / "config" / "organisation.toml")
-        load_campaign_file(s, PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
+        load_organisation_file(as_uow(s), PROJECT_ROOT / "config" / "organisation.toml")
+        load_campaign_file(as_uow(s), PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
         clerk = get_actor(s, "clerk")
         numbers = [
             create_ticket(
-                s, campaign=CAMPAIGN, text=f"Opinion {i}", actor=clerk, now=NOW, area="Luohe"
+                as_uow(s),
+                campaign=CAMPAIGN,
+                text=f"Opinion {i}",
+                actor=clerk,
+                now=NOW,
+                area="Luohe",
             ).number
             for i in range(tickets * 2)
         ]
@@ -74,7 +80,7 @@ def rectiflow_block(session: Session, actors: dict, numbers: list[str]) -> float
     for step, (trigger, user, data) in enumerate(STEPS):
         for number in numbers:
             fire(
-                session,
+                as_uow(session),
                 number,
                 trigger,
                 actor=actors[user],

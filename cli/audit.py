@@ -22,8 +22,8 @@ def audit() -> None:
 @pass_app
 def verify(app: AppContext, ticket: str | None) -> None:
     """Check every hash chain; exit 0 when intact, 1 when anything was edited, deleted, reordered or inserted."""
-    with app.unit_of_work() as session:
-        problems = audit_log.verify(session, ticket=ticket, key=app.audit_key)
+    with app.unit_of_work() as uow:
+        problems = audit_log.verify(uow.session, ticket=ticket, key=uow.audit_key)
     if not problems:
         click.echo("transition log intact")
         return
@@ -48,7 +48,8 @@ def verify(app: AppContext, ticket: str | None) -> None:
 def export(app: AppContext, fmt: str, ticket: str | None, output: str | None) -> None:
     """Write the log as CSV or JSON lines."""
     try:
-        with app.unit_of_work() as session:
+        with app.unit_of_work() as uow:
+            session = uow.session
             if output:
                 with open(output, "w", encoding="utf-8", newline="") as handle:
                     count = audit_log.export(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -14,11 +13,10 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import db
 from engine.clock import FixedClock, SystemClock, parse_instant
+from engine.context import EngineContext, UnitOfWork, build_context
 from engine.errors import EngineError
-from engine.settings import audit_key, database_url, load_settings, project_path
-from engine.workflow import WorkflowRegistry, default_registry
+from engine.settings import load_settings
 
 
 @dataclass
@@ -40,36 +38,22 @@ class AppContext:
         return self.clock()
 
     @cached_property
-    def engine(self) -> Engine:
-        return db.make_engine(
-            database_url(self.settings),
-            sqlite_synchronous=self.settings.get("sqlite_synchronous", "FULL"),
-        )
-
-    @cached_property
-    def sessions(self) -> sessionmaker[Session]:
-        return db.session_factory(self.engine)
-
-    @cached_property
-    def registry(self) -> WorkflowRegistry:
-        return default_registry(str(project_path(self.settings.get("workflows_dir", "workflows"))))
+    def ctx(self) -> EngineContext:
+        """The engine context every command hands to the services (built on first use)."""
+        # The clock is looked up on each call: a command may set --now after the context exists.
+        return build_context(self.settings, clock=lambda: self.clock())
 
     @property
-    def audit_key(self) -> bytes | None:
-        return audit_key(self.settings)
+    def engine(self) -> Engine:
+        return self.ctx.engine
 
-    @contextlib.contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commit when the block ends, roll back on any error."""
-        session = self.sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.ctx.sessions
+
+    def unit_of_work(self) -> contextlib.AbstractContextManager[UnitOfWork]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        return self.ctx.unit_of_work()
 
 
 pass_app = click.make_pass_decorator(AppContext)

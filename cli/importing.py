@@ -87,7 +87,7 @@ def import_command(
         column_mapping = _mapping(mapping)
         with open(rejects_path, "w", encoding="utf-8-sig", newline="") as rejects_file:
             result = import_file(
-                app.sessions,
+                app.ctx,
                 file,
                 campaign=campaign_code,
                 username=username,
@@ -98,7 +98,6 @@ def import_command(
                 rejects=rejects_file,
                 batch_size=batch_size,
                 progress=progress if sys.stderr.isatty() or app.settings.get("progress") else None,
-                audit_key=app.audit_key,
             )
     except ImportRejected as exc:
         rejects_path.unlink(missing_ok=True)
@@ -152,8 +151,8 @@ def duplicates_find(app: AppContext, campaign_code: str, threshold: float) -> No
     from engine.duplicates import find_duplicates
 
     try:
-        with app.unit_of_work() as session:
-            groups = find_duplicates(session, campaign_code, threshold=threshold)
+        with app.unit_of_work() as uow:
+            groups = find_duplicates(uow.session, campaign_code, threshold=threshold)
     except EngineError as exc:
         fail(exc)
     for group in groups:
@@ -178,15 +177,9 @@ def duplicates_act(
 
     data = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
     try:
-        with app.unit_of_work() as session:
+        with app.unit_of_work() as uow:
             fired = act_on_group(
-                session,
-                group,
-                trigger,
-                actor=get_actor(session, username),
-                data=data,
-                now=app.now(),
-                audit_key=app.audit_key,
+                uow, group, trigger, actor=get_actor(uow.session, username), data=data
             )
     except EngineError as exc:
         fail(exc)

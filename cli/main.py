@@ -60,13 +60,13 @@ def demo(app: AppContext, campaign_code: str, no_report: bool) -> None:
     db.upgrade(app.engine)
     campaign_file = project_path(f"config/campaigns/{campaign_code}.toml")
     try:
-        with app.unit_of_work() as session:
-            counts = load_organisation_file(session, project_path(app.settings["organisation"]))
-            campaign = load_campaign_file(session, campaign_file, registry=app.registry)
-            summary = replay_campaign(session, campaign_code)
+        with app.unit_of_work() as uow:
+            counts = load_organisation_file(uow, project_path(app.settings["organisation"]))
+            campaign = load_campaign_file(uow, campaign_file)
+            summary = replay_campaign(uow, campaign_code)
             ends_on = campaign.ends_on
-        with app.unit_of_work() as session:
-            report = campaign_report(session, campaign_code, as_of=ends_on, registry=app.registry)
+        with app.unit_of_work() as uow:
+            report = campaign_report(uow, campaign_code, as_of=ends_on)
     except EngineError as exc:
         fail(exc)
     click.echo(

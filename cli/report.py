@@ -35,10 +35,8 @@ def report(
     try:
         if fmt == "xlsx" and not output:
             raise ValidationError("an xlsx report needs a file: add -o report.xlsx")
-        with app.unit_of_work() as session:
-            data = campaign_report(
-                session, campaign_code, as_of=as_of, now=app.now(), registry=app.registry
-            )
+        with app.unit_of_work() as uow:
+            data = campaign_report(uow, campaign_code, as_of=as_of, now=app.now())
     except EngineError as exc:
         fail(exc)
     if output:

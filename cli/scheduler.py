@@ -80,14 +80,6 @@ class SchedulerLock:
         self._handle = None
 
 
-def configure_calendar(app: AppContext) -> None:
-    """Use the settings' calendar file (``calendar``) for due times; a bad file stops here."""
-    from engine.calendar import use_calendar_file
-    from engine.settings import project_path
-
-    use_calendar_file(project_path(app.settings.get("calendar", "config/calendar-cn.toml")))
-
-
 def run_sweep(app: AppContext) -> timers.SweepResult:
     """One sweep at the app's clock; e-mail after each committed batch."""
     smtp = mailer.SmtpSettings.from_settings(app.settings)
@@ -97,11 +89,9 @@ def run_sweep(app: AppContext) -> timers.SweepResult:
         mailer.deliver(app.sessions, part.notification_ids, smtp=smtp, now=now)
 
     result = timers.sweep(
-        app.sessions,
+        app.ctx,
         now=now,
         batch=int(app.settings.get("worker", {}).get("sweep_batch", 500)),
-        registry=app.registry,
-        audit_key=app.audit_key,
         after_commit=deliver,
     )
     if result.firings:
@@ -114,8 +104,8 @@ def run_sweep(app: AppContext) -> timers.SweepResult:
 def run_digest(app: AppContext, campaign: str) -> list[int]:
     """Write the daily overdue digest of ``campaign`` and e-mail it after commit."""
     now = app.now()
-    with app.unit_of_work() as session:
-        ids = notifications.send_daily_digest(session, campaign=campaign, now=now)
+    with app.unit_of_work() as uow:
+        ids = notifications.send_daily_digest(uow.session, campaign=campaign, now=now)
     mailer.deliver(app.sessions, ids, smtp=mailer.SmtpSettings.from_settings(app.settings), now=now)
     log.info("digest of %s: %d notices", campaign, len(ids))
     return ids
@@ -134,7 +124,6 @@ def build_scheduler(
     app: AppContext, *, blocking: bool, sweep_seconds: float | None = None
 ) -> BaseScheduler:
     """A scheduler with the sweep and the daily digests; not started."""
-    configure_calendar(app)
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         # one line per job run every few seconds is noise; our own sweep logs what fired
         logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -45,8 +45,8 @@ def list_tickets(
         query = query.where(Ticket.state == state)
     if unit:
         query = query.where(Unit.code == unit)
-    with app.unit_of_work() as session:
-        for row in session.execute(query):
+    with app.unit_of_work() as uow:
+        for row in uow.session.execute(query):
             due = row.due_at.isoformat() if row.due_at else "-"
             click.echo(
                 f"{row.number}\t{row.state}\tv{row.version}\t{row.category or '-'}\t{row.code or '-'}\t{due}"
@@ -60,7 +60,8 @@ def list_tickets(
 def show(app: AppContext, number: str, username: str | None) -> None:
     """A ticket with its history."""
     try:
-        with app.unit_of_work() as session:
+        with app.unit_of_work() as uow:
+            session = uow.session
             t = session.scalars(select(Ticket).where(Ticket.number == number)).first()
             if t is None:
                 raise ValidationError(f"no ticket {number!r}")
@@ -78,12 +79,7 @@ def show(app: AppContext, number: str, username: str | None) -> None:
             if username:
                 actor = get_actor(session, username)
                 row = load_ticket_row(session.connection(), number)
-                names = sorted(
-                    {
-                        s.name
-                        for s in allowed_triggers(session.connection(), row, actor, app.registry)
-                    }
-                )
+                names = sorted({s.name for s in allowed_triggers(uow, row, actor)})
                 click.echo(f"{username} may fire: {', '.join(names) or 'nothing'}")
             click.echo("history:")
             for entry in session.scalars(
@@ -132,10 +128,10 @@ def create(
 ) -> None:
     """Record an opinion; prints the ticket number and the citizen's receipt secret."""
     try:
-        with app.unit_of_work() as session:
-            actor = get_actor(session, username)
+        with app.unit_of_work() as uow:
+            actor = get_actor(uow.session, username)
             created = create_ticket(
-                session,
+                uow,
                 campaign=campaign,
                 text=text,
                 kind=kind,
@@ -145,8 +141,6 @@ def create(
                 actor=actor,
                 now=app.now(),
                 source="cli",
-                registry=app.registry,
-                audit_key=app.audit_key,
             )
     except EngineError as exc:
         fail(exc)
@@ -177,18 +171,16 @@ def fire_command(
     """Fire TRIGGER on ticket NUMBER as a user, in one transaction."""
     try:
         data = _parse_data(pairs)
-        with app.unit_of_work() as session:
-            actor = get_actor(session, username)
+        with app.unit_of_work() as uow:
+            actor = get_actor(uow.session, username)
             result = fire(
-                session,
+                uow,
                 number,
                 trigger,
                 actor=actor,
                 data=data,
                 expected_version=expected_version,
                 now=app.now(),
-                registry=app.registry,
-                audit_key=app.audit_key,
             )
     except EngineError as exc:
         fail(exc)

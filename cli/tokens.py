@@ -22,7 +22,8 @@ def tokens() -> None:
 def create(app: AppContext, username: str, name: str) -> None:
     """Make a token acting as USERNAME; the token is the last line of the output."""
     try:
-        with app.unit_of_work() as session:
+        with app.unit_of_work() as uow:
+            session = uow.session
             issued = api_tokens.create_token(session, username, now=app.now(), name=name)
     except EngineError as exc:
         fail(exc)
@@ -40,7 +41,8 @@ def create(app: AppContext, username: str, name: str) -> None:
 def revoke(app: AppContext, token_id: int) -> None:
     """Revoke the token with id TOKEN_ID (see `rectiflow tokens list`)."""
     try:
-        with app.unit_of_work() as session:
+        with app.unit_of_work() as uow:
+            session = uow.session
             info = api_tokens.revoke_token(session, token_id, now=app.now())
     except EngineError as exc:
         fail(exc)
@@ -54,7 +56,8 @@ def revoke(app: AppContext, token_id: int) -> None:
 @pass_app
 def list_(app: AppContext, username: str | None) -> None:
     """List tokens: id, user, name, created, last used, revoked (never the values)."""
-    with app.unit_of_work() as session:
+    with app.unit_of_work() as uow:
+        session = uow.session
         rows = api_tokens.list_tokens(session, username)
     if not rows:
         click.echo("no API tokens")

@@ -14,7 +14,6 @@ from cli.main import main
 from cli.scheduler import (
     SchedulerLock,
     build_scheduler,
-    configure_calendar,
     run_digest,
     run_sweep,
 )
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def _set_now(app: AppContext, now_text: str | None) -> None:
     try:
-        configure_calendar(app)
+        app.ctx  # noqa: B018 - builds the context: a bad policy, workflow or calendar stops here
     except EngineError as exc:
         fail(exc)
     if now_text:
@@ -146,7 +145,8 @@ def simulate(
     from engine.simulate import simulate as run
 
     _set_now(app, None)
-    session = app.sessions()
+    uow = app.ctx.bind(app.sessions())
+    session = uow.session
     try:
         camp = session.execute(
             select(Campaign.timezone, Campaign.starts_on).where(Campaign.code == campaign_code)
@@ -161,18 +161,11 @@ def simulate(
             start = app.now()
         else:
             start = datetime.combine(camp.starts_on, time(0), tzinfo=tz)
-        days = run(
-            session,
-            campaign=campaign_code,
-            start=start,
-            until=until,
-            registry=app.registry,
-            audit_key=app.audit_key,
-        )
+        days = run(uow, campaign=campaign_code, start=start, until=until)
         if dry_run:
             session.rollback()
         else:
-            session.commit()
+            uow.commit()
     except EngineError as exc:
         session.rollback()
         fail(exc)

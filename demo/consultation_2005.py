@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.context import UnitOfWork
 from engine.models import Campaign, Ticket, Unit, User
 from engine.tickets import Actor, create_ticket, fire, get_actor
 
@@ -185,13 +186,13 @@ def _default_sweep() -> Callable[..., Any] | None:
     if fire_due is None or next_due is None:
         return None
 
-    def sweep_in_session(session: Session, *, now: datetime) -> int:
+    def sweep_in_session(uow: UnitOfWork, *, now: datetime) -> int:
         fired = 0
         while True:
-            due = next_due(session)
+            due = next_due(uow.session)
             if due is None or due > now:
                 return fired
-            part = fire_due(session, now=min(now, due + SWEEP_STEP), limit=1000)
+            part = fire_due(uow, now=min(now, due + SWEEP_STEP), limit=1000)
             fired += len(part.firings)
             if not part.firings and not part.skipped:
                 return fired
@@ -200,7 +201,7 @@ def _default_sweep() -> Callable[..., Any] | None:
 
 
 def replay_campaign(
-    session: Session,
+    uow: UnitOfWork,
     campaign_code: str,
     *,
     clerk: str = "clerk",
@@ -214,9 +215,10 @@ def replay_campaign(
     workflow with ``fire`` at its own simulated time. A campaign that already
     has tickets is left alone (``made == 0``). ``sweep``: True uses
     ``engine.timers.fire_due_timers`` when it exists, a callable is used as given
-    (``sweep(session, now=...)``), False/None sweeps nothing.
+    (``sweep(uow, now=...)``), False/None sweeps nothing.
     """
     summary = ReplaySummary()
+    session = uow.session
     campaign = session.scalars(select(Campaign).where(Campaign.code == campaign_code)).one()
     existing = session.scalar(
         select(func.count()).select_from(Ticket).where(Ticket.campaign_id == campaign.id)
@@ -285,11 +287,11 @@ def replay_campaign(
     for at, _, index, step in events:
         op = plan[index]
         if sweeper is not None:
-            summary.timers_fired += sweeper(session, now=at) or 0
+            summary.timers_fired += sweeper(uow, now=at) or 0
         day = at.astimezone(zone).date().isoformat()
         if step == "create":
             created = create_ticket(
-                session,
+                uow,
                 campaign=campaign_code,
                 text=op.text,
                 kind=op.kind,
@@ -337,23 +339,23 @@ def replay_campaign(
         else:  # feed_back
             actor = get_actor(session, responsible(index))
             data = {"method": "visit", "text": "Answered at the door.", "date": day}
-        result = fire(session, number, trigger, actor=actor, data=data, now=at)
+        result = fire(uow, number, trigger, actor=actor, data=data, now=at)
         if "unit_id" in result.effects:
             units[index] = result.effects["unit_id"]
         summary.transitions += 1
         summary.finished_at = at
     if sweeper is not None:
         end = local(campaign.ends_on.month, campaign.ends_on.day, 23, 59)
-        summary.timers_fired += sweeper(session, now=end) or 0
+        summary.timers_fired += sweeper(uow, now=end) or 0
     return summary
 
 
 def build_demo_campaign(
-    session: Session,
+    uow: UnitOfWork,
     campaign_code: str,
     *,
     clerk: str = "clerk",
     seed: int = 2005,
 ) -> int:
     """Replay the report's campaign (see ``replay_campaign``); return how many opinions were made."""
-    return replay_campaign(session, campaign_code, clerk=clerk, seed=seed).made
+    return replay_campaign(uow, campaign_code, clerk=clerk, seed=seed).made

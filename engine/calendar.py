@@ -172,33 +172,37 @@ def load_calendar_file(path: Path | str = DEFAULT_CALENDAR_FILE) -> dict[str, Wo
     return parse_calendars(data, str(path))
 
 
-@lru_cache(maxsize=8)
-def _cached_file(path: str, mtime: float) -> dict[str, WorkingCalendar]:
-    return load_calendar_file(path)
+class CalendarBook:
+    """The working calendars one process knows: those of a calendar file, by name.
 
+    A campaign names its calendar (``calendar = "CN"``); a name the file does not
+    define is taken as a country code of the holidays package. Built once per
+    process by the engine context; no module keeps a current calendar.
+    """
 
-_calendar_file: Path = DEFAULT_CALENDAR_FILE
+    def __init__(self, calendars: dict[str, WorkingCalendar], source: str = "<memory>") -> None:
+        self._calendars = dict(calendars)
+        self.source = source
 
+    @classmethod
+    def from_file(cls, path: Path | str = DEFAULT_CALENDAR_FILE) -> CalendarBook:
+        return cls(load_calendar_file(path), str(path))
 
-def use_calendar_file(path: Path | str) -> None:
-    """Make ``path`` the calendar file deadlines use (settings ``calendar``); validated now."""
-    global _calendar_file
-    load_calendar_file(path)
-    _calendar_file = Path(path)
+    def get(self, name: str) -> WorkingCalendar:
+        """The calendar ``name``; ``ConfigError`` when neither the file nor a country has it."""
+        found = self._calendars.get(name)
+        if found is not None:
+            return found
+        try:
+            holidays_lib.country_holidays(name, years=2005)
+        except NotImplementedError:
+            raise ConfigError(
+                f"no calendar {name!r} in {self.source} and it is not a country code "
+                "the holidays package knows"
+            ) from None
+        calendar = WorkingCalendar(name=name, country=name)
+        self._calendars[name] = calendar
+        return calendar
 
-
-def get_calendar(name: str, path: Path | str | None = None) -> WorkingCalendar:
-    """The calendar ``name`` (``"CN"``) from the calendar file; a bare country code if absent."""
-    file = Path(path) if path is not None else _calendar_file
-    calendars: dict[str, WorkingCalendar] = {}
-    if file.exists():
-        calendars = _cached_file(str(file), file.stat().st_mtime)
-    if name in calendars:
-        return calendars[name]
-    try:
-        holidays_lib.country_holidays(name, years=2005)
-    except NotImplementedError:
-        raise ConfigError(
-            f"no calendar {name!r} in {file} and it is not a country code the holidays package knows"
-        ) from None
-    return WorkingCalendar(name=name, country=name)
+    def names(self) -> list[str]:
+        return sorted(self._calendars)

@@ -17,14 +17,19 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.clock import ensure_utc
-from engine.errors import Conflict, InvalidTransition, NotFound, NotPermitted, ValidationError
+from engine.actors import Actor
+from engine.context import UnitOfWork
+from engine.creating import hash_secret
+from engine.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from engine.firing import fire
+from engine.ledger import declare_event, record_event
 from engine.models import FeedbackRecord, ReopenRequest, Ticket
-from engine.roles import SUPERVISOR
-from engine.tickets import Actor, fire, hash_secret, record_event
-from engine.workflow import WorkflowRegistry, default_registry
 
 PUBLIC_ACTOR = Actor(username="public", role="citizen")
+
+declare_event("citizen_satisfied", "satisfied")
+declare_event("citizen_unsatisfied", "satisfied")
+declare_event("reopen_refused")
 REASON_MAX = 2000
 NO_SUCH_RECEIPT = (
     "No opinion matches this receipt number and secret. Check both against your receipt "
@@ -84,16 +89,16 @@ def _ticket_by_receipt(session: Session, number: str, secret: str) -> Any:
 
 
 def receipt_status(
-    session: Session,
+    uow: UnitOfWork,
     *,
     number: str,
     secret: str,
-    registry: WorkflowRegistry | None = None,
 ) -> ReceiptStatus:
     """The status of the opinion on receipt ``number`` + ``secret``; ``NotFound`` (one message
     for an unknown number and a wrong secret) otherwise."""
+    session = uow.session
     row = _ticket_by_receipt(session, number, secret)
-    workflow = (registry or default_registry()).get(row.workflow_name, row.workflow_version)
+    workflow = uow.registry.get(row.workflow_name, row.workflow_version)
     state = workflow.states.get(row.state)
     feedback = [
         Feedback(m, t, d)
@@ -125,21 +130,21 @@ def receipt_status(
 
 
 def answer_feedback(
-    session: Session,
+    uow: UnitOfWork,
     *,
     number: str,
     secret: str,
     satisfied: bool,
-    now: datetime,
+    now: datetime | None = None,
     reason: str | None = None,
-    audit_key: bytes | None = None,
 ) -> int:
     """Record whether the feedback satisfied the citizen (a log row; the state stays).
 
     Unsatisfied needs a reason and opens a ``ReopenRequest`` for a supervisor;
     returns its id (0 when satisfied). Only once per feedback round.
     """
-    now = ensure_utc(now)
+    now = uow.now(now)
+    session = uow.session
     row = _ticket_by_receipt(session, number, secret)
     text = (reason or "").strip()
     if row.closed_at is None:
@@ -166,7 +171,7 @@ def answer_feedback(
             ticket=row.number,
         )
     record_event(
-        session,
+        uow,
         row.number,
         "citizen_satisfied" if satisfied else "citizen_unsatisfied",
         actor=PUBLIC_ACTOR,
@@ -175,7 +180,6 @@ def answer_feedback(
         reason=text or None,
         values={"satisfied": satisfied},
         expected_version=row.version,
-        audit_key=audit_key,
     )
     if satisfied:
         return 0
@@ -189,26 +193,22 @@ def answer_feedback(
 
 
 def decide_reopen_request(
-    session: Session,
+    uow: UnitOfWork,
     request_id: int,
     *,
     actor: Actor,
     reopen: bool,
-    now: datetime,
+    now: datetime | None = None,
     note: str | None = None,
     unit: str | None = None,
     officer: str | None = None,
-    registry: WorkflowRegistry | None = None,
-    audit_key: bytes | None = None,
 ) -> str:
     """A supervisor acts on a reopen request: ``reopen`` fires the workflow's ``reopen``
     (back to the officer, or to ``unit``/``officer``); otherwise it is refused with ``note``.
     Returns the new status (``reopened`` or ``refused``)."""
-    now = ensure_utc(now)
-    if actor.role != SUPERVISOR:
-        raise NotPermitted(
-            f"only a supervisor decides reopen requests; {actor.username} is {actor.role}"
-        )
+    now = uow.now(now)
+    session = uow.session
+    uow.policy.require(actor, "reopen.decide")
     req = session.execute(
         select(ReopenRequest.id, ReopenRequest.status, ReopenRequest.reason, Ticket.number)
         .join(Ticket, Ticket.id == ReopenRequest.ticket_id)
@@ -227,16 +227,7 @@ def decide_reopen_request(
             data["unit"] = unit
         if officer:
             data["officer"] = officer
-        fire(
-            session,
-            req.number,
-            "reopen",
-            actor=actor,
-            data=data,
-            now=now,
-            registry=registry or default_registry(),
-            audit_key=audit_key,
-        )
+        fire(uow, req.number, "reopen", actor=actor, data=data, now=now)
         status = "reopened"
     else:
         if not why:
@@ -246,14 +237,13 @@ def decide_reopen_request(
                 ticket=req.number,
             )
         record_event(
-            session,
+            uow,
             req.number,
             "reopen_refused",
             actor=actor,
             now=now,
             data={"request": request_id, "note": why[:2000]},
             reason=why[:2000],
-            audit_key=audit_key,
         )
         status = "refused"
     session.execute(

@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from engine.calendar import WorkingCalendar, get_calendar
+from engine.calendar import WorkingCalendar
+from engine.context import UnitOfWork
 from engine.models import Campaign, Timer
 from engine.workflow import Ladder, StateSpec, Workflow
 
@@ -85,14 +86,14 @@ class CampaignClock:
         return end.astimezone(UTC)
 
 
-def campaign_clock(conn: Connection, campaign_id: int) -> CampaignClock:
-    """The campaign's timezone, calendar and deadline (read once per transaction-ish)."""
-    row = conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
+def campaign_clock(uow: UnitOfWork, campaign_id: int) -> CampaignClock:
+    """The campaign's timezone, the calendar it names and its deadline."""
+    row = uow.conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
     return CampaignClock(
         id=row.id,
         code=row.code,
         timezone=ZoneInfo(row.timezone),
-        calendar=get_calendar(row.calendar),
+        calendar=uow.ctx.calendar(row.calendar),
         rectification_deadline=row.rectification_deadline,
         ends_on=row.ends_on,
     )
@@ -168,7 +169,7 @@ def arm_timers(
 
 
 def rearm(
-    conn: Connection,
+    uow: UnitOfWork,
     *,
     workflow: Workflow,
     ticket_id: int,
@@ -178,8 +179,9 @@ def rearm(
     from_level: int = 0,
 ) -> int:
     """Move a ticket's clock to ``due_at``: cancel its pending timers and arm new ones."""
+    conn = uow.conn
     cancel_pending(conn, ticket_id, now)
-    clock = campaign_clock(conn, campaign_id)
+    clock = campaign_clock(uow, campaign_id)
     return arm_timers(
         conn,
         ticket_id=ticket_id,
@@ -192,7 +194,7 @@ def rearm(
 
 
 def on_transition(
-    conn: Connection,
+    uow: UnitOfWork,
     *,
     workflow: Workflow,
     ticket_id: int,
@@ -213,12 +215,13 @@ def on_transition(
     """
     if from_state == to_state:
         return {}
+    conn = uow.conn
     if from_state is not None:
         cancel_pending(conn, ticket_id, now)
     spec = workflow.states[to_state]
     if spec.final or (spec.time_limit_working_days is None and spec.time_limit_hours is None):
         return {"due_at": None, "due_rule": None, "escalation_level": 0}
-    clock = campaign_clock(conn, campaign_id)
+    clock = campaign_clock(uow, campaign_id)
     due = state_due(spec, clock, now)
     assert due is not None
     arm_timers(

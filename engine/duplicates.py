@@ -27,6 +27,7 @@ from rapidfuzz.distance import Indel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.context import UnitOfWork
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Ticket
 from engine.tickets import Actor, Fired, fire
@@ -149,15 +150,14 @@ def find_duplicates(
 
 
 def act_on_group(
-    session: Session,
+    uow: UnitOfWork,
     group: int,
     trigger: str,
     *,
     actor: Actor,
-    now: datetime,
+    now: datetime | None = None,
     data: dict[str, Any] | None = None,
     reason: str | None = None,
-    audit_key: bytes | None = None,
 ) -> list[Fired]:
     """Fire ``trigger`` with ``data`` on every ticket of duplicate group ``group``.
 
@@ -166,8 +166,9 @@ def act_on_group(
     and the caller's rollback leaves every ticket as it was. Used to
     categorize a group, or to close it with one feedback (``feed_back``).
     """
+    uow.policy.require(actor, "duplicates.resolve")
     numbers = list(
-        session.scalars(
+        uow.session.scalars(
             select(Ticket.number).where(Ticket.duplicate_group == group).order_by(Ticket.id)
         )
     )
@@ -177,15 +178,6 @@ def act_on_group(
     fired = []
     for number in numbers:
         fired.append(
-            fire(
-                session,
-                number,
-                trigger,
-                actor=actor,
-                data=dict(data or {}),
-                now=now,
-                reason=why,
-                audit_key=audit_key,
-            )
+            fire(uow, number, trigger, actor=actor, data=dict(data or {}), now=now, reason=why)
         )
     return fired

@@ -12,30 +12,28 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, update
-from sqlalchemy.orm import Session
 
-from engine.clock import ensure_utc
+from engine.actors import Actor
+from engine.context import UnitOfWork
 from engine.deadlines import BREACH, LADDER
-from engine.errors import NotPermitted, ValidationError
+from engine.errors import ValidationError
+from engine.ledger import declare_event, load_ticket_row, record_event
 from engine.models import Timer
 from engine.notifications import Recipients, notify
-from engine.roles import SUPERVISOR
-from engine.tickets import Actor, load_ticket_row, record_event
-from engine.workflow import WorkflowRegistry, default_registry
 
 timers_t = cast(Table, Timer.__table__)
 
+declare_event("escalated_by_hand", "escalation_level")
+
 
 def escalate_ticket(
-    session: Session,
+    uow: UnitOfWork,
     number: str,
     *,
     actor: Actor,
     reason: str,
-    now: datetime,
+    now: datetime | None = None,
     level: int | None = None,
-    registry: WorkflowRegistry | None = None,
-    audit_key: bytes | None = None,
 ) -> int:
     """Raise ``number``'s escalation level (by one, or to ``level``) as a supervisor; the new level.
 
@@ -43,16 +41,11 @@ def escalate_ticket(
     ladder. Pending ladder timers at or below the new level are cancelled
     (those steps are done); the people of the new level are notified.
     """
-    now = ensure_utc(now)
-    conn = session.connection()
+    now = uow.now(now)
+    conn = uow.conn
     ticket = load_ticket_row(conn, number)
-    if actor.role != SUPERVISOR:
-        raise NotPermitted(
-            f"only a supervisor may escalate {number}; {actor.username} is {actor.role}",
-            ticket=number,
-            state=ticket.state,
-        )
-    workflow = (registry or default_registry()).get(ticket.workflow_name, ticket.workflow_version)
+    uow.policy.require(actor, "ticket.escalate", ticket, number=number)
+    workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
     if ticket.state in workflow.final_states:
         raise ValidationError(
             f"{number} is closed (state {ticket.state!r}); reopen it before escalating",
@@ -89,7 +82,7 @@ def escalate_ticket(
         .values(cancelled_at=now)
     )
     record_event(
-        session,
+        uow,
         number,
         "escalated_by_hand",
         actor=actor,
@@ -97,7 +90,6 @@ def escalate_ticket(
         reason=why,
         data={"from_level": ticket.escalation_level, "level": target},
         values={"escalation_level": target},
-        audit_key=audit_key,
     )
     step = next((s for s in workflow.ladder.steps if s.level == target), None)
     recipients = Recipients(conn)

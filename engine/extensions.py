@@ -14,18 +14,21 @@ from typing import cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from engine.actors import Actor
 from engine.clock import ensure_utc
+from engine.context import UnitOfWork
 from engine.deadlines import campaign_clock, rearm
-from engine.errors import Conflict, NotFound, NotPermitted, ValidationError
+from engine.errors import Conflict, NotFound, ValidationError
+from engine.ledger import declare_event, load_ticket_row, record_event
 from engine.models import Extension, Ticket, User
 from engine.notifications import Recipients, notify
-from engine.roles import OFFICER, SUPERVISOR, UNIT_LEADER
-from engine.tickets import Actor, load_ticket_row, record_event
-from engine.workflow import WorkflowRegistry, default_registry
 
 extensions_t = cast(Table, Extension.__table__)
-REQUESTER_ROLES = frozenset({OFFICER, UNIT_LEADER, SUPERVISOR})
 REASON_MAX = 2000
+
+declare_event("extension_requested")
+declare_event("extension_approved", "due_at", "due_rule", "escalation_level")
+declare_event("extension_refused")
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,13 @@ def _fmt(instant: datetime, tz: object) -> str:
 
 
 def request_extension(
-    session: Session,
+    uow: UnitOfWork,
     number: str,
     *,
     actor: Actor,
     due_at: datetime,
     reason: str,
-    now: datetime,
-    audit_key: bytes | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Ask for ``due_at`` as the ticket's new due time, with a reason; returns the request id.
 
@@ -65,30 +67,18 @@ def request_extension(
     campaign's end, a ticket with no running clock, a request already pending.
     Supervisors are told in their inbox.
     """
-    now = ensure_utc(now)
-    conn = session.connection()
+    now = uow.now(now)
+    session = uow.session
+    conn = uow.conn
     ticket = load_ticket_row(conn, number)
-    if actor.role not in REQUESTER_ROLES:
-        raise NotPermitted(
-            f"only the ticket's officer, its unit leader or a supervisor may ask for an extension; "
-            f"{actor.username} is {actor.role}",
-            ticket=number,
-            state=ticket.state,
-        )
-    if actor.role in (OFFICER, UNIT_LEADER) and ticket.unit_id != actor.unit_id:
-        raise NotPermitted(
-            f"{number} belongs to another unit; {actor.username} may ask extensions only for "
-            "tickets of their own unit",
-            ticket=number,
-            state=ticket.state,
-        )
+    uow.policy.require(actor, "extension.ask", ticket, number=number)
     if ticket.due_at is None:
         raise ValidationError(
             f"{number} has no running deadline in state {ticket.state!r}; nothing to extend",
             ticket=number,
             state=ticket.state,
         )
-    clock = campaign_clock(conn, ticket.campaign_id)
+    clock = campaign_clock(uow, ticket.campaign_id)
     if now >= ticket.due_at:
         raise ValidationError(
             f"{number} was due at {_fmt(ticket.due_at, clock.timezone)} and that has passed; an "
@@ -149,14 +139,13 @@ def request_extension(
         .returning(extensions_t.c.id)
     ).scalar_one()
     record_event(
-        session,
+        uow,
         number,
         "extension_requested",
         actor=actor,
         now=now,
         reason=why,
         data={"extension": ext_id, "requested_due_at": _fmt(wanted, clock.timezone)},
-        audit_key=audit_key,
     )
     notify(
         conn,
@@ -171,15 +160,13 @@ def request_extension(
 
 
 def decide_extension(
-    session: Session,
+    uow: UnitOfWork,
     extension_id: int,
     *,
     actor: Actor,
     approve: bool,
-    now: datetime,
+    now: datetime | None = None,
     note: str | None = None,
-    registry: WorkflowRegistry | None = None,
-    audit_key: bytes | None = None,
 ) -> ExtensionView:
     """A supervisor approves or refuses a pending request; approval moves due time and timers.
 
@@ -188,27 +175,22 @@ def decide_extension(
     re-arms the warning and the ladder. A refusal needs a note. The requester
     is told in their inbox.
     """
-    now = ensure_utc(now)
-    conn = session.connection()
+    now = uow.now(now)
+    session = uow.session
+    conn = uow.conn
     ext = session.get(Extension, extension_id)
     if ext is None:
         raise NotFound(f"no extension request #{extension_id}")
     ticket = conn.execute(select(Ticket.number).where(Ticket.id == ext.ticket_id)).scalar_one()
     row = load_ticket_row(conn, ticket)
-    if actor.role != SUPERVISOR:
-        raise NotPermitted(
-            f"only a supervisor may decide extension #{extension_id}; "
-            f"{actor.username} is {actor.role}",
-            ticket=row.number,
-            state=row.state,
-        )
+    uow.policy.require(actor, "extension.decide", row, number=row.number)
     if ext.status != "pending":
         raise Conflict(
             f"extension #{extension_id} was already {ext.status}",
             ticket=row.number,
             state=row.state,
         )
-    clock = campaign_clock(conn, row.campaign_id)
+    clock = campaign_clock(uow, row.campaign_id)
     text = (note or "").strip() or None
     if approve:
         if row.due_at is None:
@@ -242,9 +224,9 @@ def decide_extension(
         raise Conflict(f"extension #{extension_id} was decided by someone else meanwhile")
     values: dict[str, object] = {}
     if approve:
-        workflow = (registry or default_registry()).get(row.workflow_name, row.workflow_version)
+        workflow = uow.registry.get(row.workflow_name, row.workflow_version)
         rearm(
-            conn,
+            uow,
             workflow=workflow,
             ticket_id=row.id,
             campaign_id=row.campaign_id,
@@ -257,7 +239,7 @@ def decide_extension(
             "escalation_level": 0,
         }
     record_event(
-        session,
+        uow,
         row.number,
         f"extension_{status}",
         actor=actor,
@@ -268,7 +250,6 @@ def decide_extension(
             "requested_due_at": _fmt(ext.requested_due_at, clock.timezone),
         },
         values=values,
-        audit_key=audit_key,
     )
     notify(
         conn,

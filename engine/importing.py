@@ -29,10 +29,11 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from engine.audit import safe_cell
 from engine.clock import ensure_utc
+from engine.context import EngineContext, UnitOfWork
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Category, Ticket
 from engine.tickets import KINDS, TEXT_MAX, create_ticket, fire, get_actor
@@ -580,19 +581,18 @@ def _check_rows(
 
 
 def import_file(
-    sessions: sessionmaker[Session],
+    ctx: EngineContext,
     path: Path | str,
     *,
     campaign: str,
     username: str,
-    now: datetime,
+    now: datetime | None = None,
     mapping: ColumnMapping | None = None,
     encoding: str | None = None,
     accept_good_rows: bool = False,
     rejects: IO[str] | None = None,
     batch_size: int = 2000,
     progress: Callable[[Progress], None] | None = None,
-    audit_key: bytes | None = None,
 ) -> ImportResult:
     """Check ``path`` and import its rows into ``campaign`` as ``username``; return the counts.
 
@@ -604,10 +604,10 @@ def import_file(
     campaign already has is counted in ``already_imported`` and skipped.
     """
     path = Path(path)
-    now = ensure_utc(now)
+    now = ensure_utc(now) if now is not None else ctx.now()
     # Read what the checks need, then end the transaction: on SQLite it would hold the
     # write lock for as long as a large file takes to check.
-    with sessions() as session:
+    with ctx.sessions() as session:
         actor = get_actor(session, username)
         camp = _campaign(session, campaign)
         camp_id, camp_zone = camp.id, ZoneInfo(camp.timezone)
@@ -647,25 +647,20 @@ def import_file(
         nonlocal done
         if not batch:
             return
-        with sessions() as session:
-            try:
-                keys = [r.key for r in batch]
-                existing = set(
-                    session.scalars(
-                        select(Ticket.external_key).where(
-                            Ticket.campaign_id == camp_id, Ticket.external_key.in_(keys)
-                        )
+        with ctx.unit_of_work() as uow:
+            keys = [r.key for r in batch]
+            existing = set(
+                uow.session.scalars(
+                    select(Ticket.external_key).where(
+                        Ticket.campaign_id == camp_id, Ticket.external_key.in_(keys)
                     )
                 )
-                for row in batch:
-                    if row.key in existing:
-                        result.already_imported += 1
-                        continue
-                    _create(session, campaign, actor, row, now, audit_key, result)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+            )
+            for row in batch:
+                if row.key in existing:
+                    result.already_imported += 1
+                    continue
+                _create(uow, campaign, actor, row, now, result)
         done += len(batch)
         batch.clear()
         if progress:
@@ -708,17 +703,16 @@ def import_file(
 
 
 def _create(
-    session: Session,
+    uow: UnitOfWork,
     campaign: str,
     actor: Any,
     row: CheckedRow,
     now: datetime,
-    audit_key: bytes | None,
     result: ImportResult,
 ) -> None:
     v = row.values
     created = create_ticket(
-        session,
+        uow,
         campaign=campaign,
         text=v["text"],
         kind=v.get("kind"),
@@ -732,18 +726,16 @@ def _create(
         source="import",
         external_key=row.key,
         themes=v.get("themes", ()),
-        audit_key=audit_key,
     )
     if v.get("category"):
         fire(
-            session,
+            uow,
             created.number,
             "categorize",
             actor=actor,
             data={"category": v["category"], "kind": v["kind"]},
             expected_version=created.version,
             now=now,
-            audit_key=audit_key,
         )
     result.created += 1
     if len(result.numbers) < 20:

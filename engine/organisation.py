@@ -13,14 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from engine.clock import ensure_utc
+from engine.context import UnitOfWork
 from engine.errors import ConfigError, NotFound
 from engine.models import Campaign, Category, RoutingRule, Unit, User
-from engine.roles import ROLES
 from engine.security import hash_password
-from engine.workflow import WorkflowRegistry, default_registry
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -34,9 +32,14 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_organisation(
-    session: Session, data: dict[str, Any], *, source: str = "<memory>", password: str = "demo"
+    uow: UnitOfWork, data: dict[str, Any], *, source: str = "<memory>", password: str = "demo"
 ) -> dict[str, int]:
-    """Create or update units, users and general routing rules from ``data``."""
+    """Create or update units, users and general routing rules from ``data``.
+
+    Every user's role must be a role of the policy.
+    """
+    session = uow.session
+    roles = uow.policy.role_names()
     units: dict[str, Unit] = {u.code: u for u in session.scalars(select(Unit))}
     counts = {"units": 0, "users": 0, "routing": 0}
     for i, item in enumerate(data.get("units", []), start=1):
@@ -60,9 +63,10 @@ def load_organisation(
     for i, item in enumerate(data.get("users", []), start=1):
         username = _need(item, "username", source, f"user #{i}")
         role = _need(item, "role", source, f"user {username!r}")
-        if role not in ROLES:
+        if role not in roles:
             raise ConfigError(
-                f"{source}: user {username!r}: unknown role {role!r}; roles are {', '.join(ROLES)}"
+                f"{source}: user {username!r}: unknown role {role!r}; "
+                f"the policy's roles are {', '.join(sorted(roles))}"
             )
         unit_code = item.get("unit")
         if unit_code is not None and unit_code not in units:
@@ -94,18 +98,21 @@ def load_organisation(
     return counts
 
 
-def load_organisation_file(session: Session, path: Path, **kw: Any) -> dict[str, int]:
-    return load_organisation(session, read_toml(path), source=str(path), **kw)
+def load_organisation_file(uow: UnitOfWork, path: Path, **kw: Any) -> dict[str, int]:
+    return load_organisation(uow, read_toml(path), source=str(path), **kw)
 
 
 def upsert_campaign(
-    session: Session,
+    uow: UnitOfWork,
     data: dict[str, Any],
     *,
     source: str = "<memory>",
-    registry: WorkflowRegistry | None = None,
 ) -> Campaign:
-    """Create the campaign described by ``data`` (or update the one with its code)."""
+    """Create the campaign described by ``data`` (or update the one with its code).
+
+    Its workflow must be one of the registry's and its calendar one the context knows.
+    """
+    session = uow.session
     code = _need(data, "code", source, "campaign")
     tz = _need(data, "timezone", source, f"campaign {code!r}")
     try:
@@ -131,8 +138,13 @@ def upsert_campaign(
         deadline = deadline.replace(tzinfo=zone)
     wf_name = data.get("workflow", "consultation")
     try:
-        workflow = (registry or default_registry()).get(wf_name, data.get("workflow_version"))
+        workflow = uow.registry.get(wf_name, data.get("workflow_version"))
     except NotFound as exc:
+        raise ConfigError(f"{source}: campaign {code!r}: {exc.message}") from None
+    calendar_name = str(data.get("calendar", "CN"))
+    try:
+        uow.ctx.calendar(calendar_name)
+    except ConfigError as exc:
         raise ConfigError(f"{source}: campaign {code!r}: {exc.message}") from None
     campaign = session.scalars(select(Campaign).where(Campaign.code == code)).first()
     if campaign is None:
@@ -146,7 +158,7 @@ def upsert_campaign(
     campaign.number_prefix = str(data.get("number_prefix", code))
     campaign.workflow_name = workflow.name
     campaign.workflow_version = workflow.version
-    campaign.calendar = data.get("calendar", "CN")
+    campaign.calendar = calendar_name
     session.flush()
     known = {
         c.code: c
@@ -163,8 +175,8 @@ def upsert_campaign(
     return campaign
 
 
-def load_campaign_file(session: Session, path: Path, **kw: Any) -> Campaign:
-    return upsert_campaign(session, read_toml(path), source=str(path), **kw)
+def load_campaign_file(uow: UnitOfWork, path: Path) -> Campaign:
+    return upsert_campaign(uow, read_toml(path), source=str(path))
 
 
 def _need(item: dict[str, Any], key: str, source: str, what: str) -> Any:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Subquery
 
 from engine.audit import safe_cell
+from engine.context import UnitOfWork
 from engine.errors import NotFound, ValidationError
 from engine.models import (
     Campaign,
@@ -39,7 +40,6 @@ from engine.models import (
     TransitionLog,
     Unit,
 )
-from engine.workflow import WorkflowRegistry, default_registry
 
 FORMATS = ("text", "json", "csv", "xlsx")
 SPECIFIC_PROBLEM_KIND = "request"
@@ -106,12 +106,11 @@ def _ticket_view(campaign_id: int, cutoff: datetime | None) -> Subquery:
 
 
 def campaign_report(
-    session: Session,
+    uow: UnitOfWork,
     campaign_code: str,
     as_of: date | datetime | str | None = None,
     *,
     now: datetime | None = None,
-    registry: WorkflowRegistry | None = None,
 ) -> dict[str, Any]:
     """The campaign report as a plain dict (JSON-ready), as of ``as_of`` (default: now).
 
@@ -121,15 +120,14 @@ def campaign_report(
     by_unit, by_state, fed_back, solved_by_deadline, solved_after_deadline,
     escalated_to_government, overdue, satisfaction, themes, specific_problems.
     """
+    session = uow.session
     campaign = session.scalars(select(Campaign).where(Campaign.code == campaign_code)).first()
     if campaign is None:
         known = ", ".join(session.scalars(select(Campaign.code).order_by(Campaign.code)))
         raise NotFound(f"no campaign {campaign_code!r}; known campaigns: {known or 'none'}")
     cutoff = resolve_as_of(as_of, campaign.timezone)
-    judged_at = cutoff or (now.astimezone(UTC) if now else datetime.now(UTC))
-    workflow = (registry or default_registry()).get(
-        campaign.workflow_name, campaign.workflow_version
-    )
+    judged_at = cutoff or uow.now(now)
+    workflow = uow.registry.get(campaign.workflow_name, campaign.workflow_version)
     final_states = sorted(workflow.final_states)
     deadline = campaign.rectification_deadline
     view = _ticket_view(campaign.id, cutoff)

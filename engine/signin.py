@@ -11,19 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from engine.actors import Actor
 from engine.clock import ensure_utc
+from engine.context import UnitOfWork
 from engine.models import SignInFailure, User
 from engine.security import check_password
-from engine.tickets import Actor
 
 FREE_ATTEMPTS = 5
 WINDOW = timedelta(minutes=15)
 MAX_DELAY = timedelta(minutes=5)
-STAFF_ROLES = frozenset({"clerk", "officer", "unit_leader", "supervisor", "inspector", "admin"})
 
 # Compared against when the username is unknown, so both paths cost one scrypt.
 _DUMMY_HASH = (
@@ -57,7 +58,7 @@ def wait_needed(session: Session, *, username: str, now: datetime) -> timedelta:
 
 
 def sign_in(
-    session: Session,
+    uow: UnitOfWork,
     *,
     username: str,
     password: str,
@@ -70,6 +71,7 @@ def sign_in(
     either way, so failures are kept.
     """
     now = ensure_utc(now)
+    session = uow.session
     username = username.strip()[:64]
     wait = wait_needed(session, username=username, now=now)
     if wait > timedelta(0):
@@ -85,7 +87,7 @@ def sign_in(
         )
     ).first()
     ok = check_password(row.password_hash if row else _DUMMY_HASH, password)
-    if row is None or not ok or row.role not in STAFF_ROLES:
+    if row is None or not ok or not uow.policy.can(_as_actor(row), "web.signin"):
         session.execute(
             insert(SignInFailure).values(
                 username=username, remote_addr=(remote_addr or "")[:64] or None, at=now
@@ -93,4 +95,8 @@ def sign_in(
         )
         return SignInResult(None, "Wrong username or password.")
     session.execute(delete(SignInFailure).where(SignInFailure.username == username))
-    return SignInResult(Actor(username=row.username, role=row.role, unit_id=row.unit_id, id=row.id))
+    return SignInResult(_as_actor(row))
+
+
+def _as_actor(row: Any) -> Actor:
+    return Actor(username=row.username, role=row.role, unit_id=row.unit_id, id=row.id)

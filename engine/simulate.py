@@ -13,14 +13,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock, ensure_utc
+from engine.context import UnitOfWork
 from engine.deadlines import BREACH, WARNING
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign
 from engine.timers import Firing, fire_due_timers, next_due
-from engine.workflow import WorkflowRegistry
 
 
 @dataclass
@@ -59,14 +58,12 @@ class DayReport:
 
 
 def simulate(
-    session: Session,
+    uow: UnitOfWork,
     *,
     campaign: str,
     start: datetime,
     until: datetime,
     batch: int = 1000,
-    registry: WorkflowRegistry | None = None,
-    audit_key: bytes | None = None,
 ) -> list[DayReport]:
     """Fire every timer due from ``start`` to ``until`` at its own due time; one report per day.
 
@@ -74,6 +71,7 @@ def simulate(
     of every campaign in the database fire (the clock is the database's); the
     report counts those of ``campaign``.
     """
+    session = uow.session
     start, until = ensure_utc(start), ensure_utc(until)
     if until < start:
         raise ValidationError(
@@ -99,9 +97,7 @@ def simulate(
         clock.set(max(due, clock.now))
         fired_here = 0
         while True:
-            part = fire_due_timers(
-                session, now=clock(), limit=batch, registry=registry, audit_key=audit_key
-            )
+            part = fire_due_timers(uow, now=clock(), limit=batch)
             for firing in part.firings:
                 if firing.campaign_id != camp.id:
                     continue

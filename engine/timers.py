@@ -21,14 +21,15 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from engine.actors import SYSTEM_ACTOR
 from engine.clock import ensure_utc
+from engine.context import EngineContext, UnitOfWork
 from engine.deadlines import BREACH, WARNING
+from engine.ledger import Event, record_events
 from engine.models import Campaign, Notification, Ticket, Timer, Unit
 from engine.notifications import Recipients
-from engine.tickets import SYSTEM_ACTOR, Event, record_events
-from engine.workflow import WorkflowRegistry, default_registry
 
 log = logging.getLogger(__name__)
 timers_t = cast(Table, Timer.__table__)
@@ -122,12 +123,10 @@ def next_due(session: Session) -> datetime | None:
 
 
 def fire_due_timers(
-    session: Session,
+    uow: UnitOfWork,
     *,
-    now: datetime,
+    now: datetime | None = None,
     limit: int = 500,
-    registry: WorkflowRegistry | None = None,
-    audit_key: bytes | None = None,
 ) -> SweepResult:
     """Claim up to ``limit`` due timers and fire them, in due-time order; the caller commits.
 
@@ -138,9 +137,10 @@ def fire_due_timers(
     ``engine.tickets.record_events`` (``record_event`` for a batch, on the rows
     already read under the lock).
     """
-    now = ensure_utc(now)
-    registry = registry or default_registry()
-    conn = session.connection()
+    now = uow.now(now)
+    registry = uow.registry
+    session = uow.session
+    conn = uow.conn
     claimed = _claim(session, now, limit)
     result = SweepResult()
     if not claimed:
@@ -275,7 +275,7 @@ def fire_due_timers(
                 campaign_id=ticket.campaign_id,
             )
         )
-    record_events(conn, events, actor=SYSTEM_ACTOR, now=now, audit_key=audit_key)
+    record_events(uow, events, actor=SYSTEM_ACTOR, now=now)
     if notices:
         ids = _insert_notices(conn, notices, pg=pg)
         result.notification_ids = ids
@@ -316,12 +316,10 @@ def _insert_notices(conn: Any, notices: list[dict[str, Any]], *, pg: bool) -> li
 
 
 def sweep(
-    sessions: sessionmaker[Session],
+    ctx: EngineContext,
     *,
-    now: datetime,
+    now: datetime | None = None,
     batch: int = 500,
-    registry: WorkflowRegistry | None = None,
-    audit_key: bytes | None = None,
     after_commit: Callable[[SweepResult], None] | None = None,
 ) -> SweepResult:
     """Fire everything due at ``now`` in batches of ``batch``, one transaction per batch.
@@ -330,17 +328,11 @@ def sweep(
     back and stops the sweep); ``after_commit`` runs after each committed batch
     (e-mail delivery). Returns every firing in due-time order.
     """
+    now = ensure_utc(now) if now is not None else ctx.now()
     total = SweepResult()
     while True:
-        with sessions() as session:
-            try:
-                part = fire_due_timers(
-                    session, now=now, limit=batch, registry=registry, audit_key=audit_key
-                )
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with ctx.unit_of_work() as uow:
+            part = fire_due_timers(uow, now=now, limit=batch)
         total.extend(part)
         if part.firings and after_commit is not None:
             try:

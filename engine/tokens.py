@@ -15,11 +15,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.actors import Actor
 from engine.clock import ensure_utc
 from engine.errors import NotFound, NotPermitted, ValidationError
 from engine.models import ApiToken, User
 from engine.security import hash_token
-from engine.tickets import Actor
 
 PREFIX = "rf_"
 NAME_MAX = 100

@@ -19,9 +19,9 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
+from engine.effects import check_effect
 from engine.errors import InvalidTransition, NotFound, WorkflowDefinitionError
 from engine.guards import GUARDS
-from engine.roles import ROLES, SYSTEM
 
 FIELD_TYPES = frozenset({"text", "choice", "date", "unit", "user", "category", "bool"})
 DEFAULT_WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
@@ -57,6 +57,7 @@ class TriggerSpec:
     requires: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     guards: tuple[str, ...] = ()
+    effects: tuple[str, ...] = ()
     title: str = ""
 
 
@@ -163,6 +164,7 @@ class Workflow:
                     "requires": list(t.requires),
                     "optional": list(t.optional),
                     "guards": list(t.guards),
+                    "effects": list(t.effects),
                 }
                 for t in self.triggers
             ],
@@ -273,8 +275,8 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
         if ftype == "choice" and not choices:
             raise _fail(source, item, "a choice field needs choices")
         role = fdata.get("role")
-        if role is not None and role not in ROLES:
-            raise _fail(source, item, f"unknown role {role!r}")
+        if role is not None and not isinstance(role, str):
+            raise _fail(source, item, "role must be a role's name")
         fields[fname] = FieldSpec(
             name=fname,
             type=ftype,
@@ -301,9 +303,8 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
                 raise _fail(
                     source, item, f"unknown state {state!r}; states are {', '.join(states)}"
                 )
-        for role in roles:
-            if role not in ROLES:
-                raise _fail(source, item, f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        if not roles:
+            raise _fail(source, item, "roles is empty; name the roles that may fire it")
         requires = _str_list(tdata.get("requires", []), source, item, "requires")
         optional = _str_list(tdata.get("optional", []), source, item, "optional")
         for fname in (*requires, *optional):
@@ -315,6 +316,11 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
                 raise _fail(
                     source, item, f"unknown guard {guard!r}; guards are {', '.join(sorted(GUARDS))}"
                 )
+        effects = _str_list(tdata.get("effects", []), source, item, "effects")
+        for effect_name in effects:
+            problem = check_effect(effect_name, (*requires, *optional))
+            if problem:
+                raise _fail(source, item, problem)
         spec = TriggerSpec(
             name=tname,
             sources=sources,
@@ -323,6 +329,7 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
             requires=requires,
             optional=optional,
             guards=guards,
+            effects=effects,
             title=str(tdata.get("title", tname.replace("_", " ").capitalize())),
         )
         for src in sources:
@@ -474,5 +481,4 @@ __all__ = [
     "default_registry",
     "load_workflow_file",
     "parse_workflow",
-    "SYSTEM",
 ]

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine import db
+from engine.clock import FixedClock
+from engine.context import EngineContext, UnitOfWork, build_context
 from engine.organisation import load_campaign_file, load_organisation_file
 from engine.settings import PROJECT_ROOT
 from engine.tickets import Actor, get_actor
@@ -37,10 +39,10 @@ CAMPAIGN_NOW = datetime(2005, 2, 28, 2, 0, tzinfo=UTC)
 
 def _seed(engine: Engine) -> None:
     db.upgrade(engine)
-    with Session(engine) as session:
-        load_organisation_file(session, PROJECT_ROOT / "config" / "organisation.toml")
-        load_campaign_file(session, PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
-        session.commit()
+    ctx = build_context(engine=engine)
+    with ctx.unit_of_work() as uow:
+        load_organisation_file(uow, PROJECT_ROOT / "config" / "organisation.toml")
+        load_campaign_file(uow, PROJECT_ROOT / "config" / "campaigns" / f"{CAMPAIGN}.toml")
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +143,32 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def now() -> datetime:
     return CAMPAIGN_NOW
+
+
+@pytest.fixture
+def ctx(engine: Engine, now: datetime) -> EngineContext:
+    """The engine context on the test's database, its clock standing at ``now``."""
+    return build_context(engine=engine, clock=FixedClock(now))
+
+
+def as_uow(session_or_uow: Session | UnitOfWork) -> UnitOfWork:
+    """Test helpers take either: a bare session is bound to a context on its own engine."""
+    if isinstance(session_or_uow, UnitOfWork):
+        return session_or_uow
+    bind = session_or_uow.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return build_context(engine=engine).bind(session_or_uow)
+
+
+def ctx_of(sessions: sessionmaker[Session]) -> EngineContext:
+    """The engine context on the engine a session factory is bound to."""
+    return build_context(engine=sessions.kw["bind"])
+
+
+@pytest.fixture
+def uow(ctx: EngineContext, session: Session) -> UnitOfWork:
+    """A unit of work on the test's ``session`` (the test commits or rolls back)."""
+    return ctx.bind(session)
 
 
 @pytest.fixture

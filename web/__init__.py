@@ -9,9 +9,9 @@ from typing import Any
 
 from flask import Flask
 
-from engine import db as engine_db
-from engine.settings import PROJECT_ROOT, audit_key, database_url, load_settings, project_path
-from engine.workflow import default_registry
+from engine.clock import SystemClock
+from engine.context import build_context
+from engine.settings import PROJECT_ROOT, load_settings, project_path
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -35,14 +35,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from web import database
 
-    engine = engine_db.make_engine(
-        database_url(settings), sqlite_synchronous=settings.get("sqlite_synchronous", "FULL")
-    )
-    database.init_app(app, engine)
-    app.extensions["rectiflow.registry"] = default_registry(
-        str(project_path(settings.get("workflows_dir", "workflows")))
-    )
-    app.extensions["rectiflow.audit_key"] = audit_key(settings)
+    # The app's clock is ``CLOCK`` in the Flask config when set (tests, drills), else the
+    # system's; the context asks it on every call.
+    ctx = build_context(settings, clock=lambda: (app.config.get("CLOCK") or SystemClock())())
+    database.init_app(app, ctx)
 
     from web import errors
 

@@ -12,33 +12,29 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask import Flask, flash, g, redirect, request, session, url_for
 from sqlalchemy import select
 
-from engine.clock import SystemClock
+from engine.actors import Actor
 from engine.errors import NotPermitted
 from engine.models import Unit, User
 from engine.notifications import unread_count
-from engine.tickets import Actor
-from web.database import get_session
+from engine.policy import TicketScope
+from web.database import get_ctx, get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TZ = "Asia/Shanghai"
-STAFF_ROLES = ("clerk", "officer", "unit_leader", "supervisor", "inspector", "admin")
 
 
 def now() -> datetime:
-    """The app's clock: ``CLOCK`` in the Flask config (tests inject a FixedClock), else the system's."""
-    clock = current_app.config.get("CLOCK") or SystemClock()
-    return clock()  # type: ignore[no-any-return]
+    """The context's clock (``CLOCK`` in the Flask config when tests or drills set one)."""
+    return get_ctx().now()
 
 
-def registry() -> Any:
-    return current_app.extensions["rectiflow.registry"]
-
-
-def audit_key() -> bytes | None:
-    return current_app.extensions.get("rectiflow.audit_key")  # type: ignore[no-any-return]
+def can(permission: str, ticket: TicketScope | None = None) -> bool:
+    """The policy's answer for the signed-in user (False when nobody is signed in)."""
+    user = current_user()
+    return user is not None and get_ctx().policy.can(user.actor, permission, ticket)
 
 
 class CurrentUser:
@@ -79,7 +75,11 @@ def current_user() -> CurrentUser | None:
                 )
                 .first()
             )
-            if row is not None and row.active and row.role in STAFF_ROLES:
+            if (
+                row is not None
+                and row.active
+                and get_ctx().policy.can(_actor_of(row), "web.signin")
+            ):
                 g.current_user = CurrentUser(row)
             else:
                 session.clear()
@@ -93,9 +93,13 @@ def require_user() -> CurrentUser:
     return user
 
 
-def login_required(*roles: str) -> Callable[[F], F]:
+def _actor_of(row: Any) -> Actor:
+    return Actor(username=row.username, role=row.role, unit_id=row.unit_id, id=row.id)
+
+
+def login_required(permission: str | None = None) -> Callable[[F], F]:
     """Redirect to the sign-in page when nobody is signed in; refuse (403, saying which roles
-    may) when the user's role is not one of ``roles`` (any staff role when none are given)."""
+    may) when the policy does not grant ``permission`` (any signed-in staff when None)."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -104,11 +108,8 @@ def login_required(*roles: str) -> Callable[[F], F]:
             if user is None:
                 flash("Sign in to continue.", "info")
                 return redirect(url_for("auth.signin", next=request.full_path))
-            if roles and user.role not in roles:
-                raise NotPermitted(
-                    f"this page is for the role {' or '.join(roles)}; "
-                    f"you are signed in as {user.username} ({user.role.replace('_', ' ')})"
-                )
+            if permission is not None:
+                get_ctx().policy.require(user.actor, permission)
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
@@ -168,6 +169,7 @@ def init_app(app: Flask) -> None:
             "home_for": home_for,
             "unread_notices": unread,
             "has_page": lambda endpoint: endpoint in app.view_functions,
+            "can": can,
         }
 
     @app.after_request

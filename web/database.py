@@ -1,20 +1,33 @@
-"""One SQLAlchemy session per request; views commit once, anything else is rolled back."""
+"""One unit of work per request on the process's engine context; views commit once through it,
+anything else is rolled back."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from engine import db as engine_db
+from engine.context import EngineContext, UnitOfWork
 
 
-def init_app(app: Flask, engine: Engine) -> None:
-    app.extensions["rectiflow.engine"] = engine
-    app.extensions["rectiflow.sessions"] = engine_db.session_factory(engine)
+def init_app(app: Flask, ctx: EngineContext) -> None:
+    app.extensions["rectiflow.ctx"] = ctx
+    app.extensions["rectiflow.engine"] = ctx.engine
+    app.extensions["rectiflow.sessions"] = ctx.sessions
     app.teardown_appcontext(_close)
+
+
+def get_ctx() -> EngineContext:
+    """The process's engine context (built once by the app factory)."""
+    return current_app.extensions["rectiflow.ctx"]  # type: ignore[no-any-return]
+
+
+def get_uow() -> UnitOfWork:
+    """The request's unit of work: its session, the context; ``uow.commit()`` once."""
+    if "uow" not in g:
+        g.uow = get_ctx().bind(get_session())
+    return g.uow  # type: ignore[no-any-return]
 
 
 def get_session() -> Session:
@@ -25,6 +38,7 @@ def get_session() -> Session:
 
 
 def _close(_exc: BaseException | None) -> None:
+    g.pop("uow", None)
     session: Any = g.pop("db_session", None)
     if session is not None:
         session.rollback()

@@ -9,9 +9,9 @@ import threading
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from engine.context import UnitOfWork
 from engine.errors import Conflict
 from tests.api.conftest import fire_as
-from web.api.routes import one_transaction
 
 
 def test_simultaneous_transitions_one_wins(app, client, auth, new_ticket):
@@ -57,12 +57,12 @@ class _FakeSession:
 
 
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01", "55P03"])
-def test_database_races_become_conflicts(sqlstate: str) -> None:
+def test_database_races_become_conflicts_in_the_unit_of_work(sqlstate: str) -> None:
     session = _FakeSession()
     session.commit = lambda: (_ for _ in ()).throw(  # type: ignore[method-assign]
         OperationalError("COMMIT", {}, _PgError(sqlstate))
     )
-    with pytest.raises(Conflict), one_transaction(session, "2005-0001"):  # type: ignore[arg-type]
+    with pytest.raises(Conflict), UnitOfWork(None, session).writing("2005-0001"):  # type: ignore[arg-type]
         pass
     assert session.rolled_back
 
@@ -72,5 +72,5 @@ def test_other_database_errors_are_not_hidden() -> None:
     session.commit = lambda: (_ for _ in ()).throw(  # type: ignore[method-assign]
         OperationalError("COMMIT", {}, _PgError("08006"))
     )
-    with pytest.raises(OperationalError), one_transaction(session):  # type: ignore[arg-type]
+    with pytest.raises(OperationalError), UnitOfWork(None, session).writing():  # type: ignore[arg-type]
         pass

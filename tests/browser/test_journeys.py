@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.orm import Session
 
 from engine import db
+from engine.context import build_context
 from engine.tickets import create_ticket, fire, get_actor
 from tests.browser.conftest import shot, sign_in
 from tests.conftest import CAMPAIGN
@@ -18,14 +18,20 @@ pytestmark = pytest.mark.browser
 def _ticket(server, text="Thefts at the bus station at night.", state="assigned") -> str:
     engine = db.make_engine(server.db_url)
     try:
-        with Session(engine) as s:
+        with build_context(engine=engine).unit_of_work() as uow:
+            s = uow.session
             now = server.clock()
             c = create_ticket(
-                s, campaign=CAMPAIGN, text=text, area="Luohe", actor=get_actor(s, "clerk"), now=now
+                uow,
+                campaign=CAMPAIGN,
+                text=text,
+                area="Luohe",
+                actor=get_actor(s, "clerk"),
+                now=now,
             )
             if state in ("categorized", "assigned"):
                 fire(
-                    s,
+                    uow,
                     c.number,
                     "categorize",
                     actor=get_actor(s, "clerk"),
@@ -34,14 +40,14 @@ def _ticket(server, text="Thefts at the bus station at night.", state="assigned"
                 )
             if state == "assigned":
                 fire(
-                    s,
+                    uow,
                     c.number,
                     "assign",
                     actor=get_actor(s, "supervisor"),
                     data={"unit": "luohe-station", "officer": "luohe.officer"},
                     now=now,
                 )
-            s.commit()
+            uow.commit()
             return c.number
     finally:
         engine.dispose()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.models import Ticket, Timer, TransitionLog
 from engine.tickets import create_ticket, fire, get_actor
+from tests.conftest import as_uow
 
 CAMPAIGN = "consultation-2005"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -20,19 +21,21 @@ def local(y: int, m: int, d: int, h: int = 0, minute: int = 0) -> datetime:
 
 
 def assigned_ticket(
-    session: Session,
+    uow,
     at: datetime,
     *,
     unit: str = "traffic-brigade",
     officer: str = "traffic.officer",
 ) -> str:
     """A ticket created, categorized and assigned at ``at``; returns its number."""
+    uow = as_uow(uow)
+    session = uow.session
     clerk = get_actor(session, "clerk")
     created = create_ticket(
-        session, campaign=CAMPAIGN, text="Traffic lights broken", actor=clerk, now=at
+        uow, campaign=CAMPAIGN, text="Traffic lights broken", actor=clerk, now=at
     )
     fire(
-        session,
+        uow,
         created.number,
         "categorize",
         actor=clerk,
@@ -40,7 +43,7 @@ def assigned_ticket(
         now=at,
     )
     fire(
-        session,
+        uow,
         created.number,
         "assign",
         actor=get_actor(session, "supervisor"),

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.context import build_context
 from engine.tickets import create_ticket, fire, get_actor
 
 CAMPAIGN = "consultation-2005"
@@ -21,14 +22,15 @@ CAMPAIGN = "consultation-2005"
 def _history(engine: Engine, now) -> list[str]:  # type: ignore[no-untyped-def]
     """Three tickets with a few rows each."""
     numbers = []
-    with Session(engine) as s:
+    with build_context(engine=engine).unit_of_work() as uow:
+        s = uow.session
         clerk = get_actor(s, "clerk")
         for i in range(3):
             n = create_ticket(
-                s, campaign=CAMPAIGN, text=f"Opinion {i}", actor=clerk, now=now, area="Luohe"
+                uow, campaign=CAMPAIGN, text=f"Opinion {i}", actor=clerk, now=now, area="Luohe"
             ).number
             fire(
-                s,
+                uow,
                 n,
                 "categorize",
                 actor=clerk,
@@ -36,7 +38,7 @@ def _history(engine: Engine, now) -> list[str]:  # type: ignore[no-untyped-def]
                 now=now + timedelta(minutes=1),
             )
             fire(
-                s,
+                uow,
                 n,
                 "assign",
                 actor=get_actor(s, "supervisor"),
@@ -44,7 +46,6 @@ def _history(engine: Engine, now) -> list[str]:  # type: ignore[no-untyped-def]
                 now=now + timedelta(minutes=2),
             )
             numbers.append(n)
-        s.commit()
     return numbers
 
 
@@ -190,16 +191,14 @@ def test_forged_but_consistent_row_is_found_through_the_link(engine: Engine, now
 
 
 def test_hmac_key_is_needed_to_verify(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
-    with Session(engine) as s:
+    ctx = build_context(engine=engine)
+    ctx.audit_key = b"secret"
+    with ctx.unit_of_work() as uow:
+        s = uow.session
         n = create_ticket(
-            s,
-            campaign=CAMPAIGN,
-            text="x",
-            actor=get_actor(s, "clerk"),
-            now=now,
-            audit_key=b"secret",
+            uow, campaign=CAMPAIGN, text="x", actor=get_actor(s, "clerk"), now=now
         ).number
-        s.commit()
+        uow.commit()
         assert audit.verify(s, key=b"secret") == []
         assert [p.kind for p in audit.verify(s, ticket=n)] == ["edited"]
 

@@ -24,6 +24,7 @@ from bench.loadtest import (
     run_clients,
 )
 from engine import db
+from engine.context import build_context
 from engine.tickets import create_ticket, fire, get_actor
 from tests.conftest import CAMPAIGN, CAMPAIGN_NOW, fresh_pg_database
 
@@ -37,14 +38,15 @@ def pg_url(pg_template: str) -> Iterator[str]:
     drop()  # type: ignore[operator]
 
 
-def _assigned_tickets(session: Session, count: int) -> list[str]:
+def _assigned_tickets(uow, count: int) -> list[str]:
+    session = uow.session
     clerk = get_actor(session, "clerk")
     supervisor = get_actor(session, "supervisor")
     numbers = []
     for i in range(count):
         now = CAMPAIGN_NOW + timedelta(minutes=i)
         created = create_ticket(
-            session,
+            uow,
             campaign=CAMPAIGN,
             text=f"Theft of electric bikes near the market, report {i}",
             kind="criticism",
@@ -53,7 +55,7 @@ def _assigned_tickets(session: Session, count: int) -> list[str]:
             now=now,
         )
         fire(
-            session,
+            uow,
             created.number,
             "categorize",
             actor=clerk,
@@ -61,7 +63,7 @@ def _assigned_tickets(session: Session, count: int) -> list[str]:
             now=now,
         )
         fire(
-            session,
+            uow,
             created.number,
             "assign",
             actor=supervisor,
@@ -77,7 +79,7 @@ def test_racing_clients_lose_nothing_and_apply_nothing_twice(pg_url: str) -> Non
 
     engine = db.make_engine(pg_url)
     with Session(engine) as session:
-        numbers = _assigned_tickets(session, 3)
+        numbers = _assigned_tickets(build_context(engine=engine).bind(session), 3)
         tokens = make_tokens(session, "supervisor", 6)
         officers = officers_by_unit(session)
         session.commit()

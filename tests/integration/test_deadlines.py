@@ -29,11 +29,11 @@ def test_assigned_ticket_is_due_in_ten_working_days_with_its_ladder(session: Ses
     ]
 
 
-def test_new_ticket_gets_the_received_state_limit(session: Session) -> None:
+def test_new_ticket_gets_the_received_state_limit(session: Session, uow) -> None:
     from engine.tickets import create_ticket
 
     created = create_ticket(
-        session,
+        uow,
         campaign="consultation-2005",
         text="x",
         actor=get_actor(session, "clerk"),
@@ -58,10 +58,10 @@ def test_after_the_campaign_deadline_the_state_limit_applies(session: Session) -
     assert t.due_rule == "state assigned: 10 working days"
 
 
-def test_escalated_to_government_is_not_capped(session: Session) -> None:
+def test_escalated_to_government_is_not_capped(session: Session, uow) -> None:
     number = assigned_ticket(session, local(2005, 3, 15, 9))
     fire(
-        session,
+        uow,
         number,
         "escalate_to_government",
         actor=get_actor(session, "supervisor"),
@@ -73,11 +73,11 @@ def test_escalated_to_government_is_not_capped(session: Session) -> None:
     assert t.due_rule == "state escalated: 5 working days"
 
 
-def test_rectifying_stops_the_old_clock_and_feedback_ends_it(session: Session) -> None:
+def test_rectifying_stops_the_old_clock_and_feedback_ends_it(session: Session, uow) -> None:
     now = local(2005, 2, 28, 10)
     number = assigned_ticket(session, now)
     officer = get_actor(session, "traffic.officer")
-    fire(session, number, "rectify", actor=officer, data={"measures": "fixed"}, now=now)
+    fire(uow, number, "rectify", actor=officer, data={"measures": "fixed"}, now=now)
     t = ticket(session, number)
     assert t.due_rule == "state rectified: 3 working days"
     assert [k for k, _, _ in pending_timers(session, number)] == [
@@ -88,7 +88,7 @@ def test_rectifying_stops_the_old_clock_and_feedback_ends_it(session: Session) -
     ]
     assert all(due < local(2005, 3, 15) for _, _, due in pending_timers(session, number))
     fire(
-        session,
+        uow,
         number,
         "feed_back",
         actor=officer,
@@ -100,13 +100,13 @@ def test_rectifying_stops_the_old_clock_and_feedback_ends_it(session: Session) -
     assert pending_timers(session, number) == []
 
 
-def test_reassign_keeps_the_clock_and_reopen_starts_a_new_one(session: Session) -> None:
+def test_reassign_keeps_the_clock_and_reopen_starts_a_new_one(session: Session, uow) -> None:
     now = local(2005, 2, 28, 10)
     number = assigned_ticket(session, now)
     before = pending_timers(session, number)
     supervisor = get_actor(session, "supervisor")
     fire(
-        session,
+        uow,
         number,
         "reassign",
         actor=supervisor,
@@ -116,7 +116,7 @@ def test_reassign_keeps_the_clock_and_reopen_starts_a_new_one(session: Session) 
     assert pending_timers(session, number) == before
     officer = get_actor(session, "luohe.officer")
     fire(
-        session,
+        uow,
         number,
         "rectify",
         actor=officer,
@@ -124,7 +124,7 @@ def test_reassign_keeps_the_clock_and_reopen_starts_a_new_one(session: Session) 
         now=now + timedelta(days=1),
     )
     fire(
-        session,
+        uow,
         number,
         "feed_back",
         actor=officer,
@@ -132,9 +132,7 @@ def test_reassign_keeps_the_clock_and_reopen_starts_a_new_one(session: Session) 
         now=now + timedelta(days=1),
     )
     reopened_at = local(2005, 3, 7, 9)
-    fire(
-        session, number, "reopen", actor=supervisor, data={"reason": "unsatisfied"}, now=reopened_at
-    )
+    fire(uow, number, "reopen", actor=supervisor, data={"reason": "unsatisfied"}, now=reopened_at)
     t = ticket(session, number)
     assert t.state == "assigned"
     assert t.due_at == local(2005, 3, 18)  # 10 working days would be Mar 22: capped

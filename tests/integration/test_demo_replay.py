@@ -7,9 +7,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from demo.consultation_2005 import replay_campaign
 from engine import db
 from engine.audit import verify
-from demo.consultation_2005 import replay_campaign
+from engine.context import build_context
 from engine.models import TransitionLog
 from engine.report import campaign_report, render_text
 
@@ -22,14 +23,15 @@ CAMPAIGN = "consultation-2005"
 def test_replay_reproduces_the_report(sqlite_url: str) -> None:
     engine = db.make_engine(sqlite_url)
     try:
-        with db.session_factory(engine)() as session:
-            summary = replay_campaign(session, CAMPAIGN)
-            session.commit()
+        ctx = build_context(engine=engine)
+        with ctx.unit_of_work() as uow:
+            summary = replay_campaign(uow, CAMPAIGN)
+            uow.commit()
             assert summary.made == 268
-            assert replay_campaign(session, CAMPAIGN).made == 0  # a second run makes nothing
+            assert replay_campaign(uow, CAMPAIGN).made == 0  # a second run makes nothing
 
-        with db.session_factory(engine)() as session:
-            report = campaign_report(session, CAMPAIGN, as_of="2005-03-31")
+        with ctx.unit_of_work() as uow:
+            report = campaign_report(uow, CAMPAIGN, as_of="2005-03-31")
             assert report["total"] == 268
             assert report["by_category"] == {
                 "team_building": 76,
@@ -58,13 +60,13 @@ def test_replay_reproduces_the_report(sqlite_url: str) -> None:
             assert shares["slow_police_response"] == 42
 
             # As of March 17 (before the deadline): 39 solved, 3 escalated, comments still open.
-            before = campaign_report(session, CAMPAIGN, as_of="2005-03-17")
+            before = campaign_report(uow, CAMPAIGN, as_of="2005-03-17")
             assert before["specific_problems"]["solved_by_deadline"] == 39
             assert before["escalated_to_government"] == 3
             assert before["solved_after_deadline"] == 0
             assert before["fed_back"] < 268
             # As of the visits' first day only the first opinions exist, none sorted yet.
-            first_day = campaign_report(session, CAMPAIGN, as_of="2005-02-25")
+            first_day = campaign_report(uow, CAMPAIGN, as_of="2005-02-25")
             assert 0 < first_day["total"] < 268
             assert first_day["by_state"]["received"] == first_day["total"]
 
@@ -72,8 +74,8 @@ def test_replay_reproduces_the_report(sqlite_url: str) -> None:
             assert "Opinions recorded: 268" in text
             assert "solved before the deadline 39" in text
             json.dumps(report)
-            assert verify(session) == []
-            rows = session.scalar(select(func.count()).select_from(TransitionLog))
+            assert verify(uow.session) == []
+            rows = uow.session.scalar(select(func.count()).select_from(TransitionLog))
             assert rows and rows > 268 * 3
     finally:
         engine.dispose()

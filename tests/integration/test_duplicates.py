@@ -38,19 +38,17 @@ def test_group_texts_chinese_and_english() -> None:
     assert sorted(groups) == [[1, 2], [3, 7], [4, 5]]
 
 
-def _make(session: Session, actor, now, texts: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+def _make(uow, actor, now, texts: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
     clerk = actor("clerk")
     return [
-        create_ticket(
-            session, campaign=CAMPAIGN, text=t, kind="criticism", actor=clerk, now=now
-        ).number
+        create_ticket(uow, campaign=CAMPAIGN, text=t, kind="criticism", actor=clerk, now=now).number
         for t in texts
     ]
 
 
-def test_categorize_a_group_in_one_batch(session: Session, actor, now) -> None:  # type: ignore[no-untyped-def]
+def test_categorize_a_group_in_one_batch(session: Session, uow, actor, now) -> None:  # type: ignore[no-untyped-def]
     numbers = _make(
-        session,
+        uow,
         actor,
         now,
         [
@@ -62,7 +60,7 @@ def test_categorize_a_group_in_one_batch(session: Session, actor, now) -> None: 
     groups = find_duplicates(session, CAMPAIGN)
     assert [g.numbers for g in groups] == [numbers[:2]]
     fired = act_on_group(
-        session,
+        uow,
         groups[0].group,
         "categorize",
         actor=actor("clerk"),
@@ -80,13 +78,13 @@ def test_categorize_a_group_in_one_batch(session: Session, actor, now) -> None: 
     assert verify(session) == []
 
 
-def test_a_refusal_in_the_batch_moves_nothing(session: Session, actor, now) -> None:  # type: ignore[no-untyped-def]
-    numbers = _make(session, actor, now, ["赌博 赌博 网吧", "赌博赌博网吧。"])
+def test_a_refusal_in_the_batch_moves_nothing(session: Session, uow, actor, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _make(uow, actor, now, ["赌博 赌博 网吧", "赌博赌博网吧。"])
     groups = find_duplicates(session, CAMPAIGN)
     session.commit()
     # One of them is already categorized, so categorizing the group must refuse as a whole.
     fire(
-        session,
+        uow,
         numbers[1],
         "categorize",
         actor=actor("clerk"),
@@ -97,7 +95,7 @@ def test_a_refusal_in_the_batch_moves_nothing(session: Session, actor, now) -> N
     before = session.scalar(select(func.count()).select_from(TransitionLog))
     with pytest.raises(InvalidTransition):
         act_on_group(
-            session,
+            uow,
             groups[0].group,
             "categorize",
             actor=actor("clerk"),

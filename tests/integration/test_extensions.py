@@ -28,10 +28,10 @@ def number(session: Session) -> str:
     return assigned_ticket(session, local(2005, 2, 28, 10))  # due 2005-03-15 00:00
 
 
-def test_ask_and_approve_moves_due_time_and_timers(session: Session, number: str) -> None:
+def test_ask_and_approve_moves_due_time_and_timers(session: Session, uow, number: str) -> None:
     officer = get_actor(session, "traffic.officer")
     ext_id = request_extension(
-        session,
+        uow,
         number,
         actor=officer,
         due_at=local(2005, 3, 25),
@@ -40,7 +40,7 @@ def test_ask_and_approve_moves_due_time_and_timers(session: Session, number: str
     )
     assert [e.id for e in list_pending_extensions(session)] == [ext_id]
     view = decide_extension(
-        session,
+        uow,
         ext_id,
         actor=get_actor(session, "supervisor"),
         approve=True,
@@ -64,9 +64,9 @@ def test_ask_and_approve_moves_due_time_and_timers(session: Session, number: str
     assert list_pending_extensions(session) == []
 
 
-def test_refusal_needs_a_note_and_keeps_the_due_time(session: Session, number: str) -> None:
+def test_refusal_needs_a_note_and_keeps_the_due_time(session: Session, uow, number: str) -> None:
     ext_id = request_extension(
-        session,
+        uow,
         number,
         actor=get_actor(session, "traffic.leader"),
         due_at=local(2005, 3, 20),
@@ -75,14 +75,14 @@ def test_refusal_needs_a_note_and_keeps_the_due_time(session: Session, number: s
     )
     supervisor = get_actor(session, "supervisor")
     with pytest.raises(ValidationError, match="needs a note"):
-        decide_extension(session, ext_id, actor=supervisor, approve=False, now=local(2005, 3, 2))
+        decide_extension(uow, ext_id, actor=supervisor, approve=False, now=local(2005, 3, 2))
     view = decide_extension(
-        session, ext_id, actor=supervisor, approve=False, note="do it now", now=local(2005, 3, 2)
+        uow, ext_id, actor=supervisor, approve=False, note="do it now", now=local(2005, 3, 2)
     )
     assert view.status == "refused"
     assert ticket(session, number).due_at == local(2005, 3, 15)
     with pytest.raises(Conflict, match="already refused"):
-        decide_extension(session, ext_id, actor=supervisor, approve=True, now=local(2005, 3, 2))
+        decide_extension(uow, ext_id, actor=supervisor, approve=True, now=local(2005, 3, 2))
 
 
 @pytest.mark.parametrize(
@@ -95,12 +95,18 @@ def test_refusal_needs_a_note_and_keeps_the_due_time(session: Session, number: s
     ],
 )
 def test_bad_requests_are_refused_and_nothing_is_written(
-    session: Session, number: str, due: tuple[int, int, int], reason: str, field: str, message: str
+    session: Session,
+    uow,
+    number: str,
+    due: tuple[int, int, int],
+    reason: str,
+    field: str,
+    message: str,
 ) -> None:
     before = _counts(session)
     with pytest.raises(ValidationError, match=message) as err:
         request_extension(
-            session,
+            uow,
             number,
             actor=get_actor(session, "traffic.officer"),
             due_at=local(*due),
@@ -111,10 +117,10 @@ def test_bad_requests_are_refused_and_nothing_is_written(
     assert _counts(session) == before
 
 
-def test_asking_after_the_breach_is_refused(session: Session, number: str) -> None:
+def test_asking_after_the_breach_is_refused(session: Session, uow, number: str) -> None:
     with pytest.raises(ValidationError, match="must be asked before the due time"):
         request_extension(
-            session,
+            uow,
             number,
             actor=get_actor(session, "traffic.officer"),
             due_at=local(2005, 3, 25),
@@ -123,10 +129,12 @@ def test_asking_after_the_breach_is_refused(session: Session, number: str) -> No
         )
 
 
-def test_other_units_and_non_supervisors_are_not_permitted(session: Session, number: str) -> None:
+def test_other_units_and_non_supervisors_are_not_permitted(
+    session: Session, uow, number: str
+) -> None:
     with pytest.raises(NotPermitted, match="another unit"):
         request_extension(
-            session,
+            uow,
             number,
             actor=get_actor(session, "luohe.officer"),
             due_at=local(2005, 3, 25),
@@ -134,7 +142,7 @@ def test_other_units_and_non_supervisors_are_not_permitted(session: Session, num
             now=local(2005, 3, 2),
         )
     ext_id = request_extension(
-        session,
+        uow,
         number,
         actor=get_actor(session, "traffic.officer"),
         due_at=local(2005, 3, 25),
@@ -142,9 +150,9 @@ def test_other_units_and_non_supervisors_are_not_permitted(session: Session, num
         now=local(2005, 3, 2),
     )
     before = _counts(session)
-    with pytest.raises(NotPermitted, match="only a supervisor"):
+    with pytest.raises(NotPermitted, match="needs the role supervisor"):
         decide_extension(
-            session,
+            uow,
             ext_id,
             actor=get_actor(session, "traffic.leader"),
             approve=True,
@@ -153,7 +161,7 @@ def test_other_units_and_non_supervisors_are_not_permitted(session: Session, num
     assert _counts(session) == before
     with pytest.raises(Conflict, match="already has extension request"):
         request_extension(
-            session,
+            uow,
             number,
             actor=get_actor(session, "traffic.officer"),
             due_at=local(2005, 3, 26),
@@ -163,21 +171,21 @@ def test_other_units_and_non_supervisors_are_not_permitted(session: Session, num
 
 
 def test_supervisor_escalates_by_hand_and_the_ladder_skips_done_steps(
-    session: Session, number: str
+    session: Session, uow, number: str
 ) -> None:
     supervisor = get_actor(session, "supervisor")
     with pytest.raises(ValidationError, match="reason"):
-        escalate_ticket(session, number, actor=supervisor, reason="", now=local(2005, 3, 3))
+        escalate_ticket(uow, number, actor=supervisor, reason="", now=local(2005, 3, 3))
     with pytest.raises(NotPermitted):
         escalate_ticket(
-            session,
+            uow,
             number,
             actor=get_actor(session, "traffic.leader"),
             reason="x",
             now=local(2005, 3, 3),
         )
     level = escalate_ticket(
-        session,
+        uow,
         number,
         actor=supervisor,
         reason="citizen called twice",
@@ -191,14 +199,12 @@ def test_supervisor_escalates_by_hand_and_the_ladder_skips_done_steps(
         ("ladder", 3),
     ]
     with pytest.raises(ValidationError, match="beyond"):
-        escalate_ticket(
-            session, number, actor=supervisor, reason="x", level=4, now=local(2005, 3, 3)
-        )
+        escalate_ticket(uow, number, actor=supervisor, reason="x", level=4, now=local(2005, 3, 3))
 
 
-def test_approval_after_the_requested_time_is_refused(session: Session, number: str) -> None:
+def test_approval_after_the_requested_time_is_refused(session: Session, uow, number: str) -> None:
     ext_id = request_extension(
-        session,
+        uow,
         number,
         actor=get_actor(session, "traffic.officer"),
         due_at=local(2005, 3, 16),
@@ -207,7 +213,7 @@ def test_approval_after_the_requested_time_is_refused(session: Session, number: 
     )
     with pytest.raises(ValidationError, match="has passed"):
         decide_extension(
-            session,
+            uow,
             ext_id,
             actor=get_actor(session, "supervisor"),
             approve=True,

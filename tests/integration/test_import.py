@@ -17,6 +17,7 @@ from engine import db
 from engine.audit import verify
 from engine.importing import ImportRejected, import_file
 from engine.models import Ticket, TicketTheme, TransitionLog
+from tests.conftest import ctx_of
 
 CAMPAIGN = "consultation-2005"
 NOW = datetime(2005, 3, 8, 2, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ def test_good_file_imports_and_reimport_creates_nothing(
     path = _write_csv(tmp_path / "opinions.csv", GOOD)
     seen: list[str] = []
     result = import_file(
-        sessions,
+        ctx_of(sessions),
         path,
         campaign=CAMPAIGN,
         username="clerk",
@@ -74,7 +75,7 @@ def test_good_file_imports_and_reimport_creates_nothing(
         assert sorted(tags) == ["gambling", "theft", "theft"]
         assert verify(session) == []
 
-    again = import_file(sessions, path, campaign=CAMPAIGN, username="clerk", now=NOW)
+    again = import_file(ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW)
     assert (again.created, again.already_imported) == (0, 3)
     assert _count(sessions) == 3
 
@@ -89,7 +90,7 @@ def test_bad_rows_import_nothing_and_are_listed(
     ]
     path = _write_csv(tmp_path / "bad.csv", rows)
     with pytest.raises(ImportRejected) as caught:
-        import_file(sessions, path, campaign=CAMPAIGN, username="clerk", now=NOW)
+        import_file(ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW)
     errors = {(e.line, e.column) for e in caught.value.errors}
     assert errors == {(6, "text"), (7, "kind"), (7, "received_at")}
     assert "nothing was" in caught.value.message
@@ -104,7 +105,7 @@ def test_accept_good_rows_writes_rejects_formula_safe(
     path = _write_csv(tmp_path / "mixed.csv", rows)
     rejects = io.StringIO()
     result = import_file(
-        sessions,
+        ctx_of(sessions),
         path,
         campaign=CAMPAIGN,
         username="clerk",
@@ -123,7 +124,7 @@ def test_accept_good_rows_writes_rejects_formula_safe(
 def test_missing_required_column(sessions: sessionmaker[Session], tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "nocol.csv", [["name", "area"], ["Li", "Luohe"]])
     with pytest.raises(ImportRejected, match="required column"):
-        import_file(sessions, path, campaign=CAMPAIGN, username="clerk", now=NOW)
+        import_file(ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW)
     assert _count(sessions) == 0
 
 
@@ -136,7 +137,7 @@ def test_gbk_file_with_chinese_headers_and_categories(
         ["网吧门口经常有人赌博", "建议", "public_security_management", "2005.2.27", "柳堡"],
     ]
     path = _write_csv(tmp_path / "gbk.csv", rows, encoding="gbk")
-    result = import_file(sessions, path, campaign=CAMPAIGN, username="clerk", now=NOW)
+    result = import_file(ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW)
     assert result.encoding == "gb18030"
     assert result.created == 2
     with sessions() as session:
@@ -152,7 +153,9 @@ def test_wrong_encoding_given_is_a_clear_error(
     rows = [["意见内容"], ["网吧门口经常有人赌博"]]
     path = _write_csv(tmp_path / "gbk.csv", rows, encoding="gbk")
     with pytest.raises(ImportRejected, match="not valid utf-8"):
-        import_file(sessions, path, campaign=CAMPAIGN, username="clerk", now=NOW, encoding="utf-8")
+        import_file(
+            ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW, encoding="utf-8"
+        )
     assert _count(sessions) == 0
 
 
@@ -166,7 +169,7 @@ def test_xlsx_with_date_cells(sessions: sessionmaker[Session], tmp_path: Path) -
     sheet.append(["Street lights are out", "suggestion", "2005-02-27", "A-2"])
     path = tmp_path / "opinions.xlsx"
     book.save(path)
-    result = import_file(sessions, path, campaign=CAMPAIGN, username="clerk", now=NOW)
+    result = import_file(ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW)
     assert (result.created, result.empty_rows) == (2, 1)
     with sessions() as session:
         keys = session.scalars(select(Ticket.external_key).order_by(Ticket.id)).all()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import db
+from engine.context import build_context
 from engine.importing import ImportRejected, import_file
 from engine.models import Ticket
 
@@ -36,7 +37,7 @@ def test_fifty_megabytes_bounded_memory_and_all_or_nothing(sqlite_url: str, tmp_
     try:
         with pytest.raises(ImportRejected) as caught:
             import_file(
-                db.session_factory(engine),
+                build_context(engine=engine),
                 path,
                 campaign="consultation-2005",
                 username="clerk",

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from engine import db, notifications, timers
 from engine.errors import NotFound
 from engine.tickets import get_actor
+from tests.conftest import ctx_of
 from tests.integration.deadline_support import assigned_ticket, local
 
 
@@ -17,7 +18,7 @@ def test_inbox_lists_counts_and_marks_read(engine: Engine, session: Session) -> 
     session.commit()
     session.close()
     sessions = db.session_factory(engine)
-    timers.sweep(sessions, now=local(2005, 3, 15, 9))  # warning and breach
+    timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 9))  # warning and breach
     with sessions() as s:
         officer = get_actor(s, "traffic.officer")
         items = notifications.list_inbox(s, officer.id)

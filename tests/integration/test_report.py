@@ -33,13 +33,14 @@ KEYS = {
 }
 
 
-def _build(session: Session, actor, now: datetime) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _build(uow, actor, now: datetime) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    session = uow.session
     clerk, boss = actor("clerk"), actor("supervisor")
     officer = actor("luohe.officer")
 
     def new(text: str, kind: str, themes: tuple[str, ...] = ()) -> tuple[str, str]:
         created = create_ticket(
-            session,
+            uow,
             campaign=CAMPAIGN,
             text=text,
             kind=kind,
@@ -61,7 +62,7 @@ def _build(session: Session, actor, now: datetime) -> dict[str, str]:  # type: i
         (gov, "outside_duties"),
     ):
         fire(
-            session,
+            uow,
             number,
             "categorize",
             actor=clerk,
@@ -70,7 +71,7 @@ def _build(session: Session, actor, now: datetime) -> dict[str, str]:  # type: i
         )
     for number in (early, late):
         fire(
-            session,
+            uow,
             number,
             "assign",
             actor=boss,
@@ -78,9 +79,9 @@ def _build(session: Session, actor, now: datetime) -> dict[str, str]:  # type: i
             now=t1 + timedelta(hours=1),
         )
     fix = datetime(2005, 3, 10, 2, tzinfo=UTC)
-    fire(session, early, "rectify", actor=officer, data={"measures": "Patrols"}, now=fix)
+    fire(uow, early, "rectify", actor=officer, data={"measures": "Patrols"}, now=fix)
     fire(
-        session,
+        uow,
         early,
         "feed_back",
         actor=officer,
@@ -88,7 +89,7 @@ def _build(session: Session, actor, now: datetime) -> dict[str, str]:  # type: i
         now=fix + timedelta(hours=1),
     )
     fire(
-        session,
+        uow,
         gov,
         "escalate_to_government",
         actor=boss,
@@ -96,25 +97,23 @@ def _build(session: Session, actor, now: datetime) -> dict[str, str]:  # type: i
         now=fix,
     )
     after = datetime(2005, 3, 20, 2, tzinfo=UTC)
-    fire(session, late, "rectify", actor=officer, data={"measures": "Raided"}, now=after)
+    fire(uow, late, "rectify", actor=officer, data={"measures": "Raided"}, now=after)
     request_id = answer_feedback(
-        session,
+        uow,
         number=early,
         secret=early_secret,
         satisfied=False,
         reason="Still thefts",
         now=after,
     )
-    decide_reopen_request(
-        session, request_id, actor=boss, reopen=True, now=after + timedelta(hours=1)
-    )
+    decide_reopen_request(uow, request_id, actor=boss, reopen=True, now=after + timedelta(hours=1))
     session.commit()
     return {"early": early, "late": late, "gov": gov, "open": open_}
 
 
-def test_figures_and_as_of(session: Session, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
-    _build(session, actor, now)
-    report = campaign_report(session, CAMPAIGN, now=datetime(2005, 3, 21, tzinfo=UTC))
+def test_figures_and_as_of(session: Session, uow, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    _build(uow, actor, now)
+    report = campaign_report(uow, CAMPAIGN, now=datetime(2005, 3, 21, tzinfo=UTC))
     assert report.keys() >= KEYS
     assert report["total"] == 4
     assert report["by_category"]["public_security_management"] == 2
@@ -139,16 +138,16 @@ def test_figures_and_as_of(session: Session, actor, now: datetime) -> None:  # t
 
     # As of March 10 (end of day): the early one fed back, nothing solved late, and the
     # reopening (March 20) has not happened yet.
-    march_10 = campaign_report(session, CAMPAIGN, as_of="2005-03-10")
+    march_10 = campaign_report(uow, CAMPAIGN, as_of="2005-03-10")
     assert march_10["fed_back"] == 1
     assert (march_10["solved_by_deadline"], march_10["solved_after_deadline"]) == (1, 0)
     assert march_10["by_state"]["assigned"] == 1
     assert march_10["satisfaction"]["reopened"] == 0
     assert march_10["escalated_to_government"] == 1
     # Before anything was recorded there is nothing.
-    assert campaign_report(session, CAMPAIGN, as_of="2005-02-27")["total"] == 0
+    assert campaign_report(uow, CAMPAIGN, as_of="2005-02-27")["total"] == 0
     # On the first morning the tickets exist but none is categorized.
-    first = campaign_report(session, CAMPAIGN, as_of=now + timedelta(minutes=30))
+    first = campaign_report(uow, CAMPAIGN, as_of=now + timedelta(minutes=30))
     assert first["total"] == 4 and first["by_state"]["received"] == 4
     assert first["by_category"] == {
         **{k: 0 for k in report["category_names"]},
@@ -157,18 +156,18 @@ def test_figures_and_as_of(session: Session, actor, now: datetime) -> None:  # t
 
 
 def test_overdue_counts_open_tickets_past_their_due_time(
-    session: Session, actor, now: datetime
+    session: Session, uow, actor, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
-    _build(session, actor, now)
-    later = campaign_report(session, CAMPAIGN, now=datetime(2005, 6, 1, tzinfo=UTC))
+    _build(uow, actor, now)
+    later = campaign_report(uow, CAMPAIGN, now=datetime(2005, 6, 1, tzinfo=UTC))
     # Every ticket not fed back has a due time capped by the campaign deadline (March 18).
     assert later["overdue"]["total"] >= 1
     assert later["overdue"]["by_level"]
 
 
-def test_formats_are_formula_safe(session: Session, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
-    _build(session, actor, now)
-    report = campaign_report(session, CAMPAIGN, as_of="2005-03-31")
+def test_formats_are_formula_safe(session: Session, uow, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    _build(uow, actor, now)
+    report = campaign_report(uow, CAMPAIGN, as_of="2005-03-31")
     out = io.BytesIO()
     write_report(report, "csv", out)
     rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
@@ -193,9 +192,9 @@ def test_formats_are_formula_safe(session: Session, actor, now: datetime) -> Non
         write_report(report, "pdf", io.BytesIO())
 
 
-def test_bad_campaign_and_bad_date(session: Session) -> None:
+def test_bad_campaign_and_bad_date(session: Session, uow) -> None:
     with pytest.raises(NotFound, match="known campaigns: consultation-2005"):
-        campaign_report(session, "nope")
+        campaign_report(uow, "nope")
     with pytest.raises(ValidationError, match="YYYY-MM-DD"):
-        campaign_report(session, CAMPAIGN, as_of="yesterday")
+        campaign_report(uow, CAMPAIGN, as_of="yesterday")
     assert resolve_as_of("2005-03-17", "Asia/Shanghai") == datetime(2005, 3, 17, 16, tzinfo=UTC)

@@ -9,8 +9,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from engine import audit, db, timers
+from engine.context import build_context
 from engine.models import Notification, Ticket, Timer, User
 from engine.tickets import fire, get_actor
+from tests.conftest import as_uow, ctx_of
 from tests.integration.deadline_support import Reader, assigned_ticket, local, ticket
 
 
@@ -35,16 +37,16 @@ def test_ladder_fires_each_step_once_in_order(engine: Engine, session: Session) 
     sessions = db.session_factory(engine)
     read = Reader(sessions)
 
-    warned = timers.sweep(sessions, now=local(2005, 3, 14, 1))
+    warned = timers.sweep(ctx_of(sessions), now=local(2005, 3, 14, 1))
     assert [(f.kind, f.level) for f in warned.firings] == [("warning", 0)]
     assert Reader(db.session_factory(engine)).ticket(number).escalation_level == 0
 
-    breach = timers.sweep(sessions, now=local(2005, 3, 15, 0, 1))
+    breach = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 0, 1))
     assert [(f.kind, f.level) for f in breach.firings] == [("breach", 1)]
     assert read.ticket(number).escalation_level == 1
-    assert timers.sweep(sessions, now=local(2005, 3, 15, 0, 2)).firings == []
+    assert timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 0, 2)).firings == []
 
-    later = timers.sweep(sessions, now=local(2005, 3, 30))
+    later = timers.sweep(ctx_of(sessions), now=local(2005, 3, 30))
     assert [(f.kind, f.level) for f in later.firings] == [("ladder", 2), ("ladder", 3)]
     t = read.ticket(number)
     assert t.escalation_level == 3
@@ -73,23 +75,25 @@ def test_a_replayed_firing_is_a_no_op(engine: Engine, session: Session) -> None:
     session.close()
     sessions = db.session_factory(engine)
     read = Reader(sessions)
-    timers.sweep(sessions, now=local(2005, 3, 15, 1))
+    timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 1))
     version = read.ticket(number).version
     # Re-running the same claim/effect on already-fired timers changes nothing.
     with sessions() as s:
-        again = timers.fire_due_timers(s, now=local(2005, 3, 15, 1))
+        again = timers.fire_due_timers(as_uow(s), now=local(2005, 3, 15, 1))
         s.commit()
     assert again.firings == []
     assert read.ticket(number).version == version
 
 
-def test_rectified_in_time_fires_nothing_of_the_old_clock(engine: Engine, session: Session) -> None:
+def test_rectified_in_time_fires_nothing_of_the_old_clock(
+    engine: Engine, session: Session, uow
+) -> None:
     now = local(2005, 2, 28, 10)
     number = assigned_ticket(session, now)
     officer = get_actor(session, "traffic.officer")
-    fire(session, number, "rectify", actor=officer, data={"measures": "m"}, now=now)
+    fire(uow, number, "rectify", actor=officer, data={"measures": "m"}, now=now)
     fire(
-        session,
+        uow,
         number,
         "feed_back",
         actor=officer,
@@ -97,7 +101,7 @@ def test_rectified_in_time_fires_nothing_of_the_old_clock(engine: Engine, sessio
         now=now,
     )
     session.commit()
-    result = timers.sweep(db.session_factory(engine), now=local(2005, 4, 30))
+    result = timers.sweep(build_context(engine=engine), now=local(2005, 4, 30))
     assert result.firings == []
     assert Reader(db.session_factory(engine)).ticket(number).escalation_level == 0
 
@@ -108,7 +112,7 @@ def test_sweep_batches_and_nothing_due_is_cheap(engine: Engine, session: Session
     session.commit()
     session.close()
     sessions = db.session_factory(engine)
-    result = timers.sweep(sessions, now=local(2005, 3, 15, 12), batch=3)
+    result = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 12), batch=3)
     assert len(result.firings) == 14  # a warning and a breach each
     assert [f.due_at for f in result.firings] == sorted(f.due_at for f in result.firings)
     assert {f.ticket for f in result.firings} == set(numbers)
@@ -135,11 +139,11 @@ def test_a_ticket_busy_in_a_user_transaction_is_deferred_not_waited_for(
         with sessions() as user:
             # A user's transaction is working on the ticket (holds its row lock).
             user.execute(select(Ticket.id).where(Ticket.number == busy).with_for_update())
-            result = timers.sweep(sessions, now=local(2005, 3, 15, 9))
+            result = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 9))
             assert {f.ticket for f in result.firings} == {free}
             assert result.deferred == 2  # warning and breach of the busy ticket
             user.rollback()
-        later = timers.sweep(sessions, now=local(2005, 3, 15, 9, 5))
+        later = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 9, 5))
         assert {f.ticket for f in later.firings} == {busy}
         engine.dispose()
     finally:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from engine import db, timers
 from engine.clock import FixedClock
 from engine.models import Timer
+from tests.conftest import ctx_of
 from tests.integration.deadline_support import assigned_ticket, local
 
 
@@ -26,7 +27,7 @@ def test_three_days_down_then_everything_fires_in_due_order(
     clock = FixedClock(local(2005, 3, 14, 9))
 
     # The worker sweeps until it stops at 09:00 on March 14 (its last sweep fires what was due).
-    timers.sweep(sessions, now=clock())
+    timers.sweep(ctx_of(sessions), now=clock())
     with sessions() as s:
         assert timers.due_count(s, now=clock()) == 0
     # Down for three days; nothing sweeps.
@@ -40,7 +41,7 @@ def test_three_days_down_then_everything_fires_in_due_order(
         ).all()
     assert missed, "the scenario must have timers falling due while the worker is down"
 
-    result = timers.sweep(sessions, now=back_at, batch=4)
+    result = timers.sweep(ctx_of(sessions), now=back_at, batch=4)
     assert [f.timer_id for f in result.firings] == [m.id for m in missed]
     assert [f.due_at for f in result.firings] == sorted(m.due_at for m in missed)
     assert all(f.fired_at == back_at for f in result.firings)

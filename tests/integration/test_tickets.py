@@ -15,13 +15,16 @@ from engine import audit
 from engine.errors import Conflict, InvalidTransition, NotFound, NotPermitted, ValidationError
 from engine.models import FeedbackRecord, GovernmentEscalation, Ticket, TransitionLog
 from engine.tickets import create_ticket, fire, get_actor, hash_secret
+from tests.conftest import as_uow
 
 CAMPAIGN = "consultation-2005"
 
 
-def new_ticket(session: Session, now, **kw) -> str:  # type: ignore[no-untyped-def]
+def new_ticket(uow, now, **kw) -> str:  # type: ignore[no-untyped-def]
+    uow = as_uow(uow)
+    session = uow.session
     created = create_ticket(
-        session,
+        uow,
         campaign=CAMPAIGN,
         text=kw.pop("text", "Gambling every night behind the tea house."),
         actor=get_actor(session, "clerk"),
@@ -73,9 +76,11 @@ def snapshot(engine) -> tuple:  # type: ignore[no-untyped-def]
     return tickets, logs, feedback, escalations
 
 
-def do(session: Session, number: str, trigger: str, user: str, now, data=None, version=None):  # type: ignore[no-untyped-def]
+def do(uow, number: str, trigger: str, user: str, now, data=None, version=None):  # type: ignore[no-untyped-def]
+    uow = as_uow(uow)
+    session = uow.session
     result = fire(
-        session,
+        uow,
         number,
         trigger,
         actor=get_actor(session, user),
@@ -87,9 +92,9 @@ def do(session: Session, number: str, trigger: str, user: str, now, data=None, v
     return result
 
 
-def test_create_numbers_tickets_and_logs_the_first_row(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+def test_create_numbers_tickets_and_logs_the_first_row(session: Session, uow, engine, now) -> None:  # type: ignore[no-untyped-def]
     created = create_ticket(
-        session,
+        uow,
         campaign=CAMPAIGN,
         text="  Thefts of bikes at the market.  ",
         actor=get_actor(session, "clerk"),
@@ -100,7 +105,7 @@ def test_create_numbers_tickets_and_logs_the_first_row(session: Session, engine,
         citizen_contact="138000",
     )
     second = create_ticket(
-        session, campaign=CAMPAIGN, text="More patrols", actor=get_actor(session, "clerk"), now=now
+        uow, campaign=CAMPAIGN, text="More patrols", actor=get_actor(session, "clerk"), now=now
     )
     session.commit()
     assert (created.number, second.number) == ("2005-0001", "2005-0002")
@@ -122,10 +127,10 @@ def test_create_numbers_tickets_and_logs_the_first_row(session: Session, engine,
     assert rows[0].at == now
 
 
-def test_full_path_through_every_main_trigger(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now)
+def test_full_path_through_every_main_trigger(uow, session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now)
     r = do(
-        session,
+        uow,
         number,
         "categorize",
         "clerk",
@@ -139,7 +144,7 @@ def test_full_path_through_every_main_trigger(session: Session, engine, now) -> 
         t.category == "public_security_management" and t.unit.code == "luohe-station"
     )  # routed by town
     do(
-        session,
+        uow,
         number,
         "assign",
         "luohe.leader",
@@ -149,7 +154,7 @@ def test_full_path_through_every_main_trigger(session: Session, engine, now) -> 
     )
     assert reload(engine, number).assignee.username == "luohe.officer"
     do(
-        session,
+        uow,
         number,
         "rectify",
         "luohe.officer",
@@ -158,7 +163,7 @@ def test_full_path_through_every_main_trigger(session: Session, engine, now) -> 
         3,
     )
     do(
-        session,
+        uow,
         number,
         "feed_back",
         "luohe.officer",
@@ -177,7 +182,7 @@ def test_full_path_through_every_main_trigger(session: Session, engine, now) -> 
             "2005-03-02",
         )
     do(
-        session,
+        uow,
         number,
         "reopen",
         "supervisor",
@@ -188,7 +193,7 @@ def test_full_path_through_every_main_trigger(session: Session, engine, now) -> 
     t = reload(engine, number)
     assert (t.state, t.closed_at, t.assignee.username) == ("assigned", None, "luohe.officer")
     do(
-        session,
+        uow,
         number,
         "reassign",
         "supervisor",
@@ -220,11 +225,11 @@ def test_full_path_through_every_main_trigger(session: Session, engine, now) -> 
         assert audit.verify(fresh) == []
 
 
-def test_praise_is_fed_back_straight_from_categorized(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now, text="Thank you for the quick help.", kind="praise")
-    do(session, number, "categorize", "clerk", now, {"category": "team_building", "kind": "praise"})
+def test_praise_is_fed_back_straight_from_categorized(uow, session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now, text="Thank you for the quick help.", kind="praise")
+    do(uow, number, "categorize", "clerk", now, {"category": "team_building", "kind": "praise"})
     do(
-        session,
+        uow,
         number,
         "feed_back",
         "clerk",
@@ -234,10 +239,12 @@ def test_praise_is_fed_back_straight_from_categorized(session: Session, engine, 
     assert reload(engine, number).state == "fed_back"
 
 
-def test_unfounded_criticism_is_explained_without_assignment(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now)
+def test_unfounded_criticism_is_explained_without_assignment(
+    uow, session: Session, engine, now
+) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now)
     do(
-        session,
+        uow,
         number,
         "categorize",
         "clerk",
@@ -247,7 +254,7 @@ def test_unfounded_criticism_is_explained_without_assignment(session: Session, e
     before = snapshot(engine)
     with pytest.raises(ValidationError, match="only praise, or an opinion marked unfounded"):
         do(
-            session,
+            uow,
             number,
             "feed_back",
             "clerk",
@@ -257,7 +264,7 @@ def test_unfounded_criticism_is_explained_without_assignment(session: Session, e
     session.rollback()
     assert snapshot(engine) == before
     do(
-        session,
+        uow,
         number,
         "feed_back",
         "clerk",
@@ -272,10 +279,10 @@ def test_unfounded_criticism_is_explained_without_assignment(session: Session, e
     assert reload(engine, number).state == "fed_back"
 
 
-def test_escalate_to_government_and_feed_back(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now, text="The village road needs repairing.")
+def test_escalate_to_government_and_feed_back(uow, session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now, text="The village road needs repairing.")
     do(
-        session,
+        uow,
         number,
         "categorize",
         "clerk",
@@ -284,7 +291,7 @@ def test_escalate_to_government_and_feed_back(session: Session, engine, now) -> 
     )
     assert reload(engine, number).unit.code == "office"
     do(
-        session,
+        uow,
         number,
         "escalate_to_government",
         "supervisor",
@@ -296,7 +303,7 @@ def test_escalate_to_government_and_feed_back(session: Session, engine, now) -> 
         },
     )
     do(
-        session,
+        uow,
         number,
         "feed_back",
         "supervisor",
@@ -309,10 +316,10 @@ def test_escalate_to_government_and_feed_back(session: Session, engine, now) -> 
     assert reload(engine, number).state == "fed_back"
 
 
-def _categorized(session: Session, now) -> str:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now)
+def _categorized(uow, now) -> str:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now)
     do(
-        session,
+        uow,
         number,
         "categorize",
         "clerk",
@@ -322,27 +329,27 @@ def _categorized(session: Session, now) -> str:  # type: ignore[no-untyped-def]
     return number
 
 
-def test_trigger_not_allowed_from_the_state(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now)
+def test_trigger_not_allowed_from_the_state(uow, session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now)
     before = snapshot(engine)
     with pytest.raises(InvalidTransition) as err:
-        do(session, number, "rectify", "supervisor", now, {"measures": "x"})
+        do(uow, number, "rectify", "supervisor", now, {"measures": "x"})
     assert (
         "not allowed from state 'received'" in err.value.message
         and "categorize" in err.value.message
     )
     with pytest.raises(InvalidTransition, match="not a trigger of this workflow"):
-        do(session, number, "teleport", "supervisor", now)
+        do(uow, number, "teleport", "supervisor", now)
     session.rollback()
     assert snapshot(engine) == before
 
 
-def test_role_not_allowed(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = _categorized(session, now)
+def test_role_not_allowed(uow, session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = _categorized(uow, now)
     before = snapshot(engine)
     with pytest.raises(NotPermitted) as err:
         do(
-            session,
+            uow,
             number,
             "assign",
             "clerk",
@@ -355,7 +362,7 @@ def test_role_not_allowed(session: Session, engine, now) -> None:  # type: ignor
     )
     with pytest.raises(NotPermitted):
         do(
-            session,
+            uow,
             number,
             "assign",
             "inspector",
@@ -366,11 +373,11 @@ def test_role_not_allowed(session: Session, engine, now) -> None:  # type: ignor
     assert snapshot(engine) == before
 
 
-def test_officer_or_leader_of_another_unit_is_refused(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = _categorized(session, now)  # routed to luohe-station
+def test_officer_or_leader_of_another_unit_is_refused(uow, session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = _categorized(uow, now)  # routed to luohe-station
     with pytest.raises(NotPermitted, match="belongs to another unit"):
         do(
-            session,
+            uow,
             number,
             "assign",
             "liubao.leader",
@@ -380,7 +387,7 @@ def test_officer_or_leader_of_another_unit_is_refused(session: Session, engine, 
     session.rollback()
     with pytest.raises(NotPermitted, match="only inside their own unit"):
         do(
-            session,
+            uow,
             number,
             "assign",
             "luohe.leader",
@@ -389,7 +396,7 @@ def test_officer_or_leader_of_another_unit_is_refused(session: Session, engine, 
         )
     session.rollback()
     do(
-        session,
+        uow,
         number,
         "assign",
         "supervisor",
@@ -398,17 +405,17 @@ def test_officer_or_leader_of_another_unit_is_refused(session: Session, engine, 
     )
     before = snapshot(engine)
     with pytest.raises(NotPermitted, match="belongs to another unit"):
-        do(session, number, "rectify", "liubao.officer", now, {"measures": "Not mine"})
+        do(uow, number, "rectify", "liubao.officer", now, {"measures": "Not mine"})
     session.rollback()
     assert snapshot(engine) == before
 
 
-def test_missing_and_malformed_data_names_every_field(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now)
+def test_missing_and_malformed_data_names_every_field(uow, session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now)
     before = snapshot(engine)
     with pytest.raises(ValidationError) as err:
         do(
-            session,
+            uow,
             number,
             "categorize",
             "clerk",
@@ -423,11 +430,11 @@ def test_missing_and_malformed_data_names_every_field(session: Session, engine, 
         and "unknown field" in fields["colour"]
     )
     with pytest.raises(ValidationError) as err:
-        do(session, number, "categorize", "clerk", now, {"category": "  "})
+        do(uow, number, "categorize", "clerk", now, {"category": "  "})
     assert set(err.value.fields) == {"category", "kind"} and "required" in err.value.fields["kind"]
     session.rollback()
     do(
-        session,
+        uow,
         number,
         "categorize",
         "clerk",
@@ -435,14 +442,14 @@ def test_missing_and_malformed_data_names_every_field(session: Session, engine, 
         {"category": "team_building", "kind": "criticism"},
     )
     with pytest.raises(ValidationError) as err:
-        do(session, number, "assign", "supervisor", now, {"unit": "mars", "officer": "nobody"})
+        do(uow, number, "assign", "supervisor", now, {"unit": "mars", "officer": "nobody"})
     assert (
         "no unit with code 'mars'" in err.value.fields["unit"]
         and "no active user" in err.value.fields["officer"]
     )
     with pytest.raises(ValidationError, match="not an officer of unit"):
         do(
-            session,
+            uow,
             number,
             "assign",
             "supervisor",
@@ -450,21 +457,21 @@ def test_missing_and_malformed_data_names_every_field(session: Session, engine, 
             {"unit": "political", "officer": "luohe.officer"},
         )
     with pytest.raises(ValidationError, match="is a clerk, not a officer"):
-        do(session, number, "assign", "supervisor", now, {"unit": "office", "officer": "clerk"})
+        do(uow, number, "assign", "supervisor", now, {"unit": "office", "officer": "clerk"})
     session.rollback()
     do(
-        session,
+        uow,
         number,
         "assign",
         "supervisor",
         now,
         {"unit": "political", "officer": "political.officer"},
     )
-    do(session, number, "rectify", "political.officer", now, {"measures": "Talked to the team."})
+    do(uow, number, "rectify", "political.officer", now, {"measures": "Talked to the team."})
     before = snapshot(engine)
     with pytest.raises(ValidationError) as err:
         do(
-            session,
+            uow,
             number,
             "feed_back",
             "political.officer",
@@ -477,10 +484,12 @@ def test_missing_and_malformed_data_names_every_field(session: Session, engine, 
     assert snapshot(engine) == before
 
 
-def test_stale_version_is_a_conflict_and_changes_nothing(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
-    number = new_ticket(session, now)
+def test_stale_version_is_a_conflict_and_changes_nothing(
+    uow, session: Session, engine, now
+) -> None:  # type: ignore[no-untyped-def]
+    number = new_ticket(uow, now)
     do(
-        session,
+        uow,
         number,
         "categorize",
         "clerk",
@@ -491,7 +500,7 @@ def test_stale_version_is_a_conflict_and_changes_nothing(session: Session, engin
     before = snapshot(engine)
     with pytest.raises(Conflict) as err:
         do(
-            session,
+            uow,
             number,
             "assign",
             "supervisor",
@@ -520,7 +529,7 @@ def test_concurrent_writers_one_wins_one_conflicts(engine, now) -> None:  # type
     first, second = Session(engine), Session(engine)
     try:
         fire(
-            first,
+            as_uow(first),
             number,
             "assign",
             actor=get_actor(first, "supervisor"),
@@ -531,7 +540,7 @@ def test_concurrent_writers_one_wins_one_conflicts(engine, now) -> None:  # type
         first.commit()
         with pytest.raises(Conflict):
             fire(
-                second,
+                as_uow(second),
                 number,
                 "assign",
                 actor=get_actor(second, "supervisor"),
@@ -546,26 +555,24 @@ def test_concurrent_writers_one_wins_one_conflicts(engine, now) -> None:  # type
     assert [r.trigger for r in log_rows(engine, number)] == ["create", "categorize", "assign"]
 
 
-def test_unknown_ticket_user_and_campaign(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_ticket_user_and_campaign(session: Session, uow, engine, now) -> None:  # type: ignore[no-untyped-def]
     before = snapshot(engine)
     with pytest.raises(NotFound, match="no ticket '2005-9999'"):
-        fire(session, "2005-9999", "categorize", actor=get_actor(session, "clerk"), now=now)
+        fire(uow, "2005-9999", "categorize", actor=get_actor(session, "clerk"), now=now)
     with pytest.raises(NotFound, match="no active user 'ghost'"):
         get_actor(session, "ghost")
     with pytest.raises(NotFound, match="no campaign 'nope'.*consultation-2005"):
-        create_ticket(
-            session, campaign="nope", text="x", actor=get_actor(session, "clerk"), now=now
-        )
+        create_ticket(uow, campaign="nope", text="x", actor=get_actor(session, "clerk"), now=now)
     session.rollback()
     assert snapshot(engine) == before
 
 
-def test_bad_opinions_are_refused_whole(session: Session, engine, now) -> None:  # type: ignore[no-untyped-def]
+def test_bad_opinions_are_refused_whole(session: Session, uow, engine, now) -> None:  # type: ignore[no-untyped-def]
     before = snapshot(engine)
     clerk = get_actor(session, "clerk")
     with pytest.raises(ValidationError) as err:
         create_ticket(
-            session,
+            uow,
             campaign=CAMPAIGN,
             text="   ",
             kind="shout",
@@ -576,6 +583,6 @@ def test_bad_opinions_are_refused_whole(session: Session, engine, now) -> None: 
         )
     assert set(err.value.fields) == {"text", "kind", "received_at", "lat"}
     with pytest.raises(ValidationError, match="too long"):
-        create_ticket(session, campaign=CAMPAIGN, text="x" * 10_001, actor=clerk, now=now)
+        create_ticket(uow, campaign=CAMPAIGN, text="x" * 10_001, actor=clerk, now=now)
     session.rollback()
     assert snapshot(engine) == before

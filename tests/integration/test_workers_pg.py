@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bench.timers import check_fired_once, seed_due_timers
 from engine import db
+from engine.context import build_context
 from engine.models import Notification, Ticket
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -23,7 +24,7 @@ def _worker(url: str, start: multiprocessing.synchronize.Event, out: multiproces
 
     engine = db.make_engine(url)
     start.wait(30)
-    result = timers.sweep(db.session_factory(engine), now=SWEEP_AT, batch=100)
+    result = timers.sweep(build_context(engine=engine), now=SWEEP_AT, batch=100)
     out.put([f.timer_id for f in result.firings])
     engine.dispose()
 

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
-FORBIDDEN = ("flask", "apscheduler", "web", "werkzeug", "cli")
+FORBIDDEN = ("flask", "apscheduler", "web", "werkzeug", "cli", "demo", "bench")
 
 
 def test_engine_imports_no_web_or_scheduler() -> None:

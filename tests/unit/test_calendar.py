@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.calendar import WorkingCalendar, get_calendar, load_calendar_file, parse_calendars
+from engine.calendar import CalendarBook, WorkingCalendar, load_calendar_file, parse_calendars
 from engine.errors import ConfigError
 
 TZ = "Asia/Shanghai"
@@ -20,7 +20,7 @@ def local(y: int, m: int, d: int, h: int = 0) -> datetime:
 
 
 def test_weekends_and_public_holidays_are_not_working_days() -> None:
-    cal = get_calendar("CN")
+    cal = CalendarBook.from_file().get("CN")
     assert cal.is_working_day(date(2005, 2, 28))  # Monday
     assert not cal.is_working_day(date(2005, 3, 5))  # Saturday
     assert not cal.is_working_day(date(2005, 2, 9))  # Spring Festival
@@ -28,23 +28,25 @@ def test_weekends_and_public_holidays_are_not_working_days() -> None:
 
 
 def test_official_make_up_saturday_is_a_working_day() -> None:
-    assert get_calendar("CN").is_working_day(date(2005, 2, 5))  # Saturday, make-up day
+    assert (
+        CalendarBook.from_file().get("CN").is_working_day(date(2005, 2, 5))
+    )  # Saturday, make-up day
 
 
 def test_ten_working_days_from_a_monday_morning_end_at_midnight_after_the_tenth() -> None:
-    cal = get_calendar("CN")
+    cal = CalendarBook.from_file().get("CN")
     due = cal.add_working_days(local(2005, 2, 28, 10), 10, TZ)
     assert due == local(2005, 3, 15).astimezone(UTC)
 
 
 def test_counting_from_midnight_includes_that_day() -> None:
-    cal = get_calendar("CN")
+    cal = CalendarBook.from_file().get("CN")
     assert cal.add_working_days(local(2005, 3, 15), 2, TZ) == local(2005, 3, 17).astimezone(UTC)
     assert cal.add_working_days(local(2005, 3, 15), 0, TZ) == local(2005, 3, 15).astimezone(UTC)
 
 
 def test_counting_skips_the_spring_festival_and_uses_the_make_up_day() -> None:
-    cal = get_calendar("CN")
+    cal = CalendarBook.from_file().get("CN")
     # Fri Feb 4 10:00 → Sat 5 and Sun 6 (make-up days), Mon 7, Tue 8; 9–15 are off; 16 is day 5.
     due = cal.add_working_days(local(2005, 2, 4, 10), 5, TZ)
     assert due == local(2005, 2, 17).astimezone(UTC)

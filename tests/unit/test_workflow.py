@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import InvalidTransition, NotFound, WorkflowDefinitionError
+from engine.context import check_workflow_roles
+from engine.errors import ConfigError, InvalidTransition, NotFound, WorkflowDefinitionError
+from engine.policy import load_policy_file
 from engine.workflow import (
     DEFAULT_WORKFLOWS_DIR,
     WorkflowRegistry,
@@ -112,9 +114,30 @@ def test_duplicate_trigger_from_one_source(definition: dict) -> None:
     _refused(definition, "duplicate trigger 'categorize' from state 'received'")
 
 
-def test_unknown_role(definition: dict) -> None:
+def test_unknown_role_is_refused_against_the_policy(definition: dict) -> None:
+    """Roles belong to the policy: a workflow naming one the policy lacks is refused when the
+    context is built, with the workflow file and the trigger named."""
     definition["triggers"][0]["roles"] = ["janitor"]
-    _refused(definition, "trigger 'categorize'", "unknown role 'janitor'")
+    workflow = parse_workflow(definition, "workflows/bad.toml")
+    with pytest.raises(ConfigError) as err:
+        check_workflow_roles(WorkflowRegistry([workflow]), load_policy_file())
+    assert "workflows/bad.toml: trigger 'categorize': unknown role 'janitor'" in err.value.message
+
+
+def test_unknown_effect(definition: dict) -> None:
+    definition["triggers"][0]["effects"] = ["teleport"]
+    _refused(definition, "trigger 'categorize' (#1)", "unknown effect 'teleport'")
+
+
+def test_effect_needs_its_fields(definition: dict) -> None:
+    # record_feedback reads method, text and date: a trigger without them cannot name it.
+    definition["triggers"][0]["effects"] = ["record_feedback"]
+    _refused(definition, "trigger 'categorize' (#1)", "effect 'record_feedback' reads")
+
+
+def test_unknown_guard(definition: dict) -> None:
+    definition["triggers"][0]["guards"] = ["full_moon"]
+    _refused(definition, "trigger 'categorize' (#1)", "unknown guard 'full_moon'")
 
 
 def test_missing_field(definition: dict) -> None:

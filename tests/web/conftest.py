@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from engine import db
 from engine.clock import FixedClock
 from engine.tickets import create_ticket, fire, get_actor
-from tests.conftest import CAMPAIGN, CAMPAIGN_NOW
+from tests.conftest import CAMPAIGN, CAMPAIGN_NOW, as_uow
 from web import create_app
 
 ROLE_USERS = {
@@ -147,7 +147,7 @@ def make_ticket(db_session: Session) -> Callable[..., Any]:
         now: datetime = CAMPAIGN_NOW,
     ) -> tuple[str, str]:
         created = create_ticket(
-            db_session,
+            as_uow(db_session),
             campaign=CAMPAIGN,
             text=text,
             area=area,
@@ -158,7 +158,7 @@ def make_ticket(db_session: Session) -> Callable[..., Any]:
             who = who.format(officer=officer)
             filled = {k: v.format(unit=unit, officer=officer) for k, v in data.items()}
             fire(
-                db_session,
+                as_uow(db_session),
                 created.number,
                 trigger,
                 actor=get_actor(db_session, who),

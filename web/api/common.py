@@ -10,29 +10,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 from flask_smorest import Blueprint
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from engine import queries as read_model
 from engine import tokens as api_tokens
-from engine.clock import utcnow
-from engine.errors import Conflict, NotPermitted
-from engine.roles import (
-    ADMIN,
-    CITIZEN,
-    CLERK,
-    INSPECTOR,
-    SUPERVISOR,
-    SYSTEM,
-    UNIT_BOUND_ROLES,
-)
+from engine.errors import NotPermitted
 from engine.tickets import Actor, allowed_triggers
-from engine.workflow import WorkflowRegistry
 from web.api import schemas
-from web.database import get_session
+from web.database import get_ctx, get_session, get_uow
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +52,12 @@ def documented(*statuses: int):  # type: ignore[no-untyped-def]
     return decorate
 
 
-CREATE_ROLES = frozenset({CLERK, SUPERVISOR, ADMIN, CITIZEN, SYSTEM})
-AUDIT_ROLES = frozenset({INSPECTOR, SUPERVISOR, ADMIN})
-SQLSTATE_RACES = frozenset({"40001", "40P01", "55P03", "23505"})
-
-
 # ---------------------------------------------------------------- plumbing
 
 
 def now() -> datetime:
-    """The app's clock: ``CLOCK`` in the Flask config (as the web pages), else the wall clock."""
-    clock = current_app.config.get("CLOCK")
-    return clock() if clock is not None else utcnow()  # type: ignore[no-any-return]
-
-
-def registry() -> WorkflowRegistry:
-    return current_app.extensions["rectiflow.registry"]  # type: ignore[no-any-return]
+    """The engine context's clock (the web pages' too)."""
+    return get_ctx().now()
 
 
 def actor() -> Actor:
@@ -153,7 +131,7 @@ def _commit_reads(response):  # type: ignore[no-untyped-def]
     """Reads end here: commit what authentication recorded (the token's time of use)."""
     session = g.get("db_session")
     if session is not None and response.status_code < 400 and session.in_transaction():
-        session.commit()
+        get_uow().commit()
     return response
 
 
@@ -205,65 +183,24 @@ def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
     return error_response(status, code, error.description or error.name or "error")
 
 
-def _is_race(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if state in SQLSTATE_RACES:
-        return True
-    text = str(orig).lower()
-    return "database is locked" in text or "unique constraint failed" in text or "busy" in text
-
-
 @contextmanager
 def one_transaction(session: Session, number: str | None = None) -> Iterator[None]:
-    """Run the block and commit; a database-level race (serialization failure, deadlock,
-    lock timeout, duplicate key) becomes a 409 Conflict, never a 500."""
-    try:
+    """Run the block and commit through the request's unit of work: a database race becomes
+    ``Conflict`` there (the engine decides), never a 500."""
+    with get_uow().writing(number):
         yield
-        session.commit()
-    except DBAPIError as exc:
-        session.rollback()
-        if _is_race(exc):
-            raise Conflict(
-                (f"{number} " if number else "the record ")
-                + "was changed by someone else at the same moment; reload and try again",
-                ticket=number,
-            ) from exc
-        raise
 
 
-def can_see(who: Actor, unit_id: int | None) -> bool:
-    if who.role == CITIZEN:
-        return False
-    if who.role in UNIT_BOUND_ROLES:
-        return who.unit_id is not None and unit_id == who.unit_id
-    return True
+def can_see(who: Actor, row: Any) -> bool:
+    return get_ctx().policy.can(who, "ticket.view", row)
 
 
 def require_visible(who: Actor, row: Any) -> None:
-    if who.role == CITIZEN:
-        raise NotPermitted(
-            "citizens follow their opinions with the receipt on the public pages; reading "
-            "tickets needs the role clerk, officer, unit_leader, supervisor, inspector or admin",
-            ticket=row.number,
-        )
-    if not can_see(who, row.unit_id):
-        raise NotPermitted(
-            f"{row.number} belongs to unit {row.unit_code or '(none yet)'}; {who.username} "
-            f"({who.role}) sees only their own unit's tickets — an officer or unit leader of "
-            f"{row.unit_code or 'that unit'}, or a clerk, supervisor, inspector or admin may",
-            ticket=row.number,
-            details={"unit": row.unit_code},
-        )
+    get_ctx().policy.require(who, "ticket.view", row, number=row.number)
 
 
-def require_role(who: Actor, roles: frozenset[str], what: str) -> None:
-    if who.role not in roles:
-        raise NotPermitted(
-            f"{what} needs the role {' or '.join(sorted(roles - {SYSTEM}))}; "
-            f"{who.username} is {who.role}",
-            details={"roles": sorted(roles - {SYSTEM})},
-        )
+def require(who: Actor, permission: str) -> None:
+    get_ctx().policy.require(who, permission)
 
 
 def ticket_dict(row: Any, who: Actor, at: datetime) -> dict[str, Any]:
@@ -277,9 +214,9 @@ def ticket_dict(row: Any, who: Actor, at: datetime) -> dict[str, Any]:
         "kind": row.kind,
         "category": row.category,
         "text": row.text,
-        "citizen": None
-        if who.role == CITIZEN
-        else {"name": row.citizen_name, "contact": row.citizen_contact},
+        "citizen": {"name": row.citizen_name, "contact": row.citizen_contact}
+        if can_see(who, row)
+        else None,
         "area": row.area,
         "address": row.address,
         "unit": row.unit_code,
@@ -301,7 +238,7 @@ def ticket_dict(row: Any, who: Actor, at: datetime) -> dict[str, Any]:
                 "requires": list(spec.requires),
                 "optional": list(spec.optional),
             }
-            for spec in allowed_triggers(None, row, who, registry())  # type: ignore[arg-type]
+            for spec in allowed_triggers(get_uow(), row, who)
         ],
     }
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Ticket, TransitionLog, Unit, User
+from engine.policy import UnitFilter
 from engine.queries import LogEntry, log_entry
 
 Assignee = aliased(User)
@@ -79,7 +80,7 @@ def list_tickets(
     session: Session,
     *,
     now: datetime,
-    unit_scope: int | None,
+    unit_scope: UnitFilter | None,
     campaign: str | None = None,
     state: str | None = None,
     category: str | None = None,
@@ -92,10 +93,13 @@ def list_tickets(
     per_page: int = 50,
 ) -> tuple[list[Any], int]:
     """One page of tickets matching every filter (newest first) and the total count.
-    ``unit_scope`` restricts to one unit (officers and unit leaders)."""
+    ``unit_scope`` (the policy's ``ticket_filter``) restricts to the tickets of one unit or
+    assigned to one user (officers and unit leaders); None is every ticket."""
     conditions: list[Any] = []
     if unit_scope is not None:
-        conditions.append(Ticket.unit_id == unit_scope)
+        conditions.append(
+            or_(Ticket.unit_id == unit_scope.unit_id, Ticket.assignee_id == unit_scope.user_id)
+        )
     if campaign:
         conditions.append(
             Ticket.campaign_id

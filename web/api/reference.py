@@ -7,32 +7,23 @@ import json
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, jsonify
+from flask import jsonify
 from flask.views import MethodView
 
 from engine import audit as audit_log
 from engine import queries as read_model
 from engine.errors import NotFound
 from engine.models import Campaign
-from engine.roles import (
-    ADMIN,
-    CITIZEN,
-    CLERK,
-    INSPECTOR,
-    SUPERVISOR,
-)
 from web.api import schemas
 from web.api.common import (
-    AUDIT_ROLES,
     actor,
     bp,
     documented,
     log_dict,
     now,
-    registry,
-    require_role,
+    require,
 )
-from web.database import get_session
+from web.database import get_ctx, get_session, get_uow
 
 # ---------------------------------------------------------------- audit
 
@@ -47,7 +38,7 @@ class Audit(MethodView):
 
         Roles: inspector, supervisor, admin. Page on with `before_id=next_before_id`.
         """
-        require_role(actor(), AUDIT_ROLES, "searching the transition log")
+        require(actor(), "log.view")
         limit = args.pop("limit")
         entries = read_model.search_log(get_session(), limit=limit + 1, **args)
         more = len(entries) > limit
@@ -69,12 +60,9 @@ class AuditVerify(MethodView):
         Roles: inspector, supervisor, admin. `ok` is false when any row was edited, deleted,
         reordered or inserted; `problems` says where.
         """
-        require_role(actor(), AUDIT_ROLES, "verifying the transition log")
-        problems = audit_log.verify(
-            get_session(),
-            ticket=args.get("ticket"),
-            key=current_app.extensions.get("rectiflow.audit_key"),
-        )
+        require(actor(), "log.verify")
+        uow = get_uow()
+        problems = audit_log.verify(uow.session, ticket=args.get("ticket"), key=uow.audit_key)
         return {"ok": not problems, "problems": [p.to_dict() for p in problems]}
 
 
@@ -121,12 +109,8 @@ class CampaignReport(MethodView):
         """A campaign's report, computed from the data"""
         from engine import report
 
-        who = actor()
-        if who.role == CITIZEN:
-            require_role(who, frozenset({CLERK, SUPERVISOR, INSPECTOR, ADMIN}), "the report")
-        result = report.campaign_report(
-            get_session(), code, args.get("as_of"), now=now(), registry=registry()
-        )
+        require(actor(), "report.view")
+        result = report.campaign_report(get_uow(), code, args.get("as_of"), now=now())
         return jsonify(json.loads(json.dumps(result, default=_json_default)))
 
 
@@ -142,7 +126,10 @@ class Workflows(MethodView):
     @documented(401)
     def get(self) -> list[dict[str, Any]]:
         """Workflow definitions (every version)"""
-        return [{"name": w.name, "version": w.version, "title": w.title} for w in registry().all()]
+        return [
+            {"name": w.name, "version": w.version, "title": w.title}
+            for w in get_ctx().registry.all()
+        ]
 
 
 @bp.route("/workflows/<name>/<int(max=2147483647):version>")
@@ -152,7 +139,7 @@ class WorkflowItem(MethodView):
     def get(self, name: str, version: int) -> dict[str, Any]:
         """One workflow definition: states, triggers, fields, escalation ladder"""
         try:
-            return registry().get(name, version).to_dict()
+            return get_ctx().registry.get(name, version).to_dict()
         except NotFound:
             raise
         except (KeyError, ValueError, OverflowError) as exc:

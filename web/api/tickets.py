@@ -6,30 +6,22 @@ import dataclasses
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
 from flask.views import MethodView
 
-from engine.errors import NotPermitted
-from engine.roles import (
-    CITIZEN,
-    UNIT_BOUND_ROLES,
-)
 from engine.tickets import create_ticket, fire
 from web.api import queries, schemas
 from web.api.common import (
-    CREATE_ROLES,
     actor,
     bp,
     documented,
     log_dict,
     now,
     one_transaction,
-    registry,
-    require_role,
+    require,
     require_visible,
     ticket_dict,
 )
-from web.database import get_session
+from web.database import get_ctx, get_session, get_uow
 
 # ---------------------------------------------------------------- tickets
 
@@ -45,13 +37,7 @@ class Tickets(MethodView):
         Filters combine with AND. Officers and unit leaders see their own unit's tickets only.
         """
         who = actor()
-        if who.role == CITIZEN:
-            require_visible(who, type("T", (), {"number": None, "unit_id": None})())
-        scope = who.unit_id if who.role in UNIT_BOUND_ROLES else None
-        if who.role in UNIT_BOUND_ROLES and who.unit_id is None:
-            raise NotPermitted(
-                f"{who.username} ({who.role}) belongs to no unit, so sees no tickets"
-            )
+        scope = get_ctx().policy.ticket_filter(who, "ticket.view")
         at = now()
         rows, total = queries.list_tickets(get_session(), now=at, unit_scope=scope, **args)
         return {
@@ -71,13 +57,13 @@ class Tickets(MethodView):
         secret once.
         """
         who = actor()
-        require_role(who, CREATE_ROLES, "recording an opinion")
+        require(who, "ticket.create")
         session = get_session()
         citizen = body.get("citizen") or {}
         at = now()
         with one_transaction(session):
             created = create_ticket(
-                session,
+                get_uow(),
                 campaign=body["campaign"],
                 text=body["text"],
                 kind=body.get("kind"),
@@ -89,8 +75,6 @@ class Tickets(MethodView):
                 source="api",
                 actor=who,
                 now=at,
-                registry=registry(),
-                audit_key=current_app.extensions.get("rectiflow.audit_key"),
             )
             row = queries.ticket_row(session, created.number)
         out = ticket_dict(row, who, at)
@@ -126,7 +110,7 @@ class TicketTransitions(MethodView):
         at = now()
         with one_transaction(session, number):
             fire(
-                session,
+                get_uow(),
                 number,
                 body["trigger"],
                 actor=who,
@@ -134,8 +118,6 @@ class TicketTransitions(MethodView):
                 expected_version=body["expected_version"],
                 reason=body.get("reason"),
                 now=at,
-                registry=registry(),
-                audit_key=current_app.extensions.get("rectiflow.audit_key"),
             )
             row = queries.ticket_row(session, number)  # read inside the same transaction
         return ticket_dict(row, who, at)
@@ -179,13 +161,12 @@ class TicketExtensions(MethodView):
         session = get_session()
         with one_transaction(session, number):
             ext_id = extensions.request_extension(
-                session,
+                get_uow(),
                 number,
                 actor=who,
                 due_at=body["due_at"],
                 reason=body["reason"],
                 now=now(),
-                audit_key=current_app.extensions.get("rectiflow.audit_key"),
             )
         return _extension_dict(extensions.get_extension(session, ext_id))
 
@@ -206,13 +187,11 @@ class ExtensionDecision(MethodView):
         session = get_session()
         with one_transaction(session):
             view = extensions.decide_extension(
-                session,
+                get_uow(),
                 extension_id,
                 actor=actor(),
                 approve=body["approve"],
                 note=body.get("note"),
                 now=now(),
-                registry=registry(),
-                audit_key=current_app.extensions.get("rectiflow.audit_key"),
             )
         return _extension_dict(view)

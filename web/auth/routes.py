@@ -8,7 +8,7 @@ from engine.signin import sign_in
 from web.auth import bp
 from web.auth.forms import SignInForm, SignOutForm
 from web.context import current_user, home_for, now
-from web.database import get_session
+from web.database import get_uow
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -25,15 +25,14 @@ def signin() -> Any:
         form.next.data = request.args.get("next", "")
     status = 200
     if form.validate_on_submit():
-        db = get_session()
         result = sign_in(
-            db,
+            get_uow(),
             username=form.username.data or "",
             password=form.password.data or "",
             now=now(),
             remote_addr=request.remote_addr,
         )
-        db.commit()
+        get_uow().commit()
         if result.actor is not None:
             session.clear()
             session["uid"] = result.actor.id

@@ -10,8 +10,8 @@ from engine.errors import ValidationError
 from engine.routing import suggest_unit
 from engine.tickets import create_ticket
 from web.choices import SelectField, options
-from web.context import audit_key, login_required, now, registry, require_user
-from web.database import get_session
+from web.context import login_required, now, require_user
+from web.database import get_session, get_uow
 from web.desk import bp
 from web.opinion_form import OpinionForm, apply_errors, opinion_kwargs
 
@@ -33,7 +33,7 @@ class IntakeForm(OpinionForm):
 
 
 @bp.route("/desk/intake", methods=["GET", "POST"])
-@login_required("clerk", "supervisor", "admin")
+@login_required("queue.intake")
 def intake() -> Any:
     user = require_user()
     db = get_session()
@@ -45,16 +45,14 @@ def intake() -> Any:
     if campaign is not None and form.validate_on_submit():
         try:
             created = create_ticket(
-                db,
+                get_uow(),
                 campaign=campaign.code,
                 actor=user.actor,
                 now=now(),
                 source=form.source.data or "visit",
-                registry=registry(),
-                audit_key=audit_key(),
                 **opinion_kwargs(form),  # type: ignore[arg-type]
             )
-            db.commit()
+            get_uow().commit()
         except ValidationError as exc:
             db.rollback()
             apply_errors(form, exc.fields, exc.message)
@@ -66,7 +64,7 @@ def intake() -> Any:
 
 
 @bp.get("/desk/categorize")
-@login_required("clerk", "supervisor", "admin")
+@login_required("queue.intake")
 def categorize_queue() -> Any:
     db = get_session()
     offset = max(0, request.args.get("offset", 0, type=int))

@@ -14,8 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
+from engine.context import EngineContext
 from engine.errors import EngineError
 from engine.importing import ImportRejected, ImportResult, Progress, import_file
 
@@ -47,7 +46,7 @@ def get_job(job_id: str) -> ImportJob | None:
 
 
 def start_job(
-    sessions: sessionmaker[Session],
+    ctx: EngineContext,
     path: Path,
     *,
     filename: str,
@@ -55,7 +54,6 @@ def start_job(
     username: str,
     now: datetime,
     accept_good_rows: bool,
-    audit_key: bytes | None,
     run_inline: bool = False,
 ) -> ImportJob:
     """Start importing ``path``; return the job (finished already when ``run_inline``)."""
@@ -76,7 +74,7 @@ def start_job(
             assert job.rejects_path is not None
             with open(job.rejects_path, "w", encoding="utf-8-sig", newline="") as rejects:
                 job.result = import_file(
-                    sessions,
+                    ctx,
                     path,
                     campaign=campaign,
                     username=username,
@@ -84,7 +82,6 @@ def start_job(
                     accept_good_rows=accept_good_rows,
                     rejects=rejects,
                     progress=progress,
-                    audit_key=audit_key,
                 )
             if not job.result.rejected:
                 job.rejects_path.unlink(missing_ok=True)

@@ -13,12 +13,10 @@ from wtforms import BooleanField, SelectField
 from engine.importing import DEFAULT_HEADERS, REQUIRED, template
 from engine.models import Campaign
 from engine.settings import project_path
-from web.context import audit_key, login_required, now, require_user
-from web.database import get_session
+from web.context import login_required, now, require_user
+from web.database import get_ctx, get_session
 from web.imports import bp
 from web.imports.jobs import get_job, start_job
-
-CLERKS = ("clerk", "supervisor", "admin")
 
 
 class UploadForm(FlaskForm):
@@ -40,7 +38,7 @@ def _upload_dir() -> Any:
 
 
 @bp.route("/imports", methods=["GET", "POST"])
-@login_required(*CLERKS)
+@login_required("import.run")
 def upload() -> Any:
     form = UploadForm()
     form.campaign.choices = [
@@ -56,14 +54,13 @@ def upload() -> Any:
         # transaction would hold the write lock they wait for.
         get_session().rollback()
         job = start_job(
-            current_app.extensions["rectiflow.sessions"],
+            get_ctx(),
             path,
             filename=storage.filename,
             campaign=form.campaign.data,
             username=user.username,
             now=now(),
             accept_good_rows=form.accept_good_rows.data,
-            audit_key=audit_key(),
             run_inline=bool(current_app.config.get("IMPORTS_INLINE")),
         )
         return redirect(url_for("imports.job", job_id=job.id))
@@ -72,7 +69,7 @@ def upload() -> Any:
 
 
 @bp.get("/imports/<job_id>")
-@login_required(*CLERKS)
+@login_required("import.run")
 def job(job_id: str) -> Any:
     found = get_job(job_id)
     if found is None or found.username != require_user().username:
@@ -81,7 +78,7 @@ def job(job_id: str) -> Any:
 
 
 @bp.get("/imports/<job_id>/rejects.csv")
-@login_required(*CLERKS)
+@login_required("import.run")
 def rejects(job_id: str) -> Any:
     found = get_job(job_id)
     if found is None or found.username != require_user().username or not found.rejects_path:
@@ -96,7 +93,7 @@ def rejects(job_id: str) -> Any:
 
 
 @bp.get("/imports/template.<fmt>")
-@login_required(*CLERKS)
+@login_required("import.run")
 def template_file(fmt: str) -> Any:
     if fmt not in ("csv", "xlsx"):
         abort(404)

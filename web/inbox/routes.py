@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from engine.errors import NotFound
 from engine.notifications import list_inbox, mark_read, unread_count
 from web.context import login_required, now, require_user
-from web.database import get_session
+from web.database import get_session, get_uow
 from web.inbox import bp
 
 
@@ -43,7 +43,7 @@ def read() -> Any:
         try:
             ids = [int(i) for i in raw] if raw else None
             count = mark_read(db, user.id, now=now(), ids=ids)
-            db.commit()
+            get_uow().commit()
         except (ValueError, NotFound):
             db.rollback()
             flash("That notice is not in your inbox; nothing was marked.", "error")

@@ -14,8 +14,8 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from engine import audit, queries
-from web.context import DEFAULT_TZ, audit_key, login_required, now
-from web.database import get_session
+from web.context import DEFAULT_TZ, login_required, now
+from web.database import get_session, get_uow
 from web.inspector import bp
 
 CSV_FIELDS = (
@@ -69,7 +69,7 @@ def _filters() -> tuple[dict[str, Any], list[str]]:
 
 
 @bp.get("/inspector/log")
-@login_required("inspector", "supervisor", "admin")
+@login_required("log.view")
 def log_search() -> Any:
     filters, errors = _filters()
     before_id = request.args.get("before", type=int)
@@ -89,7 +89,7 @@ def log_search() -> Any:
 
 
 @bp.get("/inspector/log.csv")
-@login_required("inspector", "supervisor", "admin")
+@login_required("log.view")
 def log_csv() -> Any:
     filters, errors = _filters()
     if errors:
@@ -149,19 +149,20 @@ def _rows(session: Any, filters: dict[str, Any]) -> Iterator[str]:
 
 
 @bp.post("/inspector/verify")
-@login_required("inspector", "admin")
+@login_required("log.verify")
 def verify() -> Any:
     form = VerifyForm()
     problems = None
     if form.validate_on_submit():
-        problems = audit.verify(get_session(), ticket=form.ticket.data or None, key=audit_key())
+        uow = get_uow()
+        problems = audit.verify(uow.session, ticket=form.ticket.data or None, key=uow.audit_key)
     return render_template(
         "inspector/verify.html", form=form, problems=problems, scope=form.ticket.data or None
     ), 200 if problems is not None else 422
 
 
 @bp.get("/inspector/sample")
-@login_required("inspector", "admin")
+@login_required("log.sample")
 def sample() -> Any:
     size = min(max(request.args.get("size", 20, type=int) or 20, 1), 200)
     seed = request.args.get("seed", type=int)

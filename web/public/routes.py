@@ -12,8 +12,8 @@ from engine.citizen import PUBLIC_ACTOR, answer_feedback, receipt_status
 from engine.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from engine.tickets import create_ticket
 from web.choices import options
-from web.context import audit_key, now, registry
-from web.database import get_session
+from web.context import now
+from web.database import get_session, get_uow
 from web.opinion_form import OpinionForm, apply_errors, opinion_kwargs
 from web.public import bp
 
@@ -61,16 +61,14 @@ def submit() -> Any:
     if form.validate_on_submit():
         try:
             created = create_ticket(
-                db,
+                get_uow(),
                 campaign=campaign.code,
                 actor=PUBLIC_ACTOR,
                 now=now(),
                 source="web",
-                registry=registry(),
-                audit_key=audit_key(),
                 **opinion_kwargs(form),  # type: ignore[arg-type]
             )
-            db.commit()
+            get_uow().commit()
         except ValidationError as exc:
             db.rollback()
             apply_errors(form, exc.fields, exc.message)
@@ -81,8 +79,8 @@ def submit() -> Any:
 
 
 def _show_status(number: str, secret: str, answer: AnswerForm | None = None) -> Any:
-    db = get_session()
-    status = receipt_status(db, number=number, secret=secret, registry=registry())
+    get_session()
+    status = receipt_status(get_uow(), number=number, secret=secret)
     if answer is None:
         answer = AnswerForm(formdata=None, data={"number": number, "secret": secret})
     return render_template("public/status.html", s=status, answer=answer)
@@ -109,15 +107,14 @@ def answer() -> Any:
         return _show_status(number, secret, form), 422
     try:
         request_id = answer_feedback(
-            db,
+            get_uow(),
             number=number,
             secret=secret,
             satisfied=form.satisfied.data == "yes",
             reason=form.reason.data,
             now=now(),
-            audit_key=audit_key(),
         )
-        db.commit()
+        get_uow().commit()
     except ValidationError as exc:
         db.rollback()
         apply_errors(form, exc.fields, exc.message)

@@ -8,12 +8,11 @@ from sqlalchemy import select
 
 from engine.models import Campaign
 from engine.report import FORMATS, campaign_report, write_report
-from web.context import login_required, now, registry
-from web.database import get_session
+from web.context import login_required, now
+from web.database import get_session, get_uow
 from web.reports import bp
 from web.reports.charts import CHARTS, render_chart
 
-READERS = ("supervisor", "inspector", "admin", "clerk")
 MIMETYPES = {
     "text": "text/plain; charset=utf-8",
     "json": "application/json",
@@ -25,11 +24,11 @@ EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "xlsx": "xlsx"}
 
 def _report(code: str) -> dict[str, Any]:
     as_of = request.args.get("as_of") or None
-    return campaign_report(get_session(), code, as_of=as_of, now=now(), registry=registry())
+    return campaign_report(get_uow(), code, as_of=as_of, now=now())
 
 
 @bp.get("/reports")
-@login_required(*READERS)
+@login_required("report.view")
 def index() -> Any:
     codes = list(get_session().scalars(select(Campaign.code).order_by(Campaign.starts_on.desc())))
     if len(codes) == 1:
@@ -38,7 +37,7 @@ def index() -> Any:
 
 
 @bp.get("/reports/<code>")
-@login_required(*READERS)
+@login_required("report.view")
 def campaign(code: str) -> Any:
     report = _report(code)
     as_of = request.args.get("as_of") or ""
@@ -53,7 +52,7 @@ def campaign(code: str) -> Any:
 
 
 @bp.get("/reports/<code>/chart/<name>.svg")
-@login_required(*READERS)
+@login_required("report.view")
 def chart(code: str, name: str) -> Any:
     if name not in CHARTS:
         abort(404)
@@ -62,7 +61,7 @@ def chart(code: str, name: str) -> Any:
 
 
 @bp.get("/reports/<code>/report.<fmt>")
-@login_required(*READERS)
+@login_required("report.view")
 def download(code: str, fmt: str) -> Any:
     fmt = {ext: f for f, ext in EXTENSIONS.items()}.get(fmt, fmt)
     if fmt not in FORMATS:

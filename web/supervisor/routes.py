@@ -9,15 +9,13 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from engine import queries
 from engine.citizen import decide_reopen_request
-from engine.errors import EngineError, NotPermitted
+from engine.errors import EngineError, NotPermitted, ValidationError
 from engine.extensions import decide_extension, list_pending_extensions
-from engine.tickets import fire
+from engine.reassign import reassign_many
 from web.choices import SelectField, from_choices
-from web.context import audit_key, login_required, now, registry, require_user
-from web.database import get_session
+from web.context import login_required, now, require_user
+from web.database import get_session, get_uow
 from web.supervisor import bp
-
-MAX_BULK = 200
 
 
 class BulkReassignForm(FlaskForm):
@@ -51,7 +49,7 @@ def _fill_choices(form: Any) -> None:
 
 
 @bp.get("/supervisor/board")
-@login_required("supervisor", "admin")
+@login_required("board.view")
 def board() -> Any:
     db = get_session()
     unit_code = request.args.get("unit") or None
@@ -91,61 +89,41 @@ def board() -> Any:
 
 
 @bp.post("/supervisor/bulk-reassign")
-@login_required("supervisor")
+@login_required("board.reassign")
 def bulk_reassign() -> Any:
-    """Each selected ticket gets its own fire() and log row, in its own savepoint: one refusal
-    (moved, closed, wrong state) does not stop the others, and each result is reported."""
+    """Each selected ticket gets its own change and log row (engine.reassign): one refusal does
+    not stop the others, and each result is reported."""
     user = require_user()
-    db = get_session()
     form = BulkReassignForm()
     _fill_choices(form)
-    numbers = list(dict.fromkeys(n.strip() for n in request.form.getlist("numbers") if n.strip()))
-    if not numbers:
-        flash("Select at least one ticket to reassign.", "error")
-        return redirect(url_for("supervisor.board"))
-    if len(numbers) > MAX_BULK:
-        flash(f"At most {MAX_BULK} tickets at once; you selected {len(numbers)}.", "error")
-        return redirect(url_for("supervisor.board"))
     if not form.validate():
         for name, errors in form.errors.items():
             for e in errors:
                 flash(f"{name}: {e}", "error")
         return redirect(url_for("supervisor.board"))
-    data = {"unit": form.unit.data, "officer": form.officer.data, "reason": form.reason.data}
-    done: list[str] = []
-    refused: list[str] = []
-    when = now()
-    for number in numbers:
-        try:
-            with db.begin_nested():
-                state = queries.ticket_detail(db, number=number, with_history=False).state
-                trigger = "assign" if state == "categorized" else "reassign"
-                payload = (
-                    data if trigger == "reassign" else {k: data[k] for k in ("unit", "officer")}
-                )
-                fire(
-                    db,
-                    number,
-                    trigger,
-                    actor=user.actor,
-                    data=payload,
-                    now=when,
-                    registry=registry(),
-                    audit_key=audit_key(),
-                )
-            done.append(number)
-        except EngineError as exc:
-            refused.append(f"{number}: {exc.message}")
-    db.commit()
-    if done:
-        flash(f"Reassigned {len(done)}: {', '.join(done)}.", "success")
-    for line in refused:
-        flash(f"Not reassigned — {line}", "error")
+    uow = get_uow()
+    try:
+        result = reassign_many(
+            uow,
+            request.form.getlist("numbers"),
+            actor=user.actor,
+            unit=form.unit.data,
+            officer=form.officer.data,
+            reason=form.reason.data,
+        )
+    except ValidationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("supervisor.board"))
+    uow.commit()
+    if result.done:
+        flash(f"Reassigned {len(result.done)}: {', '.join(result.done)}.", "success")
+    for number, why in result.refused:
+        flash(f"Not reassigned — {number}: {why}", "error")
     return redirect(url_for("supervisor.board"))
 
 
 @bp.get("/supervisor/extensions")
-@login_required("supervisor", "admin")
+@login_required("extension.decide")
 def extensions() -> Any:
     items = list_pending_extensions(get_session())
     return render_template(
@@ -154,30 +132,28 @@ def extensions() -> Any:
 
 
 @bp.post("/supervisor/extensions/<int:ext_id>")
-@login_required("supervisor")
+@login_required("extension.decide")
 def decide_ext(ext_id: int) -> Any:
     user = require_user()
-    db = get_session()
+    get_session()
     form = DecideForm()
     if not form.validate() or form.decision.data not in ("approve", "refuse"):
         flash("Choose approve or refuse.", "error")
         return redirect(url_for("supervisor.extensions"))
     try:
         view = decide_extension(
-            db,
+            get_uow(),
             ext_id,
             actor=user.actor,
             approve=form.decision.data == "approve",
             note=form.note.data,
             now=now(),
-            registry=registry(),
-            audit_key=audit_key(),
         )
-        db.commit()
+        get_uow().commit()
     except NotPermitted:
         raise
     except EngineError as exc:  # invalid data, already decided, the ticket moved: say so
-        db.rollback()
+        get_uow().rollback()
         flash(exc.message, "error")
         return redirect(url_for("supervisor.extensions"))
     flash(f"Extension #{ext_id} on {view.ticket}: {view.status}.", "success")
@@ -185,7 +161,7 @@ def decide_ext(ext_id: int) -> Any:
 
 
 @bp.get("/supervisor/reopen-requests")
-@login_required("supervisor", "admin")
+@login_required("reopen.decide")
 def reopen_requests() -> Any:
     form = ReopenForm(formdata=None)
     _fill_choices(form)
@@ -194,10 +170,10 @@ def reopen_requests() -> Any:
 
 
 @bp.post("/supervisor/reopen-requests/<int:req_id>")
-@login_required("supervisor")
+@login_required("reopen.decide")
 def decide_reopen(req_id: int) -> Any:
     user = require_user()
-    db = get_session()
+    get_session()
     form = ReopenForm()
     _fill_choices(form)
     if not form.validate() or form.decision.data not in ("reopen", "refuse"):
@@ -205,7 +181,7 @@ def decide_reopen(req_id: int) -> Any:
         return redirect(url_for("supervisor.reopen_requests"))
     try:
         status = decide_reopen_request(
-            db,
+            get_uow(),
             req_id,
             actor=user.actor,
             reopen=form.decision.data == "reopen",
@@ -213,14 +189,12 @@ def decide_reopen(req_id: int) -> Any:
             unit=form.unit.data or None,
             officer=form.officer.data or None,
             now=now(),
-            registry=registry(),
-            audit_key=audit_key(),
         )
-        db.commit()
+        get_uow().commit()
     except NotPermitted:
         raise
     except EngineError as exc:  # invalid data, already decided, the ticket moved: say so
-        db.rollback()
+        get_uow().rollback()
         flash(exc.message, "error")
         return redirect(url_for("supervisor.reopen_requests"))
     flash(f"Reopen request #{req_id}: {status}.", "success")

@@ -10,19 +10,17 @@ from wtforms import DateField, HiddenField, IntegerField, StringField, TextAreaF
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from engine import queries
-from engine.errors import Conflict, EngineError, NotPermitted, ValidationError
+from engine.errors import Conflict, EngineError, ValidationError
 from engine.escalation import escalate_ticket
 from engine.extensions import request_extension
 from engine.routing import suggest_unit
 from engine.tickets import allowed_triggers, fire, load_ticket_row
 from engine.workflow import TriggerSpec
-from web.context import CurrentUser, audit_key, login_required, now, registry, require_user
-from web.database import get_session
+from web.context import CurrentUser, login_required, now, require_user
+from web.database import get_ctx, get_session, get_uow
 from web.tickets import bp
 from web.tickets.diagram import workflow_svg
 from web.tickets.forms import ActionForm, ChoiceSource, build_form, form_data
-
-UNIT_BOUND = ("officer", "unit_leader")
 
 
 class ExtensionForm(FlaskForm):
@@ -56,20 +54,14 @@ class EscalateForm(FlaskForm):
 
 
 def check_can_view(user: CurrentUser, detail: queries.TicketDetail) -> None:
-    """Officers and unit leaders see their own unit's tickets (and those assigned to them)."""
-    if user.role in UNIT_BOUND and detail.unit_id != user.unit_id and detail.assignee_id != user.id:
-        raise NotPermitted(
-            f"{detail.number} belongs to {detail.unit_code or 'no unit yet'}; "
-            f"{user.username} ({user.role.replace('_', ' ')}, {user.unit_code}) may open only "
-            "tickets of their own unit — a supervisor can reassign it",
-            ticket=detail.number,
-        )
+    """The policy's ``ticket.view`` on this ticket (its unit scope), or ``NotPermitted``."""
+    get_ctx().policy.require(user.actor, "ticket.view", detail, number=detail.number)
 
 
 def _choices(user: CurrentUser, campaign_id: int) -> ChoiceSource:
     db = get_session()
     units = queries.unit_choices(db)
-    if user.role in UNIT_BOUND:
+    if get_ctx().policy.unit_bound(user.actor, "ticket.fire"):
         units = [u for u in units if u.value == user.unit_code]
         officers = queries.officer_choices(db, unit_id=user.unit_id)
     else:
@@ -114,9 +106,10 @@ def render_ticket(
     detail = queries.ticket_detail(db, number=number)
     check_can_view(user, detail)
     campaign_id, _tz = queries.campaign_of(db, number=number)
-    workflow = registry().get(detail.workflow_name, detail.workflow_version)
-    row = load_ticket_row(db.connection(), number)
-    allowed: list[TriggerSpec] = allowed_triggers(db.connection(), row, user.actor, registry())
+    uow = get_uow()
+    workflow = uow.registry.get(detail.workflow_name, detail.workflow_version)
+    row = load_ticket_row(uow.conn, number)
+    allowed: list[TriggerSpec] = allowed_triggers(uow, row, user.actor)
     posted = posted or {}
     forms: list[tuple[TriggerSpec, FlaskForm]] = []
     if allowed:
@@ -129,16 +122,17 @@ def render_ticket(
             forms.append((spec, form))
     open_ticket = detail.closed_at is None
     ext_form = esc_form = None
-    if open_ticket and detail.due_at is not None and user.role in (*UNIT_BOUND, "supervisor"):
+    policy = uow.policy
+    if open_ticket and detail.due_at is not None and policy.can(user.actor, "extension.ask", row):
         ext_form = posted.get("extension") or ExtensionForm(
             formdata=None, prefix="extension", data={"expected_version": str(detail.version)}
         )
-    if open_ticket and user.role == "supervisor":
+    if open_ticket and policy.can(user.actor, "ticket.escalate", row):
         esc_form = posted.get("escalate") or EscalateForm(
             formdata=None, prefix="escalate", data={"expected_version": str(detail.version)}
         )
     suggestions = (
-        _suggestions(detail, campaign_id) if any(s.name == "categorize" for s in allowed) else []
+        _suggestions(detail, campaign_id) if any("route" in s.effects for s in allowed) else []
     )
     state = workflow.states.get(detail.state)
     return render_template(
@@ -216,21 +210,20 @@ def fire_trigger(number: str, trigger: str) -> Any:
     db = get_session()
     detail = queries.ticket_detail(db, number=number, with_history=False)
     check_can_view(user, detail)
-    workflow = registry().get(detail.workflow_name, detail.workflow_version)
+    workflow = get_ctx().registry.get(detail.workflow_name, detail.workflow_version)
     spec = workflow.transition_for(trigger, detail.state)
     if spec is None:
         # Stale page (the state moved) or a forged trigger: fire() explains, nothing changes.
         seen = request.form.get(f"{trigger}-expected_version", "")
         try:
             fire(
-                db,
+                get_uow(),
                 number,
                 trigger,
                 actor=user.actor,
                 data={},
                 expected_version=int(seen) if seen.isdigit() else None,
                 now=now(),
-                registry=registry(),
             )
         except Conflict as exc:
             return _moved(exc, number)
@@ -255,17 +248,15 @@ def fire_trigger(number: str, trigger: str) -> Any:
         expected = None
     try:
         fired = fire(
-            db,
+            get_uow(),
             number,
             trigger,
             actor=user.actor,
             data=form_data(form, spec),
             expected_version=expected,
             now=now(),
-            registry=registry(),
-            audit_key=audit_key(),
         )
-        db.commit()
+        get_uow().commit()
     except Conflict as exc:
         db.rollback()
         return _moved(exc, number)
@@ -278,7 +269,7 @@ def fire_trigger(number: str, trigger: str) -> Any:
 
 
 @bp.post("/tickets/<number>/extension")
-@login_required("officer", "unit_leader", "supervisor")
+@login_required("extension.ask")
 def ask_extension(number: str) -> Any:
     user = require_user()
     db = get_session()
@@ -297,15 +288,14 @@ def ask_extension(number: str) -> Any:
     due = datetime.combine(form.due_on.data, time(23, 59), tzinfo=tz)
     try:
         ext_id = request_extension(
-            db,
+            get_uow(),
             number,
             actor=user.actor,
             due_at=due,
             reason=form.reason.data or "",
             now=now(),
-            audit_key=audit_key(),
         )
-        db.commit()
+        get_uow().commit()
     except ValidationError as exc:
         db.rollback()
         if "due_at" in exc.fields:
@@ -320,7 +310,7 @@ def ask_extension(number: str) -> Any:
 
 
 @bp.post("/tickets/<number>/escalate")
-@login_required("supervisor")
+@login_required("ticket.escalate")
 def escalate(number: str) -> Any:
     user = require_user()
     db = get_session()
@@ -333,16 +323,14 @@ def escalate(number: str) -> Any:
         return _moved(exc, number)
     try:
         level = escalate_ticket(
-            db,
+            get_uow(),
             number,
             actor=user.actor,
             reason=form.reason.data or "",
             level=form.level.data,
             now=now(),
-            registry=registry(),
-            audit_key=audit_key(),
         )
-        db.commit()
+        get_uow().commit()
     except ValidationError as exc:
         db.rollback()
         for name, message in exc.fields.items():
@@ -361,7 +349,7 @@ def diagram(number: str) -> Any:
     user = require_user()
     detail = queries.ticket_detail(get_session(), number=number, with_history=False)
     check_can_view(user, detail)
-    workflow = registry().get(detail.workflow_name, detail.workflow_version)
+    workflow = get_ctx().registry.get(detail.workflow_name, detail.workflow_version)
     return Response(workflow_svg(workflow, detail.state), mimetype="image/svg+xml")
 
 
@@ -369,7 +357,7 @@ def diagram(number: str) -> Any:
 @bp.get("/workflow/<name>")
 @login_required()
 def workflow_page(name: str = "consultation") -> Any:
-    reg = registry()
+    reg = get_ctx().registry
     version = request.args.get("version", type=int)
     workflow = reg.get(name, version)
     return render_template(

@@ -11,7 +11,7 @@ from web.unit import bp
 
 
 @bp.get("/my/queue")
-@login_required("officer", "unit_leader")
+@login_required("queue.unit")
 def my_queue() -> Any:
     user = require_user()
     offset = max(0, request.args.get("offset", 0, type=int))
@@ -24,7 +24,7 @@ def my_queue() -> Any:
 
 
 @bp.get("/unit/queue")
-@login_required("officer", "unit_leader")
+@login_required("queue.unit")
 def unit_queue() -> Any:
     user = require_user()
     assert user.unit_id is not None

@@ -1,0 +1,234 @@
+"""The engine context: everything a service needs besides its arguments, built once per process.
+
+``build_context(settings)`` reads the settings once and makes the session
+factory, the workflow registry (checked against the policy), the audit key,
+the book of working calendars (each campaign names its own), the clock and the
+policy. Every adapter — the web app, the API, Open311, the CLI, the worker,
+the demo, the benchmarks — builds one and hands it on; services reach what
+they need through the ``UnitOfWork`` they are given, never through module
+globals or loose ``registry=``/``audit_key=`` keywords.
+
+A ``UnitOfWork`` is one database transaction: services write through its
+session, the adapter commits once (or the ``with ctx.unit_of_work()`` block
+does), and callbacks registered with ``after_commit`` (mail, notices) run only
+once the commit has succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import db
+from engine.calendar import CalendarBook, WorkingCalendar
+from engine.clock import SystemClock, ensure_utc
+from engine.errors import Conflict
+from engine.policy import Policy, load_policy_file
+from engine.settings import audit_key as settings_audit_key
+from engine.settings import database_url, load_settings, project_path
+from engine.workflow import Workflow, WorkflowRegistry
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+# Serialization failure, deadlock, lock not available, unique violation (PostgreSQL).
+RACE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "23505"})
+
+
+def race_conflict(exc: DBAPIError, number: str | None = None) -> Conflict | None:
+    """The ``Conflict`` a database race means (two writers at once), or None for other errors."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    text = str(orig).lower()
+    if state in RACE_SQLSTATES or any(
+        word in text for word in ("database is locked", "unique constraint failed", "busy")
+    ):
+        return Conflict(
+            (f"{number} " if number else "the record ")
+            + "was changed by someone else at the same moment; reload and try again",
+            ticket=number,
+        )
+    return None
+
+
+@dataclass
+class EngineContext:
+    """One per process: what every service reaches through its unit of work."""
+
+    settings: Mapping[str, Any]
+    engine: Engine
+    sessions: sessionmaker[Session]
+    registry: WorkflowRegistry
+    policy: Policy
+    calendars: CalendarBook
+    audit_key: bytes | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+    def now(self) -> datetime:
+        return ensure_utc(self.clock())
+
+    def calendar(self, name: str) -> WorkingCalendar:
+        """The working calendar a campaign names (``calendar = "CN"``)."""
+        return self.calendars.get(name)
+
+    def workflow(self, name: str, version: int | None = None) -> Workflow:
+        return self.registry.get(name, version)
+
+    def with_clock(self, clock: Clock) -> EngineContext:
+        """The same context on another clock (a replay's, a drill's ``--now``)."""
+        return EngineContext(
+            settings=self.settings,
+            engine=self.engine,
+            sessions=self.sessions,
+            registry=self.registry,
+            policy=self.policy,
+            calendars=self.calendars,
+            audit_key=self.audit_key,
+            clock=clock,
+        )
+
+    def bind(self, session: Session) -> UnitOfWork:
+        """A unit of work on a session the caller opened (a web request's); the caller closes it."""
+        return UnitOfWork(self, session)
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        session = self.sessions()
+        uow = UnitOfWork(self, session)
+        try:
+            yield uow
+            uow.commit()
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """One transaction and the context it runs in; the one place that commits."""
+
+    def __init__(self, ctx: EngineContext, session: Session) -> None:
+        self.ctx = ctx
+        self.session = session
+        self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def conn(self) -> Connection:
+        return self.session.connection()
+
+    @property
+    def registry(self) -> WorkflowRegistry:
+        return self.ctx.registry
+
+    @property
+    def policy(self) -> Policy:
+        return self.ctx.policy
+
+    @property
+    def audit_key(self) -> bytes | None:
+        return self.ctx.audit_key
+
+    def now(self, now: datetime | None = None) -> datetime:
+        """``now`` as UTC when a caller gave one, else the context's clock."""
+        return ensure_utc(now) if now is not None else self.ctx.now()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit of work has committed (never on rollback)."""
+        self._after_commit.append(callback)
+
+    @contextlib.contextmanager
+    def writing(self, number: str | None = None) -> Iterator[UnitOfWork]:
+        """Run the block and commit; a database race in it becomes ``Conflict`` (rolled back)."""
+        try:
+            yield self
+            self.commit()
+        except DBAPIError as exc:
+            self.rollback()
+            conflict = race_conflict(exc, number)
+            if conflict is not None:
+                raise conflict from exc
+            raise
+
+    def commit(self) -> None:
+        """Commit; a race at commit time becomes ``Conflict``; then the after-commit callbacks."""
+        try:
+            self.session.commit()
+        except DBAPIError as exc:
+            self.session.rollback()
+            conflict = race_conflict(exc)
+            if conflict is not None:
+                raise conflict from exc
+            raise
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - the transaction stands; say so and go on
+                log.exception("after-commit callback failed")
+
+    def rollback(self) -> None:
+        self._after_commit.clear()
+        self.session.rollback()
+
+
+def build_context(
+    settings: Mapping[str, Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> EngineContext:
+    """The process's context from the settings (``load_settings(overrides)`` when none given).
+
+    Loads and cross-checks the configuration once: the policy, the workflows (every
+    role a workflow names must be a role of the policy), the calendar file.
+    """
+    if settings is None:
+        settings = load_settings(overrides)
+    if engine is None:
+        engine = db.make_engine(
+            database_url(settings), sqlite_synchronous=settings.get("sqlite_synchronous", "FULL")
+        )
+    policy = load_policy_file(project_path(settings.get("policy", "config/policy.toml")))
+    registry = WorkflowRegistry.from_directory(
+        project_path(settings.get("workflows_dir", "workflows"))
+    )
+    check_workflow_roles(registry, policy)
+    calendars = CalendarBook.from_file(
+        project_path(settings.get("calendar", "config/calendar-cn.toml"))
+    )
+    return EngineContext(
+        settings=settings,
+        engine=engine,
+        sessions=db.session_factory(engine),
+        registry=registry,
+        policy=policy,
+        calendars=calendars,
+        audit_key=settings_audit_key(settings),
+        clock=clock or SystemClock(),
+    )
+
+
+def check_workflow_roles(registry: WorkflowRegistry, policy: Policy) -> None:
+    """``ConfigError`` naming the workflow file and item for a role the policy lacks."""
+    for workflow in registry.all():
+        for spec in workflow.triggers:
+            policy.check_roles(sorted(spec.roles), workflow.source, f"trigger {spec.name!r}")
+        for fspec in workflow.fields.values():
+            if fspec.role is not None:
+                policy.check_roles([fspec.role], workflow.source, f"field {fspec.name!r}")

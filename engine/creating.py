@@ -1,0 +1,216 @@
+"""Recording an opinion as a ticket: its number, its first log row, its first clock.
+
+``create_ticket`` validates what the person said, takes the next number of the
+programme's counter, writes the ticket and its genesis-chained first log row,
+and starts the initial state's clock, in the caller's unit of work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+
+from engine import audit, deadlines
+from engine.actors import Actor
+from engine.clock import ensure_utc
+from engine.context import UnitOfWork
+from engine.errors import NotFound, ValidationError
+from engine.ledger import INSERT_LOG, log_row, tickets_t
+from engine.models import Campaign, TicketTheme
+
+TEXT_MAX = 10_000
+KINDS = ("praise", "criticism", "suggestion", "request")
+
+
+@dataclass(frozen=True)
+class Created:
+    id: int
+    number: str
+    secret: str
+    state: str
+    version: int
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+# create_ticket's statements, built once (building Core constructs per call costs more
+# than the SQL itself: bench/transitions.py, bench/import_bench.py).
+_CAMPAIGN_BY_CODE = select(
+    Campaign.id,
+    Campaign.code,
+    Campaign.workflow_name,
+    Campaign.workflow_version,
+    Campaign.number_prefix,
+    Campaign.starts_on,
+    Campaign.ends_on,
+).where(Campaign.code == bindparam("code"))
+_NEXT_NUMBER = (
+    update(Campaign)
+    .where(Campaign.id == bindparam("campaign_id"))
+    .values(ticket_seq=Campaign.ticket_seq + 1)
+    .returning(Campaign.ticket_seq)
+)
+_INSERT_TICKET = insert(tickets_t).returning(tickets_t.c.id)
+_INSERT_THEME = insert(cast(Table, TicketTheme.__table__))
+_SET_DUE = (
+    update(tickets_t)
+    .where(tickets_t.c.id == bindparam("w_id"))
+    .values(due_at=bindparam("v_due_at"), due_rule=bindparam("v_due_rule"))
+)
+
+
+def _campaign(conn: Connection, code: str) -> Any:
+    row = conn.execute(_CAMPAIGN_BY_CODE, {"code": code}).first()
+    if row is None:
+        known = ", ".join(conn.execute(select(Campaign.code).order_by(Campaign.code)).scalars())
+        raise NotFound(f"no campaign {code!r}; known campaigns: {known or 'none'}")
+    return row
+
+
+def create_ticket(
+    uow: UnitOfWork,
+    *,
+    campaign: str,
+    text: str,
+    actor: Actor,
+    now: datetime | None = None,
+    kind: str | None = None,
+    citizen_name: str | None = None,
+    citizen_contact: str | None = None,
+    area: str | None = None,
+    address: str | None = None,
+    lat: float | None = None,
+    long: float | None = None,
+    received_at: datetime | None = None,
+    source: str = "web",
+    external_key: str | None = None,
+    themes: tuple[str, ...] | list[str] = (),
+) -> Created:
+    """Record one opinion as a ticket in the campaign's workflow, with its first log row.
+
+    Returns the human number (``2005-0001``) and the receipt secret, shown once
+    to the citizen and stored only as a hash.
+    """
+    now = uow.now(now)
+    conn = uow.conn
+    audit_key = uow.audit_key
+    camp = _campaign(conn, campaign)
+    errors: dict[str, str] = {}
+    body = (text or "").strip()
+    if not body:
+        errors["text"] = "is required: what did the person say?"
+    elif len(body) > TEXT_MAX:
+        errors["text"] = f"is too long ({len(body)} characters; at most {TEXT_MAX})"
+    if kind is not None and kind not in KINDS:
+        errors["kind"] = f"{kind!r} is not one of {', '.join(KINDS)}"
+    for name, value, limit in (
+        ("citizen_name", citizen_name, 200),
+        ("citizen_contact", citizen_contact, 200),
+        ("area", area, 100),
+        ("address", address, 300),
+    ):
+        if value is not None and len(value) > limit:
+            errors[name] = f"is too long ({len(value)} characters; at most {limit})"
+    if lat is not None and not -90 <= lat <= 90:
+        errors["lat"] = "must be between -90 and 90"
+    if long is not None and not -180 <= long <= 180:
+        errors["long"] = "must be between -180 and 180"
+    received = ensure_utc(received_at) if received_at is not None else now
+    if received > now + timedelta(minutes=5):
+        errors["received_at"] = "is in the future; give the time the opinion was received"
+    if errors:
+        listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        raise ValidationError(f"the opinion cannot be recorded: {listed}", fields=errors)
+
+    workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
+    seq = conn.execute(_NEXT_NUMBER, {"campaign_id": camp.id}).scalar_one()
+    number = f"{camp.number_prefix}-{seq:04d}"
+    secret = secrets.token_urlsafe(9)
+    logged = {
+        "text": body,
+        "kind": kind,
+        "area": area,
+        "source": source,
+        "received_at": audit.format_instant(received),
+    }
+    first = log_row(
+        ticket_id=None,
+        number=number,
+        seq=1,
+        trigger="create",
+        from_state=None,
+        to_state=workflow.initial,
+        actor=actor,
+        at=now,
+        reason=None,
+        data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
+        workflow_version=workflow.version,
+        prev_hash=audit.genesis_hash(number, audit_key),
+        audit_key=audit_key,
+    )
+    ticket_id = conn.execute(
+        _INSERT_TICKET,
+        {
+            "number": number,
+            "campaign_id": camp.id,
+            "kind": kind,
+            "text": body,
+            "citizen_name": (citizen_name or "").strip() or None,
+            "citizen_contact": (citizen_contact or "").strip() or None,
+            "area": (area or "").strip() or None,
+            "address": address,
+            "lat": lat,
+            "long": long,
+            "state": workflow.initial,
+            "version": 1,
+            "workflow_name": workflow.name,
+            "workflow_version": workflow.version,
+            "escalation_level": 0,
+            "received_at": received,
+            "created_at": now,
+            "updated_at": now,
+            "source": source,
+            "external_key": external_key,
+            "secret_hash": hash_secret(secret),
+            "last_hash": first["hash"],
+        },
+    ).scalar_one()
+    first["ticket_id"] = ticket_id
+    conn.execute(INSERT_LOG, first)
+    tags = sorted({t.strip().lower() for t in themes if t and t.strip()})
+    if tags:
+        conn.execute(
+            _INSERT_THEME,
+            [{"ticket_id": ticket_id, "tag": t, "campaign_id": camp.id} for t in tags],
+        )
+    due_values = deadlines.on_transition(
+        uow,
+        workflow=workflow,
+        ticket_id=ticket_id,
+        number=number,
+        campaign_id=camp.id,
+        from_state=None,
+        to_state=workflow.initial,
+        trigger="create",
+        now=now,
+        version=1,
+    )
+    if due_values:
+        # due_at/due_rule only: neither the state nor the log is touched here.
+        conn.execute(
+            _SET_DUE,
+            {
+                "w_id": ticket_id,
+                "v_due_at": due_values.get("due_at"),
+                "v_due_rule": due_values.get("due_rule"),
+            },
+        )
+    return Created(id=ticket_id, number=number, secret=secret, state=workflow.initial, version=1)

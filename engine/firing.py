@@ -1,0 +1,209 @@
+"""Firing a trigger on a ticket: every check, then one chained change.
+
+``fire`` is the hot path. It reads the ticket row, asks the policy whether the
+actor reaches the ticket, checks the workflow (the trigger from this state and
+the roles it names), the data and the guards, runs the trigger's declared
+effects, moves the clock, and writes the ticket (with an optimistic version
+check) and its hash-chained log row through the ledger, in the caller's unit of
+work. On any error the caller rolls back and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine import deadlines
+from engine.actors import Actor
+from engine.context import UnitOfWork
+from engine.effects import Effect, apply_effects
+from engine.errors import InvalidTransition, NotPermitted, ValidationError
+from engine.fields import check_data
+from engine.guards import GUARDS
+from engine.ledger import check_version, load_ticket_row, write_change
+from engine.policy import Policy
+from engine.workflow import TriggerSpec
+
+
+@dataclass(frozen=True)
+class Fired:
+    number: str
+    trigger: str
+    from_state: str
+    to_state: str
+    version: int
+    log_seq: int
+    effects: dict[str, Any] = field(default_factory=dict)
+
+
+def check_actor(policy: Policy, spec: TriggerSpec, ticket: Any, actor: Actor) -> None:
+    """Raise ``NotPermitted`` unless ``actor`` may fire ``spec`` on ``ticket``: the policy's
+    ``ticket.fire`` grant and its unit scope, then the roles the workflow names."""
+    policy.require(actor, "ticket.fire", ticket, number=ticket.number)
+    if actor.role not in spec.roles:
+        raise NotPermitted(
+            f"{spec.name!r} on {ticket.number} needs the role {' or '.join(sorted(spec.roles))}; "
+            f"{actor.username} is {actor.role}",
+            ticket=ticket.number,
+            state=ticket.state,
+            details={"roles": sorted(spec.roles)},
+            message_id="fire.role",
+            params={"trigger": spec.name, "roles": sorted(spec.roles), "role": actor.role},
+        )
+
+
+def allowed_triggers(uow: UnitOfWork, ticket: Any, actor: Actor) -> list[TriggerSpec]:
+    """The triggers ``actor`` may fire on ``ticket`` now (policy and role; data comes later)."""
+    workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
+    out = []
+    for spec in workflow.triggers_from(ticket.state):
+        try:
+            check_actor(uow.policy, spec, ticket, actor)
+        except NotPermitted:
+            continue
+        out.append(spec)
+    return out
+
+
+def why_not(uow: UnitOfWork, ticket: Any, actor: Actor) -> str | None:
+    """Why ``actor`` can fire nothing on ``ticket`` now, in a sentence (None when they can)."""
+    workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
+    candidates = workflow.triggers_from(ticket.state)
+    if not candidates:
+        return f"{ticket.number} is in a final state ({ticket.state}); nothing more can happen"
+    reasons = []
+    for spec in candidates:
+        try:
+            check_actor(uow.policy, spec, ticket, actor)
+        except NotPermitted as refusal:
+            reasons.append(refusal.message)
+        else:
+            return None
+    return reasons[0]
+
+
+def fire(
+    uow: UnitOfWork,
+    number: str,
+    trigger: str,
+    *,
+    actor: Actor,
+    data: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+    reason: str | None = None,
+) -> Fired:
+    """Fire ``trigger`` on ticket ``number`` as ``actor`` and write the change and its log row.
+
+    Checks, in order: the ticket exists, the version the caller saw is current,
+    the workflow allows the trigger from the current state, the policy (the
+    ``ticket.fire`` grant and its unit scope) and the trigger's roles, the data,
+    the guards. Then runs the trigger's effects, moves the clock, updates the
+    ticket with ``WHERE version = expected`` (a concurrent writer makes it a
+    ``Conflict``) and appends the hash-chained log row, in the caller's unit of
+    work. ``now`` defaults to the context's clock; ``reason`` to ``data['reason']``.
+    """
+    now = uow.now(now)
+    conn = uow.conn
+    ticket = load_ticket_row(conn, number)
+    check_version(ticket, expected_version)
+    workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
+    spec = workflow.transition_for(trigger, ticket.state)
+    if spec is None:
+        allowed = sorted({t.name for t in workflow.triggers_from(ticket.state)})
+        known = trigger in workflow.trigger_names()
+        what = (
+            "is not allowed from"
+            if known
+            else "is not a trigger of this workflow; it cannot fire from"
+        )
+        raise InvalidTransition(
+            f"{trigger!r} {what} state {ticket.state!r} of {number}; "
+            f"allowed now: {', '.join(allowed) or 'nothing (final state)'}",
+            ticket=number,
+            state=ticket.state,
+            details={"allowed": allowed},
+        )
+    check_actor(uow.policy, spec, ticket, actor)
+    checked = check_data(
+        conn,
+        workflow,
+        spec,
+        data,
+        campaign_id=ticket.campaign_id,
+        ticket=number,
+        state=ticket.state,
+    )
+    if (
+        "unit" in checked.ids
+        and checked.ids["unit"] != actor.unit_id
+        and uow.policy.unit_bound(actor, "ticket.fire")
+    ):
+        raise NotPermitted(
+            f"{actor.username} ({actor.role}) can assign only inside their own unit; "
+            f"{checked.logged['unit']!r} is another unit — ask a supervisor",
+            ticket=number,
+            state=ticket.state,
+        )
+    guard_view = {
+        "kind": ticket.kind,
+        "assignee_id": ticket.assignee_id,
+        "category": ticket.category,
+    }
+    for guard in spec.guards:
+        refusal = GUARDS[guard](guard_view, checked.logged)
+        if refusal:
+            raise ValidationError(
+                f"{trigger!r} refused on {number}: {refusal}",
+                ticket=number,
+                state=ticket.state,
+                details={"guard": guard},
+            )
+    dest = workflow.next_state(ticket.state, trigger)
+    record = Effect(
+        conn=conn,
+        ticket=ticket,
+        logged=dict(checked.logged),
+        ids=checked.ids,
+        actor=actor,
+        now=now,
+        values={},
+    )
+    apply_effects(spec.effects, record)
+    values, logged = record.values, record.logged
+    if dest in workflow.final_states:
+        values["closed_at"] = now
+    elif ticket.state in workflow.final_states:
+        values["closed_at"] = None
+        values["satisfied"] = None
+    new_version = ticket.version + 1
+    values.update(
+        deadlines.on_transition(
+            uow,
+            workflow=workflow,
+            ticket_id=ticket.id,
+            number=number,
+            campaign_id=ticket.campaign_id,
+            from_state=ticket.state,
+            to_state=dest,
+            trigger=trigger,
+            now=now,
+            version=new_version,
+        )
+    )
+    why = reason if reason is not None else logged.get("reason")
+    write_change(
+        conn,
+        ticket,
+        trigger=trigger,
+        dest=dest,
+        actor=actor,
+        logged=logged,
+        reason=why,
+        values=values,
+        now=now,
+        workflow_version=workflow.version,
+        audit_key=uow.audit_key,
+    )
+    return Fired(number, trigger, ticket.state, dest, new_version, new_version, values)

@@ -1,0 +1,370 @@
+"""The chained log writer: the only code that writes a ticket's state and its log rows.
+
+Every change is one UPDATE of the ticket (with an optimistic version check) and
+one INSERT of a log row whose hash chains to the ticket's head. Transitions
+(``engine.firing``), creation (``engine.creating``) and events that do not move
+the state (a timer firing, an extension decided, a citizen's answer) all go
+through here.
+
+Events are declared: ``EVENTS`` names every log-only event and the ticket
+columns it may change. ``record_event`` refuses an undeclared event or a column
+the event does not declare, so no adapter can set a ticket column without a
+trigger (a category is set by ``categorize``, not by an event).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+
+from engine import audit
+from engine.actors import Actor
+from engine.clock import ensure_utc
+from engine.context import UnitOfWork
+from engine.errors import Conflict, NotFound, ValidationError
+from engine.models import Ticket, TransitionLog
+
+tickets_t = cast(Table, Ticket.__table__)
+log_t = cast(Table, TransitionLog.__table__)
+
+# Log-only events and the ticket columns each may change.
+EVENTS: dict[str, frozenset[str]] = {}
+
+
+def declare_event(name: str, *columns: str) -> None:
+    """Declare the log-only event ``name`` and the ticket columns it may change."""
+    known = set(tickets_t.c.keys())
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise ValueError(f"event {name!r}: no ticket column(s) {unknown}")
+    if name in EVENTS and EVENTS[name] != frozenset(columns):
+        raise ValueError(f"event {name!r} is declared twice with different columns")
+    EVENTS[name] = frozenset(columns)
+
+
+# The engine's own events (services declare theirs beside them).
+declare_event("deadline_warning", "escalation_level")
+declare_event("overdue", "escalation_level")
+declare_event("escalated", "escalation_level")
+
+
+_TICKET_COLUMNS = (
+    tickets_t.c.id,
+    tickets_t.c.number,
+    tickets_t.c.campaign_id,
+    tickets_t.c.state,
+    tickets_t.c.version,
+    tickets_t.c.workflow_name,
+    tickets_t.c.workflow_version,
+    tickets_t.c.unit_id,
+    tickets_t.c.assignee_id,
+    tickets_t.c.kind,
+    tickets_t.c.category,
+    tickets_t.c.area,
+    tickets_t.c.last_hash,
+    tickets_t.c.escalation_level,
+    tickets_t.c.due_at,
+)
+
+# Built once: building Core constructs per call costs more than the SQL itself
+# (bench/transitions.py).
+_LOAD_TICKET = select(*_TICKET_COLUMNS).where(tickets_t.c.number == bindparam("number"))
+INSERT_LOG = insert(log_t)
+_ALWAYS_SET = ("state", "version", "last_hash", "updated_at")
+
+
+@lru_cache(maxsize=64)
+def _update_ticket(extra: frozenset[str]) -> Any:
+    """UPDATE tickets SET <state, version, hash, updated_at, extra...> WHERE id and version match."""
+    columns = (*_ALWAYS_SET, *sorted(extra))
+    return (
+        update(tickets_t)
+        .where(tickets_t.c.id == bindparam("w_id"), tickets_t.c.version == bindparam("w_version"))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
+
+
+def load_ticket_row(conn: Connection, number: str) -> Any:
+    """The columns a change needs, by ticket number; ``NotFound`` if there is no such ticket."""
+    row = conn.execute(_LOAD_TICKET, {"number": number}).first()
+    if row is None:
+        raise NotFound(f"no ticket {number!r}", ticket=number)
+    return row
+
+
+def check_version(ticket: Any, expected_version: int | None) -> None:
+    """``Conflict`` unless the caller read the version the ticket is at (None: no check)."""
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(
+            f"{ticket.number} changed since you read it: it is at version {ticket.version} "
+            f"(state {ticket.state!r}), you had version {expected_version}; reload and try again",
+            ticket=ticket.number,
+            state=ticket.state,
+            details={"current_version": ticket.version},
+        )
+
+
+def log_row(
+    *,
+    ticket_id: int | None,
+    number: str,
+    seq: int,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    actor: Actor,
+    at: datetime,
+    reason: str | None,
+    data_json: str,
+    workflow_version: int,
+    prev_hash: str,
+    audit_key: bytes | None,
+) -> dict[str, Any]:
+    """The parameters of one log row, its hash chained to ``prev_hash``."""
+    new_hash = audit.row_hash(
+        prev_hash=prev_hash,
+        ticket_number=number,
+        seq=seq,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor.username,
+        role=actor.role,
+        at=at,
+        reason=reason,
+        data=data_json,
+        workflow_version=workflow_version,
+        key=audit_key,
+    )
+    return {
+        "ticket_id": ticket_id,
+        "seq": seq,
+        "trigger": trigger,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor.username,
+        "role": actor.role,
+        "at": at,
+        "reason": reason,
+        "data": data_json,
+        "workflow_version": workflow_version,
+        "prev_hash": prev_hash,
+        "hash": new_hash,
+    }
+
+
+def _prepare(
+    ticket: Any,
+    version: int,
+    prev_hash: str,
+    *,
+    trigger: str,
+    dest: str,
+    actor: Actor,
+    data: dict[str, Any],
+    reason: str | None,
+    values: dict[str, Any],
+    now: datetime,
+    workflow_version: int,
+    audit_key: bytes | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ticket UPDATE's parameters (see ``_update_ticket``) and the log row of one change."""
+    row = log_row(
+        ticket_id=ticket.id,
+        number=ticket.number,
+        seq=version + 1,
+        trigger=trigger,
+        from_state=ticket.state,
+        to_state=dest,
+        actor=actor,
+        at=now,
+        reason=reason,
+        data_json=audit.canonical_json(data),
+        workflow_version=workflow_version,
+        prev_hash=prev_hash,
+        audit_key=audit_key,
+    )
+    params = {f"v_{k}": v for k, v in values.items()}
+    params.update(
+        v_state=dest,
+        v_version=row["seq"],
+        v_last_hash=row["hash"],
+        v_updated_at=now,
+        w_id=ticket.id,
+        w_version=version,
+    )
+    return params, row
+
+
+def write_change(
+    conn: Connection,
+    ticket: Any,
+    *,
+    trigger: str,
+    dest: str,
+    actor: Actor,
+    logged: dict[str, Any],
+    reason: str | None,
+    values: dict[str, Any],
+    now: datetime,
+    workflow_version: int,
+    audit_key: bytes | None,
+) -> int:
+    """Write one change: UPDATE the ticket (version check) and INSERT its chained log row.
+
+    ``ticket`` is a row from ``load_ticket_row`` (or any object with ``id``,
+    ``number``, ``state``, ``version``, ``last_hash``). Returns the new version;
+    raises ``Conflict`` when someone else wrote the ticket in between.
+    """
+    params, row = _prepare(
+        ticket,
+        ticket.version,
+        ticket.last_hash,
+        trigger=trigger,
+        dest=dest,
+        actor=actor,
+        data=logged,
+        reason=reason,
+        values=values,
+        now=now,
+        workflow_version=workflow_version,
+        audit_key=audit_key,
+    )
+    result = conn.execute(_update_ticket(frozenset(values)), params)
+    if result.rowcount != 1:
+        raise Conflict(
+            f"{ticket.number} was changed by someone else at the same moment; reload and try again",
+            ticket=ticket.number,
+            state=ticket.state,
+        )
+    conn.execute(INSERT_LOG, row)
+    new_version: int = row["seq"]
+    return new_version
+
+
+def _check_event(event: str, values: dict[str, Any]) -> None:
+    declared = EVENTS.get(event)
+    if declared is None:
+        raise ValidationError(
+            f"{event!r} is not a declared event; events are {', '.join(sorted(EVENTS))} "
+            "(a state change goes through a trigger)",
+            details={"event": event},
+        )
+    undeclared = sorted(set(values) - declared)
+    if undeclared:
+        raise ValidationError(
+            f"the event {event!r} may change {', '.join(sorted(declared)) or 'no column'}, "
+            f"not {', '.join(undeclared)}; a change like that goes through a trigger",
+            details={"event": event, "columns": undeclared},
+        )
+
+
+def record_event(
+    uow: UnitOfWork,
+    number: str,
+    event: str,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+    data: dict[str, Any] | None = None,
+    reason: str | None = None,
+    values: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> int:
+    """Log the declared event ``event`` on ticket ``number`` (it does not move the state),
+    changing only the ticket columns the event declares. The version and the hash chain
+    advance. Returns the new version.
+    """
+    values = dict(values or {})
+    _check_event(event, values)
+    conn = uow.conn
+    ticket = load_ticket_row(conn, number)
+    check_version(ticket, expected_version)
+    return write_change(
+        conn,
+        ticket,
+        trigger=event,
+        dest=ticket.state,
+        actor=actor,
+        logged=dict(data or {}),
+        reason=reason,
+        values=values,
+        now=uow.now(now),
+        workflow_version=ticket.workflow_version,
+        audit_key=uow.audit_key,
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One log-only event for ``record_events``: the ticket's head as read, what to log."""
+
+    ticket: Any  # id, number, state, version, last_hash, workflow_version
+    event: str
+    data: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+def record_events(
+    uow: UnitOfWork,
+    events: list[Event],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> list[int]:
+    """``record_event`` for many events at once (the timer sweep): two statements in all.
+
+    The tickets must have been read under a lock the caller holds (or under
+    SQLite's write lock). Events of one ticket chain in the order given; every
+    event must set the same ``values`` keys. The UPDATE keeps the version check;
+    when the driver reports row counts for executemany a moved ticket raises
+    ``Conflict`` and the caller rolls back. Returns the new versions in order.
+    """
+    if not events:
+        return []
+    now = ensure_utc(now)
+    conn = uow.conn
+    keys = frozenset(events[0].values)
+    heads: dict[int, tuple[int, str]] = {}
+    updates: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    versions: list[int] = []
+    for ev in events:
+        if frozenset(ev.values) != keys:
+            raise ValueError("record_events: every event must set the same values keys")
+        _check_event(ev.event, ev.values)
+        t = ev.ticket
+        version, prev_hash = heads.get(t.id, (t.version, t.last_hash))
+        params, row = _prepare(
+            t,
+            version,
+            prev_hash,
+            trigger=ev.event,
+            dest=t.state,
+            actor=actor,
+            data=ev.data,
+            reason=ev.reason,
+            values=ev.values,
+            now=now,
+            workflow_version=t.workflow_version,
+            audit_key=uow.audit_key,
+        )
+        updates.append(params)
+        rows.append(row)
+        new_version, new_hash = row["seq"], row["hash"]
+        heads[t.id] = (new_version, new_hash)
+        versions.append(new_version)
+    result = conn.execute(_update_ticket(keys), updates)
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(updates):
+        raise Conflict(
+            f"{len(updates) - result.rowcount} of {len(updates)} tickets changed while their "
+            "events were written; nothing was written, try again"
+        )
+    conn.execute(INSERT_LOG, rows)
+    return versions
