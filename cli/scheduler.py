@@ -101,6 +101,16 @@ def run_sweep(app: AppContext) -> timers.SweepResult:
     return result
 
 
+def run_jobs(app: AppContext) -> list[int]:
+    """Run the jobs people queued (imports from the web page); the ids run."""
+    from engine import jobs
+
+    done = jobs.run_pending(app.ctx)
+    if done:
+        log.info("ran jobs %s", ", ".join(map(str, done)))
+    return done
+
+
 def run_digest(app: AppContext, campaign: str) -> list[int]:
     """Write the daily overdue digest of ``campaign`` and e-mail it after commit."""
     now = app.now()
@@ -135,6 +145,14 @@ def build_scheduler(
         executors={"default": ThreadPoolExecutor(2)},
         job_defaults=JOB_DEFAULTS,
         timezone=UTC,
+    )
+    scheduler.add_job(
+        run_jobs,
+        IntervalTrigger(seconds=seconds, timezone=UTC),
+        args=[app],
+        id="jobs",
+        name="run queued jobs (imports started from the web)",
+        replace_existing=True,
     )
     scheduler.add_job(
         run_sweep,

@@ -1,4 +1,4 @@
-"""Engine errors → HTTP status and JSON or HTML, in one place; 500s roll back."""
+"""Engine errors rendered as JSON or HTML with the status the engine gives them; 500s roll back."""
 
 from __future__ import annotations
 
@@ -7,35 +7,13 @@ import logging
 from flask import Flask, Response, g, jsonify, render_template, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import (
-    ConfigError,
-    Conflict,
-    EngineError,
-    InvalidTransition,
-    NotFound,
-    NotPermitted,
-    ValidationError,
-    WorkflowDefinitionError,
-)
+from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-STATUS: dict[type[EngineError], int] = {
-    ValidationError: 422,
-    InvalidTransition: 409,
-    Conflict: 409,
-    NotPermitted: 403,
-    NotFound: 404,
-    WorkflowDefinitionError: 500,
-    ConfigError: 500,
-}
-
-
 def status_for(error: EngineError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 400
+    """The engine's one table (each error class carries its status)."""
+    return error.status
 
 
 def wants_json() -> bool:

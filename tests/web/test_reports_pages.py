@@ -11,7 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
 
-from tests.web.conftest import csrf
+from engine.clock import FixedClock
+from tests.web.conftest import build_app, csrf, sign_in
 
 CAMPAIGN = "consultation-2005"
 
@@ -107,16 +108,20 @@ def test_import_page_refuses_other_files(
     assert "Only .csv and .xlsx" in response.get_data(as_text=True)
 
 
-def test_import_runs_in_the_background_and_shows_progress(
-    app: Flask, login_as: Callable[[str], FlaskClient], tmp_path: Path
+def test_an_import_job_is_a_row_any_app_instance_shows_and_the_worker_runs(
+    app: Flask, clock: FixedClock, tmp_path: Path
 ) -> None:
-    from web.imports.jobs import get_job
+    """Started on one app instance, read on another (as a second gunicorn worker would),
+    run by the worker: nothing lives in one process's memory."""
+    from engine import jobs
+    from engine.context import build_context
 
     app.config.update(IMPORT_DIR=str(tmp_path))
-    client = login_as("clerk")
-    token = csrf(client, "/imports")
+    first = app.test_client()
+    assert sign_in(first, "clerk").status_code == 302
+    token = csrf(first, "/imports")
     body = "text,kind\n" + "".join(f"Street light {i} is out,suggestion\n" for i in range(30))
-    response = client.post(
+    response = first.post(
         "/imports",
         data={
             "campaign": CAMPAIGN,
@@ -125,11 +130,53 @@ def test_import_runs_in_the_background_and_shows_progress(
         },
         content_type="multipart/form-data",
     )
-    job_id = response.headers["Location"].rsplit("/", 1)[1]
-    job = get_job(job_id)
-    assert job is not None and job.thread is not None
-    job.thread.join(timeout=60)
-    html = client.get(f"/imports/{job_id}").get_data(as_text=True)
+    job_path = response.headers["Location"]
+    other_app = build_app(app.config["DB_URL"], clock)
+    second = other_app.test_client()
+    assert sign_in(second, "clerk").status_code == 302
+    queued = second.get(job_path).get_data(as_text=True)
+    assert 'http-equiv="refresh"' in queued  # still waiting for the worker
+    stranger = other_app.test_client()
+    assert sign_in(stranger, "supervisor").status_code == 302
+    assert stranger.get(job_path).status_code == 404  # someone else's job is not shown
+
+    worker = build_context({"database_url": app.config["DB_URL"]}, clock=clock)
+    assert len(jobs.run_pending(worker)) == 1
+    html = second.get(job_path).get_data(as_text=True)
     assert "30 opinions imported" in html
     assert 'http-equiv="refresh"' not in html
     assert not list(tmp_path.glob("*.csv"))  # the upload is removed once imported
+    assert jobs.run_pending(worker) == []  # it ran once
+    other_app.extensions["rectiflow.engine"].dispose()
+    worker.dispose()
+
+
+def test_a_job_whose_worker_died_is_taken_up_again_after_its_lease(
+    app: Flask, clock: FixedClock, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from engine import jobs
+    from engine.context import build_context
+
+    path = tmp_path / "up.csv"
+    path.write_text("text,kind\nLamps out,suggestion\n", encoding="utf-8")
+    ctx = build_context({"database_url": app.config["DB_URL"]}, clock=clock)
+    with ctx.unit_of_work() as uow:
+        from engine.tickets import get_actor
+
+        job_id = jobs.enqueue_import(
+            uow,
+            path=path,
+            filename="up.csv",
+            campaign=CAMPAIGN,
+            actor=get_actor(uow.session, "clerk"),
+            accept_good_rows=False,
+        )
+    assert jobs.claim_next(ctx) == job_id  # a worker takes it ... and dies
+    assert jobs.claim_next(ctx) is None  # nobody else takes it while its lease runs
+    clock.advance(jobs.LEASE + timedelta(seconds=1))
+    assert jobs.claim_next(ctx) == job_id
+    view = jobs.run_job(ctx, job_id)
+    assert view.state == "done" and view.result is not None and view.result.created == 1
+    ctx.dispose()

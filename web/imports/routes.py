@@ -10,13 +10,14 @@ from sqlalchemy import select
 from werkzeug.utils import secure_filename
 from wtforms import BooleanField, SelectField
 
+from engine import jobs
 from engine.importing import DEFAULT_HEADERS, REQUIRED, template
+from engine.jobs import enqueue_import
 from engine.models import Campaign
 from engine.settings import project_path
-from web.context import login_required, now, require_user
-from web.database import get_ctx, get_session
+from web.context import login_required, require_user
+from web.database import get_ctx, get_session, get_uow
 from web.imports import bp
-from web.imports.jobs import get_job, start_job
 
 
 class UploadForm(FlaskForm):
@@ -50,38 +51,38 @@ def upload() -> Any:
         suffix = ".xlsx" if storage.filename.lower().endswith(".xlsx") else ".csv"
         path = _upload_dir() / f"{secrets.token_hex(8)}{suffix}"
         storage.save(path)
-        # The import writes in its own transactions; on SQLite this request's open
-        # transaction would hold the write lock they wait for.
-        get_session().rollback()
-        job = start_job(
-            get_ctx(),
-            path,
+        uow = get_uow()
+        job_id = enqueue_import(
+            uow,
+            path=path,
             filename=storage.filename,
             campaign=form.campaign.data,
-            username=user.username,
-            now=now(),
+            actor=user.actor,
             accept_good_rows=form.accept_good_rows.data,
-            run_inline=bool(current_app.config.get("IMPORTS_INLINE")),
         )
-        return redirect(url_for("imports.job", job_id=job.id))
+        uow.commit()
+        if current_app.config.get("IMPORTS_INLINE"):
+            # Tests and single-process drills: run it now instead of on the worker's next turn.
+            claimed = jobs.claim_next(get_ctx())
+            if claimed is not None:
+                jobs.run_job(get_ctx(), claimed)
+        return redirect(url_for("imports.job", job_id=job_id))
     fields = [(name, names, name in REQUIRED) for name, names in DEFAULT_HEADERS.items()]
     return render_template("imports/upload.html", form=form, fields=fields)
 
 
-@bp.get("/imports/<job_id>")
+@bp.get("/imports/<int(max=2147483647):job_id>")
 @login_required("import.run")
-def job(job_id: str) -> Any:
-    found = get_job(job_id)
-    if found is None or found.username != require_user().username:
-        abort(404)
+def job(job_id: int) -> Any:
+    found = jobs.get_job(get_uow(), job_id, actor=require_user().actor)
     return render_template("imports/job.html", job=found)
 
 
-@bp.get("/imports/<job_id>/rejects.csv")
+@bp.get("/imports/<int(max=2147483647):job_id>/rejects.csv")
 @login_required("import.run")
-def rejects(job_id: str) -> Any:
-    found = get_job(job_id)
-    if found is None or found.username != require_user().username or not found.rejects_path:
+def rejects(job_id: int) -> Any:
+    found = jobs.get_job(get_uow(), job_id, actor=require_user().actor)
+    if found.rejects_path is None or not found.rejects_path.exists():
         abort(404)
     stem = secure_filename(found.filename.rsplit(".", 1)[0]) or "import"
     name = f"rejects-{stem}.csv"
