@@ -213,7 +213,10 @@ def run_job(ctx: EngineContext, job_id: int) -> JobView:
     except Exception:  # noqa: BLE001 - kept on the row for the clerk; the log has the trace
         log.exception("job %s failed", job_id)
         rejects_path.unlink(missing_ok=True)
-        values = {"state": "failed", "message": "the import failed unexpectedly; see the server log"}
+        values = {
+            "state": "failed",
+            "message": "the import failed unexpectedly; see the server log",
+        }
     with ctx.unit_of_work() as uow:
         uow.session.execute(
             update(Job)

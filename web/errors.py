@@ -11,6 +11,7 @@ from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
+
 def status_for(error: EngineError) -> int:
     """The engine's one table (each error class carries its status)."""
     return error.status
