@@ -112,7 +112,8 @@ def pick_parameters(session: Session) -> dict[str, Any]:
 def cases(
     params: dict[str, Any], engine: Engine
 ) -> dict[str, tuple[Callable[[Session], Any], float]]:
-    from engine import queries, report, timers
+    from engine import report, timers
+    from engine.read import pages as queries
 
     rng = random.Random(7)
     sessions = db.session_factory(engine)

@@ -3,7 +3,7 @@
     python -m bench.generate --url sqlite:///instance/bench-web.db --tickets 100000 --fresh
     python -m bench.web_pages --url sqlite:///instance/bench-web.db
 
-For each page the peer is the engine query the page runs (``engine.queries``),
+For each page the peer is the engine query the page runs (``engine.read``),
 in a new session as the app does per request; the page is the full request
 through the Flask test client (signed in, session load, role check, the query,
 Jinja rendering, the after-request headers). Both run in the same process and
@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.generate import BENCH_NOW
-from engine import db, queries
+from engine import db
+from engine.read import pages as queries
 from engine.clock import FixedClock
 from engine.models import Ticket, User
 

@@ -25,11 +25,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import select
 
 from cli.context import AppContext
 from engine import mailer, notifications, timers
-from engine.models import Campaign
+from engine.read import reference
 from engine.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -124,10 +123,7 @@ def run_digest(app: AppContext, campaign: str) -> list[int]:
 def running_campaigns(app: AppContext, today: date | None = None) -> list[Any]:
     """Campaigns whose end is not more than 30 days past (code, timezone)."""
     with app.sessions() as session:
-        rows = session.execute(
-            select(Campaign.code, Campaign.timezone, Campaign.ends_on).order_by(Campaign.code)
-        ).all()
-    return list(rows)
+        return list(reference.campaign_clocks(session))
 
 
 def build_scheduler(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import click
-from sqlalchemy import select
 
 from cli.context import AppContext, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError, ValidationError
-from engine.models import Campaign, Ticket, TransitionLog, Unit, User
+from engine.models import User
+from engine.read import reference
 from engine.tickets import allowed_triggers, create_ticket, fire, get_actor, load_ticket_row
 
 
@@ -29,28 +29,16 @@ def list_tickets(
     app: AppContext, campaign: str | None, state: str | None, unit: str | None, limit: int
 ) -> None:
     """One line per ticket: number, state, category, unit, due time."""
-    query = (
-        select(
-            Ticket.number, Ticket.state, Ticket.version, Ticket.category, Unit.code, Ticket.due_at
-        )
-        .outerjoin(Unit, Unit.id == Ticket.unit_id)
-        .order_by(Ticket.id)
-        .limit(limit)
-    )
-    if campaign:
-        query = query.join(Campaign, Campaign.id == Ticket.campaign_id).where(
-            Campaign.code == campaign
-        )
-    if state:
-        query = query.where(Ticket.state == state)
-    if unit:
-        query = query.where(Unit.code == unit)
     with app.unit_of_work() as uow:
-        for row in uow.session.execute(query):
-            due = row.due_at.isoformat() if row.due_at else "-"
-            click.echo(
-                f"{row.number}\t{row.state}\tv{row.version}\t{row.category or '-'}\t{row.code or '-'}\t{due}"
-            )
+        lines = reference.ticket_lines(
+            uow.session, campaign=campaign, state=state, unit=unit, limit=limit
+        )
+    for row in lines:
+        due = row.due_at.isoformat() if row.due_at else "-"
+        click.echo(
+            f"{row.number}\t{row.state}\tv{row.version}\t{row.category or '-'}"
+            f"\t{row.unit_code or '-'}\t{due}"
+        )
 
 
 @ticket.command("show")
@@ -62,9 +50,7 @@ def show(app: AppContext, number: str, username: str | None) -> None:
     try:
         with app.unit_of_work() as uow:
             session = uow.session
-            t = session.scalars(select(Ticket).where(Ticket.number == number)).first()
-            if t is None:
-                raise ValidationError(f"no ticket {number!r}")
+            t = reference.ticket_model(session, number)
             click.echo(
                 f"{t.number}  state={t.state}  version={t.version}  workflow={t.workflow_name}/v{t.workflow_version}"
             )
@@ -82,11 +68,7 @@ def show(app: AppContext, number: str, username: str | None) -> None:
                 names = sorted({s.name for s in allowed_triggers(uow, row, actor)})
                 click.echo(f"{username} may fire: {', '.join(names) or 'nothing'}")
             click.echo("history:")
-            for entry in session.scalars(
-                select(TransitionLog)
-                .where(TransitionLog.ticket_id == t.id)
-                .order_by(TransitionLog.seq)
-            ):
+            for entry in reference.ticket_history(session, t.id, t.number):
                 click.echo(
                     f"  {entry.seq:>3} {entry.at.isoformat()} {entry.trigger:<24} "
                     f"{entry.from_state or '-'} -> {entry.to_state}  by {entry.actor} ({entry.role})"

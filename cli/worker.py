@@ -7,7 +7,6 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy import select
 
 from cli.context import AppContext, fail, pass_app
 from cli.main import main
@@ -18,8 +17,8 @@ from cli.scheduler import (
     run_sweep,
 )
 from engine.clock import FixedClock, parse_instant
-from engine.errors import EngineError, NotFound
-from engine.models import Campaign
+from engine.errors import EngineError
+from engine.read import reference
 from engine.settings import database_url
 
 log = logging.getLogger(__name__)
@@ -148,11 +147,7 @@ def simulate(
     uow = app.ctx.bind(app.sessions())
     session = uow.session
     try:
-        camp = session.execute(
-            select(Campaign.timezone, Campaign.starts_on).where(Campaign.code == campaign_code)
-        ).first()
-        if camp is None:
-            raise NotFound(f"no campaign {campaign_code!r}")
+        camp = reference.campaign_clock(session, campaign_code)
         tz = ZoneInfo(camp.timezone)
         until = _local_instant(until_text, tz, end_of_day=True)
         if from_text:

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import Select
 
-from engine.queries import Choice
+from engine.read.pages import Choice
 
 BLANK = "— choose —"
 

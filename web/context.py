@@ -13,13 +13,12 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Flask, flash, g, redirect, request, session, url_for
-from sqlalchemy import select
 
 from engine.actors import Actor
 from engine.errors import NotPermitted
-from engine.models import Unit, User
 from engine.notifications import unread_count
 from engine.policy import TicketScope
+from engine.read import reference
 from web.database import get_ctx, get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,8 +43,8 @@ class CurrentUser:
         self.display_name: str = row.display_name
         self.role: str = row.role
         self.unit_id: int | None = row.unit_id
-        self.unit_code: str | None = row.code
-        self.unit_name: str | None = row.name
+        self.unit_code: str | None = row.unit_code
+        self.unit_name: str | None = row.unit_name
 
     @property
     def actor(self) -> Actor:
@@ -57,24 +56,7 @@ def current_user() -> CurrentUser | None:
         g.current_user = None
         uid = session.get("uid")
         if uid is not None:
-            row = (
-                get_session()
-                .execute(
-                    select(
-                        User.id,
-                        User.username,
-                        User.display_name,
-                        User.role,
-                        User.unit_id,
-                        User.active,
-                        Unit.code,
-                        Unit.name,
-                    )
-                    .outerjoin(Unit, Unit.id == User.unit_id)
-                    .where(User.id == uid)
-                )
-                .first()
-            )
+            row = reference.signed_in_user(get_session(), uid)
             if (
                 row is not None
                 and row.active

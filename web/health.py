@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
-from sqlalchemy import text
 
+from engine.read import reference
 from web.database import get_session
 
 bp = Blueprint("health", __name__)
@@ -17,5 +17,5 @@ def healthz():  # type: ignore[no-untyped-def]
 
 @bp.get("/readyz")
 def readyz():  # type: ignore[no-untyped-def]
-    get_session().execute(text("SELECT 1"))
+    reference.ping(get_session())
     return jsonify({"status": "ready"})

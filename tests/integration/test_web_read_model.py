@@ -1,4 +1,4 @@
-"""The read model (engine.queries), sign-in slowdown and citizen receipts on SQLite and PostgreSQL."""
+"""The read model (engine.read), sign-in slowdown and citizen receipts on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from engine import queries
 from engine.citizen import answer_feedback, decide_reopen_request, receipt_status
 from engine.errors import Conflict, InvalidTransition, NotFound, NotPermitted, ValidationError
+from engine.read import pages as queries
 from engine.signin import FREE_ATTEMPTS, sign_in
 from engine.tickets import create_ticket, fire
 from tests.conftest import CAMPAIGN

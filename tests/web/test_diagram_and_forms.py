@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 
-from engine.queries import Choice
+from engine.read.pages import Choice
 from engine.workflow import default_registry
 from web.tickets.diagram import _layers, back_edges, workflow_svg
 from web.tickets.forms import ChoiceSource, form_class

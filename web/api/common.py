@@ -15,9 +15,9 @@ from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import queries as read_model
 from engine import tokens as api_tokens
 from engine.errors import NotPermitted
+from engine.read import pages as read_model
 from engine.tickets import Actor, allowed_triggers
 from web.api import schemas
 from web.database import get_ctx, get_session, get_uow

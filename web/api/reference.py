@@ -11,9 +11,10 @@ from flask import jsonify
 from flask.views import MethodView
 
 from engine import audit as audit_log
-from engine import queries as read_model
 from engine.errors import NotFound
 from engine.models import Campaign
+from engine.read import pages as read_model
+from engine.read import reference
 from web.api import schemas
 from web.api.common import (
     actor,
@@ -91,13 +92,7 @@ class Campaigns(MethodView):
     @documented(401)
     def get(self) -> list[dict[str, Any]]:
         """Campaigns, newest first, with their categories"""
-        from sqlalchemy import select
-
-        session = get_session()
-        rows = session.scalars(
-            select(Campaign).order_by(Campaign.starts_on.desc(), Campaign.id.desc())
-        )
-        return [_campaign_dict(c) for c in rows]
+        return [_campaign_dict(c) for c in reference.campaigns(get_session())]
 
 
 @bp.route("/campaigns/<code>/report")

@@ -8,8 +8,9 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
+from engine.read import api as queries
 from engine.tickets import create_ticket, fire
-from web.api import queries, schemas
+from web.api import schemas
 from web.api.common import (
     actor,
     bp,

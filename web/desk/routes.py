@@ -5,8 +5,8 @@ from typing import Any
 from flask import render_template, request
 from wtforms.validators import InputRequired
 
-from engine import queries
 from engine.errors import ValidationError
+from engine.read import pages as queries
 from engine.routing import suggest_unit
 from engine.tickets import create_ticket
 from web.choices import SelectField, options

@@ -6,14 +6,13 @@ from typing import Any
 from flask import Response, abort, current_app, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from sqlalchemy import select
 from werkzeug.utils import secure_filename
 from wtforms import BooleanField, SelectField
 
 from engine import jobs
 from engine.importing import DEFAULT_HEADERS, REQUIRED, template
 from engine.jobs import enqueue_import
-from engine.models import Campaign
+from engine.read import reference
 from engine.settings import project_path
 from web.context import login_required, require_user
 from web.database import get_ctx, get_session, get_uow
@@ -42,9 +41,7 @@ def _upload_dir() -> Any:
 @login_required("import.run")
 def upload() -> Any:
     form = UploadForm()
-    form.campaign.choices = [
-        (c, c) for c in get_session().scalars(select(Campaign.code).order_by(Campaign.code))
-    ]
+    form.campaign.choices = [(c, c) for c in reference.campaign_codes(get_session())]
     if form.validate_on_submit():
         user = require_user()
         storage = form.file.data

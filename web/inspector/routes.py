@@ -13,7 +13,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from engine import audit, queries
+from engine import audit
+from engine.read import pages as queries
 from web.context import DEFAULT_TZ, login_required, now
 from web.database import get_session, get_uow
 from web.inspector import bp

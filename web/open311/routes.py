@@ -17,10 +17,10 @@ from engine.errors import (
     NotPermitted,
     ValidationError,
 )
+from engine.read import open311 as queries
 from engine.tickets import KINDS, SYSTEM_ACTOR, create_ticket, fire
 from engine.tokens import authenticate
 from web.database import get_ctx, get_session, get_uow
-from web.open311 import queries
 from web.open311.formats import error, render, w3c
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")

@@ -7,9 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from engine import queries
 from engine.citizen import PUBLIC_ACTOR, answer_feedback, receipt_status
 from engine.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from engine.read import pages as queries
 from engine.tickets import create_ticket
 from web.choices import options
 from web.context import now

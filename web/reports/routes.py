@@ -4,9 +4,8 @@ import io
 from typing import Any
 
 from flask import Response, abort, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from engine.models import Campaign
+from engine.read import reference
 from engine.report import FORMATS, campaign_report, write_report
 from web.context import login_required, now
 from web.database import get_session, get_uow
@@ -30,7 +29,7 @@ def _report(code: str) -> dict[str, Any]:
 @bp.get("/reports")
 @login_required("report.view")
 def index() -> Any:
-    codes = list(get_session().scalars(select(Campaign.code).order_by(Campaign.starts_on.desc())))
+    codes = reference.campaign_codes(get_session(), newest_first=True)
     if len(codes) == 1:
         return redirect(url_for("reports.campaign", code=codes[0]))
     return render_template("reports/index.html", codes=codes)

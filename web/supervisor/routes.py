@@ -7,10 +7,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from engine import queries
 from engine.citizen import decide_reopen_request
 from engine.errors import EngineError, NotPermitted, ValidationError
 from engine.extensions import decide_extension, list_pending_extensions
+from engine.read import pages as queries
+from engine.read import reference
 from engine.reassign import reassign_many
 from web.choices import SelectField, from_choices
 from web.context import login_required, now, require_user
@@ -58,11 +59,7 @@ def board() -> Any:
     units = queries.unit_choices(db)
     unit_id = None
     if unit_code:
-        from sqlalchemy import select
-
-        from engine.models import Unit
-
-        unit_id = db.execute(select(Unit.id).where(Unit.code == unit_code)).scalar()
+        unit_id = reference.unit_id(db, unit_code)
         if unit_id is None:
             flash(f"No unit {unit_code!r}; showing all units.", "error")
             unit_code = None

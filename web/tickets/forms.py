@@ -24,7 +24,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
-from engine.queries import Choice
+from engine.read.pages import Choice
 from engine.workflow import FieldSpec, TriggerSpec
 from web.choices import SelectField, from_choices, options
 

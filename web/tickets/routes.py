@@ -9,10 +9,10 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from engine import queries
 from engine.errors import Conflict, EngineError, ValidationError
 from engine.escalation import escalate_ticket
 from engine.extensions import request_extension
+from engine.read import pages as queries
 from engine.routing import suggest_unit
 from engine.tickets import allowed_triggers, fire, load_ticket_row
 from engine.workflow import TriggerSpec

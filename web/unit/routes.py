@@ -4,7 +4,7 @@ from typing import Any
 
 from flask import render_template, request
 
-from engine import queries
+from engine.read import pages as queries
 from web.context import login_required, now, require_user
 from web.database import get_session
 from web.unit import bp

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Ticket, TransitionLog, Unit, User
 from engine.policy import UnitFilter
-from engine.queries import LogEntry, log_entry
+from engine.read.pages import LogEntry, log_entry
 
 Assignee = aliased(User)
 
@@ -51,7 +51,7 @@ COLUMNS = (
 )
 
 
-def _select() -> Select[Any]:
+def _select() -> Any:
     return (
         select(*COLUMNS)
         .join(Campaign, Campaign.id == Ticket.campaign_id)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
@@ -89,7 +89,7 @@ def _latest_feedback() -> Any:
     )
 
 
-def _select() -> Select[Any]:
+def _select() -> Any:
     return select(
         Ticket.number,
         Ticket.campaign_id,

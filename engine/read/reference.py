@@ -1,0 +1,149 @@
+"""Campaigns, units, the signed-in user, and the command line's ticket list and ticket page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.orm import Session
+
+from engine.errors import NotFound
+from engine.models import Campaign, Ticket, TransitionLog, Unit, User
+from engine.read.pages import LogEntry, log_entry
+
+
+@dataclass(frozen=True)
+class CampaignClock:
+    code: str
+    timezone: str
+    starts_on: date
+    ends_on: date
+
+
+def campaign_codes(session: Session, *, newest_first: bool = False) -> list[str]:
+    """Every campaign's code, by code (or newest start first)."""
+    order = (Campaign.starts_on.desc(), Campaign.id.desc()) if newest_first else (Campaign.code,)
+    return list(session.scalars(select(Campaign.code).order_by(*order)))
+
+
+def campaigns(session: Session) -> list[Campaign]:
+    """Every campaign with its categories, newest first."""
+    return list(
+        session.scalars(select(Campaign).order_by(Campaign.starts_on.desc(), Campaign.id.desc()))
+    )
+
+
+def campaign_clocks(session: Session) -> list[CampaignClock]:
+    """Each campaign's code, timezone and dates (what the scheduler plans its daily jobs by)."""
+    rows = session.execute(
+        select(Campaign.code, Campaign.timezone, Campaign.starts_on, Campaign.ends_on).order_by(
+            Campaign.code
+        )
+    )
+    return [CampaignClock(*row) for row in rows]
+
+
+def campaign_clock(session: Session, code: str) -> CampaignClock:
+    for found in campaign_clocks(session):
+        if found.code == code:
+            return found
+    raise NotFound(f"no campaign {code!r}")
+
+
+def unit_id(session: Session, code: str) -> int | None:
+    return session.scalar(select(Unit.id).where(Unit.code == code))
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    unit_id: int | None
+    active: bool
+    unit_code: str | None
+    unit_name: str | None
+
+
+_SIGNED_IN = (
+    select(
+        User.id,
+        User.username,
+        User.display_name,
+        User.role,
+        User.unit_id,
+        User.active,
+        Unit.code,
+        Unit.name,
+    )
+    .outerjoin(Unit, Unit.id == User.unit_id)
+    .where(User.id == bindparam("uid"))
+)
+
+
+def signed_in_user(session: Session, uid: int) -> SignedInUser | None:
+    """The user a session cookie names, with their unit (one indexed query per request)."""
+    row = session.execute(_SIGNED_IN, {"uid": uid}).first()
+    return SignedInUser(*row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    number: str
+    state: str
+    version: int
+    category: str | None
+    unit_code: str | None
+    due_at: datetime | None
+
+
+def ticket_lines(
+    session: Session,
+    *,
+    campaign: str | None = None,
+    state: str | None = None,
+    unit: str | None = None,
+    limit: int = 50,
+) -> list[TicketLine]:
+    """The command line's ticket list, oldest first."""
+    query = (
+        select(
+            Ticket.number, Ticket.state, Ticket.version, Ticket.category, Unit.code, Ticket.due_at
+        )
+        .outerjoin(Unit, Unit.id == Ticket.unit_id)
+        .order_by(Ticket.id)
+        .limit(max(1, min(limit, 10_000)))
+    )
+    if campaign:
+        query = query.join(Campaign, Campaign.id == Ticket.campaign_id).where(
+            Campaign.code == campaign
+        )
+    if state:
+        query = query.where(Ticket.state == state)
+    if unit:
+        query = query.where(Unit.code == unit)
+    return [TicketLine(*row) for row in session.execute(query)]
+
+
+def ticket_model(session: Session, number: str) -> Ticket:
+    """The ticket with its unit and assignee loaded (the command line's ticket page)."""
+    found = session.scalars(select(Ticket).where(Ticket.number == number)).first()
+    if found is None:
+        raise NotFound(f"no ticket {number!r}", ticket=number)
+    return found
+
+
+def ticket_history(session: Session, ticket_id: int, number: str) -> list[LogEntry]:
+    rows = session.execute(
+        select(TransitionLog)
+        .where(TransitionLog.ticket_id == ticket_id)
+        .order_by(TransitionLog.seq)
+    ).scalars()
+    return [log_entry(r, number) for r in rows]
+
+
+def ping(session: Session) -> None:
+    """Raise unless the database answers (the readiness check)."""
+    session.execute(text("SELECT 1"))
