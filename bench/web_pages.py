@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 
 from bench.generate import BENCH_NOW
 from engine import db
-from engine.read import pages as queries
 from engine.clock import FixedClock
 from engine.models import Ticket, User
+from engine.read import pages as queries
 
 
 def _time(fn: Callable[[], Any], repeat: int) -> list[float]:
