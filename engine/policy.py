@@ -137,7 +137,7 @@ class Policy:
             )
         unit = getattr(ticket, "unit_code", None)
         raise NotPermitted(
-            f"{number or 'this ticket'} belongs to {f'unit {unit}' if unit else 'another unit'}; "
+            f"{number or 'this ticket'} belongs to {unit or 'another unit'}; "
             f"{actor.username} ({actor.role}) may act only on tickets of their own unit — "
             "a supervisor can reassign it",
             ticket=number or None,
