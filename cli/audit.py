@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, act_as, fail, pass_app
 from cli.main import main
 from engine import audit as audit_log
 from engine.errors import EngineError
@@ -19,10 +19,15 @@ def audit() -> None:
 
 @audit.command()
 @click.option("--ticket", help="Verify one ticket's chain only.")
+@click.option("--as", "username", help="Refuse unless this user may verify the log (the policy).")
 @pass_app
-def verify(app: AppContext, ticket: str | None) -> None:
+def verify(app: AppContext, ticket: str | None, username: str | None) -> None:
     """Check every hash chain; exit 0 when intact, 1 when anything was edited, deleted, reordered or inserted."""
     with app.unit_of_work() as uow:
+        try:
+            act_as(uow, username, "log.verify")
+        except EngineError as exc:
+            fail(exc)
         problems = audit_log.verify(uow.session, ticket=ticket, key=uow.audit_key)
     if not problems:
         click.echo("transition log intact")

@@ -59,6 +59,19 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+def act_as(uow: UnitOfWork, username: str | None, permission: str, ticket: Any = None) -> None:
+    """``--as USER``: the policy's answer for that user, as the web and the API would give it.
+
+    Without ``--as`` a command acts as the operator of the installation (a shell on the server),
+    as ``init`` and ``demo`` do."""
+    if username is None:
+        return
+    from engine.actors import get_actor
+
+    actor = get_actor(uow.session, username)
+    uow.policy.require(actor, permission, ticket, number=getattr(ticket, "number", "") or "")
+
+
 def fail(error: EngineError) -> None:
     """Print an engine refusal plainly and exit 2 (1 is kept for 'audit found problems')."""
     click.echo(f"error: {error.message}", err=True)

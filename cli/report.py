@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, act_as, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError, ValidationError
 from engine.report import FORMATS, campaign_report, write_report
@@ -27,15 +27,22 @@ from engine.report import FORMATS, campaign_report, write_report
     type=click.Path(dir_okay=False, writable=True),
     help="File to write (default: stdout; required for xlsx).",
 )
+@click.option("--as", "username", help="Refuse unless this user may see the report (the policy).")
 @pass_app
 def report(
-    app: AppContext, campaign_code: str, as_of: str | None, fmt: str, output: str | None
+    app: AppContext,
+    campaign_code: str,
+    as_of: str | None,
+    fmt: str,
+    output: str | None,
+    username: str | None,
 ) -> None:
     """The campaign report computed from the data: totals, categories, units, deadlines, themes."""
     try:
         if fmt == "xlsx" and not output:
             raise ValidationError("an xlsx report needs a file: add -o report.xlsx")
         with app.unit_of_work() as uow:
+            act_as(uow, username, "report.view")
             data = campaign_report(uow, campaign_code, as_of=as_of, now=app.now())
     except EngineError as exc:
         fail(exc)

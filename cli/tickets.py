@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, act_as, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError, ValidationError
 from engine.models import User
@@ -43,7 +43,12 @@ def list_tickets(
 
 @ticket.command("show")
 @click.argument("number")
-@click.option("--as", "username", help="Show the triggers this user may fire.")
+@click.option(
+    "--as",
+    "username",
+    help="Show it as this user sees it (refused when the policy does not let them), with the "
+    "triggers they may fire.",
+)
 @pass_app
 def show(app: AppContext, number: str, username: str | None) -> None:
     """A ticket with its history."""
@@ -51,6 +56,7 @@ def show(app: AppContext, number: str, username: str | None) -> None:
         with app.unit_of_work() as uow:
             session = uow.session
             t = reference.ticket_model(session, number)
+            act_as(uow, username, "ticket.view", t)
             click.echo(
                 f"{t.number}  state={t.state}  version={t.version}  workflow={t.workflow_name}/v{t.workflow_version}"
             )
