@@ -64,7 +64,7 @@ def test_notices_are_mailed_after_commit_once(
     smtp = SmtpSettings(enabled=True, host="127.0.0.1", port=port)
     sent: list[int] = []
     timers.sweep(
-        sessions,
+        ctx_of(sessions),
         now=local(2005, 3, 14, 9),
         after_commit=lambda part: sent.append(
             deliver(sessions, part.notification_ids, smtp=smtp, now=local(2005, 3, 14, 9))
