@@ -33,6 +33,7 @@ from engine.calendar import CalendarBook, WorkingCalendar
 from engine.clock import SystemClock, ensure_utc
 from engine.errors import Conflict
 from engine.policy import Policy, load_policy_file
+from engine.readsource import ReadSource, build_read_source
 from engine.settings import audit_key as settings_audit_key
 from engine.settings import database_url, load_settings, project_path
 from engine.workflow import Workflow, WorkflowRegistry
@@ -73,6 +74,15 @@ class EngineContext:
     calendars: CalendarBook
     audit_key: bytes | None = None
     clock: Clock = field(default_factory=SystemClock)
+    # Where lag-tolerant reads go (a hot standby or the primary); None: always the primary.
+    reads: ReadSource | None = None
+
+    @property
+    def read_source(self) -> ReadSource:
+        """The read source; a context built without one reads everything from the primary."""
+        if self.reads is None:
+            self.reads = ReadSource(self.engine, primary_sessions=self.sessions)
+        return self.reads
 
     def now(self) -> datetime:
         return ensure_utc(self.clock())
@@ -95,6 +105,7 @@ class EngineContext:
             calendars=self.calendars,
             audit_key=self.audit_key,
             clock=clock,
+            reads=self.reads,
         )
 
     def bind(self, session: Session) -> UnitOfWork:
@@ -116,6 +127,8 @@ class EngineContext:
             session.close()
 
     def dispose(self) -> None:
+        if self.reads is not None:
+            self.reads.dispose()
         self.engine.dispose()
 
 
@@ -212,15 +225,17 @@ def build_context(
     calendars = CalendarBook.from_file(
         project_path(settings.get("calendar", "config/calendar-cn.toml"))
     )
+    sessions = db.session_factory(engine)
     return EngineContext(
         settings=settings,
         engine=engine,
-        sessions=db.session_factory(engine),
+        sessions=sessions,
         registry=registry,
         policy=policy,
         calendars=calendars,
         audit_key=settings_audit_key(settings),
         clock=clock or SystemClock(),
+        reads=build_read_source(settings, engine, db.make_engine, primary_sessions=sessions),
     )
 
 

@@ -24,7 +24,7 @@ from web.api.common import (
     now,
     require,
 )
-from web.database import get_ctx, get_session, get_uow
+from web.database import get_ctx, get_read_session, get_read_uow, get_session, get_uow
 
 # ---------------------------------------------------------------- audit
 
@@ -41,7 +41,7 @@ class Audit(MethodView):
         """
         require(actor(), "log.view")
         limit = args.pop("limit")
-        entries = read_model.search_log(get_session(), limit=limit + 1, **args)
+        entries = read_model.search_log(get_read_session(), limit=limit + 1, **args)
         more = len(entries) > limit
         entries = entries[:limit]
         return {
@@ -105,7 +105,7 @@ class CampaignReport(MethodView):
         from engine import report
 
         require(actor(), "report.view")
-        result = report.campaign_report(get_uow(), code, args.get("as_of"), now=now())
+        result = report.campaign_report(get_read_uow(), code, args.get("as_of"), now=now())
         return jsonify(json.loads(json.dumps(result, default=_json_default)))
 
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, render_template, request
+from flask import Response, render_template, request
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -16,7 +16,7 @@ from wtforms.validators import Length, Optional
 from engine import audit
 from engine.read import pages as queries
 from web.context import DEFAULT_TZ, login_required, now
-from web.database import get_session, get_uow
+from web.database import get_read_session, get_session, get_uow, read_sessions
 from web.inspector import bp
 
 CSV_FIELDS = (
@@ -77,7 +77,7 @@ def log_search() -> Any:
     rows = (
         []
         if errors
-        else queries.search_log(get_session(), **filters, before_id=before_id, limit=100)
+        else queries.search_log(get_read_session(), **filters, before_id=before_id, limit=100)
     )
     return render_template(
         "inspector/log.html",
@@ -98,7 +98,7 @@ def log_csv() -> Any:
     # Stream with a session of its own, closed when the last row is out: the request's
     # session (and on SQLite its write lock) must not stay open while the client reads.
     get_session().rollback()
-    session = current_app.extensions["rectiflow.sessions"]()
+    session = read_sessions()()
 
     def generate() -> Iterator[str]:
         try:

@@ -8,7 +8,7 @@ from flask import Response, abort, redirect, render_template, request, url_for
 from engine.read import reference
 from engine.report import FORMATS, campaign_report, write_report
 from web.context import login_required, now
-from web.database import get_session, get_uow
+from web.database import get_read_uow, get_session
 from web.reports import bp
 from web.reports.charts import CHARTS, render_chart
 
@@ -23,7 +23,8 @@ EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "xlsx": "xlsx"}
 
 def _report(code: str) -> dict[str, Any]:
     as_of = request.args.get("as_of") or None
-    return campaign_report(get_uow(), code, as_of=as_of, now=now())
+    # A report tolerates a few seconds of lag: the standby, when one is close enough.
+    return campaign_report(get_read_uow(), code, as_of=as_of, now=now())
 
 
 @bp.get("/reports")
