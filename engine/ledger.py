@@ -237,10 +237,18 @@ def write_change(
     )
     result = conn.execute(_update_ticket(frozenset(values)), params)
     if result.rowcount != 1:
+        # The other writer has committed (our UPDATE waited for its lock): say where the
+        # ticket is now, so a client that retried a request whose answer it lost can tell
+        # whether its own first attempt is the one that got there.
+        now_at = conn.execute(_LOAD_TICKET, {"number": ticket.number}).first()
+        state = now_at.state if now_at is not None else ticket.state
+        details = {"current_version": now_at.version} if now_at is not None else {}
         raise Conflict(
-            f"{ticket.number} was changed by someone else at the same moment; reload and try again",
+            f"{ticket.number} was changed by someone else at the same moment: it is now in "
+            f"state {state!r}; reload and try again",
             ticket=ticket.number,
-            state=ticket.state,
+            state=state,
+            details=details,
         )
     conn.execute(INSERT_LOG, row)
     new_version: int = row["seq"]
