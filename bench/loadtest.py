@@ -485,8 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     from bench.generate import generate, prepare_database
+    from bench.reach import unreachable
     from engine.settings import audit_key, load_settings
 
+    problem = unreachable(url, server_only=not args.no_generate)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     key = audit_key(load_settings())
     if args.no_generate:
         engine = db.make_engine(url)

@@ -93,9 +93,8 @@ class TopologyError(RuntimeError):
 def _run(cmd: Sequence[str], *, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(list(cmd), capture_output=True, text=True, **kw)
     if check and done.returncode != 0:
-        raise TopologyError(
-            f"{' '.join(cmd)} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}"
-        )
+        said = " ".join((done.stderr or done.stdout).split())[:300]
+        raise TopologyError(f"{' '.join(cmd)} failed ({done.returncode}): {said}")
     return done
 
 
