@@ -9,17 +9,22 @@ of their own. Host 1's link is cut mid-load and brought back. Needs root and
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from bench import multihost
-from bench.topology import Province, why_not
+from bench.topology import PREFIX, WORKDIR_PREFIX, Province, why_not
 from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
 
 @pytest.fixture
-def province() -> Province:
+def province() -> Iterator[Province]:
     reason = why_not()
     if reason:
         if IN_CI:
@@ -50,3 +55,34 @@ def test_a_cut_host_loses_nothing_and_rejoins_without_double_firing(province: Pr
     assert figures["served_by_app1_after_rejoin"] > 0
     assert figures["held_sweep"].startswith("refused")
     assert figures["failover_s"] < 30
+
+
+def _netns() -> list[str]:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+
+
+def test_a_failed_run_leaves_nothing_and_a_killed_runs_leftovers_are_removed() -> None:
+    reason = why_not()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true but the province topology cannot be built: {reason}")
+        pytest.skip(f"cannot build network namespaces and clusters here: {reason}")
+    # Leftovers of a run whose process is gone (a pid that just exited).
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale_ns = f"{PREFIX}{gone.pid}-db"
+    subprocess.run(["ip", "netns", "add", stale_ns], check=True)
+    stale_dir = Path(tempfile.gettempdir()) / f"{WORKDIR_PREFIX}{gone.pid}-x"
+    stale_dir.mkdir()
+    province = Province(fsync=False)
+    with pytest.raises(RuntimeError, match="half-way"), province:
+        assert stale_ns not in _netns() and not stale_dir.exists()
+        province.start_primary()
+        spawned = province.spawn("app1", ["sleep", "600"], log="sleep.log")
+        assert province.ns("app1") in _netns()
+        raise RuntimeError("failed half-way")
+    assert spawned.poll() is not None
+    assert not [n for n in _netns() if n.startswith(province.tag)]
+    assert not Path(province.workdir).exists()
+    running = subprocess.run(["pgrep", "-f", province.workdir], capture_output=True, text=True)
+    assert running.stdout == ""  # no postgres left on the removed directory
