@@ -113,3 +113,58 @@ def test_the_api_report_says_where_it_read(
     answer = client.get(f"/api/v1/campaigns/{CAMPAIGN}/report", headers=headers)
     assert answer.headers[HEADER] == "primary; reason=standby lag 6.0 s > 5 s"
     assert answer.get_json()["total"] == 1
+
+
+def test_a_users_own_write_keeps_their_reports_on_the_primary_until_replayed(
+    app: Flask,
+    tmp_path: Path,
+    login_as: Callable[[str], FlaskClient],
+    make_ticket: Callable[..., tuple[str, str]],
+) -> None:
+    from tests.web.conftest import csrf
+
+    replayed = [100]
+
+    class Reads(ReadSource):
+        def write_position(self) -> int | None:
+            return 200  # the primary's WAL position after the write
+
+    standby_path = tmp_path / "standby.db"
+    shutil.copyfile(Path(app.config["DB_URL"].split("///", 1)[1]), standby_path)
+    app.extensions["rectiflow.reads"] = Reads(
+        app.extensions["rectiflow.engine"],
+        db.make_engine(f"sqlite:///{standby_path}"),
+        check_seconds=0,
+        monotonic=lambda: 0.0,
+        measure_standby=lambda _p, _s: StandbyState(0.0, replayed[0], 0.0),
+    )
+    number, _ = make_ticket("assigned")
+    client = login_as("supervisor")
+    assert client.get(f"/reports/{CAMPAIGN}").headers[HEADER].startswith("standby")
+    answer = client.post(
+        "/supervisor/bulk-reassign",
+        data={
+            "csrf_token": csrf(client),
+            "numbers": [number],
+            "unit": "traffic-brigade",
+            "officer": "traffic.officer",
+            "reason": "Traffic matter.",
+        },
+    )
+    assert answer.status_code == 302 and answer.headers["X-Rectiflow-Write-Position"] == "0/C8"
+    assert client.get(f"/reports/{CAMPAIGN}").headers[HEADER] == (
+        "primary; reason=standby has not replayed your last write (0/C8)"
+    )
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from engine.models import User
+
+    with Session(app.extensions["rectiflow.engine"]) as session:
+        inspector = session.scalar(select(User.id).where(User.username == "inspector"))
+    other = app.test_client()  # another user, who wrote nothing, still reads the standby
+    with other.session_transaction() as cookie:
+        cookie["uid"] = inspector
+    assert other.get(f"/reports/{CAMPAIGN}").headers[HEADER].startswith("standby")
+    replayed[0] = 250
+    assert client.get(f"/reports/{CAMPAIGN}").headers[HEADER].startswith("standby")
