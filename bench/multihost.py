@@ -380,7 +380,7 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
     from bench.loadtest import make_tokens, max_log_id, officers_by_unit, pick_hot_tickets
     from engine import db
 
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"load_average_start": round(os.getloadavg()[0], 1)}
     problems: list[str] = []
     t0 = time.perf_counter()
     p.start_primary()
@@ -533,6 +533,12 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
         problems.append("host 1 answered no transition after it came back")
     figures.update(_figures(stats, phase_seconds))
     figures["served_by_app1_after_rejoin"] = served_after
+    with Session(engine) as session:
+        figures["timers_fired"] = session.execute(
+            text("SELECT count(*) FROM transition_log WHERE id > :since AND actor = 'system'"),
+            {"since": since},
+        ).scalar_one()
+    figures["load_average_end"] = round(os.getloadavg()[0], 1)
     engine.dispose()
     return Result(problems, figures)
 
