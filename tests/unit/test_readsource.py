@@ -148,3 +148,67 @@ def test_bad_read_settings_are_refused_with_the_setting_named() -> None:
         read_settings({"read_check_seconds": -1})
     with pytest.raises(ConfigError, match="PostgreSQL hot standby"):
         read_settings({"read_database_url": "sqlite:///replica.db"})
+
+
+class FakeResult:
+    def __init__(self, row: tuple[object, ...]) -> None:
+        self.row = row
+
+    def scalar(self) -> object:
+        return self.row[0]
+
+    def one(self) -> tuple[object, ...]:
+        return self.row
+
+
+class FakeConnection:
+    def __init__(self, row: tuple[object, ...] | Exception) -> None:
+        self.row = row
+        self.dialect = type("Dialect", (), {"name": "postgresql"})()
+
+    def __enter__(self) -> FakeConnection:
+        if isinstance(self.row, Exception):
+            raise self.row
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def exec_driver_sql(self, _sql: str) -> FakeResult:
+        assert not isinstance(self.row, Exception)
+        return FakeResult(self.row)
+
+
+class FakeEngine:
+    def __init__(self, row: tuple[object, ...] | Exception) -> None:
+        self.row = row
+
+    def connect(self) -> FakeConnection:
+        return FakeConnection(self.row)
+
+
+def _measure(primary_lsn: str, standby_row: tuple[object, ...] | Exception) -> StandbyState:
+    from engine.readsource import measure
+
+    return measure(FakeEngine((primary_lsn,)), FakeEngine(standby_row), now=1.0)  # type: ignore[arg-type]
+
+
+def test_an_idle_primary_does_not_make_a_caught_up_standby_look_late() -> None:
+    # Nothing committed for an hour, but the standby has replayed all the primary wrote.
+    state = _measure("0/3000060", (True, "0/3000060", 3600.0))
+    assert state.lag_seconds == 0.0 and not state.problem
+
+
+def test_a_standby_behind_the_primary_lags_by_its_last_replayed_transactions_age() -> None:
+    state = _measure("0/3000100", (True, "0/3000060", 12.3))
+    assert state.lag_seconds == 12.3 and state.replay_position == 0x3000060
+
+
+def test_what_is_not_a_usable_standby_is_named() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    assert _measure("0/1", (False, None, None)).problem == "the read database is not a standby"
+    assert _measure("0/1", (True, None, None)).problem == "standby has replayed nothing yet"
+    assert _measure("0/5", (True, "0/1", None)).problem == "standby has replayed no transaction yet"
+    down = OperationalError("SELECT 1", {}, Exception("connection refused\nmore"))
+    assert _measure("0/1", down).problem == "standby unreachable (connection refused)"
