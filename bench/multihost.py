@@ -85,11 +85,14 @@ def hold(url: str, limit: int) -> int:
     ``commit``, then tries to commit and prints ``committed`` or ``refused: ...``.
     """
     from engine import db
+    from engine.context import build_context
     from engine.timers import fire_due_timers
 
     engine = db.make_engine(url)
     session = Session(engine)
-    result = fire_due_timers(session, now=datetime.now(UTC), limit=limit)
+    result = fire_due_timers(
+        build_context(engine=engine).bind(session), now=datetime.now(UTC), limit=limit
+    )
     print(
         json.dumps(
             {

@@ -131,7 +131,7 @@ def test_a_users_own_write_keeps_their_reports_on_the_primary_until_replayed(
 
     standby_path = tmp_path / "standby.db"
     shutil.copyfile(Path(app.config["DB_URL"].split("///", 1)[1]), standby_path)
-    app.extensions["rectiflow.reads"] = Reads(
+    app.extensions["rectiflow.ctx"].reads = Reads(
         app.extensions["rectiflow.engine"],
         db.make_engine(f"sqlite:///{standby_path}"),
         check_seconds=0,
