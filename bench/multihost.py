@@ -502,7 +502,7 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
     say("  load stopped; checking reads")
 
     # 4. reads: standby, read-your-writes, a paused standby.
-    problems += check_reads(p, engine, tokens[-1], numbers, officers, opts, stats)
+    problems += check_reads(p, engine, tokens[-1], numbers, officers, opts, stats, env)
 
     # 5. drain: every timer due at the end must be fired by the workers.
     end = datetime.now(UTC)
@@ -685,6 +685,7 @@ def check_reads(
     officers: dict[str, list[str]],
     opts: Options,
     stats: Stats,
+    env: dict[str, str],
 ) -> list[str]:
     """Standby reads, read-your-writes, and the fallback when the standby lags."""
     from bench.generate import ACTIVE_CAMPAIGN
@@ -747,6 +748,13 @@ def check_reads(
         del header
     except TimeoutError as exc:
         return [str(exc) + f" (last header: {get(report)[2].get(READ_HEADER)})"]
+    cli = subprocess.run(
+        ["ip", "netns", "exec", p.ns("app2"), sys.executable, "-c", "import cli; cli.main()",
+         "report", "--campaign", ACTIVE_CAMPAIGN, "--format", "json"],
+        capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120,
+    )  # fmt: skip
+    if cli.returncode != 0 or "read from the standby; lag=" not in cli.stderr:
+        problems.append(f"rectiflow report on host 2: {cli.returncode} {cli.stderr[-300:]!r}")
     number, version, position = write()
     if not position:
         problems.append("a write through the API did not return X-Rectiflow-Write-Position")

@@ -41,9 +41,12 @@ def report(
     try:
         if fmt == "xlsx" and not output:
             raise ValidationError("an xlsx report needs a file: add -o report.xlsx")
-        with app.unit_of_work() as uow:
+        # A report tolerates a few seconds of lag: the standby, when one is close enough.
+        with app.ctx.reading() as (uow, choice):
             act_as(uow, username, "report.view")
             data = campaign_report(uow, campaign_code, as_of=as_of, now=app.now())
+        if app.ctx.read_source.has_standby:
+            click.echo(f"read from the {choice.header}", err=True)
     except EngineError as exc:
         fail(exc)
     if output:

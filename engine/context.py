@@ -33,7 +33,7 @@ from engine.calendar import CalendarBook, WorkingCalendar
 from engine.clock import SystemClock, ensure_utc
 from engine.errors import Conflict
 from engine.policy import Policy, load_policy_file
-from engine.readsource import ReadSource, build_read_source
+from engine.readsource import ReadChoice, ReadSource, build_read_source
 from engine.settings import audit_key as settings_audit_key
 from engine.settings import database_url, load_settings, project_path
 from engine.workflow import Workflow, WorkflowRegistry
@@ -124,6 +124,20 @@ class EngineContext:
             uow.rollback()
             raise
         finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def reading(
+        self, *, min_position: int | None = None
+    ) -> Iterator[tuple[UnitOfWork, ReadChoice]]:
+        """A unit of work for one lag-tolerant read (a report, a log search) on the database
+        the read source chooses, with the choice; never committed, rolled back at the end."""
+        choice = self.read_source.choose(min_position=min_position)
+        session = self.read_source.sessions(choice)()
+        try:
+            yield UnitOfWork(self, session), choice
+        finally:
+            session.rollback()
             session.close()
 
     def dispose(self) -> None:

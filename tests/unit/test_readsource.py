@@ -212,3 +212,18 @@ def test_what_is_not_a_usable_standby_is_named() -> None:
     assert _measure("0/5", (True, "0/1", None)).problem == "standby has replayed no transaction yet"
     down = OperationalError("SELECT 1", {}, Exception("connection refused\nmore"))
     assert _measure("0/1", down).problem == "standby unreachable (connection refused)"
+
+
+def test_the_context_hands_out_a_read_unit_of_work_on_the_chosen_database(
+    engines: tuple[Engine, Engine],
+) -> None:
+    from engine.context import build_context
+
+    ctx = build_context(engine=engines[0])
+    with ctx.reading() as (uow, choice):  # no standby configured: the primary, silently
+        assert choice.header == "primary" and uow.session.get_bind() is engines[0]
+    clock = Clock()
+    ctx.reads, _ = source(engines, [StandbyState(clock.now, 10, 0.2)], clock)
+    with ctx.reading() as (uow, choice):
+        assert choice.source == STANDBY and uow.session.get_bind() is engines[1]
+    assert ctx.with_clock(clock).reads is ctx.reads
