@@ -450,9 +450,10 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
         ).scalar_one()
     if fired_before:
         problems.append(f"{fired_before} held timers fired before the cut: they were not held")
-    hosts.phase = "cut"
     cut_at = time.perf_counter()
     p.cut("app1")
+    # Only requests begun after the link is down count as the cut phase's.
+    hosts.phase = "cut"
     say("  host 1's link is down")
 
     def held_fired() -> bool:
@@ -479,8 +480,8 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
     phase_seconds["cut"] = time.perf_counter() - cut_at
 
     # 3. host 1 comes back; its held sweep must be refused.
-    hosts.phase = "rejoined"
     p.restore("app1")
+    hosts.phase = "rejoined"
     back_at = time.perf_counter()
     holder.stdin.write(b"commit\n")
     holder.stdin.flush()
