@@ -9,10 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
 
 from engine import db
 from engine.citizen import answer_feedback
+from engine.context import build_context
 from engine.extensions import request_extension
 from engine.settings import PROJECT_ROOT
 from engine.tickets import create_ticket, fire, get_actor
@@ -52,14 +52,15 @@ def _seed(server: Any) -> dict[str, str]:
     did not accept (a reopen request), through the engine as users would."""
     engine = db.make_engine(server.db_url)
     try:
-        with Session(engine) as s:
+        with build_context(engine=engine).unit_of_work() as uow:
+            s = uow.session
             now = server.clock()
             clerk, sup = get_actor(s, "clerk"), get_actor(s, "supervisor")
             officer = get_actor(s, "luohe.officer")
             out = {}
             for index, key in enumerate(("assigned", "closed", "extended"), start=1):
                 c = create_ticket(
-                    s,
+                    uow,
                     campaign=CAMPAIGN,
                     text=f"路灯不亮，市场附近夜间多次发生盗窃（第{index}处）。",
                     area="Luohe",
@@ -67,7 +68,7 @@ def _seed(server: Any) -> dict[str, str]:
                     now=now,
                 )
                 fire(
-                    s,
+                    uow,
                     c.number,
                     "categorize",
                     actor=clerk,
@@ -75,7 +76,7 @@ def _seed(server: Any) -> dict[str, str]:
                     data={"category": "public_security_management", "kind": "request"},
                 )
                 fire(
-                    s,
+                    uow,
                     c.number,
                     "assign",
                     actor=sup,
@@ -84,7 +85,7 @@ def _seed(server: Any) -> dict[str, str]:
                 )
                 out[key], out[key + "_secret"] = c.number, c.secret
             fire(
-                s,
+                uow,
                 out["closed"],
                 "rectify",
                 actor=officer,
@@ -92,7 +93,7 @@ def _seed(server: Any) -> dict[str, str]:
                 data={"measures": "修复路灯，市场夜间加强巡逻。"},
             )
             fire(
-                s,
+                uow,
                 out["closed"],
                 "feed_back",
                 actor=officer,
@@ -100,7 +101,7 @@ def _seed(server: Any) -> dict[str, str]:
                 data={"method": "visit", "text": "已登门告知整改情况。", "date": "2005-02-28"},
             )
             answer_feedback(
-                s,
+                uow,
                 number=out["closed"],
                 secret=out["closed_secret"],
                 satisfied=False,
@@ -108,14 +109,14 @@ def _seed(server: Any) -> dict[str, str]:
                 now=now,
             )
             request_extension(
-                s,
+                uow,
                 out["extended"],
                 actor=officer,
                 reason="需要供电部门配合。",
                 due_at=now + timedelta(days=18),
                 now=now,
             )
-            s.commit()
+            uow.commit()
             return out
     finally:
         engine.dispose()
