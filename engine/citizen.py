@@ -10,7 +10,7 @@ refuses with a reason (``decide_reopen_request``).
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from engine.actors import Actor
 from engine.context import UnitOfWork
-from engine.creating import hash_secret
+from engine.creating import hash_secret, normalise_secret
 from engine.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from engine.firing import fire
 from engine.ledger import declare_event, record_event
-from engine.models import FeedbackRecord, ReopenRequest, Ticket
+from engine.models import Campaign, FeedbackRecord, ReopenRequest, Ticket, TransitionLog, Unit
 
 PUBLIC_ACTOR = Actor(username="public", role="citizen")
 
@@ -33,7 +33,7 @@ declare_event("reopen_refused")
 REASON_MAX = 2000
 NO_SUCH_RECEIPT = (
     "No opinion matches this receipt number and secret. Check both against your receipt "
-    "(the secret is case-sensitive)."
+    "(letters may be typed in small or capital letters)."
 )
 
 
@@ -57,6 +57,14 @@ class ReceiptStatus:
     feedback: list[Feedback]
     reopen_pending: bool
     version: int
+    text: str = ""
+    # The responsible unit's code (pages show its name); never an officer's name.
+    unit_code: str | None = None
+    # When the work is expected to be done (the running due time), if one runs.
+    due_at: datetime | None = None
+    timezone: str = "Asia/Shanghai"
+    # Why it was taken up again: (when, the supervisor's reason) per reopening, oldest first.
+    reopenings: list[tuple[datetime, str]] = field(default_factory=list)
 
     @property
     def can_answer(self) -> bool:
@@ -79,11 +87,22 @@ def _ticket_by_receipt(session: Session, number: str, secret: str) -> Any:
             Ticket.secret_hash,
             Ticket.workflow_name,
             Ticket.workflow_version,
-        ).where(Ticket.number == number)
+            Ticket.text,
+            Ticket.due_at,
+            Unit.code.label("unit_code"),
+            Campaign.timezone,
+        )
+        .join(Campaign, Campaign.id == Ticket.campaign_id)
+        .outerjoin(Unit, Unit.id == Ticket.unit_id)
+        .where(Ticket.number == number)
     ).first()
     # Compare against a hash even when the number is unknown: same answer, similar time.
     stored = row.secret_hash if row is not None and row.secret_hash else "0" * 64
-    if not secret or not hmac.compare_digest(stored, hash_secret(secret)) or row is None:
+    # Secrets issued before the look-alike-free alphabet are compared as typed.
+    matches = [
+        hmac.compare_digest(stored, hash_secret(c)) for c in (secret, normalise_secret(secret))
+    ]
+    if not secret or not any(matches) or row is None:
         raise NotFound(NO_SUCH_RECEIPT)
     return row
 
@@ -116,6 +135,14 @@ def receipt_status(
         ).first()
         is not None
     )
+    reopenings = [
+        (at, reason or "")
+        for at, reason in session.execute(
+            select(TransitionLog.at, TransitionLog.reason)
+            .where(TransitionLog.ticket_id == row.id, TransitionLog.trigger == "reopen")
+            .order_by(TransitionLog.seq)
+        )
+    ]
     return ReceiptStatus(
         number=row.number,
         state=row.state,
@@ -126,6 +153,11 @@ def receipt_status(
         feedback=feedback,
         reopen_pending=pending,
         version=row.version,
+        text=row.text,
+        unit_code=row.unit_code,
+        due_at=row.due_at if row.closed_at is None else None,
+        timezone=row.timezone,
+        reopenings=reopenings,
     )
 
 

@@ -37,6 +37,31 @@ class Created:
     version: int
 
 
+# Receipt secrets are read aloud, copied by hand and typed on phones: no 0/O, 1/I/l, no
+# lower case. 31 symbols, 15 of them ≈ 74 bits (token_urlsafe(9) gave 72).
+SECRET_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+SECRET_GROUPS = 3
+SECRET_GROUP_SIZE = 5
+
+
+def new_secret() -> str:
+    """A receipt secret like ``K7QXM-3PA9R-TWZ4H``: groups of 5 from ``SECRET_ALPHABET``."""
+    return "-".join(
+        "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_GROUP_SIZE))
+        for _ in range(SECRET_GROUPS)
+    )
+
+
+def normalise_secret(secret: str) -> str:
+    """What a citizen typed, the way ``new_secret`` wrote it: spaces dropped, upper case,
+    hyphens where the groups end (so ``k7qxm 3pa9r twz4h`` matches)."""
+    compact = "".join(ch for ch in secret.upper() if ch.isalnum())
+    if len(compact) != SECRET_GROUPS * SECRET_GROUP_SIZE:
+        return secret.strip()
+    size = SECRET_GROUP_SIZE
+    return "-".join(compact[i : i + size] for i in range(0, len(compact), size))
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
@@ -133,7 +158,7 @@ def create_ticket(
     workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
     seq = conn.execute(_NEXT_NUMBER, {"campaign_id": camp.id}).scalar_one()
     number = f"{camp.number_prefix}-{seq:04d}"
-    secret = secrets.token_urlsafe(9)
+    secret = new_secret()
     logged = {
         "text": body,
         "kind": kind,

@@ -70,6 +70,8 @@ class Unit(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The name in Chinese (``name`` is the English one); pages show the reader's language.
+    name_zh: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))  # bureau, department, station, brigade, office
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
 
@@ -87,6 +89,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
+    # The language the user chose for pages and notices (zh_CN, en); None: the browser's.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     unit: Mapped[Unit | None] = relationship()
 
@@ -97,6 +101,7 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(300))
+    name_zh: Mapped[str | None] = mapped_column(String(300))
     timezone: Mapped[str] = mapped_column(String(64))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
@@ -120,6 +125,7 @@ class Category(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str | None] = mapped_column(String(200))
     outside_duties: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=sql_text("false")
     )

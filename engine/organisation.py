@@ -19,6 +19,7 @@ from engine.context import UnitOfWork
 from engine.errors import ConfigError, NotFound
 from engine.models import Campaign, Category, RoutingRule, Unit, User
 from engine.security import hash_password
+from engine.titles import parse_titles
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -36,7 +37,8 @@ def load_organisation(
 ) -> dict[str, int]:
     """Create or update units, users and general routing rules from ``data``.
 
-    Every user's role must be a role of the policy.
+    Every user's role must be a role of the policy. Unit names are ``{zh_CN, en}`` tables;
+    a missing language is a ``ConfigError`` naming the file and item.
     """
     session = uow.session
     roles = uow.policy.role_names()
@@ -45,7 +47,8 @@ def load_organisation(
     for i, item in enumerate(data.get("units", []), start=1):
         code = _need(item, "code", source, f"unit #{i}")
         unit = units.get(code) or Unit(code=code)
-        unit.name = _need(item, "name", source, f"unit {code!r}")
+        names = _names(item, source, f"unit {code!r}")
+        unit.name, unit.name_zh = names["en"], names["zh_CN"]
         unit.kind = item.get("kind", "department")
         parent = item.get("parent")
         if parent is not None:
@@ -150,7 +153,8 @@ def upsert_campaign(
     if campaign is None:
         campaign = Campaign(code=code, ticket_seq=0)
         session.add(campaign)
-    campaign.name = data.get("name", code)
+    names = _names(data, source, f"campaign {code!r}")
+    campaign.name, campaign.name_zh = names["en"], names["zh_CN"]
     campaign.timezone = tz
     campaign.starts_on = starts
     campaign.ends_on = ends
@@ -167,7 +171,8 @@ def upsert_campaign(
     for position, item in enumerate(data.get("categories", []), start=1):
         ccode = _need(item, "code", source, f"category #{position}")
         category = known.get(ccode) or Category(campaign_id=campaign.id, code=ccode)
-        category.name = item.get("name", ccode)
+        names = _names(item, source, f"category {ccode!r}")
+        category.name, category.name_zh = names["en"], names["zh_CN"]
         category.outside_duties = bool(item.get("outside_duties", False))
         category.position = position
         session.add(category)
@@ -177,6 +182,15 @@ def upsert_campaign(
 
 def load_campaign_file(uow: UnitOfWork, path: Path) -> Campaign:
     return upsert_campaign(uow, read_toml(path), source=str(path))
+
+
+def _names(item: dict[str, Any], source: str, what: str) -> dict[str, str]:
+    """A ``name = {zh_CN = ..., en = ...}`` entry, both languages required."""
+    _need(item, "name", source, what)
+    try:
+        return parse_titles(item["name"])
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {what}: name: {exc}") from None
 
 
 def _need(item: dict[str, Any], key: str, source: str, what: str) -> Any:

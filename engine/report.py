@@ -20,6 +20,8 @@ import csv
 import io
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -338,109 +340,190 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def report_rows(report: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
+# The words of a rendered report, keyed; %(name)s placeholders. English here; an adapter (the
+# web pages, the CLI) passes its reader's language as a ``ReportText``.
+WORDS: dict[str, str] = {
+    "title": "Campaign report: %(name)s (%(code)s)",
+    "as_of": "as of %(as_of)s; rectification deadline %(deadline)s",
+    "recorded": "Opinions recorded: %(total)s",
+    "by_category": "By category",
+    "by_kind": "By kind",
+    "by_unit": "By unit",
+    "by_state": "By state",
+    "fed_back": "Fed back",
+    "solved_by_deadline": "Solved before the deadline",
+    "solved_after_deadline": "Solved after the deadline",
+    "escalated_to_government": "Escalated to government",
+    "specific_problems_line": "Specific problems: %(total)s; solved before the deadline "
+    "%(early)s, after %(late)s; escalated to government %(escalated)s; fed back %(fed_back)s",
+    "overdue_line": "Overdue now: %(total)s",
+    "level": "escalation level %(level)s",
+    "satisfaction_line": "Satisfaction: %(satisfied)s of %(answered)s answers satisfied "
+    "(%(rate)s); reopened %(reopened)s (%(reopen_rate)s)",
+    "themes_line": "Themes (share of all opinions)",
+    "column_section": "section",
+    "column_item": "item",
+    "column_count": "count",
+    "column_share": "share",
+    "campaign": "campaign",
+    "total": "total",
+    "opinions": "opinions",
+    "specific_problems": "specific_problems",
+    "overdue": "overdue",
+    "overdue_by_unit": "overdue_by_unit",
+    "overdue_by_level": "overdue_by_level",
+    "satisfaction": "satisfaction",
+    "themes": "themes",
+    "answered": "answered",
+    "satisfied": "satisfied",
+    "rate": "rate",
+    "reopened": "reopened",
+    "reopen_rate": "reopen_rate",
+}
+
+
+@dataclass(frozen=True)
+class ReportText:
+    """How a rendered report reads: ``words`` (keys of ``WORDS``) and ``item(section, key)``,
+    the name shown for a category, unit, state or kind code. The default is English with the
+    category names of the report and the codes as they are."""
+
+    words: Mapping[str, str] = field(default_factory=dict)
+    item: Callable[[str, str], str] | None = None
+
+    def __call__(self, key: str, **values: Any) -> str:
+        template = self.words.get(key) or WORDS[key]
+        return template % values if values else template
+
+    def name(self, report: dict[str, Any], section: str, key: str) -> str:
+        if self.item is not None:
+            return self.item(section, key)
+        if section == "by_category":
+            return str(report.get("category_names", {}).get(key, key))
+        return key
+
+
+ENGLISH = ReportText()
+
+
+def report_rows(
+    report: dict[str, Any], text: ReportText = ENGLISH
+) -> list[tuple[str, str, Any, Any]]:
     """The report flattened to (section, item, count, share) rows for CSV and XLSX."""
     total = report["total"]
     rows: list[tuple[str, str, Any, Any]] = [
-        ("campaign", report["campaign"]["code"], None, None),
+        (text("campaign"), report["campaign"]["code"], None, None),
         ("as_of", report["as_of"], None, None),
-        ("total", "opinions", total, None),
+        (text("total"), text("opinions"), total, None),
     ]
     for section in ("by_category", "by_kind", "by_unit", "by_state"):
         for item, count in report[section].items():
-            rows.append((section, item, count, _ratio(count, total)))
+            rows.append(
+                (text(section), text.name(report, section, item), count, _ratio(count, total))
+            )
     for key in ("fed_back", "solved_by_deadline", "solved_after_deadline"):
-        rows.append((key, key, report[key], _ratio(report[key], total)))
+        rows.append((text(key), text(key), report[key], _ratio(report[key], total)))
     rows.append(
         (
-            "escalated_to_government",
-            "escalated_to_government",
+            text("escalated_to_government"),
+            text("escalated_to_government"),
             report["escalated_to_government"],
             _ratio(report["escalated_to_government"], total),
         )
     )
     for key, value in report["specific_problems"].items():
-        rows.append(("specific_problems", key, value, None))
-    rows.append(("overdue", "total", report["overdue"]["total"], None))
+        rows.append((text("specific_problems"), text(key) if key in WORDS else key, value, None))
+    rows.append((text("overdue"), text("total"), report["overdue"]["total"], None))
     for unit, count in report["overdue"]["by_unit"].items():
-        rows.append(("overdue_by_unit", unit, count, None))
+        rows.append((text("overdue_by_unit"), text.name(report, "by_unit", unit), count, None))
     for level, count in report["overdue"]["by_level"].items():
-        rows.append(("overdue_by_level", f"level {level}", count, None))
+        rows.append((text("overdue_by_level"), text("level", level=level), count, None))
     for key, value in report["satisfaction"].items():
-        rows.append(("satisfaction", key, value, None))
+        rows.append((text("satisfaction"), text(key) if key in WORDS else key, value, None))
     for tag, theme in report["themes"].items():
-        rows.append(("themes", tag, theme["count"], theme["share"]))
+        rows.append((text("themes"), tag, theme["count"], theme["share"]))
     return rows
 
 
-def render_text(report: dict[str, Any]) -> str:
+def render_text(report: dict[str, Any], text: ReportText = ENGLISH) -> str:
     """The report as the plain text a supervisor reads or pastes into a letter."""
     total = report["total"]
     camp = report["campaign"]
     lines = [
-        f"Campaign report: {camp['name']} ({camp['code']})",
-        f"as of {report['as_of']}; rectification deadline {camp['rectification_deadline']}",
+        text("title", name=camp["name"], code=camp["code"]),
+        text("as_of", as_of=report["as_of"], deadline=camp["rectification_deadline"]),
         "",
-        f"Opinions recorded: {total}",
-        "",
-        "By category:",
+        text("recorded", total=total),
     ]
-    names = report.get("category_names", {})
-    for code, count in report["by_category"].items():
-        lines.append(f"  {names.get(code, code):<36} {count:>7}  {_pct(count, total):>6}")
-    for title, key in (("By kind:", "by_kind"), ("By unit:", "by_unit"), ("By state:", "by_state")):
-        lines += ["", title]
+    for key in ("by_category", "by_kind", "by_unit", "by_state"):
+        lines += ["", text(key) + ":"]
         for item, count in report[key].items():
-            lines.append(f"  {item:<36} {count:>7}  {_pct(count, total):>6}")
+            name = text.name(report, key, item)
+            lines.append(f"  {name:<36} {count:>7}  {_pct(count, total):>6}")
     sp = report["specific_problems"]
     lines += [
         "",
-        f"Fed back:                              {report['fed_back']:>7}  "
+        f"{text('fed_back') + ':':<38} {report['fed_back']:>7}  "
         f"{_pct(report['fed_back'], total):>6}",
-        f"Solved before the deadline:            {report['solved_by_deadline']:>7}",
-        f"Solved after the deadline:             {report['solved_after_deadline']:>7}",
-        f"Escalated to government:               {report['escalated_to_government']:>7}",
+        f"{text('solved_by_deadline') + ':':<38} {report['solved_by_deadline']:>7}",
+        f"{text('solved_after_deadline') + ':':<38} {report['solved_after_deadline']:>7}",
+        f"{text('escalated_to_government') + ':':<38} {report['escalated_to_government']:>7}",
         "",
-        f"Specific problems: {sp['total']}; solved before the deadline {sp['solved_by_deadline']}, "
-        f"after {sp['solved_after_deadline']}; escalated to government "
-        f"{sp['escalated_to_government']}; fed back {sp['fed_back']}",
+        text(
+            "specific_problems_line",
+            total=sp["total"],
+            early=sp["solved_by_deadline"],
+            late=sp["solved_after_deadline"],
+            escalated=sp["escalated_to_government"],
+            fed_back=sp["fed_back"],
+        ),
         "",
-        f"Overdue now: {report['overdue']['total']}",
+        text("overdue_line", total=report["overdue"]["total"]),
     ]
     for unit, count in report["overdue"]["by_unit"].items():
-        lines.append(f"  {unit:<36} {count:>7}")
+        lines.append(f"  {text.name(report, 'by_unit', unit):<36} {count:>7}")
     for level, count in report["overdue"]["by_level"].items():
-        lines.append(f"  escalation level {level:<19} {count:>7}")
+        lines.append(f"  {text('level', level=level):<36} {count:>7}")
     sat = report["satisfaction"]
     rate = f"{100 * sat['rate']:.1f}%" if sat["rate"] is not None else "-"
     reopen = f"{100 * sat['reopen_rate']:.1f}%" if sat["reopen_rate"] is not None else "-"
     lines += [
         "",
-        f"Satisfaction: {sat['satisfied']} of {sat['answered']} answers satisfied ({rate}); "
-        f"reopened {sat['reopened']} ({reopen})",
+        text(
+            "satisfaction_line",
+            satisfied=sat["satisfied"],
+            answered=sat["answered"],
+            rate=rate,
+            reopened=sat["reopened"],
+            reopen_rate=reopen,
+        ),
         "",
-        "Themes (share of all opinions):",
+        text("themes_line") + ":",
     ]
     for tag, theme in report["themes"].items():
         lines.append(f"  {tag:<36} {theme['count']:>7}  {_pct(theme['count'], total):>6}")
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict[str, Any], fmt: str, out: IO[bytes]) -> None:
-    """Write the report as ``text``, ``json``, ``csv`` or ``xlsx`` to a binary stream.
+def write_report(
+    report: dict[str, Any], fmt: str, out: IO[bytes], text: ReportText = ENGLISH
+) -> None:
+    """Write the report as ``text``, ``json``, ``csv`` or ``xlsx`` to a binary stream, its
+    headings and names as ``text`` says (English by default; JSON keeps the keys).
 
     CSV and XLSX cells pass through ``safe_cell`` so a unit or tag named
     ``=cmd|...`` is written as text, never as a formula.
     """
+    columns = tuple(text(f"column_{c}") for c in ("section", "item", "count", "share"))
     if fmt == "text":
-        out.write(render_text(report).encode("utf-8"))
+        out.write(render_text(report, text).encode("utf-8"))
     elif fmt == "json":
         out.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(("section", "item", "count", "share"))
-        for row in report_rows(report):
+        writer.writerow(columns)
+        for row in report_rows(report, text):
             writer.writerow([safe_cell(v) for v in row])
         out.write(buffer.getvalue().encode("utf-8-sig"))
     elif fmt == "xlsx":
@@ -448,8 +531,8 @@ def write_report(report: dict[str, Any], fmt: str, out: IO[bytes]) -> None:
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet("report")
-        sheet.append(("section", "item", "count", "share"))
-        for row in report_rows(report):
+        sheet.append(columns)
+        for row in report_rows(report, text):
             sheet.append([_xlsx_cell(v) for v in row])
         book.save(out)
     else:

@@ -8,7 +8,16 @@ gathers their public names for adapters.
 from __future__ import annotations
 
 from engine.actors import SYSTEM_ACTOR, Actor, get_actor
-from engine.creating import KINDS, TEXT_MAX, Created, create_ticket, hash_secret
+from engine.creating import (
+    KINDS,
+    SECRET_ALPHABET,
+    TEXT_MAX,
+    Created,
+    create_ticket,
+    hash_secret,
+    new_secret,
+    normalise_secret,
+)
 from engine.firing import Fired, allowed_triggers, check_actor, fire, why_not
 from engine.ledger import (
     EVENTS,
@@ -24,6 +33,7 @@ from engine.ledger import (
 __all__ = [
     "EVENTS",
     "KINDS",
+    "SECRET_ALPHABET",
     "SYSTEM_ACTOR",
     "TEXT_MAX",
     "Actor",
@@ -39,6 +49,8 @@ __all__ = [
     "get_actor",
     "hash_secret",
     "load_ticket_row",
+    "new_secret",
+    "normalise_secret",
     "record_event",
     "record_events",
     "why_not",

@@ -22,6 +22,7 @@ from transitions import Machine, MachineError
 from engine.effects import check_effect
 from engine.errors import InvalidTransition, NotFound, WorkflowDefinitionError
 from engine.guards import GUARDS
+from engine.titles import LANGUAGES, parse_titles, pick
 
 FIELD_TYPES = frozenset({"text", "choice", "date", "unit", "user", "category", "bool"})
 DEFAULT_WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
@@ -35,6 +36,18 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     max_length: int = 4000
     role: str | None = None
+    # {zh_CN: ..., en: ...}; ``title`` is the English one (the API's and the log's language).
+    titles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # choice → {zh_CN: ..., en: ...}
+    choice_titles: dict[str, dict[str, str]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+
+    def title_in(self, locale: str) -> str:
+        return pick(self.titles, locale, self.title)
+
+    def choice_title(self, choice: str, locale: str) -> str:
+        return pick(self.choice_titles.get(choice), locale, choice)
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,10 @@ class StateSpec:
     time_limit_hours: int | None = None
     # False: the campaign's rectification deadline does not cap this state's limit.
     campaign_cap: bool = True
+    titles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def title_in(self, locale: str) -> str:
+        return pick(self.titles, locale, self.title)
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,10 @@ class TriggerSpec:
     guards: tuple[str, ...] = ()
     effects: tuple[str, ...] = ()
     title: str = ""
+    titles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def title_in(self, locale: str) -> str:
+        return pick(self.titles, locale, self.title or self.name)
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,22 @@ class Workflow:
     source: str
     machine: Machine = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
     _by_source: dict[tuple[str, str], TriggerSpec] = field(default_factory=dict, repr=False)
+    titles: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def title_in(self, locale: str) -> str:
+        return pick(self.titles, locale, self.title)
+
+    def state_title(self, state: str | None, locale: str) -> str:
+        """A state's title in ``locale``; an unknown state shows as it is."""
+        spec = self.states.get(state or "")
+        return spec.title_in(locale) if spec else (state or "")
+
+    def trigger_title(self, trigger: str, locale: str) -> str:
+        """The title of the first spec named ``trigger`` (sources share a meaning)."""
+        for spec in self.triggers:
+            if spec.name == trigger:
+                return spec.title_in(locale)
+        return trigger
 
     @property
     def key(self) -> str:
@@ -143,11 +180,13 @@ class Workflow:
             "name": self.name,
             "version": self.version,
             "title": self.title,
+            "titles": dict(self.titles),
             "initial": self.initial,
             "states": [
                 {
                     "name": s.name,
                     "title": s.title,
+                    "titles": dict(s.titles),
                     "final": s.final,
                     "time_limit_working_days": s.time_limit_working_days,
                     "time_limit_hours": s.time_limit_hours,
@@ -158,6 +197,8 @@ class Workflow:
             "triggers": [
                 {
                     "name": t.name,
+                    "title": t.title,
+                    "titles": dict(t.titles),
                     "sources": list(t.sources),
                     "dest": t.dest,
                     "roles": sorted(t.roles),
@@ -169,7 +210,13 @@ class Workflow:
                 for t in self.triggers
             ],
             "fields": {
-                f.name: {"type": f.type, "title": f.title, "choices": list(f.choices)}
+                f.name: {
+                    "type": f.type,
+                    "title": f.title,
+                    "titles": dict(f.titles),
+                    "choices": list(f.choices),
+                    "choice_titles": {c: dict(t) for c, t in f.choice_titles.items()},
+                }
                 for f in self.fields.values()
             },
             "ladder": {
@@ -202,6 +249,13 @@ def _require(
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise _fail(source, item, f"field {key!r} must be {names}, got {value!r}")
     return value
+
+
+def _titles(table: dict[str, Any], source: str, item: str) -> dict[str, str]:
+    try:
+        return parse_titles(table.get("title"))
+    except ValueError as exc:
+        raise _fail(source, item, str(exc)) from None
 
 
 def _flag(table: dict[str, Any], key: str, default: bool, source: str, item: str) -> bool:
@@ -248,9 +302,11 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
         for k, v in limit.items():
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise _fail(source, item, f"time_limit.{k} must be a whole number >= 0")
+        titles = _titles(sdata, source, item)
         states[sname] = StateSpec(
             name=sname,
-            title=str(sdata.get("title", sname.replace("_", " ").capitalize())),
+            title=titles["en"],
+            titles=titles,
             final=bool(sdata.get("final", False)),
             time_limit_working_days=limit.get("working_days"),
             time_limit_hours=limit.get("hours"),
@@ -277,10 +333,31 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
         role = fdata.get("role")
         if role is not None and not isinstance(role, str):
             raise _fail(source, item, "role must be a role's name")
+        titles = _titles(fdata, source, item)
+        raw_choice_titles = fdata.get("choice_titles", {})
+        if not isinstance(raw_choice_titles, dict):
+            raise _fail(source, item, "choice_titles must be a table: choice = {zh_CN, en}")
+        choice_titles: dict[str, dict[str, str]] = {}
+        for choice in choices:
+            if choice not in raw_choice_titles:
+                raise _fail(
+                    source,
+                    item,
+                    f"choice {choice!r} has no title; add choice_titles.{choice} = "
+                    f"{{{', '.join(f'{lang} = ...' for lang in LANGUAGES)}}}",
+                )
+            choice_titles[choice] = _titles(
+                {"title": raw_choice_titles[choice]}, source, f"{item} choice {choice!r}"
+            )
+        extra = sorted(set(raw_choice_titles) - set(choices))
+        if extra:
+            raise _fail(source, item, f"choice_titles names unknown choices {', '.join(extra)}")
         fields[fname] = FieldSpec(
             name=fname,
             type=ftype,
-            title=str(fdata.get("title", fname)),
+            title=titles["en"],
+            titles=titles,
+            choice_titles=choice_titles,
             choices=choices,
             max_length=int(fdata.get("max_length", 4000)),
             role=role,
@@ -305,6 +382,7 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
                 )
         if not roles:
             raise _fail(source, item, "roles is empty; name the roles that may fire it")
+        titles = _titles(tdata, source, item)
         requires = _str_list(tdata.get("requires", []), source, item, "requires")
         optional = _str_list(tdata.get("optional", []), source, item, "optional")
         for fname in (*requires, *optional):
@@ -330,7 +408,8 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
             optional=optional,
             guards=guards,
             effects=effects,
-            title=str(tdata.get("title", tname.replace("_", " ").capitalize())),
+            title=titles["en"],
+            titles=titles,
         )
         for src in sources:
             if (tname, src) in by_source:
@@ -361,10 +440,12 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
         raise _fail(source, "states", "no state is marked final = true")
 
     ladder = _parse_ladder(data.get("ladder") or {}, source)
+    titles = _titles(data, source, "workflow")
     workflow = Workflow(
         name=name,
         version=version,
-        title=str(data.get("title", name)),
+        title=titles["en"],
+        titles=titles,
         initial=initial,
         states=states,
         triggers=triggers,

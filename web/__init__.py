@@ -40,8 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ctx = build_context(settings, clock=lambda: (app.config.get("CLOCK") or SystemClock())())
     database.init_app(app, ctx)
 
-    from web import errors
+    from web import errors, i18n
 
+    i18n.init_app(app)  # Flask-Babel: the locale of each request, the language switch
     errors.init_app(app)
     _register_blueprints(app)
     if not app.debug and not app.testing and not logging.getLogger().handlers:

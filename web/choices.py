@@ -6,24 +6,42 @@ from collections.abc import Iterable
 from typing import Any
 
 import wtforms
+from flask_babel import lazy_gettext
 from markupsafe import Markup, escape
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import Select
 
 from engine.read.pages import Choice
 
-BLANK = "— choose —"
+BLANK = lazy_gettext("— choose —")
 
 
-def options(pairs: Iterable[tuple[str, str]], blank: str | None = BLANK) -> list[SelectChoice]:
+def options(pairs: Iterable[tuple[str, Any]], blank: Any = BLANK) -> list[SelectChoice]:
     out = [SelectChoice("", blank)] if blank is not None else []
     return out + [SelectChoice(value, label) for value, label in pairs]
 
 
-def from_choices(items: Iterable[Choice], blank: str | None = BLANK) -> list[SelectChoice]:
-    """Engine choices → options, in ``<optgroup>``s when the choices carry a group."""
+def from_choices(
+    items: Iterable[Choice], blank: Any = BLANK, kind: str | None = None
+) -> list[SelectChoice]:
+    """Engine choices → options, in ``<optgroup>``s when the choices carry a group.
+
+    ``kind`` (``unit``, ``officer``, ``category``) shows units and categories by their
+    name in the reader's language rather than the engine's English label.
+    """
+    from web.i18n import names
+
     out = [SelectChoice("", blank)] if blank is not None else []
-    return out + [SelectChoice(c.value, c.label, optgroup=c.group) for c in items]
+    for c in items:
+        label, group = c.label, c.group
+        if kind == "unit":
+            label = names().unit(c.value)
+        elif kind == "category":
+            label = names().category(c.value)
+        elif kind == "officer" and group:
+            group = names().unit(group)
+        out.append(SelectChoice(c.value, label, optgroup=group))
+    return out
 
 
 class FastSelect(Select):

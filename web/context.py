@@ -10,9 +10,9 @@ import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from flask import Flask, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 
 from engine.actors import Actor
 from engine.errors import NotPermitted
@@ -45,6 +45,7 @@ class CurrentUser:
         self.unit_id: int | None = row.unit_id
         self.unit_code: str | None = row.unit_code
         self.unit_name: str | None = row.unit_name
+        self.locale: str | None = row.locale
 
     @property
     def actor(self) -> Actor:
@@ -71,7 +72,9 @@ def current_user() -> CurrentUser | None:
 def require_user() -> CurrentUser:
     user = current_user()
     if user is None:
-        raise NotPermitted("sign in first")  # the login_required decorator redirects before this
+        raise NotPermitted(
+            _("Sign in first.")
+        )  # the login_required decorator redirects before this
     return user
 
 
@@ -88,7 +91,7 @@ def login_required(permission: str | None = None) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             user = current_user()
             if user is None:
-                flash("Sign in to continue.", "info")
+                flash(_("Sign in to continue."), "info")
                 return redirect(url_for("auth.signin", next=request.full_path))
             if permission is not None:
                 get_ctx().policy.require(user.actor, permission)
@@ -99,17 +102,17 @@ def login_required(permission: str | None = None) -> Callable[[F], F]:
     return decorate
 
 
-def local(value: datetime | None, tz: str = DEFAULT_TZ, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC time shown in the campaign's timezone."""
-    if value is None:
-        return "—"
-    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+def local(value: datetime | None, tz: str = DEFAULT_TZ) -> str:
+    """A UTC time shown in the campaign's timezone, written the reader's way (Babel)."""
+    from web.i18n import local_datetime
+
+    return local_datetime(value, tz)
 
 
 def duration(value: timedelta | None) -> str:
     """'3 d 4 h left' or '2 d 1 h overdue'."""
     if value is None:
-        return "no due time"
+        return _("no due time")
     seconds = int(value.total_seconds())
     late = seconds < 0
     seconds = abs(seconds)
@@ -117,12 +120,12 @@ def duration(value: timedelta | None) -> str:
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:
-        text = f"{days} d {hours} h"
+        text = _("%(days)s d %(hours)s h", days=days, hours=hours)
     elif hours:
-        text = f"{hours} h {minutes} min"
+        text = _("%(hours)s h %(minutes)s min", hours=hours, minutes=minutes)
     else:
-        text = f"{minutes} min"
-    return f"{text} overdue" if late else f"{text} left"
+        text = _("%(minutes)s min", minutes=minutes)
+    return _("%(time)s overdue", time=text) if late else _("%(time)s left", time=text)
 
 
 def home_for(user: CurrentUser | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify, render_template, render_template_string, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import EngineError
@@ -26,9 +27,9 @@ def wants_json() -> bool:
     )
 
 
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+_PAGE = """<!doctype html><html lang="{{ lang }}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ status }} {{ title }}</title></head><body><main><h1>{{ title }}</h1><p>{{ message }}</p>
-<p><a href="/">Back to the start page</a></p></main></body></html>"""
+<p><a href="/">{{ back }}</a></p></main></body></html>"""
 
 
 def render_error(status: int, title: str, message: str) -> tuple[str, int]:
@@ -37,7 +38,54 @@ def render_error(status: int, title: str, message: str) -> tuple[str, int]:
         return render_template("error.html", status=status, title=title, message=message), status
     except Exception:  # noqa: BLE001 - the layout needs the database; the bare page does not
         log.exception("error page layout failed")
-        return render_template_string(_PAGE, status=status, title=title, message=message), status
+        return _bare_page(status, title, message), status
+
+
+def _bare_page(status: int, title: str, message: str) -> str:
+    try:
+        from web.i18n import HTML_LANG, locale_code
+
+        lang, back = HTML_LANG.get(locale_code(), "zh-CN"), _("Back to the start page")
+    except Exception:  # noqa: BLE001 - the bare page must render whatever failed
+        lang, back = "en", "Back to the start page"
+    return render_template_string(
+        _PAGE, status=status, title=title, message=message, lang=lang, back=back
+    )
+
+
+def error_title(error: EngineError) -> str:
+    """The heading of an engine error's page, in the reader's language."""
+    titles = {
+        "invalid_data": _("Invalid data"),
+        "invalid_transition": _("Not possible in this state"),
+        "not_permitted": _("Not permitted"),
+        "conflict": _("Changed meanwhile"),
+        "not_found": _("Not found"),
+        "bad_workflow": _("Workflow definition error"),
+        "bad_config": _("Configuration error"),
+    }
+    return titles.get(error.code, error.code.replace("_", " ").capitalize())
+
+
+def http_title(status: int, name: str) -> str:
+    titles = {
+        400: _("Bad request"),
+        403: _("Forbidden"),
+        404: _("Not found"),
+        405: _("Method not allowed"),
+        413: _("File too large"),
+        429: _("Too many requests"),
+    }
+    return titles.get(status, name)
+
+
+def http_message(status: int, description: str) -> str:
+    messages = {
+        404: _("There is no page at this address. Check the link, or go back to your start page."),
+        405: _("This address does not take that kind of request."),
+        413: _("The file is larger than the site accepts (64 MB)."),
+    }
+    return messages.get(status, description)
 
 
 def _rollback() -> None:
@@ -53,7 +101,9 @@ def init_app(app: Flask) -> None:
         status = status_for(error)
         if wants_json():
             return jsonify({"error": error.to_dict()}), status
-        return render_error(status, error.code.replace("_", " ").capitalize(), error.message)
+        from web.messages import engine_message
+
+        return render_error(status, error_title(error), engine_message(error))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response | str, int]:
@@ -64,7 +114,9 @@ def init_app(app: Flask) -> None:
             return jsonify(
                 {"error": {"code": code, "message": error.description, "details": {}}}
             ), status
-        return render_error(status, error.name, error.description or "")
+        return render_error(
+            status, http_title(status, error.name), http_message(status, error.description or "")
+        )
 
     @app.errorhandler(Exception)
     def _server_error(error: Exception) -> tuple[Response | str, int]:
@@ -80,6 +132,8 @@ def init_app(app: Flask) -> None:
                     }
                 }
             ), 500
-        return render_template_string(
-            _PAGE, status=500, title="Server error", message="Something went wrong; it was logged."
-        ), 500
+        try:
+            title, message = _("Server error"), _("Something went wrong; it was logged.")
+        except Exception:  # noqa: BLE001
+            title, message = "Server error", "Something went wrong; it was logged."
+        return _bare_page(500, title, message), 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -9,33 +10,41 @@ from wtforms.validators import DataRequired, Length, Optional
 from engine.tickets import KINDS, TEXT_MAX
 from web.choices import SelectField, options
 
-KIND_CHOICES = options(((k, k) for k in KINDS), blank="— not sure —")
+KIND_TITLES = {
+    "praise": _l("Praise"),
+    "criticism": _l("Criticism"),
+    "suggestion": _l("Suggestion"),
+    "request": _l("Request (a specific problem)"),
+}
+KIND_CHOICES = options(((k, KIND_TITLES.get(k, k)) for k in KINDS), blank=_l("— not sure —"))
 
 
 class OpinionForm(FlaskForm):
     text = TextAreaField(
-        "Your opinion, criticism, suggestion or request",
+        _l("Your opinion, criticism, suggestion or request"),
         validators=[
-            DataRequired("Write what you want to tell us."),
-            Length(max=TEXT_MAX, message=f"At most {TEXT_MAX} characters."),
+            DataRequired(_l("Write what you want to tell us.")),
+            Length(max=TEXT_MAX, message=_l("At most %(count)s characters.", count=TEXT_MAX)),
         ],
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
         render_kw={"maxlength": TEXT_MAX, "rows": 8},
     )
-    kind = SelectField("Kind", choices=KIND_CHOICES, validators=[Optional()])
+    kind = SelectField(_l("Kind"), choices=KIND_CHOICES, validators=[Optional()])
     area = StringField(
-        "Town or area", validators=[Optional(), Length(max=100)], render_kw={"maxlength": 100}
+        _l("Town or area"), validators=[Optional(), Length(max=100)], render_kw={"maxlength": 100}
     )
     address = StringField(
-        "Address or place", validators=[Optional(), Length(max=300)], render_kw={"maxlength": 300}
+        _l("Address or place"),
+        validators=[Optional(), Length(max=300)],
+        render_kw={"maxlength": 300},
     )
     citizen_name = StringField(
-        "Your name (optional)",
+        _l("Your name (optional)"),
         validators=[Optional(), Length(max=200)],
         render_kw={"maxlength": 200, "autocomplete": "name"},
     )
     citizen_contact = StringField(
-        "Phone or e-mail for the feedback (optional)",
+        _l("Phone or e-mail for the feedback (optional)"),
         validators=[Optional(), Length(max=200)],
         render_kw={"maxlength": 200},
     )
@@ -57,10 +66,12 @@ def opinion_kwargs(form: OpinionForm) -> dict[str, str | None]:
 
 def apply_errors(form: FlaskForm, fields: dict[str, str], message: str) -> None:
     """Put an engine ValidationError's per-field messages on the form's fields."""
+    from web.messages import translate
+
     for name, text in fields.items():
         if name in form._fields:
-            form[name].errors = [*form[name].errors, text]
+            form[name].errors = [*form[name].errors, translate(text)]
         else:
-            form.form_errors.append(f"{name}: {text}")
+            form.form_errors.append(f"{name}: {translate(text)}")
     if not fields:
-        form.form_errors.append(message)
+        form.form_errors.append(translate(message))

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
-from engine.models import Campaign, Ticket, TransitionLog, Unit, User
+from engine.models import Campaign, Category, Ticket, TransitionLog, Unit, User
 from engine.read.pages import LogEntry, log_entry
 
 
@@ -65,6 +65,8 @@ class SignedInUser:
     active: bool
     unit_code: str | None
     unit_name: str | None
+    # The language the user chose (zh_CN, en); None: the browser's.
+    locale: str | None = None
 
 
 _SIGNED_IN = (
@@ -77,10 +79,35 @@ _SIGNED_IN = (
         User.active,
         Unit.code,
         Unit.name,
+        User.locale,
     )
     .outerjoin(Unit, Unit.id == User.unit_id)
     .where(User.id == bindparam("uid"))
 )
+
+
+@dataclass(frozen=True)
+class DisplayNames:
+    """Every unit's, category's and campaign's name in both languages, by code."""
+
+    units: dict[str, dict[str, str]]
+    categories: dict[str, dict[str, str]]
+    campaigns: dict[str, dict[str, str]]
+
+
+def display_names(session: Session) -> DisplayNames:
+    """What pages show instead of codes: ``{code: {"en": name, "zh_CN": name}}`` per kind (a
+    row loaded before the Chinese names existed shows its English name in both)."""
+
+    def table(model: type[Unit] | type[Category] | type[Campaign]) -> dict[str, dict[str, str]]:
+        return {
+            code: {"en": name, "zh_CN": name_zh or name}
+            for code, name, name_zh in session.execute(
+                select(model.code, model.name, model.name_zh)
+            )
+        }
+
+    return DisplayNames(table(Unit), table(Category), table(Campaign))
 
 
 def signed_in_user(session: Session, uid: int) -> SignedInUser | None:

@@ -20,6 +20,7 @@ from engine.workflow import (
 )
 
 BUILTIN = DEFAULT_WORKFLOWS_DIR / "consultation-v1.toml"
+T = {"zh_CN": "标题", "en": "Title"}
 
 
 @pytest.fixture
@@ -97,14 +98,20 @@ def test_unknown_initial_state(definition: dict) -> None:
 
 
 def test_unreachable_state(definition: dict) -> None:
-    definition["states"]["limbo"] = {"final": True}
+    definition["states"]["limbo"] = {"final": True, "title": T}
     _refused(definition, "state 'limbo'", "unreachable")
 
 
 def test_non_final_state_without_a_way_out(definition: dict) -> None:
-    definition["states"]["parked"] = {}
+    definition["states"]["parked"] = {"title": T}
     definition["triggers"].append(
-        {"name": "park", "source": ["assigned"], "dest": "parked", "roles": ["supervisor"]}
+        {
+            "name": "park",
+            "title": T,
+            "source": ["assigned"],
+            "dest": "parked",
+            "roles": ["supervisor"],
+        }
     )
     _refused(definition, "state 'parked'", "no trigger leading out")
 
@@ -190,3 +197,31 @@ def test_a_new_version_lives_beside_the_old(tmp_path: Path, definition: dict) ->
     reg = WorkflowRegistry.from_directory(tmp_path)
     assert reg.get("consultation").version == 2
     assert reg.get("consultation", 1).version == 1
+
+
+def test_every_title_carries_both_languages() -> None:
+    wf = load_workflow_file(BUILTIN)
+    assert wf.state_title("fed_back", "zh_CN") == "已反馈群众"
+    assert wf.state_title("fed_back", "en") == "Fed back to the citizen"
+    assert wf.trigger_title("escalate_to_government", "zh_CN") == "上报政府"
+    assert wf.fields["kind"].choice_title("criticism", "zh_CN") == "批评"
+    assert wf.fields["method"].choice_title("visit", "en") == "Visit"
+    for spec in (*wf.states.values(), *wf.triggers, *wf.fields.values()):
+        assert set(spec.titles) == {"zh_CN", "en"}, spec
+
+
+def test_a_title_missing_a_language_is_refused(definition: dict) -> None:
+    definition["states"]["received"]["title"] = {"en": "Received"}
+    _refused(definition, "state 'received'", "title lacks zh_CN")
+
+
+def test_a_plain_string_title_is_refused(definition: dict) -> None:
+    definition["triggers"][0]["title"] = "Categorize"
+    _refused(definition, "trigger 'categorize' (#1)", "title must give every language")
+
+
+def test_a_choice_without_a_title_is_refused(definition: dict) -> None:
+    del definition["fields"]["kind"]["choice_titles"]["praise"]
+    _refused(definition, "field 'kind'", "choice 'praise' has no title")
+    definition["fields"]["kind"]["choice_titles"]["praise"] = {"zh_CN": "表扬", "en": " "}
+    _refused(definition, "field 'kind' choice 'praise'", "title lacks en")

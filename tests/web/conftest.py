@@ -37,9 +37,17 @@ TOKEN = re.compile(
 )
 
 
-def build_app(url: str, clock: FixedClock) -> Flask:
+def build_app(url: str, clock: FixedClock, default_locale: str = "en") -> Flask:
+    """The app as configured for a bureau. These tests read English pages unless they ask for
+    another language (the sample bureau's default, zh_CN, is checked in test_i18n.py)."""
     return create_app(
-        {"database_url": url, "TESTING": True, "SECRET_KEY": "test-secret", "CLOCK": clock}
+        {
+            "database_url": url,
+            "default_locale": default_locale,
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "CLOCK": clock,
+        }
     )
 
 

@@ -24,14 +24,17 @@ def test_layers_follow_the_flow_and_reopen_is_a_back_edge():
 
 def test_svg_is_well_formed_and_highlights_only_the_current_state():
     wf = default_registry().get("consultation")
-    root = ET.fromstring(workflow_svg(wf, "rectified"))
+    root = ET.fromstring(workflow_svg(wf, "rectified", "en"))
     groups = root.findall(f"{SVG}g")
     assert {g.get("data-state") for g in groups} == set(wf.states)
     current = [g.get("data-state") for g in groups if g.get("class") == "current"]
     assert current == ["rectified"]
     assert "current state: rectified" in root.find(f"{SVG}title").text
     labels = {t.text for t in root.iter(f"{SVG}text")}
-    assert {"categorize", "assign", "reassign", "rectify", "reopen"} <= labels
+    assert {"Categorize", "Assign", "Reassign", "Record the rectification", "Reopen"} <= labels
+    chinese = ET.fromstring(workflow_svg(wf, "rectified", "zh_CN"))
+    labels = {t.text for t in chinese.iter(f"{SVG}text")}
+    assert {"分类", "交办", "改派", "整改", "重新办理", "已受理"} <= labels
 
 
 def test_svg_escapes_names():
@@ -39,7 +42,7 @@ def test_svg_escapes_names():
     assert "<script" not in workflow_svg(wf, "<script>")
 
 
-def test_forms_are_derived_from_field_types():
+def test_forms_are_derived_from_field_types(app):
     wf = default_registry().get("consultation")
     source = ChoiceSource(
         units=[Choice("luohe-station", "Luohe")],
@@ -47,8 +50,9 @@ def test_forms_are_derived_from_field_types():
         categories=[Choice("law_enforcement", "Law enforcement")],
     )
     kinds = {}
-    for spec in wf.triggers:
-        cls = form_class(wf.fields, spec, source)
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        classes = [(spec, form_class(wf.fields, spec, source)) for spec in wf.triggers]
+    for spec, cls in classes:
         for name in (*spec.requires, *spec.optional):
             kinds[name] = getattr(cls, name).field_class
     assert kinds["measures"] is TextAreaField  # 4000 characters: a text area

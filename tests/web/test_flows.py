@@ -31,7 +31,8 @@ def test_citizen_to_feedback_and_reopen(app, client, ticket_version, db_session)
     sign_in(staff, "clerk")
     v, _ = ticket_version(number)
     page = staff.get(f"/tickets/{number}").get_data(as_text=True)
-    assert "Routing suggestions" in page and "luohe-station" in page
+    assert "Routing suggestions" in page and "Luohe Police Station" in page
+    assert "luohe-station<" not in page  # names, not codes
     r = post_action(
         staff,
         number,
@@ -177,9 +178,10 @@ def test_inspector_search_verify_export_sample(login_as, make_ticket):
     make_ticket("assigned")
     client = login_as("inspector")
     page = client.get(f"/inspector/log?ticket={number}").get_data(as_text=True)
-    assert "feed_back" in page and "rectify" in page
+    assert "Feed back to the citizen" in page and "Record the rectification" in page
+    assert ">feed_back<" not in page and ">rectify<" not in page  # titles, not codes
     page = client.get("/inspector/log?actor=supervisor&trigger=assign").get_data(as_text=True)
-    assert page.count("assign") >= 2
+    assert page.count("<td>Assign</td>") >= 2
     bad = client.get("/inspector/log?since=yesterday")
     assert bad.status_code == 422 and "not a date" in bad.get_data(as_text=True)
     r = client.post("/inspector/verify", data={"csrf_token": csrf(client), "ticket": ""})
@@ -223,7 +225,7 @@ def test_workflow_diagram_highlights_the_state(login_as, make_ticket):
     assert svg.mimetype == "image/svg+xml"
     assert re.search(r'<g class="current" data-state="assigned">', svg.get_data(as_text=True))
     page = client.get("/workflow").get_data(as_text=True)
-    assert "<svg" in page and "escalate_to_government" in page
+    assert "<svg" in page and "Escalate to government" in page
 
 
 def test_clerk_intake_shows_the_receipt_once(login_as, db_session):

@@ -38,10 +38,10 @@ def test_report_page_with_charts_and_downloads(
     data = client.get(f"/reports/{CAMPAIGN}/report.json").get_json()
     assert data["total"] == 2 and data["fed_back"] == 1
     csv_text = client.get(f"/reports/{CAMPAIGN}/report.csv").get_data(as_text=True)
-    assert csv_text.splitlines()[0].lstrip("\ufeff") == "section,item,count,share"
+    assert csv_text.splitlines()[0].lstrip("\ufeff") == "Section,Item,Count,Share"
     xlsx = client.get(f"/reports/{CAMPAIGN}/report.xlsx")
     sheet = load_workbook(io.BytesIO(xlsx.data)).active
-    assert sheet is not None and sheet["A1"].value == "section"
+    assert sheet is not None and sheet["A1"].value == "Section"
     text = client.get(f"/reports/{CAMPAIGN}/report.txt?as_of=2005-02-27").get_data(as_text=True)
     assert "Opinions recorded: 0" in text
     assert client.get(f"/reports/{CAMPAIGN}/report.pdf").status_code == 404
@@ -83,7 +83,7 @@ def test_import_page_lists_bad_rows_and_imports_nothing(
     assert "nothing was" in html
 
     html = _upload(client, body, "opinions.csv", accept=True)
-    assert "1 opinions imported" in html and "encoding gb18030" in html
+    assert "1 opinions imported" in html and "Encoding: gb18030" in html
     link = re.search(r'href="([^"]+/rejects\.csv)"', html)
     assert link, html
     rejects = client.get(link.group(1))

@@ -32,6 +32,40 @@ def docs_asset(filename: str):  # type: ignore[no-untyped-def]
     return send_from_directory(SWAGGER_DIST, filename, max_age=86400)
 
 
+# The site's content security policy allows scripts from this origin only (no inline script),
+# so the page loads Swagger UI and starts it from files, never from a <script> block.
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>rectiflow API</title>
+<link rel="stylesheet" href="{prefix}/docs/assets/swagger-ui.css">
+<link rel="icon" href="data:,">
+</head>
+<body>
+<div id="swagger-ui-container" data-spec-url="{prefix}/openapi.json"></div>
+<script src="{prefix}/docs/assets/swagger-ui-bundle.js"></script>
+<script src="{prefix}/docs/start.js"></script>
+</body>
+</html>
+"""
+DOCS_START = """window.addEventListener("load", function () {
+  var node = document.getElementById("swagger-ui-container");
+  window.ui = SwaggerUIBundle({ url: node.dataset.specUrl, dom_id: "#swagger-ui-container" });
+});
+"""
+
+
+def docs_page() -> Response:
+    return Response(DOCS_PAGE.format(prefix=PREFIX), mimetype="text/html")
+
+
+@assets.get("/docs/start.js")
+def docs_start() -> Response:
+    return Response(DOCS_START, mimetype="text/javascript")
+
+
 class RectiflowApi(Api):  # type: ignore[misc]
     """flask-smorest's Api, leaving error handling to ``web.errors`` and the blueprint."""
 
@@ -81,6 +115,8 @@ def init_app(app: Flask) -> None:
     )
     api.register_blueprint(bp, url_prefix=PREFIX)
     app.register_blueprint(assets, url_prefix=PREFIX)
+    # flask-smorest's page starts Swagger UI from an inline script, which the CSP blocks.
+    app.view_functions["api-v1-api-docs.openapi_swagger_ui"] = docs_page
     app.extensions["rectiflow.api"] = api
     app.after_request(_allow_header)
 

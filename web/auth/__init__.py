@@ -30,13 +30,17 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError) -> tuple[str, int]:
+        from flask_babel import gettext as _
+
         from web.errors import render_error
 
         return render_error(
             400,
-            "Form check failed",
-            "This form was not accepted: its security token is missing, expired or not from "
-            f"this site ({error.description}). Nothing was changed. Reload the page and try again.",
+            _("Form check failed"),
+            _(
+                "This form was not accepted: its security token is missing, expired or not from "
+                "this site. Nothing was changed. Reload the page and try again."
+            ),
         )
 
 

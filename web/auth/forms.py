@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -7,10 +8,10 @@ from wtforms.validators import DataRequired, Length
 
 class SignInForm(FlaskForm):
     username = StringField(
-        "Username", validators=[DataRequired("Enter your username."), Length(max=64)]
+        _l("Username"), validators=[DataRequired(_l("Enter your username.")), Length(max=64)]
     )
     password = PasswordField(
-        "Password", validators=[DataRequired("Enter your password."), Length(max=200)]
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200)]
     )
     next = HiddenField()
 

@@ -3,12 +3,23 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from engine.signin import sign_in
 from web.auth import bp
 from web.auth.forms import SignInForm, SignOutForm
 from web.context import current_user, home_for, now
 from web.database import get_uow
+
+
+def signin_message(result: Any) -> str:
+    """The sign-in refusal in the reader's language (the engine says it in English)."""
+    if result.retry_after:
+        return _(
+            "Too many failed sign-ins for this account. Wait %(seconds)s seconds and try again.",
+            seconds=result.retry_after,
+        )
+    return _("Wrong username or password.")
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -38,9 +49,9 @@ def signin() -> Any:
             session["uid"] = result.actor.id
             g.pop("current_user", None)
             session.permanent = False
-            flash(f"Signed in as {result.actor.username}.", "success")
+            flash(_("Signed in as %(user)s.", user=result.actor.username), "success")
             return redirect(_safe_next(form.next.data) or home_for(current_user()))
-        form.password.errors = [*form.password.errors, result.message]
+        form.password.errors = [*form.password.errors, signin_message(result)]
         status = 429 if result.retry_after else 401
     elif request.method == "POST":
         status = 400
@@ -52,5 +63,5 @@ def signout() -> Any:
     form = SignOutForm()
     if form.validate_on_submit():
         session.clear()
-        flash("You are signed out.", "success")
+        flash(_("You are signed out."), "success")
     return redirect(url_for("public.index"))

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms.validators import InputRequired
 
 from engine.errors import ValidationError
@@ -13,22 +15,23 @@ from web.choices import SelectField, options
 from web.context import login_required, now, require_user
 from web.database import get_session, get_uow
 from web.desk import bp
+from web.i18n import names
 from web.opinion_form import OpinionForm, apply_errors, opinion_kwargs
 
 SOURCES = [
-    ("visit", "visit to a household or unit"),
-    ("meeting", "symposium or meeting"),
-    ("phone", "telephone"),
-    ("letter", "letter or mailbox"),
-    ("web", "web form"),
+    ("visit", _l("visit to a household or unit")),
+    ("meeting", _l("symposium or meeting")),
+    ("phone", _l("telephone")),
+    ("letter", _l("letter or mailbox")),
+    ("web", _l("web form")),
 ]
 
 
 class IntakeForm(OpinionForm):
     source = SelectField(
-        "How it was received",
+        _l("How it was received"),
         choices=options(SOURCES, blank=None),
-        validators=[InputRequired("Choose the source.")],
+        validators=[InputRequired(_l("Choose the source."))],
     )
 
 
@@ -39,9 +42,9 @@ def intake() -> Any:
     db = get_session()
     campaign = queries.active_campaign(db, now=now())
     form = IntakeForm()
-    form.text.label.text = "The opinion, as given"
-    form.citizen_name.label.text = "Citizen's name"
-    form.citizen_contact.label.text = "Citizen's phone or e-mail"
+    form.text.label.text = _("The opinion, as given")
+    form.citizen_name.label.text = _("Citizen's name")
+    form.citizen_contact.label.text = _("Citizen's phone or e-mail")
     if campaign is not None and form.validate_on_submit():
         try:
             created = create_ticket(
@@ -58,7 +61,7 @@ def intake() -> Any:
             apply_errors(form, exc.fields, exc.message)
         else:
             # Rendered, not flashed: the secret must not travel in the session cookie.
-            return render_template("desk/receipt.html", created=created)
+            return render_template("desk/receipt.html", created=created, campaign=campaign)
     status = 422 if form.errors else 200
     return render_template("desk/intake.html", form=form, campaign=campaign), status
 
@@ -82,7 +85,7 @@ def categorize_queue() -> Any:
     for t in items:
         if campaign is not None and t.area:
             s = suggest_unit(conn, campaign_id=campaign.id, category=None, area=t.area)
-            suggestions[t.number] = f"{s.unit_name} ({s.rule})" if s else ""
+            suggestions[t.number] = names().unit(s.unit_code) if s else ""
     return render_template(
         "desk/categorize.html", items=items, suggestions=suggestions, offset=offset
     )

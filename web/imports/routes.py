@@ -4,6 +4,7 @@ import secrets
 from typing import Any
 
 from flask import Response, abort, current_app, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from werkzeug.utils import secure_filename
@@ -14,21 +15,23 @@ from engine.importing import DEFAULT_HEADERS, REQUIRED, template
 from engine.jobs import enqueue_import
 from engine.read import reference
 from engine.settings import project_path
+from web.choices import options
 from web.context import login_required, require_user
 from web.database import get_ctx, get_session, get_uow
+from web.i18n import names
 from web.imports import bp
 
 
 class UploadForm(FlaskForm):
-    campaign = SelectField("Campaign")
+    campaign = SelectField(_l("Campaign"))
     file = FileField(
-        "Spreadsheet (.csv or .xlsx)",
+        _l("Spreadsheet (.csv or .xlsx)"),
         validators=[
-            FileRequired("Choose the file to import."),
-            FileAllowed(["csv", "xlsx"], "Only .csv and .xlsx files can be imported."),
+            FileRequired(_l("Choose the file to import.")),
+            FileAllowed(["csv", "xlsx"], _l("Only .csv and .xlsx files can be imported.")),
         ],
     )
-    accept_good_rows = BooleanField("Import the good rows even if some rows are bad")
+    accept_good_rows = BooleanField(_l("Import the good rows even if some rows are bad"))
 
 
 def _upload_dir() -> Any:
@@ -41,7 +44,9 @@ def _upload_dir() -> Any:
 @login_required("import.run")
 def upload() -> Any:
     form = UploadForm()
-    form.campaign.choices = [(c, c) for c in reference.campaign_codes(get_session())]
+    form.campaign.choices = options(
+        ((c, names().campaign(c)) for c in reference.campaign_codes(get_session())), blank=None
+    )
     if form.validate_on_submit():
         user = require_user()
         storage = form.file.data

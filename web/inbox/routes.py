@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from engine.errors import NotFound
@@ -46,7 +47,7 @@ def read() -> Any:
             get_uow().commit()
         except (ValueError, NotFound):
             db.rollback()
-            flash("That notice is not in your inbox; nothing was marked.", "error")
+            flash(_("That notice is not in your inbox; nothing was marked."), "error")
         else:
-            flash(f"Marked {count} notice{'s' if count != 1 else ''} read.", "success")
+            flash(_("Marked %(count)s notice(s) read.", count=count), "success")
     return redirect(url_for("inbox.index"))

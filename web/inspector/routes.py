@@ -9,6 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -37,7 +39,7 @@ CSV_FIELDS = (
 
 class VerifyForm(FlaskForm):
     ticket = StringField(
-        "Only ticket (blank: the whole log)",
+        _l("Only ticket (blank: the whole log)"),
         validators=[Optional(), Length(max=40)],
         render_kw={"maxlength": 40},
     )
@@ -53,19 +55,21 @@ def _filters() -> tuple[dict[str, Any], list[str]]:
         "actor": (args.get("actor") or "").strip()[:64] or None,
         "trigger": (args.get("trigger") or "").strip()[:64] or None,
     }
-    for key, name in (("since", "From"), ("until", "To")):
+    for key, name in (("since", _("From")), ("until", _("To"))):
         raw = (args.get(key) or "").strip()
         if not raw:
             continue
         try:
             day = date.fromisoformat(raw)
         except ValueError:
-            errors.append(f"{name} date {raw!r} is not a date; use YYYY-MM-DD.")
+            errors.append(
+                _("%(which)s date %(value)s is not a date; use YYYY-MM-DD.", which=name, value=raw)
+            )
             continue
         start = datetime.combine(day, time(0), tzinfo=tz)
         out[key] = start if key == "since" else start + timedelta(days=1)
     if out.get("since") and out.get("until") and out["since"] >= out["until"]:
-        errors.append("The From date must not be after the To date.")
+        errors.append(_("The From date must not be after the To date."))
     return out, errors
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
@@ -14,20 +16,27 @@ from engine.tickets import create_ticket
 from web.choices import options
 from web.context import now
 from web.database import get_session, get_uow
+from web.messages import engine_message
 from web.opinion_form import OpinionForm, apply_errors, opinion_kwargs
 from web.public import bp
 
 
 class ReceiptForm(FlaskForm):
     number = StringField(
-        "Receipt number",
-        validators=[InputRequired("Enter the receipt number."), Length(max=40)],
+        _l("Receipt number"),
+        validators=[InputRequired(_l("Enter the receipt number.")), Length(max=40)],
         render_kw={"autocomplete": "off", "maxlength": 40, "placeholder": "2005-0001"},
     )
     secret = StringField(
-        "Secret",
-        validators=[InputRequired("Enter the secret from your receipt."), Length(max=64)],
-        render_kw={"autocomplete": "off", "maxlength": 64},
+        _l("Secret"),
+        validators=[InputRequired(_l("Enter the secret from your receipt.")), Length(max=64)],
+        render_kw={
+            "autocomplete": "off",
+            "maxlength": 64,
+            "autocapitalize": "characters",
+            "spellcheck": "false",
+            "placeholder": "K7QXM-3PA9R-TWZ4H",
+        },
     )
 
 
@@ -35,13 +44,15 @@ class AnswerForm(FlaskForm):
     number = HiddenField()
     secret = HiddenField()
     satisfied = RadioField(
-        "Did the feedback satisfy you?",
-        choices=options([("yes", "Yes, satisfied"), ("no", "No, not satisfied")], blank=None),
-        validators=[InputRequired("Choose yes or no.")],
+        _l("Did the feedback satisfy you?"),
+        choices=options(
+            [("yes", _l("Yes, satisfied")), ("no", _l("No, not satisfied"))], blank=None
+        ),
+        validators=[InputRequired(_l("Choose yes or no."))],
     )
     reason = TextAreaField(
-        "If not: what is still wrong?",
-        validators=[Optional(), Length(max=2000, message="At most 2000 characters.")],
+        _l("If not: what is still wrong?"),
+        validators=[Optional(), Length(max=2000, message=_l("At most 2000 characters."))],
         render_kw={"maxlength": 2000},
     )
 
@@ -93,7 +104,7 @@ def status() -> Any:
         try:
             return _show_status(form.number.data or "", form.secret.data or "")
         except NotFound as exc:
-            form.form_errors.append(exc.message)
+            form.form_errors.append(engine_message(exc))
             return render_template("public/check.html", form=form), 404
     return render_template("public/check.html", form=form), 422 if form.errors else 200
 
@@ -121,12 +132,15 @@ def answer() -> Any:
         return _show_status(number, secret, form), 422
     except (Conflict, InvalidTransition) as exc:
         db.rollback()
-        form.form_errors.append(exc.message)
+        form.form_errors.append(engine_message(exc))
         return _show_status(number, secret, form), 409
     flash(
-        f"Thank you: a supervisor will look at your opinion again (request #{request_id})."
+        _(
+            "Thank you: a supervisor will look at your opinion again (request #%(id)s).",
+            id=request_id,
+        )
         if request_id
-        else "Thank you for telling us.",
+        else _("Thank you for telling us."),
         "success",
     )
     return _show_status(number, secret)

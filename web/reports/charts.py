@@ -1,57 +1,89 @@
-"""SVG charts of the campaign report, drawn by pygal with no script and no external link."""
+"""SVG charts of the campaign report, drawn by pygal with no script and no external link.
+
+Every label is a name in the reader's language (never a code), values are printed on
+the bars and slices (colour is never the only key), and the legend sits below the
+chart in one column with room for long names, so nothing is cut.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pygal
+from flask_babel import gettext as _
 from pygal.style import CleanStyle
 
 CHARTS = ("categories", "states", "units", "themes", "deadline")
+LEGEND_ROW = 22  # px per legend line at the style's legend font size
 
 
-def _config(title: str) -> dict[str, Any]:
+def chart_titles() -> dict[str, str]:
+    return {
+        "categories": _("Opinions by category"),
+        "states": _("Opinions by state"),
+        "units": _("Opinions by unit"),
+        "themes": _("Share of opinions per theme (%)"),
+        "deadline": _("Solved against the rectification deadline"),
+    }
+
+
+def _config(title: str, entries: int) -> dict[str, Any]:
+    style = CleanStyle(
+        font_family='system-ui, "Noto Sans CJK SC", "Noto Sans", sans-serif',
+        legend_font_size=14,
+        title_font_size=16,
+        value_font_size=13,
+    )
     return {
         "title": title,
-        "style": CleanStyle,
+        "style": style,
         "js": [],  # pygal links a script from the network by default; the page needs none
         "disable_xml_declaration": False,
         "width": 640,
-        "height": 360,
+        # One legend line per entry below the plot: the chart grows instead of cutting names.
+        "height": 300 + LEGEND_ROW * entries,
         "show_legend": True,
         "legend_at_bottom": True,
+        "legend_at_bottom_columns": 1,
+        "truncate_legend": -1,  # never shorten a name to "Publ…"
         "print_values": True,
     }
 
 
-def render_chart(name: str, report: dict[str, Any]) -> bytes:
-    """The chart ``name`` (one of ``CHARTS``) of ``report`` as SVG bytes."""
+def render_chart(name: str, report: dict[str, Any], label: Callable[[str, str], str]) -> bytes:
+    """The chart ``name`` (one of ``CHARTS``) of ``report`` as SVG bytes; ``label(section,
+    item)`` gives the name shown for a report item (a category, unit, state code...)."""
     total = report["total"] or 1
+    titles = chart_titles()
     if name == "categories":
-        chart = pygal.Pie(**_config("Opinions by category"), inner_radius=0.4)
-        names = report.get("category_names", {})
-        for code, count in report["by_category"].items():
-            chart.add(names.get(code, code), count)
+        items = list(report["by_category"].items())
+        chart = pygal.Pie(**_config(titles[name], len(items)), inner_radius=0.4)
+        for code, count in items:
+            chart.add(f"{label('by_category', code)}: {count}", count)
     elif name == "states":
-        chart = pygal.HorizontalBar(**_config("Opinions by state"))
-        for state, count in report["by_state"].items():
-            chart.add(state, count)
+        items = list(report["by_state"].items())
+        chart = pygal.HorizontalBar(**_config(titles[name], len(items)))
+        for state, count in items:
+            chart.add(label("by_state", state), count)
     elif name == "units":
-        chart = pygal.HorizontalBar(**_config("Opinions by unit"))
-        for unit, count in list(report["by_unit"].items())[:15]:
-            chart.add(unit, count)
+        items = list(report["by_unit"].items())[:15]
+        chart = pygal.HorizontalBar(**_config(titles[name], len(items)))
+        for unit, count in items:
+            chart.add(label("by_unit", unit), count)
     elif name == "themes":
+        items = list(report["themes"].items())
         chart = pygal.HorizontalBar(
-            **_config("Share of opinions per theme (%)"), value_formatter=lambda v: f"{v:.0f}%"
+            **_config(titles[name], len(items)), value_formatter=lambda v: f"{v:.0f}%"
         )
-        for tag, theme in report["themes"].items():
+        for tag, theme in items:
             chart.add(tag, round(100 * theme["count"] / total, 1))
     elif name == "deadline":
-        chart = pygal.Bar(**_config("Solved against the rectification deadline"))
-        chart.add("solved before the deadline", report["solved_by_deadline"])
-        chart.add("solved after the deadline", report["solved_after_deadline"])
-        chart.add("escalated to government", report["escalated_to_government"])
-        chart.add("overdue now", report["overdue"]["total"])
+        chart = pygal.Bar(**_config(titles[name], 4))
+        chart.add(_("solved before the deadline"), report["solved_by_deadline"])
+        chart.add(_("solved after the deadline"), report["solved_after_deadline"])
+        chart.add(_("escalated to government"), report["escalated_to_government"])
+        chart.add(_("overdue now"), report["overdue"]["total"])
     else:
         raise KeyError(name)
     return chart.render()  # type: ignore[no-any-return]

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from engine.read import reference
-from engine.report import FORMATS, campaign_report, write_report
+from engine.report import FORMATS, ReportText, campaign_report, write_report
 from web.context import login_required, now
 from web.database import get_read_uow, get_session
+from web.i18n import local_datetime, report_item
 from web.reports import bp
-from web.reports.charts import CHARTS, render_chart
+from web.reports.charts import CHARTS, chart_titles, render_chart
 
 MIMETYPES = {
     "text": "text/plain; charset=utf-8",
@@ -19,6 +22,54 @@ MIMETYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "xlsx": "xlsx"}
+
+
+def report_text() -> ReportText:
+    """The downloads' headings and names in the reader's language."""
+    words = {
+        "title": _("Campaign report: %(name)s (%(code)s)"),
+        "as_of": _("as of %(as_of)s; rectification deadline %(deadline)s"),
+        "recorded": _("Opinions recorded: %(total)s"),
+        "by_category": _("By category"),
+        "by_kind": _("By kind"),
+        "by_unit": _("By unit"),
+        "by_state": _("By state"),
+        "fed_back": _("Fed back"),
+        "solved_by_deadline": _("Solved before the deadline"),
+        "solved_after_deadline": _("Solved after the deadline"),
+        "escalated_to_government": _("Escalated to government"),
+        "specific_problems_line": _(
+            "Specific problems: %(total)s; solved before the deadline %(early)s, after "
+            "%(late)s; escalated to government %(escalated)s; fed back %(fed_back)s"
+        ),
+        "overdue_line": _("Overdue now: %(total)s"),
+        "level": _("escalation level %(level)s"),
+        "satisfaction_line": _(
+            "Satisfaction: %(satisfied)s of %(answered)s answers satisfied (%(rate)s); "
+            "reopened %(reopened)s (%(reopen_rate)s)"
+        ),
+        "themes_line": _("Themes (share of all opinions)"),
+        "column_section": _("Section"),
+        "column_item": _("Item"),
+        "column_count": _("Count"),
+        "column_share": _("Share"),
+        "campaign": _("Campaign"),
+        "total": _("Total"),
+        "opinions": _("Opinions recorded"),
+        "specific_problems": _("Specific problems"),
+        "overdue": _("Overdue now"),
+        "overdue_by_unit": _("Overdue by unit"),
+        "overdue_by_level": _("Overdue by escalation level"),
+        "satisfaction": _("Satisfaction"),
+        "themes": _("Themes"),
+        "answered": _("Answers"),
+        "satisfied": _("Satisfied"),
+        "rate": _("Satisfaction rate"),
+        "reopened": _("Reopened"),
+        "reopen_rate": _("Reopen rate"),
+    }
+    # %(...)s placeholders stay for the engine to fill; gettext returned them untouched.
+    return ReportText(words=words, item=report_item)
 
 
 def _report(code: str) -> dict[str, Any]:
@@ -41,12 +92,18 @@ def index() -> Any:
 def campaign(code: str) -> Any:
     report = _report(code)
     as_of = request.args.get("as_of") or ""
+    tz = report["campaign"]["timezone"]
+    titles = chart_titles()
     return render_template(
         "reports/report.html",
         report=report,
         code=code,
         as_of=as_of,
-        charts=CHARTS,
+        report_as_of=local_datetime(datetime.fromisoformat(report["as_of"]), tz),
+        deadline=local_datetime(
+            datetime.fromisoformat(report["campaign"]["rectification_deadline"]), tz
+        ),
+        charts=[(name, titles[name]) for name in CHARTS],
         formats=FORMATS,
     )
 
@@ -56,7 +113,7 @@ def campaign(code: str) -> Any:
 def chart(code: str, name: str) -> Any:
     if name not in CHARTS:
         abort(404)
-    svg = render_chart(name, _report(code))
+    svg = render_chart(name, _report(code), report_item)
     return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
@@ -68,7 +125,7 @@ def download(code: str, fmt: str) -> Any:
         abort(404)
     report = _report(code)
     buffer = io.BytesIO()
-    write_report(report, fmt, buffer)
+    write_report(report, fmt, buffer, report_text())
     stamp = report["as_of"][:10]
     name = f"report-{code}-{stamp}.{EXTENSIONS[fmt]}"
     return Response(

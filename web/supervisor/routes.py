@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
@@ -16,15 +18,16 @@ from engine.reassign import reassign_many
 from web.choices import SelectField, from_choices
 from web.context import login_required, now, require_user
 from web.database import get_session, get_uow
+from web.messages import engine_message, translate
 from web.supervisor import bp
 
 
 class BulkReassignForm(FlaskForm):
-    unit = SelectField("New unit", validators=[InputRequired("Choose the unit.")])
-    officer = SelectField("New officer", validators=[InputRequired("Choose the officer.")])
+    unit = SelectField(_l("New unit"), validators=[InputRequired(_l("Choose the unit."))])
+    officer = SelectField(_l("New officer"), validators=[InputRequired(_l("Choose the officer."))])
     reason = StringField(
-        "Reason",
-        validators=[InputRequired("Give the reason for reassigning."), Length(max=2000)],
+        _l("Reason"),
+        validators=[InputRequired(_l("Give the reason for reassigning.")), Length(max=2000)],
         render_kw={"maxlength": 2000},
     )
 
@@ -32,21 +35,21 @@ class BulkReassignForm(FlaskForm):
 class DecideForm(FlaskForm):
     decision = HiddenField(validators=[InputRequired()])
     note = TextAreaField(
-        "Note (required when refusing)",
+        _l("Note (required when refusing)"),
         validators=[Optional(), Length(max=2000)],
         render_kw={"maxlength": 2000, "rows": 2},
     )
 
 
 class ReopenForm(DecideForm):
-    unit = SelectField("Unit (blank: as before)", validators=[Optional()])
-    officer = SelectField("Officer (blank: as before)", validators=[Optional()])
+    unit = SelectField(_l("Unit (blank: as before)"), validators=[Optional()])
+    officer = SelectField(_l("Officer (blank: as before)"), validators=[Optional()])
 
 
 def _fill_choices(form: Any) -> None:
     db = get_session()
-    form.unit.choices = from_choices(queries.unit_choices(db))
-    form.officer.choices = from_choices(queries.officer_choices(db))
+    form.unit.choices = from_choices(queries.unit_choices(db), kind="unit")
+    form.officer.choices = from_choices(queries.officer_choices(db), kind="officer")
 
 
 @bp.get("/supervisor/board")
@@ -61,7 +64,7 @@ def board() -> Any:
     if unit_code:
         unit_id = reference.unit_id(db, unit_code)
         if unit_id is None:
-            flash(f"No unit {unit_code!r}; showing all units.", "error")
+            flash(_("No unit %(unit)s; showing all units.", unit=repr(unit_code)), "error")
             unit_code = None
     result = queries.overdue_board(
         db, now=now(), unit_id=unit_id, min_level=min_level, limit=100, offset=offset
@@ -69,7 +72,7 @@ def board() -> Any:
     levels = sorted({c.escalation_level for c in result.counts})
     table: dict[str, dict[int, int]] = {}
     for c in result.counts:
-        table.setdefault(c.unit_code or "(no unit)", {})[c.escalation_level] = c.count
+        table.setdefault(c.unit_code or "", {})[c.escalation_level] = c.count
     bulk = BulkReassignForm(formdata=None)
     _fill_choices(bulk)
     return render_template(
@@ -96,7 +99,7 @@ def bulk_reassign() -> Any:
     if not form.validate():
         for name, errors in form.errors.items():
             for e in errors:
-                flash(f"{name}: {e}", "error")
+                flash(f"{form[name].label.text}: {e}", "error")
         return redirect(url_for("supervisor.board"))
     uow = get_uow()
     try:
@@ -109,13 +112,20 @@ def bulk_reassign() -> Any:
             reason=form.reason.data,
         )
     except ValidationError as exc:
-        flash(exc.message, "error")
+        flash(engine_message(exc), "error")
         return redirect(url_for("supervisor.board"))
     uow.commit()
     if result.done:
-        flash(f"Reassigned {len(result.done)}: {', '.join(result.done)}.", "success")
+        flash(
+            _(
+                "Reassigned %(count)s: %(numbers)s.",
+                count=len(result.done),
+                numbers=", ".join(result.done),
+            ),
+            "success",
+        )
     for number, why in result.refused:
-        flash(f"Not reassigned — {number}: {why}", "error")
+        flash(_("Not reassigned — %(why)s", why=f"{number}: {translate(why)}"), "error")
     return redirect(url_for("supervisor.board"))
 
 
@@ -135,7 +145,7 @@ def decide_ext(ext_id: int) -> Any:
     get_session()
     form = DecideForm()
     if not form.validate() or form.decision.data not in ("approve", "refuse"):
-        flash("Choose approve or refuse.", "error")
+        flash(_("Choose approve or refuse."), "error")
         return redirect(url_for("supervisor.extensions"))
     try:
         view = decide_extension(
@@ -151,9 +161,18 @@ def decide_ext(ext_id: int) -> Any:
         raise
     except EngineError as exc:  # invalid data, already decided, the ticket moved: say so
         get_uow().rollback()
-        flash(exc.message, "error")
+        flash(engine_message(exc), "error")
         return redirect(url_for("supervisor.extensions"))
-    flash(f"Extension #{ext_id} on {view.ticket}: {view.status}.", "success")
+    decided = _("approved") if view.status == "approved" else _("refused")
+    flash(
+        _(
+            "Extension #%(id)s on %(ticket)s: %(status)s.",
+            id=ext_id,
+            ticket=view.ticket,
+            status=decided,
+        ),
+        "success",
+    )
     return redirect(url_for("supervisor.extensions"))
 
 
@@ -174,7 +193,7 @@ def decide_reopen(req_id: int) -> Any:
     form = ReopenForm()
     _fill_choices(form)
     if not form.validate() or form.decision.data not in ("reopen", "refuse"):
-        flash("Choose reopen or refuse.", "error")
+        flash(_("Choose reopen or refuse."), "error")
         return redirect(url_for("supervisor.reopen_requests"))
     try:
         status = decide_reopen_request(
@@ -192,7 +211,8 @@ def decide_reopen(req_id: int) -> Any:
         raise
     except EngineError as exc:  # invalid data, already decided, the ticket moved: say so
         get_uow().rollback()
-        flash(exc.message, "error")
+        flash(engine_message(exc), "error")
         return redirect(url_for("supervisor.reopen_requests"))
-    flash(f"Reopen request #{req_id}: {status}.", "success")
+    outcome = {"reopened": _("reopened"), "refused": _("refused")}.get(status, status)
+    flash(_("Reopen request #%(id)s: %(status)s.", id=req_id, status=outcome), "success")
     return redirect(url_for("supervisor.reopen_requests"))

@@ -55,6 +55,39 @@ def _layers(workflow: Workflow) -> dict[str, int]:
     return layer
 
 
+def _box_label(text: str, x: int, y: int, bold: bool) -> str:
+    """A state's title inside its box: on two lines when long, squeezed to fit when still
+    too wide (``textLength``), so no title runs out of its box in either language."""
+    lines = [text]
+    if _text_width(text) > BOX_W - 12:
+        cut = max(
+            (i for i, ch in enumerate(text) if ch in " ,，、"),
+            default=-1,
+            key=lambda i: -abs(i - len(text) / 2),
+        )
+        if cut > 0:
+            lines = [text[: cut + 1].strip(), text[cut + 1 :].strip()]
+    weight = 700 if bold else 400
+    out = []
+    top = y + BOX_H // 2 + 4 - 7 * (len(lines) - 1)
+    for i, line in enumerate(lines):
+        fit = (
+            f' textLength="{BOX_W - 12}" lengthAdjust="spacingAndGlyphs"'
+            if _text_width(line) > BOX_W - 12
+            else ""
+        )
+        out.append(
+            f'<text x="{x + BOX_W // 2}" y="{top + 14 * i}" text-anchor="middle"{fit} '
+            f'font-weight="{weight}" fill="#1b1f24">{escape(line)}</text>'
+        )
+    return "".join(out)
+
+
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is at 12 px: CJK characters are square, Latin ones narrower."""
+    return sum(12.0 if ord(ch) > 0x2E80 else 6.6 for ch in text)
+
+
 def back_edges(workflow: Workflow) -> set[tuple[str, str]]:
     layer = _layers(workflow)
     return {
@@ -65,8 +98,11 @@ def back_edges(workflow: Workflow) -> set[tuple[str, str]]:
     }
 
 
-def workflow_svg(workflow: Workflow, current: str | None = None) -> str:
-    """The SVG markup of ``workflow`` with ``current`` highlighted."""
+def workflow_svg(
+    workflow: Workflow, current: str | None = None, locale: str = "en", heading: str = ""
+) -> str:
+    """The SVG markup of ``workflow`` with ``current`` highlighted; states and triggers by their
+    titles in ``locale``; ``heading`` is the accessible title (the page's language)."""
     layer = _layers(workflow)
     columns: dict[int, list[str]] = defaultdict(list)
     for name in workflow.states:  # definition order within a column
@@ -87,8 +123,8 @@ def workflow_svg(workflow: Workflow, current: str | None = None) -> str:
     pos = {name: (x, y + lift) for name, (x, y) in pos.items()}
     width = MARGIN * 2 + (max(columns) + 1) * (BOX_W + COL_GAP) - COL_GAP
     height = MARGIN * 2 + 30 + lift + rows * (BOX_H + ROW_GAP) - ROW_GAP + 60
-    title = f"Workflow {workflow.name} v{workflow.version}"
-    if current:
+    title = heading or f"Workflow {workflow.name} v{workflow.version}"
+    if current and not heading:
         title += f"; current state: {current}"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -102,8 +138,9 @@ def workflow_svg(workflow: Workflow, current: str | None = None) -> str:
     labels: dict[tuple[str, str], list[str]] = defaultdict(list)
     for t in workflow.triggers:
         for s in t.sources:
-            if t.name not in labels[(s, t.dest)]:
-                labels[(s, t.dest)].append(t.name)
+            label = t.title_in(locale)
+            if label not in labels[(s, t.dest)]:
+                labels[(s, t.dest)].append(label)
     backs = back_edges(workflow)
     for (src, dst), names in labels.items():
         text = escape(", ".join(names))
@@ -177,10 +214,7 @@ def workflow_svg(workflow: Workflow, current: str | None = None) -> str:
                 f'<rect x="{x + 4}" y="{y + 4}" width="{BOX_W - 8}" height="{BOX_H - 8}" rx="6" '
                 f'fill="none" stroke="{stroke}"/>'
             )
-        out.append(
-            f'<text x="{x + BOX_W // 2}" y="{y + BOX_H // 2 + 4}" text-anchor="middle" '
-            f'font-weight="{700 if is_current else 400}" fill="#1b1f24">{escape(name)}</text></g>'
-        )
+        out.append(_box_label(state.title_in(locale), x, y, is_current) + "</g>")
     ix, iy = pos[workflow.initial]
     out.append(f'<circle cx="{ix - 18}" cy="{iy + BOX_H // 2}" r="6" fill="#1b1f24"/>')
     out.append(

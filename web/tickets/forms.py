@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -45,14 +46,28 @@ class ActionForm(FlaskForm):
 
 
 def _field(spec: FieldSpec, required: bool, source: ChoiceSource) -> Field:
-    checks: list[Any] = [InputRequired(f"{spec.title} is required.") if required else Optional()]
-    label = spec.title
+    from web.i18n import locale_code
+
+    locale = locale_code()
+    label = spec.title_in(locale)
+    checks: list[Any] = [
+        InputRequired(_("%(field)s is required.", field=label)) if required else Optional()
+    ]
     if spec.type == "text":
-        checks.append(Length(max=spec.max_length, message=f"At most {spec.max_length} characters."))
+        checks.append(
+            Length(
+                max=spec.max_length,
+                message=_("At most %(count)s characters.", count=spec.max_length),
+            )
+        )
         cls = TextAreaField if spec.max_length > LONG_TEXT else StringField
         return cls(label, validators=checks, render_kw={"maxlength": spec.max_length})
     if spec.type == "choice":
-        return SelectField(label, choices=options((c, c) for c in spec.choices), validators=checks)
+        return SelectField(
+            label,
+            choices=options((c, spec.choice_title(c, locale)) for c in spec.choices),
+            validators=checks,
+        )
     if spec.type == "date":
         return DateField(label, validators=checks, default=None)
     if spec.type == "bool":
@@ -60,7 +75,8 @@ def _field(spec: FieldSpec, required: bool, source: ChoiceSource) -> Field:
     items = {"unit": source.units, "user": source.officers, "category": source.categories}[
         spec.type
     ]
-    return SelectField(label, choices=from_choices(items), validators=checks)
+    kind = {"unit": "unit", "user": "officer", "category": "category"}[spec.type]
+    return SelectField(label, choices=from_choices(items, kind=kind), validators=checks)
 
 
 def form_class(fields: dict[str, FieldSpec], spec: TriggerSpec, source: ChoiceSource) -> type:

@@ -5,6 +5,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
@@ -18,6 +20,8 @@ from engine.tickets import allowed_triggers, fire, load_ticket_row
 from engine.workflow import TriggerSpec
 from web.context import CurrentUser, login_required, now, require_user
 from web.database import get_ctx, get_session, get_uow
+from web.i18n import locale_code, names, state_title
+from web.messages import engine_message, field_errors
 from web.tickets import bp
 from web.tickets.diagram import workflow_svg
 from web.tickets.forms import ActionForm, ChoiceSource, build_form, form_data
@@ -26,13 +30,14 @@ from web.tickets.forms import ActionForm, ChoiceSource, build_form, form_data
 class ExtensionForm(FlaskForm):
     expected_version = HiddenField()
     due_on = DateField(
-        "New due date (end of that day)", validators=[InputRequired("Give the new due date.")]
+        _l("New due date (end of that day)"),
+        validators=[InputRequired(_l("Give the new due date."))],
     )
     reason = TextAreaField(
-        "Reason",
+        _l("Reason"),
         validators=[
-            InputRequired("Say why the work cannot be done in time."),
-            Length(max=2000, message="At most 2000 characters."),
+            InputRequired(_l("Say why the work cannot be done in time.")),
+            Length(max=2000, message=_l("At most 2000 characters.")),
         ],
         render_kw={"maxlength": 2000},
     )
@@ -41,15 +46,15 @@ class ExtensionForm(FlaskForm):
 class EscalateForm(FlaskForm):
     expected_version = HiddenField()
     reason = StringField(
-        "Reason",
+        _l("Reason"),
         validators=[
-            InputRequired("Say why the ticket is escalated."),
-            Length(max=2000, message="At most 2000 characters."),
+            InputRequired(_l("Say why the ticket is escalated.")),
+            Length(max=2000, message=_l("At most 2000 characters.")),
         ],
         render_kw={"maxlength": 2000},
     )
     level = IntegerField(
-        "To level (blank: one up)", validators=[Optional(), NumberRange(min=1, max=9)]
+        _l("To level (blank: one up)"), validators=[Optional(), NumberRange(min=1, max=9)]
     )
 
 
@@ -90,7 +95,8 @@ def _suggestions(detail: queries.TicketDetail, campaign_id: int) -> list[tuple[s
     out = []
     for c in queries.category_choices(get_session(), campaign_id=campaign_id):
         s = suggest_unit(conn, campaign_id=campaign_id, category=c.value, area=detail.area)
-        out.append((c.label, f"{s.unit_name} ({s.rule})" if s else "no rule: choose by hand"))
+        label = names().category(c.value)
+        out.append((label, names().unit(s.unit_code) if s else _("no rule: choose by hand")))
     return out
 
 
@@ -139,14 +145,20 @@ def render_ticket(
         "tickets/detail.html",
         t=detail,
         tz=detail.campaign_timezone,
-        state_title=state.title if state else detail.state,
+        state_title=state.title_in(locale_code()) if state else detail.state,
+        workflow=workflow,
         now=now(),
         forms=forms,
         fields=workflow.fields,
         ext_form=ext_form,
         esc_form=esc_form,
         suggestions=suggestions,
-        diagram=workflow_svg(workflow, detail.state),
+        diagram=workflow_svg(
+            workflow,
+            detail.state,
+            locale_code(),
+            _("Workflow; current state: %(state)s", state=state_title(detail.state, workflow)),
+        ),
     ), status
 
 
@@ -157,7 +169,12 @@ def find() -> Any:
     number = (request.args.get("number") or "").strip()[:40]
     if number and queries.ticket_exists(get_session(), number=number):
         return redirect(url_for("tickets.detail", number=number))
-    flash(f"No ticket numbered {number!r}." if number else "Enter a ticket number.", "error")
+    flash(
+        _("No ticket numbered %(number)s.", number=number)
+        if number
+        else _("Enter a ticket number."),
+        "error",
+    )
     return redirect(request.referrer or url_for("tickets.workflow_page"))
 
 
@@ -170,9 +187,14 @@ def detail(number: str) -> Any:
 def _moved(error: Conflict, number: str) -> tuple[str, int]:
     detail = queries.ticket_detail(get_session(), number=number, with_history=False)
     flash(
-        f"{number} moved on while you had the page open: it is now “{detail.state}” "
-        f"(version {detail.version}). Your change was not applied. Here is its current state; "
-        "act again if it is still needed.",
+        _(
+            "%(number)s moved on while you had the page open: it is now “%(state)s” "
+            "(version %(version)s). Your change was not applied. Here is its current state; "
+            "act again if it is still needed.",
+            number=number,
+            state=state_title(detail.state),
+            version=detail.version,
+        ),
         "error",
     )
     return render_ticket(number, status=409)
@@ -194,13 +216,13 @@ def _check_version(number: str, form: FlaskForm) -> None:
 
 
 def _apply_errors(form: FlaskForm, error: ValidationError) -> None:
-    for name, message in error.fields.items():
+    for name, message in field_errors(error).items():
         if name in form._fields:
             form[name].errors = [*form[name].errors, message]  # type: ignore[index]
         else:
             form.form_errors.append(f"{name}: {message}")
     if not error.fields:
-        form.form_errors.append(error.message)
+        form.form_errors.append(engine_message(error))
 
 
 @bp.post("/tickets/<number>/fire/<trigger>")
@@ -228,10 +250,10 @@ def fire_trigger(number: str, trigger: str) -> Any:
         except Conflict as exc:
             return _moved(exc, number)
         except EngineError as exc:
-            flash(str(exc), "error")
+            flash(engine_message(exc), "error")
             return render_ticket(number, status=409 if "not allowed" in str(exc) else 400)
     assert spec is not None
-    campaign_id, _ = queries.campaign_of(db, number=number)
+    campaign_id, _tz = queries.campaign_of(db, number=number)
     form: ActionForm = build_form(
         workflow.fields,
         spec,
@@ -264,7 +286,15 @@ def fire_trigger(number: str, trigger: str) -> Any:
         db.rollback()
         _apply_errors(form, exc)
         return render_ticket(number, posted={spec.name: form}, status=422)
-    flash(f"{number}: {trigger.replace('_', ' ')} done — now {fired.to_state}.", "success")
+    flash(
+        _(
+            "%(number)s: “%(trigger)s” done — now “%(state)s”.",
+            number=number,
+            trigger=spec.title_in(locale_code()),
+            state=workflow.state_title(fired.to_state, locale_code()),
+        ),
+        "success",
+    )
     return redirect(url_for("tickets.detail", number=number))
 
 
@@ -298,14 +328,22 @@ def ask_extension(number: str) -> Any:
         get_uow().commit()
     except ValidationError as exc:
         db.rollback()
-        if "due_at" in exc.fields:
-            form.due_on.errors = [*form.due_on.errors, exc.fields["due_at"]]
-        if "reason" in exc.fields:
-            form.reason.errors = [*form.reason.errors, exc.fields["reason"]]
-        if not set(exc.fields) & {"due_at", "reason"}:
-            form.form_errors.append(exc.message)
+        fields = field_errors(exc)
+        if "due_at" in fields:
+            form.due_on.errors = [*form.due_on.errors, fields["due_at"]]
+        if "reason" in fields:
+            form.reason.errors = [*form.reason.errors, fields["reason"]]
+        if not set(fields) & {"due_at", "reason"}:
+            form.form_errors.append(engine_message(exc))
         return render_ticket(number, posted={"extension": form}, status=422)
-    flash(f"Extension #{ext_id} asked for {number}; a supervisor will decide it.", "success")
+    flash(
+        _(
+            "Extension #%(id)s asked for %(number)s; a supervisor will decide it.",
+            id=ext_id,
+            number=number,
+        ),
+        "success",
+    )
     return redirect(url_for("tickets.detail", number=number))
 
 
@@ -333,13 +371,13 @@ def escalate(number: str) -> Any:
         get_uow().commit()
     except ValidationError as exc:
         db.rollback()
-        for name, message in exc.fields.items():
+        for name, message in field_errors(exc).items():
             if name in form._fields:
                 form[name].errors = [*form[name].errors, message]
         if not exc.fields:
-            form.form_errors.append(exc.message)
+            form.form_errors.append(engine_message(exc))
         return render_ticket(number, posted={"escalate": form}, status=422)
-    flash(f"{number} escalated to level {level}.", "success")
+    flash(_("%(number)s escalated to level %(level)s.", number=number, level=level), "success")
     return redirect(url_for("tickets.detail", number=number))
 
 
@@ -350,7 +388,8 @@ def diagram(number: str) -> Any:
     detail = queries.ticket_detail(get_session(), number=number, with_history=False)
     check_can_view(user, detail)
     workflow = get_ctx().registry.get(detail.workflow_name, detail.workflow_version)
-    return Response(workflow_svg(workflow, detail.state), mimetype="image/svg+xml")
+    svg = workflow_svg(workflow, detail.state, locale_code())
+    return Response(svg, mimetype="image/svg+xml")
 
 
 @bp.get("/workflow")
@@ -363,6 +402,6 @@ def workflow_page(name: str = "consultation") -> Any:
     return render_template(
         "tickets/workflow.html",
         workflow=workflow,
-        diagram=workflow_svg(workflow, None),
+        diagram=workflow_svg(workflow, None, locale_code(), workflow.title_in(locale_code())),
         all_workflows=reg.all(),
     )

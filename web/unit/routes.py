@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, request
+from flask_babel import gettext as _
 
 from engine.read import pages as queries
 from web.context import login_required, now, require_user
 from web.database import get_session
+from web.i18n import names
 from web.unit import bp
 
 
@@ -19,7 +21,7 @@ def my_queue() -> Any:
         get_session(), user_id=user.id, now=now(), limit=50, offset=offset
     )
     return render_template(
-        "unit/queue.html", title="My queue", items=items, offset=offset, show_assignee=False
+        "unit/queue.html", title=_("My queue"), items=items, offset=offset, show_assignee=False
     )
 
 
@@ -34,7 +36,7 @@ def unit_queue() -> Any:
     )
     return render_template(
         "unit/queue.html",
-        title=f"Queue of {user.unit_name}",
+        title=_("Queue of %(unit)s", unit=names().unit(user.unit_code)),
         items=items,
         offset=offset,
         show_assignee=True,
