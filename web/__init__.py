@@ -40,9 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ctx = build_context(settings, clock=lambda: (app.config.get("CLOCK") or SystemClock())())
     database.init_app(app, ctx)
 
-    from web import errors
+    from web import errors, params
 
     errors.init_app(app)
+    params.init_app(app)  # body size and JSON depth, before any view parses the body
     _register_blueprints(app)
     if not app.debug and not app.testing and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO)

@@ -4,7 +4,7 @@ import csv
 import io
 import secrets
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ from wtforms.validators import Length, Optional
 
 from engine import audit
 from engine.read import pages as queries
+from web import params
 from web.context import DEFAULT_TZ, login_required, now
 from web.database import get_session, get_uow
 from web.inspector import bp
@@ -54,13 +55,16 @@ def _filters() -> tuple[dict[str, Any], list[str]]:
         "trigger": (args.get("trigger") or "").strip()[:64] or None,
     }
     for key, name in (("since", "From"), ("until", "To")):
-        raw = (args.get(key) or "").strip()
-        if not raw:
-            continue
         try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            errors.append(f"{name} date {raw!r} is not a date; use YYYY-MM-DD.")
+            day = params.day(key)
+        except params.BadParameter:
+            raw = (args.get(key) or "").strip()
+            errors.append(
+                f"{name} date {raw[:40]!r} is not a date between {params.FIRST_DAY} and "
+                f"{params.LAST_DAY}; use YYYY-MM-DD."
+            )
+            continue
+        if day is None:
             continue
         start = datetime.combine(day, time(0), tzinfo=tz)
         out[key] = start if key == "since" else start + timedelta(days=1)
@@ -73,7 +77,7 @@ def _filters() -> tuple[dict[str, Any], list[str]]:
 @login_required("log.view")
 def log_search() -> Any:
     filters, errors = _filters()
-    before_id = request.args.get("before", type=int)
+    before_id = params.integer("before", minimum=1)
     rows = (
         []
         if errors
@@ -165,8 +169,8 @@ def verify() -> Any:
 @bp.get("/inspector/sample")
 @login_required("log.sample")
 def sample() -> Any:
-    size = min(max(request.args.get("size", 20, type=int) or 20, 1), 200)
-    seed = request.args.get("seed", type=int)
+    size = params.integer("size", 20, minimum=1, maximum=200)
+    seed = params.integer("seed", maximum=10**9)
     if seed is None:
         seed = secrets.randbelow(10**6)
     items = queries.sample_closed(get_session(), size=size, seed=seed)

@@ -9,7 +9,6 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from engine.clock import parse_instant
 from engine.errors import (
     Conflict,
     EngineError,
@@ -20,6 +19,7 @@ from engine.errors import (
 from engine.read import open311 as queries
 from engine.tickets import KINDS, SYSTEM_ACTOR, create_ticket, fire
 from engine.tokens import authenticate
+from web import params
 from web.database import get_ctx, get_session, get_uow
 from web.open311.formats import error, render, w3c
 
@@ -233,16 +233,10 @@ def _list_arg(name: str) -> list[str]:
 
 
 def _instant(name: str) -> datetime | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
     try:
-        return parse_instant(raw)
-    except (ValidationError, OverflowError):
-        raise ValidationError(
-            f"{name} {raw!r} is not a W3C date-time; write it like 2005-03-01T00:00:00Z",
-            fields={name: "write it like 2005-03-01T00:00:00Z"},
-        ) from None
+        return params.instant(name)
+    except params.BadParameter as exc:
+        raise ValidationError(exc.description or name, fields={name: exc.problem}) from None
 
 
 def list_requests(fmt: str) -> Response:

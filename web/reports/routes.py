@@ -7,6 +7,7 @@ from flask import Response, abort, redirect, render_template, request, url_for
 
 from engine.read import reference
 from engine.report import FORMATS, campaign_report, write_report
+from web import params
 from web.context import login_required, now
 from web.database import get_session, get_uow
 from web.reports import bp
@@ -22,7 +23,7 @@ EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "xlsx": "xlsx"}
 
 
 def _report(code: str) -> dict[str, Any]:
-    as_of = request.args.get("as_of") or None
+    as_of = params.day_or_instant("as_of")
     return campaign_report(get_uow(), code, as_of=as_of, now=now())
 
 
