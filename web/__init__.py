@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.get("secret_key") or _instance_secret(app),
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=bool(settings.get("https", False)),
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         RECTIFLOW=settings,
@@ -43,7 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import errors, params
 
     errors.init_app(app)
-    params.init_app(app)  # body size and JSON depth, before any view parses the body
+    params.init_app(app)
+    from web import sessions
+
+    sessions.init_app(app, settings)  # body size and JSON depth, before any view parses the body
     _register_blueprints(app)
     if not app.debug and not app.testing and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO)
