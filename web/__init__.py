@@ -45,8 +45,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     params.init_app(app)
-    from web import sessions
+    from engine.ratelimit import limiter_from_settings
+    from web import ratelimit, sessions
 
+    # Limits count first, then the signed-in session is resolved: both before any view opens
+    # the request's transaction.
+    ratelimit.init_app(app, limiter_from_settings(settings, ctx.engine))
     sessions.init_app(app, settings)  # body size and JSON depth, before any view parses the body
     _register_blueprints(app)
     if not app.debug and not app.testing and not logging.getLogger().handlers:

@@ -18,10 +18,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.context import UnitOfWork
 from engine.web_sessions import SessionPolicy, end_session, resume_session, start_session
-from web.context import now
+from web.context import current_user, now
 from web.database import get_ctx
 
 SESSION_KEY = "sid"
+TOKEN_PREFIXES = ("/api/", "/open311/")  # token-authenticated: cookies play no part
 
 
 class CookieInterface(SecureCookieSessionInterface):
@@ -72,6 +73,14 @@ def init_app(app: Flask, settings: dict[str, Any]) -> None:
         absolute=timedelta(hours=int(limits.get("absolute_hours", 12))),
     )
     app.session_interface = CookieInterface()
+
+    @app.before_request
+    def _resolve_early() -> None:
+        # Resolve the session (its own short transaction) before the view opens the
+        # request's: on SQLite a second transaction in the same request would wait on it.
+        if SESSION_KEY in session and not request.path.startswith(TOKEN_PREFIXES):
+            current_user()
+
     app.config.setdefault("SESSION_COOKIE_SECURE", bool(settings.get("https", False)))
     proxies = int(settings.get("proxies", 0) or 0)
     if proxies > 0:
