@@ -22,6 +22,7 @@ from engine.tokens import authenticate
 from web import params
 from web.api.common import can_see
 from web.database import get_ctx, get_session, get_uow
+from web.open311 import openapi
 from web.open311.formats import error, render, w3c
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -113,8 +114,8 @@ def _http_error(exc: HTTPException) -> Response:
     return response
 
 
-@bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def _unknown(unknown: str) -> Response:
+def _allowed_methods() -> list[str]:
+    """The methods a real resource at this path takes (the catch-all below does not count)."""
     adapter = current_app.create_url_adapter(request)
     allowed = []
     for method in ("GET", "POST"):
@@ -124,6 +125,27 @@ def _unknown(unknown: str) -> Response:
             continue
         if endpoint != "open311._unknown":
             allowed.append(method)
+    return allowed
+
+
+@bp.before_request
+def _options() -> Response | None:
+    """OPTIONS lists what the resource takes, not what the catch-all route would."""
+    if request.method != "OPTIONS":
+        return None
+    allowed = _allowed_methods()
+    if not allowed:
+        return error(404, f"no Open311 resource at {request.path}", _fmt())
+    response = Response(status=200)
+    response.headers["Allow"] = ", ".join(
+        [*allowed, "HEAD", "OPTIONS"] if "GET" in allowed else [*allowed, "OPTIONS"]
+    )
+    return response
+
+
+@bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def _unknown(unknown: str) -> Response:
+    allowed = _allowed_methods()
     if allowed:
         response = error(
             405, f"{request.method} is not allowed here; use {' or '.join(allowed)}", _fmt()
@@ -138,6 +160,15 @@ def _unknown(unknown: str) -> Response:
 
 
 # ---------------------------------------------------------------- discovery and services
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """This API's OpenAPI 3 description (``web.open311.openapi``), with the served codes."""
+    session = get_session()
+    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
+    codes = [s["service_code"] for s in queries.services(session, campaign)]
+    return render(openapi.document(bp.url_prefix or "", codes), "json", root="openapi")
 
 
 @_route("/discovery", endpoint="discovery")
