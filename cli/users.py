@@ -54,3 +54,27 @@ def activate(app: AppContext, username: str) -> None:
     except EngineError as exc:
         fail(exc)
     click.echo(f"{username} activated")
+
+
+@users.command("list")
+@pass_app
+def list_(app: AppContext) -> None:
+    """List staff accounts: username, role, unit, active, open web sessions."""
+    from sqlalchemy import func, select
+
+    from engine.models import Unit, User, WebSession
+
+    open_sessions = (
+        select(func.count())
+        .where(WebSession.user_id == User.id, WebSession.ended_at.is_(None))
+        .scalar_subquery()
+    )
+    with app.unit_of_work() as uow:
+        rows = uow.session.execute(
+            select(User.username, User.role, Unit.code, User.active, open_sessions)
+            .outerjoin(Unit, Unit.id == User.unit_id)
+            .order_by(User.username)
+        ).all()
+    for username, role, unit, active, sessions in rows:
+        state = "active" if active else "inactive"
+        click.echo(f"{username}\t{role}\t{unit or '-'}\t{state}\t{sessions} session(s)")

@@ -214,3 +214,7 @@ def test_cli_password_and_deactivate_end_sessions(app, login_as, db_session) -> 
     run = CliRunner().invoke(main, ["--database-url", url, "users", "deactivate", "supervisor"])
     assert run.exit_code == 0 and "1 signed-in session(s) ended" in run.output
     assert client.get("/supervisor/board").status_code == 302
+    listed = CliRunner().invoke(main, ["--database-url", url, "users", "list"])
+    assert (
+        "supervisor\tsupervisor\t" in listed.output and "\tinactive\t0 session(s)" in listed.output
+    )
