@@ -8,7 +8,7 @@ import click
 from cli.context import AppContext, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError
-from engine.web_sessions import change_password, set_active
+from engine.web_sessions import change_password, list_accounts, set_active
 
 
 @main.group()
@@ -60,21 +60,11 @@ def activate(app: AppContext, username: str) -> None:
 @pass_app
 def list_(app: AppContext) -> None:
     """List staff accounts: username, role, unit, active, open web sessions."""
-    from sqlalchemy import func, select
-
-    from engine.models import Unit, User, WebSession
-
-    open_sessions = (
-        select(func.count())
-        .where(WebSession.user_id == User.id, WebSession.ended_at.is_(None))
-        .scalar_subquery()
-    )
     with app.unit_of_work() as uow:
-        rows = uow.session.execute(
-            select(User.username, User.role, Unit.code, User.active, open_sessions)
-            .outerjoin(Unit, Unit.id == User.unit_id)
-            .order_by(User.username)
-        ).all()
-    for username, role, unit, active, sessions in rows:
-        state = "active" if active else "inactive"
-        click.echo(f"{username}\t{role}\t{unit or '-'}\t{state}\t{sessions} session(s)")
+        rows = list_accounts(uow)
+    for row in rows:
+        state = "active" if row.active else "inactive"
+        click.echo(
+            f"{row.username}\t{row.role}\t{row.unit or '-'}\t{state}\t"
+            f"{row.open_sessions} session(s)"
+        )

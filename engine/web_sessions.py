@@ -15,12 +15,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
 from engine.errors import NotFound, ValidationError
-from engine.models import User, WebSession
+from engine.models import Unit, User, WebSession
 from engine.security import hash_password
 
 # Writing last_seen_at on every request would make every page view a write; a minute's
@@ -113,24 +113,23 @@ def resume_session(
         _end(uow, WebSession.id == id_hash, reason=reason, now=now)
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
-        uow.session.execute(update(WebSession).where(WebSession.id == id_hash).values(last_seen_at=now))
+        uow.session.execute(
+            update(WebSession).where(WebSession.id == id_hash).values(last_seen_at=now)
+        )
     return ActiveSession(id_hash=id_hash, user_id=row.user_id, created_at=row.created_at)
 
 
-def end_session(
-    uow: UnitOfWork, token: str, *, now: datetime, reason: str = "signed_out") -> bool:
+def end_session(uow: UnitOfWork, token: str, *, now: datetime, reason: str = "signed_out") -> bool:
     """End the session ``token`` names; True if it was still open."""
     return _end(uow, WebSession.id == _digest(token), reason=reason, now=now) > 0
 
 
-def end_user_sessions(
-    uow: UnitOfWork, user_id: int, *, now: datetime, reason: str) -> int:
+def end_user_sessions(uow: UnitOfWork, user_id: int, *, now: datetime, reason: str) -> int:
     """End every open session of ``user_id``; how many were open."""
     return _end(uow, WebSession.user_id == user_id, reason=reason, now=now)
 
 
-def _end(
-    uow: UnitOfWork, condition: object, *, reason: str, now: datetime) -> int:
+def _end(uow: UnitOfWork, condition: object, *, reason: str, now: datetime) -> int:
     result = uow.session.execute(
         update(WebSession)
         .where(condition, WebSession.ended_at.is_(None))  # type: ignore[arg-type]
@@ -139,16 +138,14 @@ def _end(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _user_id(
-    uow: UnitOfWork, username: str) -> int:
+def _user_id(uow: UnitOfWork, username: str) -> int:
     user_id = uow.session.execute(select(User.id).where(User.username == username)).scalar()
     if user_id is None:
         raise NotFound(f"no user {username!r}")
     return int(user_id)
 
 
-def change_password(
-    uow: UnitOfWork, username: str, password: str, *, now: datetime) -> int:
+def change_password(uow: UnitOfWork, username: str, password: str, *, now: datetime) -> int:
     """Set ``username``'s password and end their sessions; how many sessions ended."""
     if len(password) < PASSWORD_MIN:
         raise ValidationError(
@@ -162,11 +159,36 @@ def change_password(
     return end_user_sessions(uow, user_id, now=now, reason="password_changed")
 
 
-def set_active(
-    uow: UnitOfWork, username: str, active: bool, *, now: datetime) -> int:
+def set_active(uow: UnitOfWork, username: str, active: bool, *, now: datetime) -> int:
     """Activate or deactivate ``username``; deactivating ends their sessions (returns how many)."""
     user_id = _user_id(uow, username)
     uow.session.execute(update(User).where(User.id == user_id).values(active=active))
     if active:
         return 0
     return end_user_sessions(uow, user_id, now=now, reason="deactivated")
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user as ``rectiflow users list`` shows it."""
+
+    username: str
+    role: str
+    unit: str | None
+    active: bool
+    open_sessions: int
+
+
+def list_accounts(uow: UnitOfWork) -> list[Account]:
+    """Every user with their unit's code and how many web sessions they have open."""
+    open_sessions = (
+        select(func.count())
+        .where(WebSession.user_id == User.id, WebSession.ended_at.is_(None))
+        .scalar_subquery()
+    )
+    rows = uow.session.execute(
+        select(User.username, User.role, Unit.code, User.active, open_sessions)
+        .outerjoin(Unit, Unit.id == User.unit_id)
+        .order_by(User.username)
+    ).all()
+    return [Account(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in rows]
