@@ -30,6 +30,7 @@ from engine import db
 from engine.clock import FixedClock
 from engine.models import Ticket, User
 from engine.read import pages as queries
+from engine.web_sessions import start_session
 
 
 def _time(fn: Callable[[], Any], repeat: int) -> list[float]:
@@ -80,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def client_for(user_id: int) -> Any:
         client = app.test_client()
+        with app.extensions["rectiflow.ctx"].unit_of_work() as uow:
+            sid = start_session(uow, user_id, now=BENCH_NOW)
         with client.session_transaction() as sess:
-            sess["uid"] = user_id
+            sess["sid"] = sid
         return client
 
     officer_client = client_for(officer.id)

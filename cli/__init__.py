@@ -7,6 +7,7 @@ from cli import importing as _importing  # noqa: F401
 from cli import report as _report  # noqa: F401
 from cli import tickets as _tickets  # noqa: F401
 from cli import tokens as _tokens  # noqa: F401
+from cli import users as _users  # noqa: F401
 from cli import worker as _worker  # noqa: F401
 from cli.main import main
 

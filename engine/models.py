@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -424,3 +425,35 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser session. The cookie carries a random id; this row, keyed by that
+    id's SHA-256, says whose session it is and whether it still holds, so signing out (or an
+    expiry, a password change, a deactivation) ends it on the server for every copy of the
+    cookie. ``credential`` is a digest of the password hash at sign-in: a new password ends
+    every session made with the old one, however it was changed."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    credential: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class RateLimitWindow(Base):
+    """One fixed-window counter per limited key (``signin-address:10.0.0.7``): the window's
+    number (seconds since the epoch divided by the limit's period) and the hits in it. Every
+    process counts here, in one UPSERT per hit."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_index: Mapped[int] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

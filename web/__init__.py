@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.get("secret_key") or _instance_secret(app),
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=bool(settings.get("https", False)),
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         RECTIFLOW=settings,
@@ -40,10 +41,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ctx = build_context(settings, clock=lambda: (app.config.get("CLOCK") or SystemClock())())
     database.init_app(app, ctx)
 
-    from web import errors, i18n
+    from web import errors, i18n, params
 
     i18n.init_app(app)  # Flask-Babel: the locale of each request, the language switch
     errors.init_app(app)
+    params.init_app(app)
+    from engine.ratelimit import limiter_from_settings
+    from web import ratelimit, sessions
+
+    # Limits count first, then the signed-in session is resolved: both before any view opens
+    # the request's transaction.
+    ratelimit.init_app(app, limiter_from_settings(settings, ctx.engine))
+    sessions.init_app(app, settings)  # body size and JSON depth, before any view parses the body
     _register_blueprints(app)
     if not app.debug and not app.testing and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO)

@@ -1,7 +1,8 @@
 """What every page needs: the clock, the signed-in user, role checks, time formatting.
 
 The signed-in user is reloaded from the database on every request (one indexed
-query), so a deactivated account or a changed role takes effect at once.
+query), so a deactivated account or a changed role takes effect at once; the session itself
+is the server's row (``web.sessions``), so signing out ends it for every copy of the cookie.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class CurrentUser:
 def current_user() -> CurrentUser | None:
     if "current_user" not in g:
         g.current_user = None
-        uid = session.get("uid")
+        from web.sessions import signed_in_user_id
+
+        uid = signed_in_user_id()
         if uid is not None:
             row = reference.signed_in_user(get_session(), uid)
             if (

@@ -109,6 +109,13 @@ def init_app(app: Flask) -> None:
     def _http_error(error: HTTPException) -> tuple[Response | str, int]:
         _rollback()
         status = error.code or 500
+        if request.path.startswith("/open311/"):
+            # Outside the blueprint's routes (a path like /open311/x.json): still the spec's
+            # error list, as every Open311 answer.
+            from web.open311.formats import error as open311_error
+
+            fmt = "xml" if request.path.endswith(".xml") else "json"
+            return open311_error(status, error.description or error.name, fmt), status
         if wants_json():
             code = (error.name or "error").lower().replace(" ", "_")
             return jsonify(

@@ -1,5 +1,6 @@
-"""Reads for Open311: the campaign it serves, its services, and service requests as the
-public may see them (never the citizen's name or contact)."""
+"""Reads for Open311: the campaign it serves, its services, and service requests. The rows
+carry what staff may see; ``web.open311.routes`` decides what the caller gets (the public
+never the citizen's name, contact, words, address or the feedback text)."""
 
 from __future__ import annotations
 
@@ -102,8 +103,13 @@ def _select() -> Any:
         Ticket.received_at,
         Ticket.updated_at,
         Ticket.closed_at,
+        Ticket.state,
+        Ticket.workflow_name,
+        Ticket.workflow_version,
+        Ticket.unit_id,
+        Ticket.assignee_id,
         Unit.name.label("unit_name"),
-        _latest_feedback().label("status_notes"),
+        _latest_feedback().label("feedback_text"),
     ).outerjoin(Unit, Unit.id == Ticket.unit_id)
 
 

@@ -28,7 +28,12 @@ def assert_errors(response, status: int) -> list:  # type: ignore[no-untyped-def
 
 
 def submit(client, key: str, **fields):  # type: ignore[no-untyped-def]
-    data = {"api_key": key, "service_code": "opinion", "description": "The lamp is out."}
+    data = {
+        "api_key": key,
+        "service_code": "opinion",
+        "description": "The lamp is out.",
+        "address_string": "Market Street 3, Luohe",
+    }
     data.update(fields)
     return client.post(f"{BASE}/requests.json", data=data)
 
@@ -89,7 +94,10 @@ def test_submit_and_read_back(client, token, open311_schema):
     assert item["service_code"] == "traffic_management"
     assert item["service_name"] == "Traffic management"
     assert item["status"] == "open"
-    assert item["lat"] == 30.25 and item["address"] == "School Road 1, Luohe"
+    # The public sees where the request stands, not where the person is (privacy).
+    assert item["lat"] is None and item["address"] is None and item["description"] is None
+    staff = client.get(f"{BASE}/requests/{number}.json?api_key={key}").json[0]
+    assert staff["lat"] == 30.25 and staff["address"] == "School Road 1, Luohe"
     assert item["requested_datetime"] == "2005-02-28T02:00:00Z"
     assert item["expected_datetime"] is not None
     assert "li.na" not in response.get_data(as_text=True).split("Receipt")[0]
@@ -124,7 +132,10 @@ def test_status_notes_and_agency_follow_the_workflow(client, token, auth):
     assert done.status_code == 200, done.json
     item = client.get(f"{BASE}/requests/{number}.json").json[0]
     assert item["status"] == "closed"
-    assert item["status_notes"] == "Thank you for your kind words."
+    # Feedback text may name the person: the public gets the state's title instead.
+    assert item["status_notes"] == "Fed back to the citizen"
+    staff = client.get(f"{BASE}/requests/{number}.json?api_key={key}").json[0]
+    assert staff["status_notes"] == "Thank you for your kind words."
     assert item["service_code"] == "team_building"
     closed = client.get(f"{BASE}/requests.json?status=closed").json
     assert [r["service_request_id"] for r in closed] == [number]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from engine import db
 from engine.clock import FixedClock
 from engine.tickets import create_ticket, fire, get_actor
+from engine.web_sessions import start_session
 from tests.conftest import CAMPAIGN, CAMPAIGN_NOW, as_uow
 from web import create_app
 
@@ -88,8 +89,8 @@ def sign_in(client: FlaskClient, username: str, password: str = "demo") -> Any:
 def login_as(client: FlaskClient, db_session: Session) -> Callable[[str], FlaskClient]:
     """``login_as('officer')`` or ``login_as('legal.officer')``: ``client`` signed in as that user.
 
-    Puts the user's id in the session as the sign-in page does, without the password
-    hash check (scrypt is slow on purpose); tests of the sign-in page itself use ``sign_in``.
+    Opens a server-side session and puts its id in the cookie as the sign-in page does,
+    without the password hash check (scrypt is slow on purpose); tests of the sign-in page itself use ``sign_in``.
     """
     from sqlalchemy import select
 
@@ -100,9 +101,11 @@ def login_as(client: FlaskClient, db_session: Session) -> Callable[[str], FlaskC
             select(User.id).where(User.username == ROLE_USERS.get(who, who))
         ).scalar_one()
         db_session.rollback()
+        sid = start_session(as_uow(db_session), uid, now=CAMPAIGN_NOW)
+        db_session.commit()
         with client.session_transaction() as session:
             session.clear()
-            session["uid"] = uid
+            session["sid"] = sid
         return client
 
     return _login

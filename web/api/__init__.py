@@ -114,11 +114,85 @@ def init_app(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "an API token"}
     )
     api.register_blueprint(bp, url_prefix=PREFIX)
+    _add_links(api.spec._paths)  # noqa: SLF001 - apispec keeps the built paths there
     app.register_blueprint(assets, url_prefix=PREFIX)
     # flask-smorest's page starts Swagger UI from an inline script, which the CSP blocks.
     app.view_functions["api-v1-api-docs.openapi_swagger_ui"] = docs_page
     app.extensions["rectiflow.api"] = api
     app.after_request(_allow_header)
+
+
+def _op(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+# OpenAPI links: how a response's values feed the next request (clients and schemathesis'
+# stateful run follow them: create a ticket, read it, fire a trigger with its version, ...).
+TICKET = PREFIX + "/tickets/{number}"
+LINKS: dict[tuple[str, str, str], dict[str, dict[str, object]]] = {
+    (PREFIX + "/tickets", "post", "201"): {
+        "GetTicket": {
+            "operationRef": _op(TICKET, "get"),
+            "parameters": {"number": "$response.body#/number"},
+        },
+        "GetHistory": {
+            "operationRef": _op(TICKET + "/history", "get"),
+            "parameters": {"number": "$response.body#/number"},
+        },
+        "Fire": {
+            "operationRef": _op(TICKET + "/transitions", "post"),
+            "parameters": {"number": "$response.body#/number"},
+            "requestBody": {
+                "trigger": "categorize",
+                "expected_version": "$response.body#/version",
+                "data": {"category": "traffic_management", "kind": "criticism"},
+            },
+        },
+    },
+    (TICKET, "get", "200"): {
+        "GetHistory": {
+            "operationRef": _op(TICKET + "/history", "get"),
+            "parameters": {"number": "$response.body#/number"},
+        },
+    },
+    (TICKET + "/transitions", "post", "200"): {
+        "GetTicket": {
+            "operationRef": _op(TICKET, "get"),
+            "parameters": {"number": "$response.body#/number"},
+        },
+        "AskExtension": {
+            "operationRef": _op(TICKET + "/extensions", "post"),
+            "parameters": {"number": "$response.body#/number"},
+        },
+    },
+    (TICKET + "/extensions", "post", "201"): {
+        "Decide": {
+            "operationRef": _op(PREFIX + "/extensions/{extension_id}/decision", "post"),
+            "parameters": {"extension_id": "$response.body#/id"},
+        },
+    },
+    (PREFIX + "/campaigns", "get", "200"): {
+        "Report": {
+            "operationRef": _op(PREFIX + "/campaigns/{code}/report", "get"),
+            "parameters": {"code": "$response.body#/0/code"},
+        },
+    },
+    (PREFIX + "/workflows", "get", "200"): {
+        "Workflow": {
+            "operationRef": _op(PREFIX + "/workflows/{name}/{version}", "get"),
+            "parameters": {
+                "name": "$response.body#/0/name",
+                "version": "$response.body#/0/version",
+            },
+        },
+    },
+}
+
+
+def _add_links(paths: dict[str, dict[str, dict[str, object]]]) -> None:
+    for (path, method, status), links in LINKS.items():
+        responses = paths[path][method]["responses"]
+        responses[status]["links"] = links  # type: ignore[index]
 
 
 def _allow_header(response: Response) -> Response:

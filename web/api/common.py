@@ -19,6 +19,7 @@ from engine import tokens as api_tokens
 from engine.errors import NotPermitted
 from engine.read import pages as read_model
 from engine.tickets import Actor, allowed_triggers
+from web import ratelimit
 from web.api import schemas
 from web.database import get_ctx, get_session, get_uow
 
@@ -36,16 +37,29 @@ ERROR_MEANINGS = {
     403: "the caller's role or unit does not allow it; the message says which would",
     404: "unknown ticket, campaign, workflow or extension",
     409: "stale expected_version, a simultaneous write, or a trigger the state does not allow",
+    413: "the body is larger than 1 MiB",
+    429: "too many requests with this token (or unknown tokens from this address); see Retry-After",
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds until the limit's window turns",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
 def documented(*statuses: int):  # type: ignore[no-untyped-def]
-    """Document the error answers an operation gives (all in the one error shape)."""
+    """Document the error answers an operation gives (all in the one error shape). Every
+    operation may also answer 429 (token rate limit), and one that takes a body 413."""
 
     def decorate(view):  # type: ignore[no-untyped-def]
-        for status in statuses:
+        extra = (413, 429) if 400 in statuses else (429,)
+        for status in (*statuses, *extra):
             view = bp.alt_response(
-                status, schema=schemas.ErrorSchema, description=ERROR_MEANINGS[status]
+                status,
+                schema=schemas.ErrorSchema,
+                description=ERROR_MEANINGS[status],
+                headers=RETRY_AFTER if status == 429 else None,
             )(view)
         return view
 
@@ -113,6 +127,8 @@ def _authenticate():  # type: ignore[no-untyped-def]
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="rectiflow"'
         return response
+    # Counted before the request's transaction opens (see web.ratelimit).
+    ratelimit.enforce("api_token", token.strip())
     session = get_session()
     try:
         # The time of use it may record is committed with the view's own commit, or by
@@ -120,6 +136,7 @@ def _authenticate():  # type: ignore[no-untyped-def]
         g.api_actor = api_tokens.authenticate(session, token.strip(), now=now())
     except NotPermitted as exc:
         session.rollback()
+        ratelimit.enforce("api_bad_token_per_address", ratelimit.address())
         response = error_response(401, "unauthorized", exc.message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="rectiflow", error="invalid_token"'
         return response

@@ -3,20 +3,21 @@ from them, so what the document says is what the code checks and returns."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from engine.tickets import KINDS, TEXT_MAX
+from web.params import FIRST_DAY, LAST_DAY, MAX_INT
 
-MAX_INT = 2**31 - 1
+OUT_OF_RANGE = f"must lie between {FIRST_DAY} and {LAST_DAY}"
 
 
 class UTCDateTime(fields.AwareDateTime):
-    """An ISO 8601 time with an offset (UTC when none is given), turned into UTC; a time
-    that falls outside the calendar in UTC (year 1 with a positive offset) is invalid."""
+    """An ISO 8601 time with an offset (UTC when none is given), turned into UTC; refused
+    outside the dates ``web.params`` bounds every time parameter to."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(default_timezone=UTC, **kwargs)
@@ -24,9 +25,22 @@ class UTCDateTime(fields.AwareDateTime):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         parsed = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return parsed.astimezone(UTC)
+            value = parsed.astimezone(UTC)
         except OverflowError:
-            raise ma.ValidationError("is outside the range of dates that can be stored") from None
+            raise ma.ValidationError(OUT_OF_RANGE) from None
+        if not FIRST_DAY <= value.date() <= LAST_DAY:
+            raise ma.ValidationError(OUT_OF_RANGE)
+        return value
+
+
+class BoundedDate(fields.Date):
+    """A YYYY-MM-DD date inside the range ``web.params`` allows."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date:
+        parsed: date = super()._deserialize(value, attr, data, **kwargs)
+        if not FIRST_DAY <= parsed <= LAST_DAY:
+            raise ma.ValidationError(OUT_OF_RANGE)
+        return parsed
 
 
 class Strict(ma.Schema):
@@ -233,7 +247,7 @@ class CampaignSchema(ma.Schema):
 
 
 class ReportArgsSchema(ma.Schema):
-    as_of = fields.Date(
+    as_of = BoundedDate(
         metadata={"description": "figures at the end of this day (campaign time); default now"}
     )
 

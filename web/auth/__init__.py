@@ -34,6 +34,14 @@ def init_app(app: Flask) -> None:
 
         from web.errors import render_error
 
+        if request.endpoint == "auth.signout":
+            return render_error(
+                400,
+                "Not signed out",
+                "You are still signed in: the sign-out form's security token is missing or "
+                f"expired ({error.description}). Use the Sign out button on a page of this "
+                "site to sign out.",
+            )
         return render_error(
             400,
             _("Form check failed"),

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from engine.signin import sign_in
+from web import sessions
 from web.auth import bp
 from web.auth.forms import SignInForm, SignOutForm
 from web.context import current_user, home_for, now
@@ -43,12 +44,12 @@ def signin() -> Any:
             now=now(),
             remote_addr=request.remote_addr,
         )
-        get_uow().commit()
+        uow = get_uow()
         if result.actor is not None:
-            session.clear()
-            session["uid"] = result.actor.id
+            sessions.begin(uow, result.actor.id)
+        uow.commit()  # the new session, or the failure (it slows the next attempt down)
+        if result.actor is not None:
             g.pop("current_user", None)
-            session.permanent = False
             flash(_("Signed in as %(user)s.", user=result.actor.username), "success")
             return redirect(_safe_next(form.next.data) or home_for(current_user()))
         form.password.errors = [*form.password.errors, signin_message(result)]
@@ -58,10 +59,17 @@ def signin() -> Any:
     return render_template("auth/signin.html", form=form), status
 
 
-@bp.post("/signout")
+@bp.route("/signout", methods=["GET", "POST"])
 def signout() -> Any:
+    """POST with the form's CSRF token ends the session on the server. A GET (a link, an
+    image on another site) changes nothing: it shows the sign-out button."""
     form = SignOutForm()
+    if request.method == "GET":
+        return render_template("auth/signout.html", form=form), 405, {"Allow": "POST"}
     if form.validate_on_submit():
-        session.clear()
+        uow = get_uow()
+        sessions.end(uow)
+        uow.commit()
+        g.pop("current_user", None)
         flash(_("You are signed out."), "success")
     return redirect(url_for("public.index"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request
+from flask import render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import InputRequired
@@ -11,6 +11,7 @@ from engine.errors import ValidationError
 from engine.read import pages as queries
 from engine.routing import suggest_unit
 from engine.tickets import create_ticket
+from web import params
 from web.choices import SelectField, options
 from web.context import login_required, now, require_user
 from web.database import get_session, get_uow
@@ -70,7 +71,7 @@ def intake() -> Any:
 @login_required("queue.intake")
 def categorize_queue() -> Any:
     db = get_session()
-    offset = max(0, request.args.get("offset", 0, type=int))
+    offset = params.integer("offset", 0, maximum=params.MAX_OFFSET)
     campaign = queries.active_campaign(db, now=now())
     items = queries.state_queue(
         db,

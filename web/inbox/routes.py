@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 
 from engine.errors import NotFound
 from engine.notifications import list_inbox, mark_read, unread_count
+from web import params
 from web.context import login_required, now, require_user
 from web.database import get_session, get_uow
 from web.inbox import bp
@@ -40,12 +41,11 @@ def read() -> Any:
     db = get_session()
     form = MarkReadForm()
     if form.validate_on_submit():
-        raw = request.form.getlist("ids")
         try:
-            ids = [int(i) for i in raw] if raw else None
+            ids = params.integers("ids", minimum=1, source=request.form) or None
             count = mark_read(db, user.id, now=now(), ids=ids)
             get_uow().commit()
-        except (ValueError, NotFound):
+        except (params.BadParameter, NotFound):
             db.rollback()
             flash(_("That notice is not in your inbox; nothing was marked."), "error")
         else:

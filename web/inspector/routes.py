@@ -4,7 +4,7 @@ import csv
 import io
 import secrets
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from wtforms.validators import Length, Optional
 
 from engine import audit
 from engine.read import pages as queries
+from web import params
 from web.context import DEFAULT_TZ, login_required, now
 from web.database import get_read_session, get_session, get_uow, read_sessions
 from web.inspector import bp
@@ -56,15 +57,22 @@ def _filters() -> tuple[dict[str, Any], list[str]]:
         "trigger": (args.get("trigger") or "").strip()[:64] or None,
     }
     for key, name in (("since", _("From")), ("until", _("To"))):
-        raw = (args.get(key) or "").strip()
-        if not raw:
-            continue
         try:
-            day = date.fromisoformat(raw)
-        except ValueError:
+            day = params.day(key)
+        except params.BadParameter:
+            raw = (args.get(key) or "").strip()
             errors.append(
-                _("%(which)s date %(value)s is not a date; use YYYY-MM-DD.", which=name, value=raw)
+                _(
+                    "%(which)s date %(value)s is not a date between %(first)s and %(last)s; "
+                    "use YYYY-MM-DD.",
+                    which=name,
+                    value=raw[:40],
+                    first=params.FIRST_DAY,
+                    last=params.LAST_DAY,
+                )
             )
+            continue
+        if day is None:
             continue
         start = datetime.combine(day, time(0), tzinfo=tz)
         out[key] = start if key == "since" else start + timedelta(days=1)
@@ -77,7 +85,7 @@ def _filters() -> tuple[dict[str, Any], list[str]]:
 @login_required("log.view")
 def log_search() -> Any:
     filters, errors = _filters()
-    before_id = request.args.get("before", type=int)
+    before_id = params.integer("before", minimum=1)
     rows = (
         []
         if errors
@@ -169,8 +177,8 @@ def verify() -> Any:
 @bp.get("/inspector/sample")
 @login_required("log.sample")
 def sample() -> Any:
-    size = min(max(request.args.get("size", 20, type=int) or 20, 1), 200)
-    seed = request.args.get("seed", type=int)
+    size = params.integer("size", 20, minimum=1, maximum=200)
+    seed = params.integer("seed", maximum=10**9)
     if seed is None:
         seed = secrets.randbelow(10**6)
     items = queries.sample_closed(get_session(), size=size, seed=seed)

@@ -9,7 +9,6 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from engine.clock import parse_instant
 from engine.errors import (
     Conflict,
     EngineError,
@@ -18,9 +17,12 @@ from engine.errors import (
     ValidationError,
 )
 from engine.read import open311 as queries
-from engine.tickets import KINDS, SYSTEM_ACTOR, create_ticket, fire
+from engine.tickets import KINDS, SYSTEM_ACTOR, Actor, create_ticket, fire
 from engine.tokens import authenticate
+from web import params
+from web.api.common import can_see
 from web.database import get_ctx, get_session, get_uow
+from web.open311 import openapi
 from web.open311.formats import error, render, w3c
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -112,8 +114,8 @@ def _http_error(exc: HTTPException) -> Response:
     return response
 
 
-@bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def _unknown(unknown: str) -> Response:
+def _allowed_methods() -> list[str]:
+    """The methods a real resource at this path takes (the catch-all below does not count)."""
     adapter = current_app.create_url_adapter(request)
     allowed = []
     for method in ("GET", "POST"):
@@ -123,6 +125,27 @@ def _unknown(unknown: str) -> Response:
             continue
         if endpoint != "open311._unknown":
             allowed.append(method)
+    return allowed
+
+
+@bp.before_request
+def _options() -> Response | None:
+    """OPTIONS lists what the resource takes, not what the catch-all route would."""
+    if request.method != "OPTIONS":
+        return None
+    allowed = _allowed_methods()
+    if not allowed:
+        return error(404, f"no Open311 resource at {request.path}", _fmt())
+    response = Response(status=200)
+    response.headers["Allow"] = ", ".join(
+        [*allowed, "HEAD", "OPTIONS"] if "GET" in allowed else [*allowed, "OPTIONS"]
+    )
+    return response
+
+
+@bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def _unknown(unknown: str) -> Response:
+    allowed = _allowed_methods()
     if allowed:
         response = error(
             405, f"{request.method} is not allowed here; use {' or '.join(allowed)}", _fmt()
@@ -137,6 +160,15 @@ def _unknown(unknown: str) -> Response:
 
 
 # ---------------------------------------------------------------- discovery and services
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """This API's OpenAPI 3 description (``web.open311.openapi``), with the served codes."""
+    session = get_session()
+    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
+    codes = [s["service_code"] for s in queries.services(session, campaign)]
+    return render(openapi.document(bp.url_prefix or "", codes), "json", root="openapi")
 
 
 @_route("/discovery", endpoint="discovery")
@@ -203,28 +235,54 @@ def service_definition(code: str, fmt: str) -> Response:
 # ---------------------------------------------------------------- requests
 
 
-def _request_dict(row: Any, names: dict[str, str]) -> dict[str, Any]:
+def _public_note(row: Any) -> str:
+    """The state's title from the ticket's workflow ("Assigned to an officer", "Fed back to
+    the citizen"): says where the request stands and nothing about anyone."""
+    try:
+        spec = get_ctx().registry.get(row.workflow_name, row.workflow_version).states.get(row.state)
+    except NotFound:
+        spec = None
+    return spec.title if spec is not None else row.state.replace("_", " ").capitalize()
+
+
+def _request_dict(row: Any, names: dict[str, str], viewer: Actor | None) -> dict[str, Any]:
+    """The request as GeoReport v2 shows it. Without an api_key (the public) only what
+    identifies nobody: status, a public status note, the service, the agency and the times.
+    The person's words, address and coordinates and the feedback text (which may name them)
+    only to staff whose key may see the ticket (as on the JSON API)."""
     code = row.category or queries.OPINION
+    full = viewer is not None and can_see(viewer, row)
     text = row.text if len(row.text) <= DESCRIPTION_MAX else row.text[: DESCRIPTION_MAX - 1] + "…"
     return {
         "service_request_id": row.number,
         "status": "closed" if row.closed_at is not None else "open",
-        "status_notes": row.status_notes,
+        "status_notes": (row.feedback_text or _public_note(row)) if full else _public_note(row),
         "service_name": names.get(code, OPINION_NAME),
         "service_code": code,
-        "description": text,
+        "description": text if full else None,
         "agency_responsible": row.unit_name,
         "service_notice": None,
         "requested_datetime": w3c(row.received_at),
         "updated_datetime": w3c(row.updated_at),
         "expected_datetime": w3c(row.due_at),
-        "address": row.address,
+        "address": row.address if full else None,
         "address_id": None,
         "zipcode": None,
-        "lat": row.lat,
-        "long": row.long,
+        "lat": row.lat if full else None,
+        "long": row.long if full else None,
         "media_url": None,
     }
+
+
+def _viewer() -> Actor | None:
+    """The staff member behind an optional ``api_key`` on a GET; 403 for a bad key."""
+    api_key = (request.args.get("api_key") or "").strip()
+    if not api_key:
+        return None
+    try:
+        return authenticate(get_session(), api_key, now=now())
+    except NotPermitted as exc:
+        raise NotPermitted(f"api_key is not valid: {exc.message}") from None
 
 
 def _list_arg(name: str) -> list[str]:
@@ -233,16 +291,10 @@ def _list_arg(name: str) -> list[str]:
 
 
 def _instant(name: str) -> datetime | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
     try:
-        return parse_instant(raw)
-    except (ValidationError, OverflowError):
-        raise ValidationError(
-            f"{name} {raw!r} is not a W3C date-time; write it like 2005-03-01T00:00:00Z",
-            fields={name: "write it like 2005-03-01T00:00:00Z"},
-        ) from None
+        return params.instant(name)
+    except params.BadParameter as exc:
+        raise ValidationError(exc.description or name, fields={name: exc.problem}) from None
 
 
 def list_requests(fmt: str) -> Response:
@@ -284,7 +336,10 @@ def list_requests(fmt: str) -> Response:
         statuses=statuses,
     )
     names = queries.category_names(session, campaign.id)
-    return render([_request_dict(r, names) for r in rows], fmt, root="service_requests")
+    viewer = _viewer()
+    body = [_request_dict(r, names, viewer) for r in rows]
+    session.commit()  # the key's time of use, if one was given
+    return render(body, fmt, root="service_requests")
 
 
 def _field(name: str, limit: int) -> str | None:
@@ -312,6 +367,12 @@ def _coordinate(name: str) -> float | None:
     return value
 
 
+def _location_required() -> bool:
+    """GeoReport v2 asks every request for a location; ``open311_location_required = false``
+    is the documented setting for a jurisdiction that takes opinions without one."""
+    return bool(current_app.config["RECTIFLOW"].get("open311_location_required", True))
+
+
 def create_request(fmt: str) -> Response:
     session = get_session()
     api_key = (request.form.get("api_key") or request.args.get("api_key") or "").strip()
@@ -336,8 +397,14 @@ def create_request(fmt: str) -> Response:
     if not description:
         problems["description"] = "is required: what is the opinion or problem?"
     lat, long = _coordinate("lat"), _coordinate("long")
+    address_string = _field("address_string", 300)
+    address_id = _field("address_id", 100)
     if (lat is None) != (long is None):
         problems["lat" if lat is None else "long"] = "give both lat and long, or neither"
+    elif lat is None and not (address_string or address_id) and _location_required():
+        problems["location"] = (
+            "is required: give lat and long, address_string or address_id (GeoReport v2)"
+        )
     if problems:
         raise ValidationError(
             "the request cannot be accepted: "
@@ -357,7 +424,7 @@ def create_request(fmt: str) -> Response:
             citizen_name=name or None,
             citizen_contact=contact or None,
             area=_field("attribute[area]", 100),
-            address=_field("address_string", 300),
+            address=address_string or (f"address id {address_id}" if address_id else None),
             lat=lat,
             long=long,
             source="open311",
@@ -404,7 +471,9 @@ def one_request(number: str, fmt: str) -> Response:
     session = get_session()
     row = queries.find_request(session, number)
     names = queries.category_names(session, row.campaign_id)
-    return render([_request_dict(row, names)], fmt, root="service_requests")
+    body = [_request_dict(row, names, _viewer())]
+    session.commit()  # the key's time of use, if one was given
+    return render(body, fmt, root="service_requests")
 
 
 @_route("/tokens/<token>", endpoint="token")

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from engine.read import reference
 from engine.report import FORMATS, ReportText, campaign_report, write_report
+from web import params
 from web.context import login_required, now
 from web.database import get_read_uow, get_session
 from web.i18n import local_datetime, report_item
@@ -73,7 +74,7 @@ def report_text() -> ReportText:
 
 
 def _report(code: str) -> dict[str, Any]:
-    as_of = request.args.get("as_of") or None
+    as_of = params.day_or_instant("as_of")
     # A report tolerates a few seconds of lag: the standby, when one is close enough.
     return campaign_report(get_read_uow(), code, as_of=as_of, now=now())
 

@@ -15,6 +15,7 @@ from engine.extensions import decide_extension, list_pending_extensions
 from engine.read import pages as queries
 from engine.read import reference
 from engine.reassign import reassign_many
+from web import params
 from web.choices import SelectField, from_choices
 from web.context import login_required, now, require_user
 from web.database import get_session, get_uow
@@ -57,8 +58,8 @@ def _fill_choices(form: Any) -> None:
 def board() -> Any:
     db = get_session()
     unit_code = request.args.get("unit") or None
-    min_level = request.args.get("level", type=int)
-    offset = max(0, request.args.get("offset", 0, type=int))
+    min_level = params.integer("level", maximum=params.MAX_LEVEL)
+    offset = params.integer("offset", 0, maximum=params.MAX_OFFSET)
     units = queries.unit_choices(db)
     unit_id = None
     if unit_code:

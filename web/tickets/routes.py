@@ -18,6 +18,7 @@ from engine.read import pages as queries
 from engine.routing import suggest_unit
 from engine.tickets import allowed_triggers, fire, load_ticket_row
 from engine.workflow import TriggerSpec
+from web import params
 from web.context import CurrentUser, login_required, now, require_user
 from web.database import get_ctx, get_session, get_uow
 from web.i18n import locale_code, names, state_title
@@ -397,7 +398,7 @@ def diagram(number: str) -> Any:
 @login_required()
 def workflow_page(name: str = "consultation") -> Any:
     reg = get_ctx().registry
-    version = request.args.get("version", type=int)
+    version = params.integer("version", minimum=1)
     workflow = reg.get(name, version)
     return render_template(
         "tickets/workflow.html",

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request
+from flask import render_template
 from flask_babel import gettext as _
 
 from engine.read import pages as queries
+from web import params
 from web.context import login_required, now, require_user
 from web.database import get_session
 from web.i18n import names
@@ -16,7 +17,7 @@ from web.unit import bp
 @login_required("queue.unit")
 def my_queue() -> Any:
     user = require_user()
-    offset = max(0, request.args.get("offset", 0, type=int))
+    offset = params.integer("offset", 0, maximum=params.MAX_OFFSET)
     items = queries.officer_queue(
         get_session(), user_id=user.id, now=now(), limit=50, offset=offset
     )
@@ -30,7 +31,7 @@ def my_queue() -> Any:
 def unit_queue() -> Any:
     user = require_user()
     assert user.unit_id is not None
-    offset = max(0, request.args.get("offset", 0, type=int))
+    offset = params.integer("offset", 0, maximum=params.MAX_OFFSET)
     items = queries.unit_queue(
         get_session(), unit_id=user.unit_id, now=now(), limit=50, offset=offset
     )
