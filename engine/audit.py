@@ -6,6 +6,15 @@ the ticket number). The ticket row keeps the head of its chain (``version`` =
 number of rows, ``last_hash``), so a deleted tail is found too. With an audit
 key configured the hash is an HMAC, so someone who can write the database but
 not read the configuration cannot forge a consistent chain.
+
+The ticket row is proven by its log: each row records the ticket's state
+(``to_state``) and the columns in ``HEAD_COLUMNS`` as they stand after it
+(``head``, covered by the row's hash), and verify compares the ticket row with
+its last log row, so a change made without a log row is found and named.
+Times in a chain only move forward. What a database-level attacker can do
+consistently (drop a ticket's newest rows and wind its head back, delete the
+newest ticket and decrement the counter) is found against a signed checkpoint
+kept outside the database (``engine.checkpoint``).
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from sqlalchemy.orm import Session
 from engine.models import Campaign, Ticket, TransitionLog
 
 SEPARATOR = "\x1f"
+# The ticket columns each log row records as they stand after it (besides the state).
+HEAD_COLUMNS = ("unit_id", "assignee_id", "escalation_level", "category", "kind")
 
 
 def canonical_json(data: Any) -> str:
@@ -34,6 +45,11 @@ def canonical_json(data: Any) -> str:
 
 def format_instant(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def head_json(values: Any) -> str:
+    """The ``head`` of a log row: ``HEAD_COLUMNS`` read from a mapping, as canonical JSON."""
+    return canonical_json({name: values[name] for name in HEAD_COLUMNS})
 
 
 def genesis_hash(ticket_number: str, key: bytes | None = None) -> str:
@@ -61,9 +77,14 @@ def row_hash(
     reason: str | None,
     data: str,
     workflow_version: int,
+    head: str | None = None,
     key: bytes | None = None,
 ) -> str:
-    """The hash of one log row, chained to ``prev_hash``."""
+    """The hash of one log row, chained to ``prev_hash``.
+
+    ``head`` joins the payload only when present, so rows written before rows
+    carried one keep their hash.
+    """
     payload = SEPARATOR.join(
         (
             prev_hash,
@@ -80,6 +101,8 @@ def row_hash(
             str(workflow_version),
         )
     )
+    if head is not None:
+        payload += SEPARATOR + head
     return _digest(payload, key)
 
 
@@ -90,11 +113,17 @@ class Problem:
     ticket: str
     seq: int | None
     log_id: int | None
-    kind: str  # edited, deleted, inserted, reordered, head
+    kind: str  # edited, deleted, inserted, reordered, head, unlogged, backdated, rewound...
     message: str
+    column: str | None = None  # unlogged: the ticket column that differs from its log
+    log_value: Any = None
+    row_value: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_HEAD_ATTRS = tuple(getattr(Ticket, name) for name in HEAD_COLUMNS)
 
 
 def verify(
@@ -105,11 +134,16 @@ def verify(
     Finds a row edited in place (its hash no longer matches), a row deleted (a
     gap in the sequence or a ticket head that points past the end), a row
     inserted (a link that does not follow from the row before, or more rows
-    than the ticket's version), and rows reordered (ids not in sequence order).
-    Reads in ticket order with a streaming cursor, so memory stays flat.
+    than the ticket's version), rows reordered (ids not in sequence order), a
+    row dated before the row it follows (``backdated``), and a ticket row whose
+    state or ``HEAD_COLUMNS`` differ from what its last log row says
+    (``unlogged``: changed without a log row). Reads in ticket order with a
+    streaming cursor, so memory stays flat.
     """
     problems: list[Problem] = []
-    tickets = select(Ticket.id, Ticket.number, Ticket.version, Ticket.last_hash).order_by(Ticket.id)
+    tickets = select(
+        Ticket.id, Ticket.number, Ticket.version, Ticket.last_hash, Ticket.state, *_HEAD_ATTRS
+    ).order_by(Ticket.id)
     logs = select(
         TransitionLog.id,
         TransitionLog.ticket_id,
@@ -125,6 +159,7 @@ def verify(
         TransitionLog.workflow_version,
         TransitionLog.prev_hash,
         TransitionLog.hash,
+        TransitionLog.head,
     ).order_by(TransitionLog.ticket_id, TransitionLog.seq, TransitionLog.id)
     if ticket is not None:
         tickets = tickets.where(Ticket.number == ticket)
@@ -135,9 +170,7 @@ def verify(
     ticket_rows = session.execute(tickets.execution_options(yield_per=2000))
     log_rows = iter(session.execute(logs.execution_options(yield_per=2000)))
     pending = next(log_rows, None)
-    known_ids: set[int] = set()
     for t in ticket_rows:
-        known_ids.add(t.id)
         # Log rows whose ticket id sorts before this ticket have no ticket at all.
         while pending is not None and pending.ticket_id < t.id:
             problems.append(_orphan(pending))
@@ -146,7 +179,10 @@ def verify(
         while pending is not None and pending.ticket_id == t.id:
             chain.append(pending)
             pending = next(log_rows, None)
-        problems.extend(_check_chain(t.number, t.version, t.last_hash, chain, key))
+        found = list(_check_chain(t.number, t.version, t.last_hash, chain, key))
+        if chain and not any(p.kind in _BROKEN_CHAIN for p in found):
+            found.extend(_check_ticket_row(t, chain[-1]))
+        problems.extend(found)
     while pending is not None:
         if ticket is None:
             problems.append(_orphan(pending))
@@ -154,6 +190,32 @@ def verify(
     if ticket is None:
         problems.extend(_check_numbering(session))
     return problems
+
+
+# When the chain itself is broken its last row proves nothing about the ticket row.
+_BROKEN_CHAIN = frozenset({"edited", "deleted", "inserted", "reordered", "head"})
+
+
+def _check_ticket_row(ticket: Any, last: Any) -> Iterator[Problem]:
+    """The ticket row must be what its last log row left: the state, and the head columns."""
+    number = ticket.number
+    expected: dict[str, Any] = {"state": last.to_state}
+    if last.head is not None:
+        expected.update(json.loads(last.head))
+    for column, log_value in expected.items():
+        row_value = getattr(ticket, column)
+        if row_value != log_value:
+            yield Problem(
+                number,
+                last.seq,
+                last.id,
+                "unlogged",
+                f"{number}: {column} is {row_value!r} on the ticket row but its log "
+                f"(row seq {last.seq}) says {log_value!r}: changed without a log row",
+                column=column,
+                log_value=log_value,
+                row_value=row_value,
+            )
 
 
 def _check_numbering(session: Session) -> Iterator[Problem]:
@@ -218,7 +280,18 @@ def _check_chain(
     prev = genesis_hash(number, key)
     expected_seq = 1
     last_id = 0
+    last_at: datetime | None = None
     for row in chain:
+        if last_at is not None and row.at < last_at:
+            yield Problem(
+                number,
+                row.seq,
+                row.id,
+                "backdated",
+                f"{number}: row seq {row.seq} (id {row.id}) is dated {format_instant(row.at)}, "
+                f"before the row it follows ({format_instant(last_at)})",
+            )
+        last_at = row.at if last_at is None else max(last_at, row.at)
         if row.seq > expected_seq:
             missing = ", ".join(str(s) for s in range(expected_seq, row.seq))
             yield Problem(
@@ -249,6 +322,7 @@ def _check_chain(
             reason=row.reason,
             data=row.data,
             workflow_version=row.workflow_version,
+            head=row.head,
             key=key,
         )
         if computed != row.hash:
@@ -311,6 +385,7 @@ EXPORT_FIELDS = (
     "workflow_version",
     "prev_hash",
     "hash",
+    "head",
 )
 
 
@@ -338,6 +413,7 @@ def iter_log(session: Session, *, ticket: str | None = None) -> Iterator[dict[st
             "workflow_version": row.workflow_version,
             "prev_hash": row.prev_hash,
             "hash": row.hash,
+            "head": row.head,
         }
 
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from engine import audit, deadlines
+from engine import audit, deadlines, personal_data
 from engine.actors import Actor
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
@@ -166,6 +166,11 @@ def create_ticket(
         "source": source,
         "received_at": audit.format_instant(received),
     }
+    contact = personal_data.commit_contact(
+        name=citizen_name, contact=citizen_contact, address=address
+    )
+    if contact is not None:
+        logged["contact"] = contact.commitment
     first = log_row(
         ticket_id=None,
         number=number,
@@ -179,6 +184,15 @@ def create_ticket(
         data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
         workflow_version=workflow.version,
         prev_hash=audit.genesis_hash(number, audit_key),
+        head=audit.head_json(
+            {
+                "unit_id": None,
+                "assignee_id": None,
+                "escalation_level": 0,
+                "category": None,
+                "kind": kind,
+            }
+        ),
         audit_key=audit_key,
     )
     ticket_id = conn.execute(
@@ -206,6 +220,7 @@ def create_ticket(
             "external_key": external_key,
             "secret_hash": hash_secret(secret),
             "last_hash": first["hash"],
+            "contact_salt": contact.salt if contact is not None else None,
         },
     ).scalar_one()
     first["ticket_id"] = ticket_id

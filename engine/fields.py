@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from engine.errors import ValidationError
-from engine.models import Category, Unit, User
+from engine.models import Campaign, Category, Unit, User
 from engine.workflow import FieldSpec, TriggerSpec, Workflow
 
 # Built once: these run inside every fire() (bench/transitions.py).
@@ -19,6 +20,7 @@ _USER_BY_NAME = select(User.id, User.role, User.active).where(
     User.username == bindparam("username")
 )
 _USER_UNIT = select(User.unit_id).where(User.id == bindparam("id"))
+_CAMPAIGN_TZ = select(Campaign.timezone).where(Campaign.id == bindparam("id"))
 _CATEGORY = select(Category.id).where(
     Category.campaign_id == bindparam("campaign_id"), Category.code == bindparam("code")
 )
@@ -44,9 +46,14 @@ def check_data(
     campaign_id: int,
     ticket: str | None = None,
     state: str | None = None,
+    now: datetime | None = None,
 ) -> CheckedData:
     """Validate ``data`` for ``spec``: every required field present and well formed,
-    no field the trigger does not take. Raises ``ValidationError`` naming each bad field."""
+    no field the trigger does not take. Raises ``ValidationError`` naming each bad field.
+
+    A ``date`` field is the day something happened (feedback given, work done):
+    with ``now`` given, a day after today in the campaign's timezone is refused.
+    """
     data = dict(data or {})
     errors: dict[str, str] = {}
     allowed = set(spec.requires) | set(spec.optional)
@@ -64,6 +71,14 @@ def check_data(
             _check_one(conn, workflow.fields[name], value, out, campaign_id)
         except ValueError as exc:
             errors[name] = str(exc)
+            continue
+        if workflow.fields[name].type == "date" and now is not None:
+            today = _local_today(conn, campaign_id, now)
+            if date.fromisoformat(out.logged[name]) > today:
+                errors[name] = (
+                    f"{out.logged[name]} is in the future (today is {today.isoformat()}); "
+                    "give the day it happened"
+                )
     if "unit" in out.ids and "officer" in out.ids and errors.get("officer") is None:
         officer_unit = conn.execute(
             select(User.unit_id).where(User.id == out.ids["officer"])
@@ -78,6 +93,11 @@ def check_data(
             f"{spec.name!r} cannot proceed: {listed}", fields=errors, ticket=ticket, state=state
         )
     return out
+
+
+def _local_today(conn: Connection, campaign_id: int, now: datetime) -> date:
+    zone = conn.execute(_CAMPAIGN_TZ, {"id": campaign_id}).scalar()
+    return now.astimezone(ZoneInfo(zone or "UTC")).date()
 
 
 def _blank(value: Any) -> bool:

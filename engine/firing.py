@@ -134,6 +134,7 @@ def fire(
         campaign_id=ticket.campaign_id,
         ticket=number,
         state=ticket.state,
+        now=now,
     )
     if (
         "unit" in checked.ids

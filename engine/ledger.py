@@ -69,6 +69,7 @@ _TICKET_COLUMNS = (
     tickets_t.c.last_hash,
     tickets_t.c.escalation_level,
     tickets_t.c.due_at,
+    tickets_t.c.updated_at,
 )
 
 # Built once: building Core constructs per call costs more than the SQL itself
@@ -123,9 +124,11 @@ def log_row(
     data_json: str,
     workflow_version: int,
     prev_hash: str,
+    head: str,
     audit_key: bytes | None,
 ) -> dict[str, Any]:
-    """The parameters of one log row, its hash chained to ``prev_hash``."""
+    """The parameters of one log row, its hash chained to ``prev_hash``; ``head`` is
+    ``audit.head_json`` of the ticket as the row leaves it."""
     new_hash = audit.row_hash(
         prev_hash=prev_hash,
         ticket_number=number,
@@ -139,6 +142,7 @@ def log_row(
         reason=reason,
         data=data_json,
         workflow_version=workflow_version,
+        head=head,
         key=audit_key,
     )
     return {
@@ -155,6 +159,7 @@ def log_row(
         "workflow_version": workflow_version,
         "prev_hash": prev_hash,
         "hash": new_hash,
+        "head": head,
     }
 
 
@@ -173,7 +178,12 @@ def _prepare(
     workflow_version: int,
     audit_key: bytes | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ticket UPDATE's parameters (see ``_update_ticket``) and the log row of one change."""
+    """The ticket UPDATE's parameters (see ``_update_ticket``) and the log row of one change.
+
+    ``ticket`` must carry ``updated_at`` (the time of its last log row) and the
+    ``audit.HEAD_COLUMNS``; the row records those columns as ``values`` leaves them.
+    """
+    check_time_moves_forward(ticket, now)
     row = log_row(
         ticket_id=ticket.id,
         number=ticket.number,
@@ -187,6 +197,9 @@ def _prepare(
         data_json=audit.canonical_json(data),
         workflow_version=workflow_version,
         prev_hash=prev_hash,
+        head=audit.head_json(
+            {name: values.get(name, getattr(ticket, name)) for name in audit.HEAD_COLUMNS}
+        ),
         audit_key=audit_key,
     )
     params = {f"v_{k}": v for k, v in values.items()}
@@ -199,6 +212,24 @@ def _prepare(
         w_version=version,
     )
     return params, row
+
+
+def check_time_moves_forward(ticket: Any, now: datetime) -> None:
+    """Refuse a change dated before the ticket's last log row (``ticket.updated_at``).
+
+    A log whose times run backwards cannot be read as a history; a clock set back
+    (``rectiflow --now``, a drill) must not write one.
+    """
+    last = ticket.updated_at
+    if last is not None and now < last:
+        raise ValidationError(
+            f"{ticket.number}: a change dated {audit.format_instant(now)} would come before "
+            f"the ticket's last log row ({audit.format_instant(last)}); times in the log only "
+            "move forward — check the clock (--now)",
+            ticket=ticket.number,
+            state=ticket.state,
+            details={"last_logged_at": audit.format_instant(last)},
+        )
 
 
 def write_change(

@@ -112,6 +112,8 @@ class Campaign(Base):
     workflow_name: Mapped[str] = mapped_column(String(64))
     workflow_version: Mapped[int] = mapped_column(Integer)
     calendar: Mapped[str] = mapped_column(String(64), default="CN", server_default="CN")
+    # Days after a ticket closes that the citizen's contact data is kept; None = kept (migration 0007).
+    personal_data_retention_days: Mapped[int | None] = mapped_column(Integer)
 
     categories: Mapped[list[Category]] = relationship(
         back_populates="campaign", order_by="Category.position"
@@ -233,6 +235,10 @@ class Ticket(Base):
     duplicate_group: Mapped[int | None] = mapped_column(Integer, index=True)
     secret_hash: Mapped[str | None] = mapped_column(String(128))
     last_hash: Mapped[str] = mapped_column(String(64))
+    # The random salt of the contact commitment in the create log row; erased with the
+    # contact data, which leaves the commitment unlinkable (migration 0007).
+    contact_salt: Mapped[str | None] = mapped_column(String(64))
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     campaign: Mapped[Campaign] = relationship()
     unit: Mapped[Unit | None] = relationship()
@@ -276,6 +282,9 @@ class TransitionLog(Base):
     workflow_version: Mapped[int] = mapped_column(Integer)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The ticket columns this row leaves behind (canonical JSON of engine.audit.HEAD_COLUMNS),
+    # covered by the hash, so verify proves the ticket row by its log (migration 0007).
+    head: Mapped[str | None] = mapped_column(Text)
 
 
 class Timer(Base):

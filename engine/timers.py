@@ -164,6 +164,10 @@ def fire_due_timers(
             tickets_t.c.assignee_id,
             tickets_t.c.escalation_level,
             tickets_t.c.due_at,
+            # what the log row records (audit.HEAD_COLUMNS) and the time it must not precede
+            tickets_t.c.category,
+            tickets_t.c.kind,
+            tickets_t.c.updated_at,
             Unit.code.label("unit_code"),
         )
         .outerjoin(Unit, Unit.id == tickets_t.c.unit_id)

@@ -13,7 +13,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine import ledger
 from engine.context import build_context
+from engine.errors import ValidationError
 from engine.tickets import create_ticket, fire, get_actor
 
 CAMPAIGN = "consultation-2005"
@@ -55,6 +57,7 @@ def _tamper(engine: Engine, *statements: str) -> None:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("DROP TRIGGER transition_log_no_update")
             conn.exec_driver_sql("DROP TRIGGER transition_log_no_delete")
+            conn.exec_driver_sql("DROP TRIGGER transition_log_no_reuse")
         else:
             conn.exec_driver_sql("ALTER TABLE transition_log DISABLE TRIGGER USER")
         for statement in statements:
@@ -241,3 +244,216 @@ def test_ticket_with_a_number_never_issued_is_found(engine: Engine, now) -> None
     _tamper(engine, f"UPDATE tickets SET number = '2005-9999' WHERE number = '{numbers[2]}'")
     kinds = {(p.ticket, p.kind) for p in _verify(engine)}
     assert ("2005-9999", "inserted") in kinds and (numbers[2], "deleted") in kinds
+
+
+# --- The ticket row is proven by its log -------------------------------------------------
+
+
+def _column_value(engine: Engine, column: str, number: str):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(
+            text(f"SELECT {column} FROM tickets WHERE number = :n"), {"n": number}
+        ).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("column", "sql_value", "row_value"),
+    [
+        ("state", "'rectified'", "rectified"),
+        ("unit_id", "NULL", None),
+        ("assignee_id", "(SELECT id FROM users WHERE username = 'clerk')", "clerk"),
+        ("escalation_level", "3", 3),
+        ("category", "'traffic_management'", "traffic_management"),
+    ],
+)
+def test_ticket_changed_without_a_log_row_is_found_and_named(  # type: ignore[no-untyped-def]
+    engine: Engine, now, column: str, sql_value: str, row_value
+) -> None:
+    numbers = _history(engine, now)
+    log_value = _column_value(engine, column, numbers[1])
+    # No guard to lift: the intruder changes the ticket row only, as `UPDATE tickets` would.
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE tickets SET {column} = {sql_value} WHERE number = :n"), {"n": numbers[1]}
+        )
+    problems = _verify(engine)
+    assert [(p.ticket, p.kind, p.column) for p in problems] == [(numbers[1], "unlogged", column)]
+    found = problems[0]
+    assert found.log_value == log_value and found.seq == 3
+    if column == "assignee_id":
+        assert found.row_value == _column_value(engine, "assignee_id", numbers[1])
+    else:
+        assert found.row_value == row_value
+    assert "changed without a log row" in found.message
+
+
+def test_every_write_records_the_head_it_leaves(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _history(engine, now)
+    with engine.connect() as conn:
+        heads = conn.execute(
+            text(
+                "SELECT l.seq, l.head FROM transition_log l JOIN tickets t ON t.id = l.ticket_id "
+                "WHERE t.number = :n ORDER BY l.seq"
+            ),
+            {"n": numbers[0]},
+        ).all()
+        unit, officer = conn.execute(
+            text(
+                "SELECT (SELECT id FROM units WHERE code = 'political'), "
+                "(SELECT id FROM users WHERE username = 'political.officer')"
+            )
+        ).one()
+    assert json.loads(heads[0].head) == {
+        "assignee_id": None,
+        "category": None,
+        "escalation_level": 0,
+        "kind": None,
+        "unit_id": None,
+    }
+    assert json.loads(heads[2].head)["unit_id"] == unit
+    assert json.loads(heads[2].head)["assignee_id"] == officer
+    assert json.loads(heads[2].head)["category"] == "team_building"
+
+
+def test_a_forged_head_breaks_the_row_hash(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    """Changing the ticket and its last row's head together is an edit of the log."""
+    numbers = _history(engine, now)
+    tid = _ticket_id(engine, numbers[2])
+    with engine.connect() as conn:
+        head = json.loads(
+            conn.execute(
+                text(f"SELECT head FROM transition_log WHERE ticket_id = {tid} AND seq = 3")
+            ).scalar_one()
+        )
+    head["escalation_level"] = 0
+    head["unit_id"] = None
+    _tamper(
+        engine,
+        f"UPDATE tickets SET unit_id = NULL WHERE id = {tid}",
+        # (colons escaped: text() would read ":0" as a bind parameter)
+        f"UPDATE transition_log SET head = '{audit.head_json(head).replace(':', chr(92) + ':')}' "
+        f"WHERE ticket_id = {tid} AND seq = 3",
+    )
+    assert [(p.ticket, p.seq, p.kind) for p in _verify(engine)] == [(numbers[2], 3, "edited")]
+
+
+def _log_values(engine: Engine, tid: int, seq: int) -> str:
+    """An INSERT's column list and values copying log row (tid, seq) with its own id."""
+    return (
+        "(id, ticket_id, seq, trigger, from_state, to_state, actor, role, at, reason, data, "
+        "workflow_version, prev_hash, hash, head) "
+        "SELECT id, ticket_id, seq, trigger, from_state, to_state, 'intruder', role, at, reason, "
+        f"data, workflow_version, prev_hash, hash, head FROM transition_log "
+        f"WHERE ticket_id = {tid} AND seq = {seq}"
+    )
+
+
+def test_the_guard_refuses_replace_and_reused_ids(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _history(engine, now)
+    tid = _ticket_id(engine, numbers[0])
+    if engine.dialect.name == "sqlite":
+        # REPLACE deletes the old row without firing the DELETE trigger; the INSERT guard holds.
+        replace = f"INSERT OR REPLACE INTO transition_log {_log_values(engine, tid, 2)}"
+    else:
+        replace = (
+            f"INSERT INTO transition_log {_log_values(engine, tid, 2)} "
+            "ON CONFLICT (id) DO UPDATE SET actor = 'intruder'"
+        )
+    reuse_pair = (
+        "INSERT INTO transition_log (ticket_id, seq, trigger, from_state, to_state, actor, role, "
+        "at, reason, data, workflow_version, prev_hash, hash) SELECT ticket_id, seq, trigger, "
+        "from_state, to_state, 'intruder', role, at, reason, data, workflow_version, prev_hash, "
+        f"hash FROM transition_log WHERE ticket_id = {tid} AND seq = 3"
+    )
+    reuse_id = f"INSERT INTO transition_log {_log_values(engine, tid, 1)}".replace(
+        "SELECT id, ticket_id, seq,", "SELECT id, ticket_id, seq + 10,"
+    )
+    for statement in (replace, reuse_pair, reuse_id):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    assert _verify(engine) == []
+
+
+def test_replace_with_the_guard_lifted_is_found(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _history(engine, now)
+    tid = _ticket_id(engine, numbers[0])
+    if engine.dialect.name == "sqlite":
+        statement = f"INSERT OR REPLACE INTO transition_log {_log_values(engine, tid, 2)}"
+    else:
+        statement = (
+            f"INSERT INTO transition_log {_log_values(engine, tid, 2)} "
+            "ON CONFLICT (id) DO UPDATE SET actor = EXCLUDED.actor"
+        )
+    _tamper(engine, statement)
+    assert [(p.ticket, p.seq, p.kind) for p in _verify(engine)] == [(numbers[0], 2, "edited")]
+
+
+def test_a_change_dated_before_the_last_log_row_is_refused(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _history(engine, now)
+    with Session(engine) as s:
+        with pytest.raises(ValidationError, match="only move forward") as refused:
+            fire(
+                s,
+                numbers[0],
+                "rectify",
+                actor=get_actor(s, "political.officer"),
+                data={"measures": "patrols added"},
+                now=now + timedelta(minutes=1),  # the assign row is at +2 minutes
+            )
+        assert refused.value.ticket == numbers[0]
+        s.rollback()
+    assert _verify(engine) == []
+
+
+def test_a_backdated_row_in_the_data_is_found(  # type: ignore[no-untyped-def]
+    engine: Engine, now, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A correctly chained row dated before its predecessor (an old writer, a set-back clock)."""
+    numbers = _history(engine, now)
+    monkeypatch.setattr(tickets_module, "check_time_moves_forward", lambda ticket, at: None)
+    with Session(engine) as s:
+        fire(
+            s,
+            numbers[1],
+            "rectify",
+            actor=get_actor(s, "political.officer"),
+            data={"measures": "patrols added"},
+            now=now - timedelta(days=1),
+        )
+        s.commit()
+    problems = _verify(engine)
+    assert [(p.ticket, p.seq, p.kind) for p in problems] == [(numbers[1], 4, "backdated")]
+
+
+def test_feedback_dated_in_the_future_is_refused(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    numbers = _history(engine, now)
+    with Session(engine) as s:
+        officer = get_actor(s, "political.officer")
+        fire(
+            s,
+            numbers[0],
+            "rectify",
+            actor=officer,
+            data={"measures": "x"},
+            now=now + timedelta(hours=1),
+        )
+        # 2005-02-28 10:00 in Shanghai: the 28th is today, the 1st of March is not yet.
+        with pytest.raises(ValidationError) as refused:
+            fire(
+                s,
+                numbers[0],
+                "feed_back",
+                actor=officer,
+                data={"method": "letter", "text": "done", "date": "2005-03-01"},
+                now=now + timedelta(hours=2),
+            )
+        assert "in the future" in refused.value.details["fields"]["date"]
+        fire(
+            s,
+            numbers[0],
+            "feed_back",
+            actor=officer,
+            data={"method": "letter", "text": "done", "date": "2005-02-28"},
+            now=now + timedelta(hours=2),
+        )
+        s.commit()
