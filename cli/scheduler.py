@@ -29,7 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from cli.context import AppContext
 from engine import mailer, notifications, timers
 from engine.read import reference
-from engine.settings import PROJECT_ROOT
+from engine.settings import PROJECT_ROOT, project_path
 
 log = logging.getLogger(__name__)
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -120,6 +120,45 @@ def run_digest(app: AppContext, campaign: str) -> list[int]:
     return ids
 
 
+def run_checkpoint(app: AppContext) -> Path:
+    """Write today's checkpoint into ``[worker] checkpoint_dir``, signed when a key is set."""
+    from cli.audit import take_checkpoint
+    from engine import checkpoint
+
+    directory = project_path(
+        app.settings.get("worker", {}).get("checkpoint_dir", "instance/checkpoints")
+    )
+    now = app.now()
+    key = checkpoint.signing_key(app.settings)
+    if key is None:
+        log.warning(
+            "no checkpoint_key_file is set: today's checkpoint is UNSIGNED and proves nothing "
+            "against someone who can also rewrite it; run `rectiflow audit keygen`"
+        )
+    path = directory / f"checkpoint-{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}.txt"
+    written = take_checkpoint(app, path, key)
+    log.info("checkpoint of %d tickets written to %s", written.tickets, path)
+    return path
+
+
+def run_purge(app: AppContext) -> int:
+    """Erase citizens' contact data past their campaign's retention period, in batches."""
+    from engine.personal_data import purge
+    from engine.tickets import SYSTEM_ACTOR
+
+    now = app.now()
+    total = 0
+    while True:
+        with app.unit_of_work() as session:
+            erased = purge(session, now=now, actor=SYSTEM_ACTOR, audit_key=app.audit_key)
+        total += len(erased)
+        if not erased:
+            break
+    if total:
+        log.info("personal data erased on %d tickets past their retention period", total)
+    return total
+
+
 def running_campaigns(app: AppContext, today: date | None = None) -> list[Any]:
     """Campaigns whose end is not more than 30 days past (code, timezone)."""
     with app.sessions() as session:
@@ -156,6 +195,22 @@ def build_scheduler(
         args=[app],
         id="sweep",
         name="sweep due timers",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        run_checkpoint,
+        CronTrigger(hour=int(worker.get("checkpoint_hour", 1)), minute=0, timezone=UTC),
+        args=[app],
+        id="checkpoint",
+        name="daily signed checkpoint",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        run_purge,
+        CronTrigger(hour=int(worker.get("purge_hour", 2)), minute=0, timezone=UTC),
+        args=[app],
+        id="purge",
+        name="daily personal data purge",
         replace_existing=True,
     )
     hour = int(worker.get("digest_hour", 8))

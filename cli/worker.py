@@ -19,7 +19,7 @@ from cli.scheduler import (
 from engine.clock import FixedClock, parse_instant
 from engine.errors import EngineError
 from engine.read import reference
-from engine.settings import database_url
+from engine.settings import database_url, require_audit_key
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,17 @@ def _set_now(app: AppContext, now_text: str | None) -> None:
             app.clock = FixedClock(parse_instant(now_text))
         except EngineError as exc:
             fail(exc)
+
+
+def _check_audit_key(app: AppContext) -> None:
+    """Warn loudly without an audit key; refuse to start when ``production`` is set."""
+    try:
+        warning = require_audit_key(app.settings)
+    except EngineError as exc:
+        fail(exc)
+    if warning:
+        log.warning(warning)
+        click.echo(f"WARNING: {warning}", err=True)
 
 
 def _is_sqlite(app: AppContext) -> bool:
@@ -73,6 +84,7 @@ def worker(app: AppContext, sweep_seconds: float | None) -> None:
     On SQLite only one worker may run per database (a lock file under
     instance/); on PostgreSQL start as many as you like.
     """
+    _check_audit_key(app)
     lock = None
     if _is_sqlite(app):
         lock = SchedulerLock(database_url(app.settings))
@@ -194,6 +206,7 @@ def serve(app: AppContext, host: str, port: int, threads: int, no_worker: bool) 
 
     from web import create_app
 
+    _check_audit_key(app)
     web_app = create_app({"database_url": database_url(app.settings)})
     lock = SchedulerLock(database_url(app.settings))
     scheduler = None

@@ -8,11 +8,13 @@ timeout instead of failing half-way. PostgreSQL is used by URL (psycopg 3).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,25 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read snapshot (read_snapshot below) must not take the write lock.
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextlib.contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection in one read-only transaction that sees a single consistent state.
+
+    SQLite: a deferred BEGIN, so writers go on (WAL) while the snapshot is read;
+    PostgreSQL: REPEATABLE READ, READ ONLY. Rolled back at the end.
+    """
+    if engine.dialect.name == "sqlite":
+        options: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
+    else:
+        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    with engine.connect().execution_options(**options) as conn, conn.begin() as tx:
+        yield conn
+        tx.rollback()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -68,6 +68,24 @@ def audit_key(settings: Mapping[str, Any]) -> bytes | None:
     return key.encode("utf-8") if key else None
 
 
+def require_audit_key(settings: Mapping[str, Any]) -> str | None:
+    """A warning to show when no audit key is set; ``ConfigError`` when ``production`` is on.
+
+    Without a key the log's hashes are plain SHA-256: anyone who can write the
+    database can recompute a consistent chain.
+    """
+    if audit_key(settings):
+        return None
+    message = (
+        "NO AUDIT KEY IS SET: the transition log is hashed without a key, so anyone who can "
+        "write the database can forge a consistent log. Set audit_key (RECTIFLOW_AUDIT_KEY) "
+        "to a long random value kept off the database host."
+    )
+    if settings.get("production"):
+        raise ConfigError(f"refusing to start with production = true: {message}")
+    return message
+
+
 def database_url(settings: Mapping[str, Any]) -> str:
     """The database URL; a relative SQLite path is taken from the project root."""
     url = str(settings["database_url"])
