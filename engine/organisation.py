@@ -163,6 +163,7 @@ def upsert_campaign(
     campaign.workflow_name = workflow.name
     campaign.workflow_version = workflow.version
     campaign.calendar = calendar_name
+    campaign.personal_data_retention_days = _retention_days(data, source, code)
     session.flush()
     known = {
         c.code: c
@@ -178,6 +179,20 @@ def upsert_campaign(
         session.add(category)
     session.flush()
     return campaign
+
+
+def _retention_days(data: dict[str, Any], source: str, code: str) -> int | None:
+    """``personal_data_retention_days``: days after a ticket closes that the citizen's contact
+    data is kept (engine.personal_data); absent = kept until erased on request."""
+    value = data.get("personal_data_retention_days")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 36500:
+        raise ConfigError(
+            f"{source}: campaign {code!r}: personal_data_retention_days must be a whole number "
+            f"of days from 1 to 36500, got {value!r}"
+        )
+    return value
 
 
 def load_campaign_file(uow: UnitOfWork, path: Path) -> Campaign:

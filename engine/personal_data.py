@@ -23,14 +23,17 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import ensure_utc
-from engine.errors import NotFound, ValidationError
+from engine.errors import NotFound, NotPermitted, ValidationError
 from engine.models import Campaign, Ticket
+from engine.roles import ADMIN, SUPERVISOR, SYSTEM
 
 log = logging.getLogger(__name__)
 
 CONTACT_COLUMNS = ("citizen_name", "citizen_contact", "address")
 ERASED_EVENT = "personal_data_erased"
 REASON_MAX = 500
+# Who may erase: an administrator or supervisor on request, the system when retention ends.
+ERASE_ROLES = frozenset({ADMIN, SUPERVISOR, SYSTEM})
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,12 @@ def erase(
     from engine.tickets import record_event
 
     now = ensure_utc(now)
+    if actor.role not in ERASE_ROLES:
+        raise NotPermitted(
+            f"erasing personal data needs the role admin or supervisor; {actor.username} is "
+            f"{actor.role}",
+            ticket=number,
+        )
     why = (reason or "").strip()
     if not why:
         raise ValidationError(

@@ -1,0 +1,52 @@
+"""``rectiflow citizen erase|purge``: the citizen's contact data, erased on request or by retention."""
+
+from __future__ import annotations
+
+import click
+
+from cli.context import AppContext, fail, pass_app
+from cli.main import main
+from engine import personal_data
+from engine.errors import EngineError
+from engine.tickets import get_actor
+
+
+@main.group()
+def citizen() -> None:
+    """Erase citizens' contact data (name, contact, address) on request or after retention."""
+
+
+@citizen.command()
+@click.argument("number")
+@click.option("--reason", required=True, help="Why: the request and its reference.")
+@click.option("--as", "username", required=True, help="The administrator or supervisor erasing.")
+@pass_app
+def erase(app: AppContext, number: str, reason: str, username: str) -> None:
+    """Erase the contact data of ticket NUMBER now; the erasure is logged on the ticket."""
+    try:
+        with app.unit_of_work() as session:
+            done = personal_data.erase(
+                session,
+                number,
+                reason=reason,
+                actor=get_actor(session, username),
+                now=app.now(),
+                audit_key=app.audit_key,
+            )
+    except EngineError as exc:
+        fail(exc)
+    held = ", ".join(done.fields) or "no contact data was held"
+    click.echo(f"{done.number}: erased ({held}); logged as version {done.version}")
+
+
+@citizen.command()
+@pass_app
+def purge(app: AppContext) -> None:
+    """Erase the contact data of every ticket past its campaign's retention period."""
+    from cli.scheduler import run_purge
+
+    try:
+        count = run_purge(app)
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"personal data erased on {count} ticket(s) past their retention period")
