@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cli import audit as _audit  # noqa: F401  (registers commands)
+from cli import backup as _backup  # noqa: F401
 from cli import citizen as _citizen  # noqa: F401
 from cli import importing as _importing  # noqa: F401
 from cli import report as _report  # noqa: F401
