@@ -109,6 +109,7 @@ def backup(
     raw = engine.raw_connection()
     try:
         live = raw.driver_connection
+        assert isinstance(live, sqlite3.Connection)
         target = sqlite3.connect(partial)
         try:
             # pages=-1: the whole database in one step, inside one read transaction, so the

@@ -154,7 +154,7 @@ def due_for_erasure(session: Session, now: datetime, *, limit: int = 500) -> lis
     ).all()
     due: list[str] = []
     for campaign_id, days in campaigns:
-        cutoff = now - timedelta(days=int(days))
+        cutoff = now - timedelta(days=int(days or 0))
         due.extend(
             session.execute(
                 select(Ticket.number)

@@ -222,6 +222,10 @@ class ProblemSchema(ma.Schema):
     log_id = fields.Integer(allow_none=True, required=True)
     kind = fields.String(required=True)
     message = fields.String(required=True)
+    # A ticket column changed without a log row (kind "unlogged"): which, and both values.
+    column = fields.String(allow_none=True)
+    log_value = fields.Raw(allow_none=True)
+    row_value = fields.Raw(allow_none=True)
 
 
 class VerifySchema(ma.Schema):
