@@ -179,6 +179,9 @@ def fire_due_timers(
     tickets: dict[int, Any] = {
         row.id: SimpleNamespace(**row._mapping) for row in conn.execute(ticket_query)
     }
+    # A ticket whose last log row is dated after this sweep's clock (another host's clock
+    # runs ahead) waits for the next sweep: the log's times only move forward.
+    tickets = {k: t for k, t in tickets.items() if t.updated_at is None or t.updated_at <= now}
     result.deferred = sum(1 for t in claimed if t.ticket_id not in tickets)
     claimed = [t for t in claimed if t.ticket_id in tickets]
     if not claimed:

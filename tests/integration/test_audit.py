@@ -457,3 +457,24 @@ def test_feedback_dated_in_the_future_is_refused(engine: Engine, now) -> None:  
             now=now + timedelta(hours=2),
         )
         s.commit()
+
+
+def test_the_sweep_defers_a_ticket_dated_after_its_clock(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
+    """Another host's clock ran ahead: the sweep leaves that ticket for later instead of failing."""
+    from engine import timers
+    from engine.db import session_factory
+    from engine.models import Ticket
+
+    numbers = _history(engine, now)
+    with Session(engine) as s:
+        row = s.query(Ticket).filter_by(number=numbers[0]).one()
+        at = row.due_at + timedelta(days=1)
+        row.updated_at = at + timedelta(days=30)  # a write stamped by a clock far ahead
+        s.commit()
+    sessions = session_factory(engine)
+    held = timers.sweep(sessions, now=at)
+    assert held.deferred >= 1
+    assert numbers[0] not in {f.ticket for f in held.firings}
+    later = timers.sweep(sessions, now=at + timedelta(days=31))
+    assert numbers[0] in {f.ticket for f in later.firings}
+    assert _verify(engine) == []
