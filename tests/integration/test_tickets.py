@@ -308,7 +308,7 @@ def test_escalate_to_government_and_feed_back(uow, session: Session, engine, now
         "feed_back",
         "supervisor",
         now,
-        {"method": "phone", "text": "Passed to the county.", "date": "2005-03-01"},
+        {"method": "phone", "text": "Passed to the county.", "date": "2005-02-28"},
     )
     with Session(engine) as fresh:
         esc = fresh.scalars(select(GovernmentEscalation)).one()
