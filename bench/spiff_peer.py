@@ -65,7 +65,7 @@ STEPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "feed_back",
         "security.officer",
-        {"method": "visit", "text": "Explained the patrols at the door.", "date": "2005-03-01"},
+        {"method": "visit", "text": "Explained the patrols at the door.", "date": "2005-02-28"},
     ),
 )
 START = datetime(2005, 2, 28, 2, 0, tzinfo=UTC)

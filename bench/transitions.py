@@ -47,7 +47,7 @@ STEPS = [
     (
         "feed_back",
         "political.officer",
-        {"method": "visit", "text": "Visited and explained.", "date": "2005-03-01"},
+        {"method": "visit", "text": "Visited and explained.", "date": "2005-02-28"},
     ),
 ]
 
