@@ -388,6 +388,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "workflow_version",
         "prev_hash",
         "hash",
+        "head",
     ),
     "timers": ("id", "ticket_id", "kind", "level", "due_at", "created_at", "fired_at"),
     "ticket_themes": ("ticket_id", "tag", "campaign_id"),
@@ -465,7 +466,7 @@ class Generator:
             "source": "bench",
             "received_at": audit.format_instant(received),
         }
-        chain.add("create", None, state, county.clerk, "clerk", received, None, data)
+        chain.add("create", None, state, county.clerk, "clerk", received, None, data, kind=kind)
         t = received
         unit_id: int | None = None
         assignee: tuple[int, str] | None = None
@@ -484,7 +485,19 @@ class Generator:
         if ending != "stall_received" and step(1, 40):
             routed = county.units[local]
             data = {"category": category, "kind": kind, "routed_to": routed.code}
-            chain.add("categorize", state, "categorized", county.clerk, "clerk", t, None, data)
+            chain.add(
+                "categorize",
+                state,
+                "categorized",
+                county.clerk,
+                "clerk",
+                t,
+                None,
+                data,
+                category=category,
+                kind=kind,
+                unit_id=routed.id,
+            )
             state, unit_id = "categorized", routed.id
             if ending == "closed_praise":
                 if step(4, 72):
@@ -551,13 +564,34 @@ class Generator:
             if officer is not None:
                 lead_id, lead_name, lead_role = unit.leader
                 data = {"unit": unit.code, "officer": officer[1]}
-                chain.add("assign", state, "assigned", lead_name, lead_role, t, None, data)
+                chain.add(
+                    "assign",
+                    state,
+                    "assigned",
+                    lead_name,
+                    lead_role,
+                    t,
+                    None,
+                    data,
+                    unit_id=unit.id,
+                    assignee_id=officer[0],
+                )
                 state, unit_id, assignee = "assigned", unit.id, officer
                 if rng.random() < 0.05 and len(unit.officers) > 1 and step(4, 72):
                     other = rng.choice([o for o in unit.officers if o != officer])
                     reason = "Officer on leave; handed to a colleague"
                     data = {"unit": unit.code, "officer": other[1], "reason": reason}
-                    chain.add("reassign", state, state, lead_name, lead_role, t, reason, data)
+                    chain.add(
+                        "reassign",
+                        state,
+                        state,
+                        lead_name,
+                        lead_role,
+                        t,
+                        reason,
+                        data,
+                        assignee_id=other[0],
+                    )
                     assignee = other
         if (
             state == "assigned"
@@ -605,8 +639,18 @@ class Generator:
                 if fired:
                     event = f"timer_{kind_}"
                     data = {"level": lv, "due_at": audit.format_instant(due_at)}
-                    chain.add(event, state, state, "system", "system", when, None, data)
                     level = max(level, lv)
+                    chain.add(
+                        event,
+                        state,
+                        state,
+                        "system",
+                        "system",
+                        when,
+                        None,
+                        data,
+                        escalation_level=level,
+                    )
         if rng.random() < 0.3:
             out.ticket_themes.append((ticket_id, rng.choice(THEMES), camp.id))
         out.tickets.append(
@@ -660,6 +704,14 @@ class Chain:
         self.prev = audit.genesis_hash(number, gen.key)
         self.seq = 0
         self.last_at: datetime | None = None
+        # The ticket columns each row leaves behind (audit.HEAD_COLUMNS), as the engine logs them.
+        self.head: dict[str, Any] = {
+            "unit_id": None,
+            "assignee_id": None,
+            "escalation_level": 0,
+            "category": None,
+            "kind": None,
+        }
 
     def add(
         self,
@@ -671,8 +723,12 @@ class Chain:
         at: datetime,
         reason: str | None,
         data: dict[str, Any],
+        **sets: Any,
     ) -> None:
+        """Append one row; ``sets`` are the head columns it changes (``unit_id=...``)."""
         self.seq += 1
+        self.head.update(sets)
+        head = audit.head_json(self.head)
         data_json = audit.canonical_json(data)
         new_hash = audit.row_hash(
             prev_hash=self.prev,
@@ -687,6 +743,7 @@ class Chain:
             reason=reason,
             data=data_json,
             workflow_version=WORKFLOW[1],
+            head=head,
             key=self.gen.key,
         )
         self.out.transition_log.append(
@@ -705,6 +762,7 @@ class Chain:
                 WORKFLOW[1],
                 self.prev,
                 new_hash,
+                head,
             )
         )
         self.ids.log += 1
