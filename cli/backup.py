@@ -34,7 +34,7 @@ def backup_command(app: AppContext, output: Path) -> None:
     try:
         key = checkpoint.signing_key(app.settings)
         result = backups.backup(
-            app.engine, output, now=app.now(), signing_key=key, audit_key=app.audit_key
+            app.engine, output, now=app.now(), signing_key=key, audit_key=app.ctx.audit_key
         )
     except EngineError as exc:
         fail(exc)
@@ -70,7 +70,7 @@ def restore_command(
     try:
         trusted = checkpoint.trusted_keys(app.settings, public_keys)
         result = backups.restore(
-            copy_file, app.engine, force=force, trusted=trusted, audit_key=app.audit_key
+            copy_file, app.engine, force=force, trusted=trusted, audit_key=app.ctx.audit_key
         )
     except EngineError as exc:
         fail(exc)
@@ -95,7 +95,7 @@ def copy_command(app: AppContext, target_url: str, batch: int) -> None:
     copy every table, set its sequences, verify its log. The target must be empty."""
     target = db.make_engine(target_url)
     try:
-        result = backups.copy_database(app.engine, target, audit_key=app.audit_key, batch=batch)
+        result = backups.copy_database(app.engine, target, audit_key=app.ctx.audit_key, batch=batch)
     except EngineError as exc:
         fail(exc)
     finally:

@@ -24,14 +24,13 @@ def citizen() -> None:
 def erase(app: AppContext, number: str, reason: str, username: str) -> None:
     """Erase the contact data of ticket NUMBER now; the erasure is logged on the ticket."""
     try:
-        with app.unit_of_work() as session:
+        with app.unit_of_work() as uow:
             done = personal_data.erase(
-                session,
+                uow,
                 number,
                 reason=reason,
-                actor=get_actor(session, username),
+                actor=get_actor(uow.session, username),
                 now=app.now(),
-                audit_key=app.audit_key,
             )
     except EngineError as exc:
         fail(exc)

@@ -149,8 +149,8 @@ def run_purge(app: AppContext) -> int:
     now = app.now()
     total = 0
     while True:
-        with app.unit_of_work() as session:
-            erased = purge(session, now=now, actor=SYSTEM_ACTOR, audit_key=app.audit_key)
+        with app.unit_of_work() as uow:
+            erased = purge(uow, now=now, actor=SYSTEM_ACTOR)
         total += len(erased)
         if not erased:
             break

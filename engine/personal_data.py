@@ -23,17 +23,20 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import ensure_utc
-from engine.errors import NotFound, NotPermitted, ValidationError
+from engine.context import UnitOfWork
+from engine.errors import NotFound, ValidationError
+from engine.ledger import declare_event
 from engine.models import Campaign, Ticket
-from engine.roles import ADMIN, SUPERVISOR, SYSTEM
 
 log = logging.getLogger(__name__)
 
 CONTACT_COLUMNS = ("citizen_name", "citizen_contact", "address")
 ERASED_EVENT = "personal_data_erased"
+declare_event(ERASED_EVENT, *CONTACT_COLUMNS, "contact_salt", "personal_data_erased_at")
 REASON_MAX = 500
-# Who may erase: an administrator or supervisor on request, the system when retention ends.
-ERASE_ROLES = frozenset({ADMIN, SUPERVISOR, SYSTEM})
+# Who may erase is the policy's (config/policy.toml): supervisors and admins on request,
+# the system when retention ends.
+ERASE_PERMISSION = "personal_data.erase"
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,12 @@ class Erased:
 
 
 def erase(
-    session: Session,
+    uow: UnitOfWork,
     number: str,
     *,
     reason: str,
     actor: Any,
-    now: datetime,
-    audit_key: bytes | None = None,
+    now: datetime | None = None,
 ) -> Erased:
     """Erase the citizen's contact data and its salt on ticket ``number`` and log the erasure.
 
@@ -89,15 +91,10 @@ def erase(
     Erasing a ticket already erased is refused (``ValidationError``) so a
     request is answered once. The caller commits.
     """
-    from engine.tickets import record_event
+    from engine.ledger import record_event
 
-    now = ensure_utc(now)
-    if actor.role not in ERASE_ROLES:
-        raise NotPermitted(
-            f"erasing personal data needs the role admin or supervisor; {actor.username} is "
-            f"{actor.role}",
-            ticket=number,
-        )
+    now = uow.now(now)
+    uow.policy.require(actor, ERASE_PERMISSION, number=number)
     why = (reason or "").strip()
     if not why:
         raise ValidationError(
@@ -109,7 +106,7 @@ def erase(
             f"the reason is too long ({len(why)} characters; at most {REASON_MAX})",
             fields={"reason": f"at most {REASON_MAX} characters"},
         )
-    row = session.execute(
+    row = uow.session.execute(
         select(
             Ticket.citizen_name,
             Ticket.citizen_contact,
@@ -130,7 +127,7 @@ def erase(
     values: dict[str, Any] = {name: None for name in CONTACT_COLUMNS}
     values.update(contact_salt=None, personal_data_erased_at=now)
     version = record_event(
-        session,
+        uow,
         number,
         ERASED_EVENT,
         actor=actor,
@@ -138,7 +135,6 @@ def erase(
         data={"fields": list(held), "reason": why},
         reason=why,
         values=values,
-        audit_key=audit_key,
     )
     log.info("%s: personal data erased (%s)", number, ", ".join(held) or "nothing held")
     return Erased(number, version, held)
@@ -179,25 +175,16 @@ def due_for_erasure(session: Session, now: datetime, *, limit: int = 500) -> lis
 
 
 def purge(
-    session: Session,
+    uow: UnitOfWork,
     *,
-    now: datetime,
     actor: Any,
-    audit_key: bytes | None = None,
+    now: datetime | None = None,
     limit: int = 500,
 ) -> list[Erased]:
     """Erase the contact data of every ticket past its campaign's retention period (up to
     ``limit``; run again for more). The caller commits."""
-    out = []
-    for number in due_for_erasure(session, now, limit=limit):
-        out.append(
-            erase(
-                session,
-                number,
-                reason="retention period over",
-                actor=actor,
-                now=now,
-                audit_key=audit_key,
-            )
-        )
-    return out
+    now = uow.now(now)
+    return [
+        erase(uow, number, reason="retention period over", actor=actor, now=now)
+        for number in due_for_erasure(uow.session, now, limit=limit)
+    ]

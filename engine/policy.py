@@ -59,6 +59,7 @@ PERMISSIONS: dict[str, str] = {
     "admin.routing": "edit routing rules",
     "admin.tokens": "issue and revoke API tokens",
     "admin.workflows": "list workflow versions, plan and run migrations",
+    "personal_data.erase": "erase a citizen's contact data (on request, or when retention ends)",
 }
 
 SYSTEM_ROLE = "system"

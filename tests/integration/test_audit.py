@@ -12,11 +12,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine import audit
-from engine import ledger
+from engine import audit, ledger
 from engine.context import build_context
 from engine.errors import ValidationError
 from engine.tickets import create_ticket, fire, get_actor
+from tests.conftest import as_uow
 
 CAMPAIGN = "consultation-2005"
 
@@ -393,7 +393,7 @@ def test_a_change_dated_before_the_last_log_row_is_refused(engine: Engine, now) 
     with Session(engine) as s:
         with pytest.raises(ValidationError, match="only move forward") as refused:
             fire(
-                s,
+                as_uow(s),
                 numbers[0],
                 "rectify",
                 actor=get_actor(s, "political.officer"),
@@ -410,10 +410,10 @@ def test_a_backdated_row_in_the_data_is_found(  # type: ignore[no-untyped-def]
 ) -> None:
     """A correctly chained row dated before its predecessor (an old writer, a set-back clock)."""
     numbers = _history(engine, now)
-    monkeypatch.setattr(tickets_module, "check_time_moves_forward", lambda ticket, at: None)
+    monkeypatch.setattr(ledger, "check_time_moves_forward", lambda ticket, at: None)
     with Session(engine) as s:
         fire(
-            s,
+            as_uow(s),
             numbers[1],
             "rectify",
             actor=get_actor(s, "political.officer"),
@@ -430,7 +430,7 @@ def test_feedback_dated_in_the_future_is_refused(engine: Engine, now) -> None:  
     with Session(engine) as s:
         officer = get_actor(s, "political.officer")
         fire(
-            s,
+            as_uow(s),
             numbers[0],
             "rectify",
             actor=officer,
@@ -440,7 +440,7 @@ def test_feedback_dated_in_the_future_is_refused(engine: Engine, now) -> None:  
         # 2005-02-28 10:00 in Shanghai: the 28th is today, the 1st of March is not yet.
         with pytest.raises(ValidationError) as refused:
             fire(
-                s,
+                as_uow(s),
                 numbers[0],
                 "feed_back",
                 actor=officer,
@@ -449,7 +449,7 @@ def test_feedback_dated_in_the_future_is_refused(engine: Engine, now) -> None:  
             )
         assert "in the future" in refused.value.details["fields"]["date"]
         fire(
-            s,
+            as_uow(s),
             numbers[0],
             "feed_back",
             actor=officer,
@@ -462,7 +462,6 @@ def test_feedback_dated_in_the_future_is_refused(engine: Engine, now) -> None:  
 def test_the_sweep_defers_a_ticket_dated_after_its_clock(engine: Engine, now) -> None:  # type: ignore[no-untyped-def]
     """Another host's clock ran ahead: the sweep leaves that ticket for later instead of failing."""
     from engine import timers
-    from engine.db import session_factory
     from engine.models import Ticket
 
     numbers = _history(engine, now)
@@ -471,7 +470,7 @@ def test_the_sweep_defers_a_ticket_dated_after_its_clock(engine: Engine, now) ->
         at = row.due_at + timedelta(days=1)
         row.updated_at = at + timedelta(days=30)  # a write stamped by a clock far ahead
         s.commit()
-    sessions = session_factory(engine)
+    sessions = build_context(engine=engine)
     held = timers.sweep(sessions, now=at)
     assert held.deferred >= 1
     assert numbers[0] not in {f.ticket for f in held.firings}

@@ -18,7 +18,7 @@ from cli import main
 from engine import audit, backup, checkpoint, db
 from engine.models import Base, Ticket
 from engine.tickets import create_ticket, fire, get_actor
-from tests.conftest import PG_ADMIN_URL, _pg_admin
+from tests.conftest import PG_ADMIN_URL, _pg_admin, as_uow
 from tests.integration.test_audit import _history
 
 CAMPAIGN = "consultation-2005"
@@ -58,10 +58,10 @@ class Writer(threading.Thread):
                 with Session(self.engine) as s:
                     clerk = get_actor(s, "clerk")
                     number = create_ticket(
-                        s, campaign=CAMPAIGN, text=f"load {i}", actor=clerk, now=self.now
+                        as_uow(s), campaign=CAMPAIGN, text=f"load {i}", actor=clerk, now=self.now
                     ).number
                     fired = fire(
-                        s,
+                        as_uow(s),
                         number,
                         "categorize",
                         actor=clerk,
@@ -141,7 +141,11 @@ def test_restore_proves_the_copy_and_refuses_to_overwrite_without_force(  # type
     # Work after the backup is undone by a forced restore; the restored log verifies.
     with Session(sqlite_engine) as s:
         create_ticket(
-            s, campaign=CAMPAIGN, text="after the backup", actor=get_actor(s, "clerk"), now=now
+            as_uow(s),
+            campaign=CAMPAIGN,
+            text="after the backup",
+            actor=get_actor(s, "clerk"),
+            now=now,
         )
         s.commit()
     done = backup.restore(copy, sqlite_engine, force=True, trusted=keys, audit_key=None)
@@ -231,7 +235,7 @@ def test_copy_from_sqlite_to_postgresql_verifies(  # type: ignore[no-untyped-def
     numbers = _history(sqlite_engine, now)
     with Session(sqlite_engine) as s:
         create_ticket(
-            s,
+            as_uow(s),
             campaign=CAMPAIGN,
             text="with contact",
             actor=get_actor(s, "clerk"),
@@ -239,7 +243,7 @@ def test_copy_from_sqlite_to_postgresql_verifies(  # type: ignore[no-untyped-def
             citizen_name="Zhao",
         )
         personal_data.erase(
-            s,
+            as_uow(s),
             numbers[0],
             reason="request",
             actor=get_actor(s, "admin"),
@@ -259,7 +263,7 @@ def test_copy_from_sqlite_to_postgresql_verifies(  # type: ignore[no-untyped-def
         # The sequences were set: new rows get fresh ids and the log still verifies.
         with Session(target) as s:
             create_ticket(
-                s,
+                as_uow(s),
                 campaign=CAMPAIGN,
                 text="first on PostgreSQL",
                 actor=get_actor(s, "clerk"),

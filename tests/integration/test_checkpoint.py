@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from cli import main
 from engine import checkpoint, db
 from engine.audit import Problem
+from tests.conftest import as_uow
 from tests.integration.test_audit import _history, _tamper, _ticket_id, _verify
 
 
@@ -70,7 +71,7 @@ def test_later_work_on_the_tickets_is_not_a_finding(  # type: ignore[no-untyped-
     _take(engine, path, now + timedelta(minutes=5), keys["new"])
     with Session(engine) as s:
         fire(
-            s,
+            as_uow(s),
             numbers[0],
             "rectify",
             actor=get_actor(s, "political.officer"),
@@ -78,7 +79,11 @@ def test_later_work_on_the_tickets_is_not_a_finding(  # type: ignore[no-untyped-
             now=now + timedelta(hours=1),
         )
         create_ticket(
-            s, campaign="consultation-2005", text="new", actor=get_actor(s, "clerk"), now=now
+            as_uow(s),
+            campaign="consultation-2005",
+            text="new",
+            actor=get_actor(s, "clerk"),
+            now=now,
         )
         s.commit()
     assert _compare(engine, path, _trust(keys)) == []
