@@ -19,7 +19,12 @@ def citizen() -> None:
 @citizen.command()
 @click.argument("number")
 @click.option("--reason", required=True, help="Why: the request and its reference.")
-@click.option("--as", "username", required=True, help="The administrator or supervisor erasing.")
+@click.option(
+    "--as",
+    "username",
+    required=True,
+    help="Who erases (a role granted personal_data.erase: supervisor, admin).",
+)
 @pass_app
 def erase(app: AppContext, number: str, reason: str, username: str) -> None:
     """Erase the contact data of ticket NUMBER now; the erasure is logged on the ticket."""

@@ -229,6 +229,8 @@ def check_time_moves_forward(ticket: Any, now: datetime) -> None:
             ticket=ticket.number,
             state=ticket.state,
             details={"last_logged_at": audit.format_instant(last)},
+            message_id="log.time_backwards",
+            params={"at": audit.format_instant(now), "last": audit.format_instant(last)},
         )
 
 
