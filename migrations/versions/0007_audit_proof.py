@@ -10,7 +10,7 @@
   ``personal_data_retention_days``.
 
 Revision ID: 0007
-Revises: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

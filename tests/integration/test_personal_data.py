@@ -15,7 +15,7 @@ from cli import main
 from engine import audit, personal_data
 from engine.errors import NotPermitted, ValidationError
 from engine.models import Ticket, TransitionLog
-from engine.queries import sample_closed
+from engine.read.pages import sample_closed
 from engine.report import campaign_report
 from engine.tickets import SYSTEM_ACTOR, create_ticket, fire, get_actor
 from tests.conftest import as_uow
