@@ -94,6 +94,31 @@ def _stale_page(m: dict[str, str]) -> str:
     )
 
 
+@rule(
+    r"(?P<n>\S+): a change dated (?P<at>\S+) would come before the ticket's last log row "
+    r"\((?P<last>\S+)\); times in the log only move forward — check the clock \(--now\)"
+)
+def _time_backwards(m: dict[str, str]) -> str:
+    return _(
+        "%(number)s: a change dated %(at)s would come before the ticket's last log row "
+        "(%(last)s); times in the log only move forward",
+        number=m["n"],
+        at=m["at"],
+        last=m["last"],
+    )
+
+
+@rule(
+    r"(?P<d>\d{4}-\d\d-\d\d) is in the future \(today is (?P<t>\d{4}-\d\d-\d\d)\); give the day it happened"
+)
+def _date_in_future(m: dict[str, str]) -> str:
+    return _(
+        "%(date)s is in the future (today is %(today)s); give the day it happened",
+        date=m["d"],
+        today=m["t"],
+    )
+
+
 @rule(r"(?P<n>\S+) was changed by someone else at the same moment; reload and try again")
 def _race(m: dict[str, str]) -> str:
     return _(

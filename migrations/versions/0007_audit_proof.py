@@ -10,7 +10,7 @@
   ``personal_data_retention_days``.
 
 Revision ID: 0007
-Revises: 0010
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0010"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
