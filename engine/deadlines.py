@@ -23,6 +23,7 @@ Rules (decided here, documented in README):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -143,6 +144,21 @@ def ladder_times(
     return out
 
 
+def armed_times(
+    due_at: datetime, ladder: Ladder, clock: CampaignClock, now: datetime, from_level: int = 0
+) -> list[tuple[str, int, datetime]]:
+    """The (kind, level, due time) of the timers ``arm_timers`` writes for ``due_at``.
+
+    A warning already past is skipped; ladder steps at or below ``from_level``
+    are not armed again (the ticket is already there).
+    """
+    return [
+        (kind, level, at)
+        for kind, level, at in ladder_times(due_at, ladder, clock)
+        if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
+    ]
+
+
 def arm_timers(
     conn: Connection,
     *,
@@ -153,15 +169,10 @@ def arm_timers(
     now: datetime,
     from_level: int = 0,
 ) -> int:
-    """Insert the warning and ladder timers for ``due_at``; a warning already past is skipped.
-
-    Ladder steps at or below ``from_level`` are not armed again (the ticket is
-    already there). Returns how many timers were armed.
-    """
+    """Insert the warning and ladder timers for ``due_at`` (see ``armed_times``); how many."""
     rows = [
         {"ticket_id": ticket_id, "kind": kind, "level": level, "due_at": at, "created_at": now}
-        for kind, level, at in ladder_times(due_at, ladder, clock)
-        if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
+        for kind, level, at in armed_times(due_at, ladder, clock, now, from_level)
     ]
     if rows:
         conn.execute(_INSERT_TIMER, rows)
@@ -218,13 +229,33 @@ def on_transition(
     conn = uow.conn
     if from_state is not None:
         cancel_pending(conn, ticket_id, now)
+    values, times = entry_plan(workflow, to_state, lambda: campaign_clock(uow, campaign_id), now)
+    if times:
+        conn.execute(
+            _INSERT_TIMER,
+            [
+                {"ticket_id": ticket_id, "kind": k, "level": lv, "due_at": at, "created_at": now}
+                for k, lv, at in times
+            ],
+        )
+    return values
+
+
+def entry_plan(
+    workflow: Workflow, to_state: str, clock: Callable[[], CampaignClock], now: datetime
+) -> tuple[dict[str, Any], list[tuple[str, int, datetime]]]:
+    """What entering ``to_state`` at ``now`` sets on the ticket, and the timers it arms.
+
+    A state with a time limit: its due time, rule, level 0 and the warning and
+    ladder timers; a final state or one without a limit: the clock cleared and
+    no timers. ``clock`` is called only when the state has a limit. The bulk
+    create path (``engine.bulk``) computes this once per batch.
+    """
     spec = workflow.states[to_state]
     if spec.final or (spec.time_limit_working_days is None and spec.time_limit_hours is None):
-        return {"due_at": None, "due_rule": None, "escalation_level": 0}
-    clock = campaign_clock(uow, campaign_id)
-    due = state_due(spec, clock, now)
+        return {"due_at": None, "due_rule": None, "escalation_level": 0}, []
+    campaign = clock()
+    due = state_due(spec, campaign, now)
     assert due is not None
-    arm_timers(
-        conn, ticket_id=ticket_id, due_at=due.at, ladder=workflow.ladder, clock=clock, now=now
-    )
-    return {"due_at": due.at, "due_rule": due.rule, "escalation_level": 0}
+    times = armed_times(due.at, workflow.ladder, campaign, now)
+    return {"due_at": due.at, "due_rule": due.rule, "escalation_level": 0}, times
