@@ -40,6 +40,9 @@ def machine() -> dict[str, Any]:
         info["memory_gib"] = round(kib / 1024 / 1024)
     except OSError:  # pragma: no cover - not Linux
         pass
+    if os.environ.get("RECTIFLOW_BENCH_COMMIT"):  # a run from a copy of the tree at that commit
+        info["commit"] = os.environ["RECTIFLOW_BENCH_COMMIT"]
+        return info
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True

@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(
+    os.environ.get("RECTIFLOW_BENCH_RESULTS", Path(__file__).resolve().parent / "results")
+)
 BENCHMARKS = {
     "transitions": "bench.transitions",
     "import": "bench.import_bench",
