@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from engine.calendar import WorkingCalendar
 from engine.context import UnitOfWork
 from engine.models import Campaign, Timer
+from engine.rawsql import BulkInsert, PreparedWrite
 from engine.workflow import Ladder, StateSpec, Workflow
 
 timers_t = cast(Table, Timer.__table__)
@@ -59,6 +60,9 @@ _CANCEL_PENDING = (
     .values(cancelled_at=bindparam("v_now"))
 )
 _INSERT_TIMER = insert(timers_t)
+# The transition's own statements run through the driver, compiled once (engine.rawsql).
+_PREPARED_CANCEL = PreparedWrite(_CANCEL_PENDING)
+_BULK_INSERT_TIMERS = BulkInsert(timers_t, ("ticket_id", "kind", "level", "due_at", "created_at"))
 
 WARNING = "warning"
 BREACH = "breach"  # ladder level 1: the due time passed
@@ -88,16 +92,21 @@ class CampaignClock:
 
 
 def campaign_clock(uow: UnitOfWork, campaign_id: int) -> CampaignClock:
-    """The campaign's timezone, the calendar it names and its deadline."""
-    row = uow.conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
-    return CampaignClock(
-        id=row.id,
-        code=row.code,
-        timezone=ZoneInfo(row.timezone),
-        calendar=uow.ctx.calendar(row.calendar),
-        rectification_deadline=row.rectification_deadline,
-        ends_on=row.ends_on,
-    )
+    """The campaign's timezone, the calendar it names and its deadline (kept a few seconds
+    in the context's read cache; a change through ``engine.organisation`` clears it)."""
+
+    def load() -> CampaignClock:
+        row = uow.conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
+        return CampaignClock(
+            id=row.id,
+            code=row.code,
+            timezone=ZoneInfo(row.timezone),
+            calendar=uow.ctx.calendar(row.calendar),
+            rectification_deadline=row.rectification_deadline,
+            ends_on=row.ends_on,
+        )
+
+    return uow.ctx.cache.get(("campaign_clock", campaign_id), load)
 
 
 @dataclass(frozen=True)
@@ -127,8 +136,7 @@ def state_due(spec: StateSpec, clock: CampaignClock, now: datetime) -> Due | Non
 
 def cancel_pending(conn: Connection, ticket_id: int, now: datetime) -> int:
     """Cancel every timer of the ticket that has neither fired nor been cancelled."""
-    result = conn.execute(_CANCEL_PENDING, {"w_ticket_id": ticket_id, "v_now": now})
-    return result.rowcount or 0
+    return _PREPARED_CANCEL.execute(conn, {"w_ticket_id": ticket_id, "v_now": now})
 
 
 def ladder_times(
@@ -231,12 +239,8 @@ def on_transition(
         cancel_pending(conn, ticket_id, now)
     values, times = entry_plan(workflow, to_state, lambda: campaign_clock(uow, campaign_id), now)
     if times:
-        conn.execute(
-            _INSERT_TIMER,
-            [
-                {"ticket_id": ticket_id, "kind": k, "level": lv, "due_at": at, "created_at": now}
-                for k, lv, at in times
-            ],
+        _BULK_INSERT_TIMERS.execute_tuples(
+            conn, [(ticket_id, k, lv, at, now) for k, lv, at in times]
         )
     return values
 

@@ -28,7 +28,7 @@ from engine.clock import ensure_utc
 from engine.context import UnitOfWork
 from engine.errors import Conflict, NotFound, ValidationError
 from engine.models import Ticket, TransitionLog
-from engine.rawsql import BulkInsert, BulkUpdate
+from engine.rawsql import BulkInsert, BulkUpdate, PreparedWrite
 
 tickets_t = cast(Table, Ticket.__table__)
 log_t = cast(Table, TransitionLog.__table__)
@@ -236,8 +236,8 @@ def write_change(
         workflow_version=workflow_version,
         audit_key=audit_key,
     )
-    result = conn.execute(_update_ticket(frozenset(values)), params)
-    if result.rowcount != 1:
+    # The hot path: both statements through the driver, compiled once (engine.rawsql).
+    if _prepared_update(frozenset(values)).execute(conn, params) != 1:
         # The other writer has committed (our UPDATE waited for its lock): say where the
         # ticket is now, so a client that retried a request whose answer it lost can tell
         # whether its own first attempt is the one that got there.
@@ -251,9 +251,14 @@ def write_change(
             state=state,
             details=details,
         )
-    conn.execute(INSERT_LOG, row)
+    _PREPARED_INSERT_LOG.execute(conn, row)
     new_version: int = row["seq"]
     return new_version
+
+
+@lru_cache(maxsize=64)
+def _prepared_update(extra: frozenset[str]) -> PreparedWrite:
+    return PreparedWrite(_update_ticket(extra))
 
 
 def _check_event(event: str, values: dict[str, Any]) -> None:
@@ -397,6 +402,7 @@ LOG_COLUMNS = (
     "hash",
 )  # the keys of a log_row
 BULK_INSERT_LOG = BulkInsert(log_t, LOG_COLUMNS)
+_PREPARED_INSERT_LOG = PreparedWrite(insert(log_t).values({c: bindparam(c) for c in LOG_COLUMNS}))
 
 
 @lru_cache(maxsize=16)

@@ -162,3 +162,53 @@ def _rendered(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
         else:
             out.append(process(value))
     return out
+
+
+class PreparedWrite:
+    """One INSERT, UPDATE or DELETE built with SQLAlchemy Core, run through the driver.
+
+    Compiled once per dialect; each execution binds its parameters through the
+    columns' own bind processors and calls ``cursor.execute`` directly, without
+    SQLAlchemy's per-statement machinery (the hot path of a transition runs a
+    few of these). Returns the driver's row count.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple[Processor, ...]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple[Processor, ...]]:
+        cached = self._by_dialect.get(dialect.name)
+        if cached is None:
+            compiled = self.statement.compile(dialect=dialect)
+            if dialect.paramstyle == "qmark":
+                names = tuple(compiled.positiontup or ())
+                sql = compiled.string
+            else:  # pyformat (psycopg): render positionally as %s, in the order of the text
+                names = tuple(_order_of(compiled.string, compiled.binds))
+                sql = compiled.string
+                for name in names:
+                    sql = sql.replace(f"%({name})s", "%s")
+            processors = tuple(
+                compiled.binds[name].type._cached_bind_processor(dialect) for name in names
+            )
+            cached = self._by_dialect[dialect.name] = (sql, names, processors)
+        return cached
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        sql, names, processors = self._compiled(conn.dialect)
+        values = tuple(
+            params[name] if process is None or params[name] is None else process(params[name])
+            for name, process in zip(names, processors, strict=True)
+        )
+        return int(conn.exec_driver_sql(sql, values).rowcount)
+
+
+def _order_of(sql: str, binds: Mapping[str, Any]) -> list[str]:
+    """The bind names of a pyformat statement in the order they appear in its text."""
+    found = []
+    for name in binds:
+        at = sql.find(f"%({name})s")
+        if at >= 0:
+            found.append((at, name))
+    return [name for _, name in sorted(found)]
