@@ -224,8 +224,12 @@ def on_transition(
     trigger: str,
     now: datetime,
     version: int,
+    clocked: bool = True,
 ) -> dict[str, Any]:
     """Start, keep or stop the ticket's clock for entering ``to_state``; the columns to change.
+
+    ``clocked=False`` says the ticket has no due time, so no pending timers (timers are
+    armed only with a due time, and cleared with it): nothing to cancel, no statement.
 
     A self-loop keeps everything. Any other move cancels the pending timers;
     a state with a time limit then sets ``due_at``/``due_rule``, resets the
@@ -235,7 +239,7 @@ def on_transition(
     if from_state == to_state:
         return {}
     conn = uow.conn
-    if from_state is not None:
+    if from_state is not None and clocked:
         cancel_pending(conn, ticket_id, now)
     values, times = entry_plan(workflow, to_state, lambda: campaign_clock(uow, campaign_id), now)
     if times:
