@@ -29,10 +29,13 @@ class ReadCache:
         self.clock = clock
         self._entries: dict[Hashable, tuple[float, Any]] = {}
 
-    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+    def get(self, key: Hashable, load: Callable[[], T], ttl_seconds: float | None = None) -> T:
+        """The value for ``key`` if loaded less than ``ttl_seconds`` (default: the cache's)
+        ago, else ``load()``'s, kept from now."""
         now = self.clock()
         entry = self._entries.get(key)
-        if entry is not None and now - entry[0] < self.ttl_seconds:
+        ttl = self.ttl_seconds if ttl_seconds is None else ttl_seconds
+        if entry is not None and now - entry[0] < ttl:
             value: T = entry[1]
             return value
         value = load()
