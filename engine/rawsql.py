@@ -74,18 +74,25 @@ class BulkInsert:
         if not rows:
             return []
         if conn.dialect.name != "postgresql":
-            # Under SQLite's write lock (BEGIN IMMEDIATE) nobody else inserts, and a new row's
-            # rowid is one more than the largest: the ids are before+1 .. before+n, which
-            # one count and max confirm.
+            # Under SQLite's write lock (BEGIN IMMEDIATE) nobody else inserts, and one
+            # executemany assigns increasing rowids: the new ids are those above the old
+            # maximum, usually one unbroken run (then no need to read them one by one).
             table = self.table.name
             before = conn.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar() or 0
             self.execute(conn, rows)
-            count, last = conn.exec_driver_sql(
-                f"SELECT count(*), max(id) FROM {table} WHERE id > ?", (before,)
+            count, first, last = conn.exec_driver_sql(
+                f"SELECT count(*), min(id), max(id) FROM {table} WHERE id > ?", (before,)
             ).one()
-            if count != len(rows) or last != before + len(rows):  # pragma: no cover
+            if count != len(rows):  # pragma: no cover - a second writer on SQLite
                 raise RuntimeError(f"rows inserted into {table} by another writer")
-            return list(range(before + 1, before + 1 + len(rows)))
+            if last - first + 1 == count:
+                return list(range(first, last + 1))
+            return [  # pragma: no cover - rowids with gaps (AUTOINCREMENT after deletions)
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"SELECT id FROM {table} WHERE id > ? ORDER BY id", (before,)
+                )
+            ]
         sql, processors = self._compiled(conn.dialect)
         columns = [[row[name] for row in rows] for name in self.columns]
         for index, process in enumerate(processors):
