@@ -1,13 +1,16 @@
 """The sweep: fire the timers that fell due, in due-time order, exactly once.
 
-``fire_due_timers`` claims one batch in the caller's transaction — on
+``fire_due_timers`` claims one chunk in the caller's transaction — on
 PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so several workers share the load
 without firing a timer twice; on SQLite the connection already holds the write
 lock (``BEGIN IMMEDIATE``), one sweeper per database. Each firing writes its log
-row through ``engine.tickets.record_events`` (record_event for a batch) as the system actor, raises the
-ticket's escalation level and writes the notices, in the same transaction. A
-guard (``UPDATE ... WHERE fired_at IS NULL``) makes a replayed firing a no-op.
-``sweep`` runs batches until nothing is due, committing each.
+row through ``engine.ledger.record_events`` (record_event for a batch) as the
+system actor, raises the ticket's escalation level and writes the notices, in
+the same transaction; the bulk writes go through the driver's executemany
+(``engine.rawsql``). A guard (``UPDATE ... WHERE fired_at IS NULL``) makes a
+replayed firing a no-op. ``sweep`` fires chunks until nothing is due and commits
+after ``batch`` firings or ``budget_seconds``, whichever comes first, so no
+writer waits long behind a backlog; it returns counts, not every firing.
 """
 
 from __future__ import annotations
