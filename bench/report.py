@@ -54,7 +54,8 @@ def _when(r: dict[str, Any]) -> str:
     return (
         f"{r['measured_at'][:16].replace('T', ' ')} UTC, commit {m.get('commit', '?')}, "
         f"{m['cpus']} cores, {m.get('memory_gib', '?')} GiB, {m['arch']}, Python {m['python']}, "
-        f"SQLite {m['sqlite']}, load average {m['load_average_at_start'][0]} at the start{quick}"
+        f"SQLite {m['sqlite']}, 1-minute load average {m['load_average_at_start'][0]} as the "
+        f"result was written{quick}"
     )
 
 
