@@ -33,8 +33,8 @@ from engine.calendar import CalendarBook, WorkingCalendar
 from engine.clock import SystemClock, ensure_utc
 from engine.errors import Conflict
 from engine.policy import Policy, load_policy_file
-from engine.readsource import ReadChoice, ReadSource, build_read_source
 from engine.readcache import ReadCache
+from engine.readsource import ReadChoice, ReadSource, build_read_source
 from engine.settings import audit_key as settings_audit_key
 from engine.settings import database_url, load_settings, project_path
 from engine.workflow import Workflow, WorkflowRegistry
@@ -84,6 +84,7 @@ class EngineContext:
         if self.reads is None:
             self.reads = ReadSource(self.engine, primary_sessions=self.sessions)
         return self.reads
+
     # read-mostly rows (a campaign's clock) kept a few seconds: engine.readcache
     cache: ReadCache = field(default_factory=ReadCache)
 
