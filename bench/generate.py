@@ -19,8 +19,13 @@ What it makes (deterministic for a given ``--seed``):
   and a ``system`` row for each deadline timer that fired — each row hash-chained
   with ``engine.audit.row_hash`` so ``rectiflow audit verify`` passes; the ticket's
   ``version`` equals its log length and ``last_hash`` is its chain head;
-* pending timers (warning, breach, ladder steps) for open tickets; every timer
-  due before ``BENCH_NOW`` has fired, so a sweep at ``BENCH_NOW`` finds nothing;
+* every path checked against the ``consultation`` workflow definition (a step
+  the workflow does not allow stops the generator); due times, due rules and
+  timers (warning, breach, ladder steps) from ``engine.deadlines`` on the
+  campaign's working calendar (``engine.calendar``, holidays included) for the
+  state each open ticket stands in; every timer due before ``BENCH_NOW`` has
+  fired and is logged as ``engine.timers`` logs it (``deadline_warning``,
+  ``overdue``, ``escalated``), so a sweep at ``BENCH_NOW`` finds nothing;
 * feedback records, government escalations, theme tags.
 
 Rows go in through the driver's bulk paths (``executemany`` on SQLite, ``COPY``
@@ -50,11 +55,13 @@ from sqlalchemy.orm import Session
 
 from bench.engine_context import as_uow
 from demo.consultation_2005 import TEXTS
-from engine import audit, db
+from engine import audit, db, deadlines
+from engine.calendar import CalendarBook
 from engine.models import Campaign, Category, Unit, User
 from engine.organisation import load_campaign_file, load_organisation_file
 from engine.security import hash_password
-from engine.settings import PROJECT_ROOT, audit_key, load_settings
+from engine.settings import PROJECT_ROOT, audit_key, load_settings, project_path
+from engine.workflow import default_registry
 
 log = logging.getLogger("bench.generate")
 
@@ -100,9 +107,8 @@ THEMES = (
     "poor_law_enforcement_quality",
 )
 KIND_WEIGHTS = (("criticism", 45), ("suggestion", 40), ("praise", 10), ("request", 5))
-TIME_LIMIT_DAYS = {"received": 2, "categorized": 2, "assigned": 10, "rectified": 3, "escalated": 5}
-LADDER = ((2, 2), (3, 5))  # (level, working days after the breach)
-WARNING_BEFORE = timedelta(hours=24)
+# Time limits, the ladder and the calendar are the engine's: the workflow definition's states
+# and ladder, and the campaign's working calendar (engine.calendar), through engine.deadlines.
 FEEDBACK_METHODS = ("letter", "visit", "phone", "sms", "meeting")
 # Where a ticket's story stops if nothing else stops it first (the clock does too).
 ENDINGS_OLD = (
@@ -320,17 +326,6 @@ def _info(camp: Campaign, tickets: int, *, active: bool, categories: list[str]) 
 # --- one ticket's story ------------------------------------------------------------------------
 
 
-def add_working_days(at: datetime, days: int) -> datetime:
-    """``days`` working days (Mon-Fri, Shanghai) after ``at``; holidays are the deadlines' job."""
-    local = at.astimezone(SHANGHAI)
-    added = 0
-    while added < days:
-        local += timedelta(days=1)
-        if local.weekday() < 5:
-            added += 1
-    return local.astimezone(UTC)
-
-
 @dataclass
 class Rows:
     """One chunk of rows per table, as tuples in the column order of ``COLUMNS``."""
@@ -430,10 +425,29 @@ class Generator:
         self.now = now
         self.key = key
         self.rng = random.Random(seed)
+        self.workflow = default_registry().get(*WORKFLOW)
+        self._clocks: dict[int, deadlines.CampaignClock] = {}
+        # the calendars the engine's context reads (settings' ``calendar`` file)
+        self.calendars = CalendarBook.from_file(
+            project_path(load_settings().get("calendar", "config/calendar-cn.toml"))
+        )
         self.kinds = [k for k, _ in KIND_WEIGHTS]
         self.kind_weights = [w for _, w in KIND_WEIGHTS]
         self.categories = list(CATEGORY_WEIGHTS)
         self.category_weights = list(CATEGORY_WEIGHTS.values())
+
+    def clock(self, camp: CampaignInfo) -> deadlines.CampaignClock:
+        """The campaign's clock as the engine builds it: timezone, calendar, cap."""
+        if camp.id not in self._clocks:
+            self._clocks[camp.id] = deadlines.CampaignClock(
+                id=camp.id,
+                code=camp.code,
+                timezone=SHANGHAI,
+                calendar=self.calendars.get("CN"),
+                rectification_deadline=camp.deadline,
+                ends_on=camp.ends.astimezone(SHANGHAI).date(),
+            )
+        return self._clocks[camp.id]
 
     def ticket(self, camp: CampaignInfo, seq: int, received: datetime, ids: Ids, out: Rows) -> None:
         rng = self.rng
@@ -618,39 +632,53 @@ class Generator:
             roll = rng.random()
             satisfied = True if roll < 0.86 else (False if roll < 0.92 else None)
 
-        # Deadlines of the state the ticket stands in: timers, fired ones logged by the system.
+        # Deadlines of the state the ticket stands in, as engine.deadlines sets them when it
+        # entered that state (a self-loop keeps the clock): due time and rule, the armed
+        # timers; those due before "now" fired, each logged as engine.timers logs it.
         due_at = due_rule = None
         level = 0
-        if state != "fed_back":
-            limit = TIME_LIMIT_DAYS[state]
-            due_at = add_working_days(t, limit)
-            due_rule = f"{state}: {limit} working days"
-            if due_at > camp.deadline and state != "escalated":
-                due_at, due_rule = camp.deadline, "campaign deadline"
-            steps = [("warning", 0, due_at - WARNING_BEFORE), ("breach", 1, due_at)]
-            steps += [("ladder", lv, add_working_days(due_at, d)) for lv, d in LADDER]
-            for kind_, lv, when in steps:
-                when = max(when, t)  # a cap already passed fires at once
+        spec = self.workflow.states[state]
+        clock = self.clock(camp)
+        due = deadlines.state_due(spec, clock, chain.entered_at) if not spec.final else None
+        if due is not None:
+            due_at, due_rule = due.at, due.rule
+            due_local = clock.local(due.at).strftime("%Y-%m-%d %H:%M")
+            for kind_, lv, when in deadlines.armed_times(
+                due.at, self.workflow.ladder, clock, chain.entered_at
+            ):
+                timer_id = ids.timer
+                ids.timer += 1
                 fired = when <= now
                 out.timers.append(
-                    (ids.timer, ticket_id, kind_, lv, when, t, when if fired else None)
-                )
-                ids.timer += 1
-                if fired:
-                    event = f"timer_{kind_}"
-                    data = {"level": lv, "due_at": audit.format_instant(due_at)}
-                    level = max(level, lv)
-                    chain.add(
-                        event,
-                        state,
-                        state,
-                        "system",
-                        "system",
+                    (
+                        timer_id,
+                        ticket_id,
+                        kind_,
+                        lv,
                         when,
-                        None,
-                        data,
-                        escalation_level=level,
+                        chain.entered_at,
+                        when if fired else None,
                     )
+                )
+                if not fired:
+                    continue
+                if kind_ == deadlines.WARNING:
+                    event, data = "deadline_warning", {"timer": timer_id, "due_at": due_local}
+                else:
+                    event = "overdue" if kind_ == deadlines.BREACH else "escalated"
+                    data = {"timer": timer_id, "level": lv, "due_at": due_local}
+                    level = max(level, lv)
+                chain.add(
+                    event,
+                    state,
+                    state,
+                    "system",
+                    "system",
+                    when,
+                    None,
+                    data,
+                    escalation_level=level,
+                )
         if rng.random() < 0.3:
             out.ticket_themes.append((ticket_id, rng.choice(THEMES), camp.id))
         out.tickets.append(
@@ -712,6 +740,7 @@ class Chain:
             "category": None,
             "kind": None,
         }
+        self.entered_at: datetime = datetime.min.replace(tzinfo=UTC)  # when the state began
 
     def add(
         self,
@@ -726,6 +755,21 @@ class Chain:
         **sets: Any,
     ) -> None:
         """Append one row; ``sets`` are the head columns it changes (``unit_id=...``)."""
+        workflow = self.gen.workflow
+        if trigger == "create":
+            expected: str | None = workflow.initial
+        elif trigger in workflow.trigger_names():
+            spec = workflow.transition_for(trigger, from_state or "")
+            expected = workflow.next_state(from_state or "", trigger) if spec else None
+        else:  # a timer's event: the state stays
+            expected = from_state
+        if to_state != expected:
+            raise RuntimeError(
+                f"generator path {from_state} --{trigger}--> {to_state} is not the "
+                f"{workflow.name} workflow's (it goes to {expected})"
+            )
+        if from_state != to_state:
+            self.entered_at = at
         self.seq += 1
         self.head.update(sets)
         head = audit.head_json(self.head)

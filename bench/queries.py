@@ -174,9 +174,9 @@ def cases(
 
 def _idle_sweep(timers: Any, sessions: Any) -> Any:
     result = timers.sweep(context_for(sessions.kw["bind"]), now=BENCH_NOW)
-    if result.firings:
+    if result.fired:
         raise RuntimeError(
-            f"the sweep at {BENCH_NOW} fired {len(result.firings)} timers: the database is not "
+            f"the sweep at {BENCH_NOW} fired {result.fired} timers: the database is not "
             "a fresh bench.generate one (measure an idle sweep on an untouched database)"
         )
     return result

@@ -1,37 +1,42 @@
-"""Persisted, audited transitions per second on SQLite, next to the bare SQL floor.
+"""Persisted, audited transitions per second on SQLite, next to the prebuilt Core floor and a peer.
 
-rectiflow's path: ``engine.tickets.fire`` — load the ticket, check role, unit,
-data and guard, move the state on the compiled machine, run the deadline hook,
-hash-chain the log row, UPDATE the ticket with its version check, INSERT the
-log row — one transaction (one commit) per transition.
+    python -m bench.run transitions            # FULL and NORMAL, results to bench/results/
+    python -m bench.transitions [--tickets 500] [--rounds 3] [--synchronous FULL]
 
-The floor, in the same run on the same database settings: the same UPDATE +
-INSERT written with plain SQLAlchemy Core, one transaction per transition.
+Three sides drive the same four steps (categorize, assign, rectify, feed back)
+on tickets created beforehand, one transaction (one commit) per step:
 
-The two sides interleave in blocks of a few tickets (floor block, rectiflow
-block, floor block...) so both see the same machine noise — on a shared
-machine the fsync time alone varies several-fold from minute to minute — and
-each round reports the ratio of the summed times.
+* rectiflow: ``engine.tickets.fire`` in a new session per transition, as a
+  request has — load the ticket, check role, unit, data and guard, move the
+  state on the compiled machine, the deadline hook, hash-chain the log row,
+  UPDATE the ticket with its version check, INSERT the log row.
+* floor: the same UPDATE (with its version check) + INSERT of the log row
+  through SQLAlchemy Core with both statements built once, one
+  ``engine.begin()`` per transition, same database file settings: the fastest
+  honest version of the same writes.
+* peer: SpiffWorkflow 3's stateless pattern (``bench.spiff_peer.SpiffSide``):
+  load the instance's serialised row, deserialise, complete the ready task,
+  serialise and write it back, one transaction per step.
 
-    python -m bench.transitions [--tickets 1000] [--rounds 3] [--synchronous FULL]
+The sides interleave in blocks of ``--block`` tickets (ABBA order), several
+rounds on fresh databases; each round reports the rate of each side and the
+ratio rectiflow / floor, and the summary their medians and spread.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sqlite3
-import statistics
+import json
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from bench.engine_context import as_uow
+from bench.common import interleave, result, spread, timed
+from bench.engine_context import as_uow, context_for
 from engine import db
 from engine.models import Ticket, TransitionLog
 from engine.organisation import load_campaign_file, load_organisation_file
@@ -50,9 +55,25 @@ STEPS = [
         {"method": "visit", "text": "Visited and explained.", "date": "2005-02-28"},
     ),
 ]
+STATES = ["received", "categorized", "assigned", "rectified", "fed_back"]
+SPIFF_NAMES = ["categorize", "assign", "rectify", "feed_back"]
+
+tickets_t, log_t = Ticket.__table__, TransitionLog.__table__
+# The floor's two statements, built once.
+FLOOR_UPDATE = (
+    update(tickets_t)
+    .where(tickets_t.c.id == bindparam("tid"), tickets_t.c.version == bindparam("expected"))
+    .values(
+        state=bindparam("state"),
+        version=bindparam("new_version"),
+        last_hash=bindparam("h"),
+        updated_at=bindparam("at"),
+    )
+)
+FLOOR_INSERT = insert(log_t)
 
 
-def build(path: Path, tickets: int, synchronous: str):  # type: ignore[no-untyped-def]
+def build(path: Path, tickets: int, synchronous: str) -> tuple[Engine, list[str]]:
     engine = db.make_engine(f"sqlite:///{path}", sqlite_synchronous=synchronous)
     db.upgrade(engine)
     with Session(engine) as s:
@@ -74,67 +95,74 @@ def build(path: Path, tickets: int, synchronous: str):  # type: ignore[no-untype
     return engine, numbers
 
 
-def rectiflow_block(session: Session, actors: dict, numbers: list[str]) -> float:  # type: ignore[type-arg]
-    """Drive each ticket through the four steps, one transaction (commit) per transition."""
-    start = time.perf_counter()
+def rectiflow_block(engine: Engine, actors: dict[str, Any], numbers: list[str]) -> int:
+    """Each ticket through the four steps; a new session and one commit per transition."""
     for step, (trigger, user, data) in enumerate(STEPS):
         for number in numbers:
-            fire(
-                as_uow(session),
-                number,
-                trigger,
-                actor=actors[user],
-                data=data,
-                expected_version=step + 1,
-                now=NOW + timedelta(minutes=step),
-            )
-            session.commit()
-    return time.perf_counter() - start
+            with context_for(engine).unit_of_work() as uow:
+                fire(
+                    uow,
+                    number,
+                    trigger,
+                    actor=actors[user],
+                    data=data,
+                    expected_version=step + 1,
+                    now=NOW + timedelta(minutes=step),
+                )
+    return len(numbers) * len(STEPS)
 
 
-def floor_block(engine, ids: list[int]) -> float:  # type: ignore[no-untyped-def]
-    """The same writes with bare Core: UPDATE with version check + INSERT, one transaction each."""
-    tickets, log = Ticket.__table__, TransitionLog.__table__
-    states = ["received", "categorized", "assigned", "rectified", "fed_back"]
-    start = time.perf_counter()
+def floor_block(engine: Engine, ids: list[int]) -> int:
+    """The same writes with prebuilt Core statements: UPDATE (version check) + INSERT."""
     for step, (trigger, user, _data) in enumerate(STEPS):
+        at = NOW + timedelta(minutes=step)
         for tid in ids:
             with engine.begin() as conn:
-                result = conn.execute(
-                    update(tickets)
-                    .where(tickets.c.id == tid, tickets.c.version == step + 1)
-                    .values(
-                        state=states[step + 1],
-                        version=step + 2,
-                        last_hash="f" * 64,
-                        updated_at=NOW + timedelta(minutes=step),
-                    )
+                changed = conn.execute(
+                    FLOOR_UPDATE,
+                    {
+                        "tid": tid,
+                        "expected": step + 1,
+                        "state": STATES[step + 1],
+                        "new_version": step + 2,
+                        "h": "f" * 64,
+                        "at": at,
+                    },
                 )
-                assert result.rowcount == 1
+                assert changed.rowcount == 1
                 conn.execute(
-                    insert(log).values(
-                        ticket_id=tid,
-                        seq=step + 2,
-                        trigger=trigger,
-                        from_state=states[step],
-                        to_state=states[step + 1],
-                        actor=user,
-                        role="x",
-                        at=NOW + timedelta(minutes=step),
-                        reason=None,
-                        data="{}",
-                        workflow_version=1,
-                        prev_hash="e" * 64,
-                        hash="f" * 64,
-                    )
+                    FLOOR_INSERT,
+                    {
+                        "ticket_id": tid,
+                        "seq": step + 2,
+                        "trigger": trigger,
+                        "from_state": STATES[step],
+                        "to_state": STATES[step + 1],
+                        "actor": user,
+                        "role": "x",
+                        "at": at,
+                        "reason": None,
+                        "data": "{}",
+                        "workflow_version": 1,
+                        "prev_hash": "e" * 64,
+                        "hash": "f" * 64,
+                    },
                 )
-    return time.perf_counter() - start
+    return len(ids) * len(STEPS)
 
 
-def run_round(engine, numbers: list[str], block: int) -> tuple[int, float, float]:  # type: ignore[no-untyped-def]
-    """Half the tickets for each side, interleaved block by block; (transitions per side, floor s, ours s)."""
-    half = len(numbers) // 2
-    floor_numbers, ours_numbers = numbers[:half], numbers[half:]
+def spiff_block(spiff: Any, instances: list[int]) -> int:
+    for step, (_trigger, user, data) in enumerate(STEPS):
+        for instance in instances:
+            spiff.step(instance, SPIFF_NAMES[step], user, data, NOW + timedelta(minutes=step))
+    return len(instances) * len(STEPS)
+
+
+def run_round(
+    workdir: Path, round_no: int, tickets: int, block: int, synchronous: str, peer: bool
+) -> dict[str, Any]:
+    engine, numbers = build(workdir / f"round{round_no}.db", tickets, synchronous)
+    floor_numbers, ours_numbers = numbers[:tickets], numbers[tickets:]
     with engine.connect() as conn:
         ids = dict(
             conn.execute(
@@ -142,54 +170,96 @@ def run_round(engine, numbers: list[str], block: int) -> tuple[int, float, float
             ).all()
         )
         conn.rollback()
-    floor_s = ours_s = 0.0
     with Session(engine) as session:
         actors = {user: get_actor(session, user) for _, user, _ in STEPS}
-        session.commit()
-        for i in range(0, half, block):
-            floor_s += floor_block(engine, [ids[n] for n in floor_numbers[i : i + block]])
-            ours_s += rectiflow_block(session, actors, ours_numbers[i : i + block])
-    return half * len(STEPS), floor_s, ours_s
+    floor_ids = [ids[n] for n in floor_numbers]
+    sides = {
+        "floor": lambda i: timed(
+            lambda: floor_block(engine, floor_ids[i * block : (i + 1) * block])
+        ),
+        "rectiflow": lambda i: timed(
+            lambda: rectiflow_block(engine, actors, ours_numbers[i * block : (i + 1) * block])
+        ),
+    }
+    if peer:
+        from bench.spiff_peer import SpiffSide
+
+        spiff = SpiffSide(workdir / f"spiff{round_no}.db", synchronous)
+        instances = [spiff.create(NOW) for _ in range(tickets)]
+        sides["spiff"] = lambda i: timed(
+            lambda: spiff_block(spiff, instances[i * block : (i + 1) * block])
+        )
+    done = interleave(sides, (tickets + block - 1) // block)
+    engine.dispose()
+    rates = {name: n / seconds for name, (n, seconds) in done.items()}
+    out: dict[str, Any] = {f"{name}_per_s": round(rate, 1) for name, rate in rates.items()}
+    out["ratio"] = round(rates["rectiflow"] / rates["floor"], 3)
+    if peer:
+        out["ratio_to_spiff"] = round(rates["rectiflow"] / rates["spiff"], 3)
+    out["transitions_per_side"] = done["rectiflow"][0]
+    return out
+
+
+def measure(
+    *, tickets: int, rounds: int, block: int, synchronous: str, peer: bool = True
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        per_round = [
+            run_round(Path(tmp), r, tickets, block, synchronous, peer) for r in range(rounds)
+        ]
+    summary: dict[str, Any] = {
+        "ratio": spread([r["ratio"] for r in per_round]),
+        "floor_per_s": spread([r["floor_per_s"] for r in per_round]),
+        "rectiflow_per_s": spread([r["rectiflow_per_s"] for r in per_round]),
+        "target_ratio": 0.7,
+    }
+    if peer:
+        summary["spiff_per_s"] = spread([r["spiff_per_s"] for r in per_round])
+        summary["ratio_to_spiff"] = spread([r["ratio_to_spiff"] for r in per_round])
+    summary["met"] = summary["ratio"]["median"] >= summary["target_ratio"]
+    return result(
+        f"transitions-{synchronous.lower()}",
+        command=(
+            f"python -m bench.transitions --tickets {tickets} --rounds {rounds} "
+            f"--block {block} --synchronous {synchronous}"
+        ),
+        params={
+            "tickets_per_side": tickets,
+            "rounds": rounds,
+            "block": block,
+            "synchronous": synchronous,
+            "peer": "SpiffWorkflow" if peer else None,
+        },
+        rounds=per_round,
+        summary=summary,
+    )
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """For ``bench.run``: FULL and NORMAL."""
+    tickets, rounds = (100, 2) if quick else (500, 3)
+    return [
+        measure(tickets=tickets, rounds=rounds, block=10, synchronous=mode)
+        for mode in ("FULL", "NORMAL")
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--tickets", type=int, default=1000, help="tickets per round and side (4 transitions each)"
-    )
+    parser.add_argument("--tickets", type=int, default=500, help="tickets per side per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
-    args = parser.parse_args()
     parser.add_argument("--block", type=int, default=10, help="tickets per interleaved block")
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--no-peer", action="store_true", help="leave SpiffWorkflow out")
     args = parser.parse_args()
-    ratios: list[float] = []
-    floor_rates: list[float] = []
-    ours_rates: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for round_no in range(args.rounds):
-            engine, numbers = build(
-                Path(tmp) / f"round{round_no}.db", args.tickets, args.synchronous
-            )
-            n, floor_s, ours_s = run_round(engine, numbers, args.block)
-            floor_rates.append(n / floor_s)
-            ours_rates.append(n / ours_s)
-            ratios.append(floor_s / ours_s)
-            print(
-                f"round {round_no + 1}: floor {floor_rates[-1]:,.0f}/s  rectiflow {ours_rates[-1]:,.0f}/s  "
-                f"ratio {ratios[-1]:.2f}"
-            )
-            engine.dispose()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, synchronous={args.synchronous}, "
-        f"{args.tickets * 4} transitions per side per round, blocks of {args.block} tickets"
+    out = measure(
+        tickets=args.tickets,
+        rounds=args.rounds,
+        block=args.block,
+        synchronous=args.synchronous,
+        peer=not args.no_peer,
     )
-    print(f"floor (Core UPDATE+INSERT): median {statistics.median(floor_rates):,.0f}/s")
-    print(f"rectiflow fire():            median {statistics.median(ours_rates):,.0f}/s")
-    print(
-        f"ratio rectiflow/floor: median {statistics.median(ratios):.2f} (rounds: "
-        f"{', '.join(f'{r:.2f}' for r in ratios)})"
-    )
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

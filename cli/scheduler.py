@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, date
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from cli.context import AppContext
 from engine import mailer, notifications, timers
+from engine.errors import ConfigError
 from engine.read import reference
 from engine.settings import PROJECT_ROOT, project_path
 
@@ -79,22 +81,41 @@ class SchedulerLock:
         self._handle = None
 
 
-def run_sweep(app: AppContext) -> timers.SweepResult:
-    """One sweep at the app's clock; e-mail after each committed batch."""
+def run_sweep(
+    app: AppContext, listing: Callable[[timers.SweepResult], None] | None = None
+) -> timers.SweepTotals:
+    """One sweep at the app's clock; e-mail (and ``listing``) after each committed batch."""
     smtp = mailer.SmtpSettings.from_settings(app.settings)
     now = app.now()
+    worker = app.settings.get("worker", {})
+    batch = int(worker.get("sweep_batch", timers.DEFAULT_BATCH))
+    budget = float(worker.get("sweep_budget_seconds", timers.DEFAULT_BUDGET_SECONDS))
+    if batch < 1 or budget <= 0:
+        raise ConfigError(
+            f"[worker] sweep_batch must be at least 1 and sweep_budget_seconds above 0 "
+            f"(got {batch} and {budget})"
+        )
 
     def deliver(part: timers.SweepResult) -> None:
+        if listing is not None:
+            listing(part)
         mailer.deliver(app.sessions, part.notification_ids, smtp=smtp, now=now)
 
     result = timers.sweep(
         app.ctx,
         now=now,
-        batch=int(app.settings.get("worker", {}).get("sweep_batch", 500)),
+        batch=batch,
+        budget_seconds=budget,
         after_commit=deliver,
     )
-    if result.firings:
-        log.info("sweep at %s fired %d timers", now.isoformat(), len(result.firings))
+    if result.fired:
+        log.info(
+            "sweep at %s fired %d timers in %d transactions (longest %.2f s)",
+            now.isoformat(),
+            result.fired,
+            result.transactions,
+            result.longest_transaction_seconds,
+        )
     # Notices written outside the sweep (web and API actions) go out here too.
     mailer.deliver_pending(app.sessions, smtp=smtp, now=now)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,8 +17,9 @@ from cli.scheduler import (
     run_digest,
     run_sweep,
 )
+from engine import timers
 from engine.clock import FixedClock, parse_instant
-from engine.errors import EngineError
+from engine.errors import EngineError, ValidationError
 from engine.read import reference
 from engine.settings import database_url, require_audit_key
 
@@ -54,23 +56,46 @@ def _is_sqlite(app: AppContext) -> bool:
 @main.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Sweep as if it were this time.")
 @click.option("--batch", type=int, help="Timers per transaction (default: [worker] sweep_batch).")
+@click.option(
+    "--list", "listing", is_flag=True, help="Also print each firing as its batch commits."
+)
 @pass_app
-def sweep(app: AppContext, now_text: str | None, batch: int | None) -> None:
-    """Fire every timer that is due now, print what fired, and exit."""
+def sweep(app: AppContext, now_text: str | None, batch: int | None, listing: bool) -> None:
+    """Fire every timer that is due now, print counts per committed batch, and exit."""
     _set_now(app, now_text)
-    if batch:
+    if batch is not None:
+        if batch < 1:
+            fail(ValidationError("--batch must be at least 1", fields={"batch": "at least 1"}))
         app.settings.setdefault("worker", {})["sweep_batch"] = batch
+    done = 0
+
+    def report(part: timers.SweepResult) -> None:
+        nonlocal done
+        done += 1
+        if listing:
+            for f in part.firings:
+                what = "warning" if f.kind == "warning" else f"level {f.level} ({f.kind})"
+                click.echo(
+                    f"{f.ticket}\t{what}\tdue {f.due_at.isoformat()}\tunit {f.unit_code or '-'}"
+                    f"\t{len(f.notified)} notified"
+                )
+        kinds = Counter("warning" if f.kind == "warning" else "escalation" for f in part.firings)
+        click.echo(
+            f"batch {done}: {len(part.firings)} fired ({kinds['warning']} warnings, "
+            f"{kinds['escalation']} breaches or escalations), {len(part.notification_ids)} "
+            f"notices, {part.skipped} already fired, {part.deferred} deferred"
+        )
+
     try:
-        result = run_sweep(app)
+        result = run_sweep(app, listing=report)
     except EngineError as exc:
         fail(exc)
-    for f in result.firings:
-        what = "warning" if f.kind == "warning" else f"level {f.level} ({f.kind})"
-        click.echo(
-            f"{f.ticket}\t{what}\tdue {f.due_at.isoformat()}\tunit {f.unit_code or '-'}"
-            f"\t{len(f.notified)} notified"
-        )
-    click.echo(f"{len(result.firings)} timers fired at {app.now().isoformat()}")
+    click.echo(
+        f"{result.fired} timers fired at {app.now().isoformat()} "
+        f"({result.warnings} warnings, {result.breaches} breaches, {result.escalations} "
+        f"escalations; {result.transactions} transactions, longest "
+        f"{result.longest_transaction_seconds:.2f} s)"
+    )
 
 
 @main.command()
@@ -183,7 +208,7 @@ def simulate(
             continue
         for line in day.lines():
             click.echo(line)
-    total = sum(len(d.firings) for d in days)
+    total = sum(d.fired for d in days)
     click.echo(
         f"{total} timers fired up to {until.astimezone(tz).isoformat()}"
         + (" (dry run: rolled back)" if dry_run else "")

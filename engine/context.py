@@ -33,6 +33,7 @@ from engine.calendar import CalendarBook, WorkingCalendar
 from engine.clock import SystemClock, ensure_utc
 from engine.errors import Conflict
 from engine.policy import Policy, load_policy_file
+from engine.readcache import ReadCache
 from engine.readsource import ReadChoice, ReadSource, build_read_source
 from engine.settings import audit_key as settings_audit_key
 from engine.settings import database_url, load_settings, project_path
@@ -84,6 +85,9 @@ class EngineContext:
             self.reads = ReadSource(self.engine, primary_sessions=self.sessions)
         return self.reads
 
+    # read-mostly rows (a campaign's clock) kept a few seconds: engine.readcache
+    cache: ReadCache = field(default_factory=ReadCache)
+
     def now(self) -> datetime:
         return ensure_utc(self.clock())
 
@@ -106,6 +110,7 @@ class EngineContext:
             audit_key=self.audit_key,
             clock=clock,
             reads=self.reads,
+            cache=self.cache,
         )
 
     def bind(self, session: Session) -> UnitOfWork:

@@ -100,6 +100,48 @@ def _campaign(conn: Connection, code: str) -> Any:
     return row
 
 
+def opinion_errors(
+    *,
+    text: str,
+    kind: str | None,
+    citizen_name: str | None,
+    citizen_contact: str | None,
+    area: str | None,
+    address: str | None,
+    lat: float | None,
+    long: float | None,
+    received: datetime,
+    now: datetime,
+) -> dict[str, str]:
+    """Why an opinion cannot be recorded, field by field (empty when it can).
+
+    ``text`` is already stripped; ``received`` and ``now`` are UTC. Shared by
+    ``create_ticket`` and the bulk path (``engine.bulk.create_tickets``).
+    """
+    errors: dict[str, str] = {}
+    if not text:
+        errors["text"] = "is required: what did the person say?"
+    elif len(text) > TEXT_MAX:
+        errors["text"] = f"is too long ({len(text)} characters; at most {TEXT_MAX})"
+    if kind is not None and kind not in KINDS:
+        errors["kind"] = f"{kind!r} is not one of {', '.join(KINDS)}"
+    for name, value, limit in (
+        ("citizen_name", citizen_name, 200),
+        ("citizen_contact", citizen_contact, 200),
+        ("area", area, 100),
+        ("address", address, 300),
+    ):
+        if value is not None and len(value) > limit:
+            errors[name] = f"is too long ({len(value)} characters; at most {limit})"
+    if lat is not None and not -90 <= lat <= 90:
+        errors["lat"] = "must be between -90 and 90"
+    if long is not None and not -180 <= long <= 180:
+        errors["long"] = "must be between -180 and 180"
+    if received > now + timedelta(minutes=5):
+        errors["received_at"] = "is in the future; give the time the opinion was received"
+    return errors
+
+
 def create_ticket(
     uow: UnitOfWork,
     *,
@@ -128,29 +170,20 @@ def create_ticket(
     conn = uow.conn
     audit_key = uow.audit_key
     camp = _campaign(conn, campaign)
-    errors: dict[str, str] = {}
     body = (text or "").strip()
-    if not body:
-        errors["text"] = "is required: what did the person say?"
-    elif len(body) > TEXT_MAX:
-        errors["text"] = f"is too long ({len(body)} characters; at most {TEXT_MAX})"
-    if kind is not None and kind not in KINDS:
-        errors["kind"] = f"{kind!r} is not one of {', '.join(KINDS)}"
-    for name, value, limit in (
-        ("citizen_name", citizen_name, 200),
-        ("citizen_contact", citizen_contact, 200),
-        ("area", area, 100),
-        ("address", address, 300),
-    ):
-        if value is not None and len(value) > limit:
-            errors[name] = f"is too long ({len(value)} characters; at most {limit})"
-    if lat is not None and not -90 <= lat <= 90:
-        errors["lat"] = "must be between -90 and 90"
-    if long is not None and not -180 <= long <= 180:
-        errors["long"] = "must be between -180 and 180"
     received = ensure_utc(received_at) if received_at is not None else now
-    if received > now + timedelta(minutes=5):
-        errors["received_at"] = "is in the future; give the time the opinion was received"
+    errors = opinion_errors(
+        text=body,
+        kind=kind,
+        citizen_name=citizen_name,
+        citizen_contact=citizen_contact,
+        area=area,
+        address=address,
+        lat=lat,
+        long=long,
+        received=received,
+        now=now,
+    )
     if errors:
         listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
         raise ValidationError(f"the opinion cannot be recorded: {listed}", fields=errors)

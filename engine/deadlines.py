@@ -23,6 +23,7 @@ Rules (decided here, documented in README):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -34,6 +35,7 @@ from sqlalchemy.engine import Connection
 from engine.calendar import WorkingCalendar
 from engine.context import UnitOfWork
 from engine.models import Campaign, Timer
+from engine.rawsql import BulkInsert, PreparedWrite
 from engine.workflow import Ladder, StateSpec, Workflow
 
 timers_t = cast(Table, Timer.__table__)
@@ -58,6 +60,9 @@ _CANCEL_PENDING = (
     .values(cancelled_at=bindparam("v_now"))
 )
 _INSERT_TIMER = insert(timers_t)
+# The transition's own statements run through the driver, compiled once (engine.rawsql).
+_PREPARED_CANCEL = PreparedWrite(_CANCEL_PENDING)
+_BULK_INSERT_TIMERS = BulkInsert(timers_t, ("ticket_id", "kind", "level", "due_at", "created_at"))
 
 WARNING = "warning"
 BREACH = "breach"  # ladder level 1: the due time passed
@@ -87,16 +92,21 @@ class CampaignClock:
 
 
 def campaign_clock(uow: UnitOfWork, campaign_id: int) -> CampaignClock:
-    """The campaign's timezone, the calendar it names and its deadline."""
-    row = uow.conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
-    return CampaignClock(
-        id=row.id,
-        code=row.code,
-        timezone=ZoneInfo(row.timezone),
-        calendar=uow.ctx.calendar(row.calendar),
-        rectification_deadline=row.rectification_deadline,
-        ends_on=row.ends_on,
-    )
+    """The campaign's timezone, the calendar it names and its deadline (kept a few seconds
+    in the context's read cache; a change through ``engine.organisation`` clears it)."""
+
+    def load() -> CampaignClock:
+        row = uow.conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
+        return CampaignClock(
+            id=row.id,
+            code=row.code,
+            timezone=ZoneInfo(row.timezone),
+            calendar=uow.ctx.calendar(row.calendar),
+            rectification_deadline=row.rectification_deadline,
+            ends_on=row.ends_on,
+        )
+
+    return uow.ctx.cache.get(("campaign_clock", campaign_id), load)
 
 
 @dataclass(frozen=True)
@@ -126,8 +136,7 @@ def state_due(spec: StateSpec, clock: CampaignClock, now: datetime) -> Due | Non
 
 def cancel_pending(conn: Connection, ticket_id: int, now: datetime) -> int:
     """Cancel every timer of the ticket that has neither fired nor been cancelled."""
-    result = conn.execute(_CANCEL_PENDING, {"w_ticket_id": ticket_id, "v_now": now})
-    return result.rowcount or 0
+    return _PREPARED_CANCEL.execute(conn, {"w_ticket_id": ticket_id, "v_now": now})
 
 
 def ladder_times(
@@ -143,6 +152,21 @@ def ladder_times(
     return out
 
 
+def armed_times(
+    due_at: datetime, ladder: Ladder, clock: CampaignClock, now: datetime, from_level: int = 0
+) -> list[tuple[str, int, datetime]]:
+    """The (kind, level, due time) of the timers ``arm_timers`` writes for ``due_at``.
+
+    A warning already past is skipped; ladder steps at or below ``from_level``
+    are not armed again (the ticket is already there).
+    """
+    return [
+        (kind, level, at)
+        for kind, level, at in ladder_times(due_at, ladder, clock)
+        if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
+    ]
+
+
 def arm_timers(
     conn: Connection,
     *,
@@ -153,15 +177,10 @@ def arm_timers(
     now: datetime,
     from_level: int = 0,
 ) -> int:
-    """Insert the warning and ladder timers for ``due_at``; a warning already past is skipped.
-
-    Ladder steps at or below ``from_level`` are not armed again (the ticket is
-    already there). Returns how many timers were armed.
-    """
+    """Insert the warning and ladder timers for ``due_at`` (see ``armed_times``); how many."""
     rows = [
         {"ticket_id": ticket_id, "kind": kind, "level": level, "due_at": at, "created_at": now}
-        for kind, level, at in ladder_times(due_at, ladder, clock)
-        if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
+        for kind, level, at in armed_times(due_at, ladder, clock, now, from_level)
     ]
     if rows:
         conn.execute(_INSERT_TIMER, rows)
@@ -205,8 +224,12 @@ def on_transition(
     trigger: str,
     now: datetime,
     version: int,
+    clocked: bool = True,
 ) -> dict[str, Any]:
     """Start, keep or stop the ticket's clock for entering ``to_state``; the columns to change.
+
+    ``clocked=False`` says the ticket has no due time, so no pending timers (timers are
+    armed only with a due time, and cleared with it): nothing to cancel, no statement.
 
     A self-loop keeps everything. Any other move cancels the pending timers;
     a state with a time limit then sets ``due_at``/``due_rule``, resets the
@@ -216,15 +239,31 @@ def on_transition(
     if from_state == to_state:
         return {}
     conn = uow.conn
-    if from_state is not None:
+    if from_state is not None and clocked:
         cancel_pending(conn, ticket_id, now)
+    values, times = entry_plan(workflow, to_state, lambda: campaign_clock(uow, campaign_id), now)
+    if times:
+        _BULK_INSERT_TIMERS.execute_tuples(
+            conn, [(ticket_id, k, lv, at, now) for k, lv, at in times]
+        )
+    return values
+
+
+def entry_plan(
+    workflow: Workflow, to_state: str, clock: Callable[[], CampaignClock], now: datetime
+) -> tuple[dict[str, Any], list[tuple[str, int, datetime]]]:
+    """What entering ``to_state`` at ``now`` sets on the ticket, and the timers it arms.
+
+    A state with a time limit: its due time, rule, level 0 and the warning and
+    ladder timers; a final state or one without a limit: the clock cleared and
+    no timers. ``clock`` is called only when the state has a limit. The bulk
+    create path (``engine.bulk``) computes this once per batch.
+    """
     spec = workflow.states[to_state]
     if spec.final or (spec.time_limit_working_days is None and spec.time_limit_hours is None):
-        return {"due_at": None, "due_rule": None, "escalation_level": 0}
-    clock = campaign_clock(uow, campaign_id)
-    due = state_due(spec, clock, now)
+        return {"due_at": None, "due_rule": None, "escalation_level": 0}, []
+    campaign = clock()
+    due = state_due(spec, campaign, now)
     assert due is not None
-    arm_timers(
-        conn, ticket_id=ticket_id, due_at=due.at, ladder=workflow.ladder, clock=clock, now=now
-    )
-    return {"due_at": due.at, "due_rule": due.rule, "escalation_level": 0}
+    times = armed_times(due.at, workflow.ladder, campaign, now)
+    return {"due_at": due.at, "due_rule": due.rule, "escalation_level": 0}, times

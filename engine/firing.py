@@ -191,6 +191,7 @@ def fire(
             trigger=trigger,
             now=now,
             version=new_version,
+            clocked=ticket.due_at is not None,
         )
     )
     why = reason if reason is not None else logged.get("reason")

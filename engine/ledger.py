@@ -28,6 +28,7 @@ from engine.clock import ensure_utc
 from engine.context import UnitOfWork
 from engine.errors import Conflict, NotFound, ValidationError
 from engine.models import Ticket, TransitionLog
+from engine.rawsql import BulkInsert, BulkUpdate, PreparedWrite
 
 tickets_t = cast(Table, Ticket.__table__)
 log_t = cast(Table, TransitionLog.__table__)
@@ -268,8 +269,8 @@ def write_change(
         workflow_version=workflow_version,
         audit_key=audit_key,
     )
-    result = conn.execute(_update_ticket(frozenset(values)), params)
-    if result.rowcount != 1:
+    # The hot path: both statements through the driver, compiled once (engine.rawsql).
+    if _prepared_update(frozenset(values)).execute(conn, params) != 1:
         # The other writer has committed (our UPDATE waited for its lock): say where the
         # ticket is now, so a client that retried a request whose answer it lost can tell
         # whether its own first attempt is the one that got there.
@@ -283,9 +284,14 @@ def write_change(
             state=state,
             details=details,
         )
-    conn.execute(INSERT_LOG, row)
+    _PREPARED_INSERT_LOG.execute(conn, row)
     new_version: int = row["seq"]
     return new_version
+
+
+@lru_cache(maxsize=64)
+def _prepared_update(extra: frozenset[str]) -> PreparedWrite:
+    return PreparedWrite(_update_ticket(extra))
 
 
 def _check_event(event: str, values: dict[str, Any]) -> None:
@@ -363,9 +369,9 @@ def record_events(
 
     The tickets must have been read under a lock the caller holds (or under
     SQLite's write lock). Events of one ticket chain in the order given; every
-    event must set the same ``values`` keys. The UPDATE keeps the version check;
-    when the driver reports row counts for executemany a moved ticket raises
-    ``Conflict`` and the caller rolls back. Returns the new versions in order.
+    event must set the same ``values`` keys. The UPDATE keeps the version check:
+    a moved ticket raises ``Conflict`` and the caller rolls back. Returns the new
+    versions in order.
     """
     if not events:
         return []
@@ -401,11 +407,43 @@ def record_events(
         new_version, new_hash = row["seq"], row["hash"]
         heads[t.id] = (new_version, new_hash)
         versions.append(new_version)
-    result = conn.execute(_update_ticket(keys), updates)
-    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(updates):
+    # Driver-level executemany with pre-rendered parameters (engine.rawsql): for a sweep
+    # of thousands, SQLAlchemy's per-row parameter machinery costs more than the SQL.
+    changed = _bulk_update_ticket(keys).execute(conn, updates)
+    if changed != len(updates):
         raise Conflict(
-            f"{len(updates) - result.rowcount} of {len(updates)} tickets changed while their "
+            f"{len(updates) - changed} of {len(updates)} tickets changed while their "
             "events were written; nothing was written, try again"
         )
-    conn.execute(INSERT_LOG, rows)
+    BULK_INSERT_LOG.execute(conn, rows)
     return versions
+
+
+LOG_COLUMNS = (
+    "ticket_id",
+    "seq",
+    "trigger",
+    "from_state",
+    "to_state",
+    "actor",
+    "role",
+    "at",
+    "reason",
+    "data",
+    "workflow_version",
+    "prev_hash",
+    "hash",
+)  # the keys of a log_row
+BULK_INSERT_LOG = BulkInsert(log_t, LOG_COLUMNS)
+_PREPARED_INSERT_LOG = PreparedWrite(insert(log_t).values({c: bindparam(c) for c in LOG_COLUMNS}))
+
+
+@lru_cache(maxsize=16)
+def _bulk_update_ticket(extra: frozenset[str]) -> BulkUpdate:
+    """``_update_ticket`` for many rows through the driver (same columns, same version check)."""
+    columns = (*_ALWAYS_SET, *sorted(extra))
+    return BulkUpdate(
+        tickets_t,
+        {name: f"v_{name}" for name in columns},
+        {"id": "w_id", "version": "w_version"},
+    )

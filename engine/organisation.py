@@ -115,6 +115,10 @@ def upsert_campaign(
 
     Its workflow must be one of the registry's and its calendar one the context knows.
     """
+    # The campaign's clock is kept in each process's read cache: drop this process's copy
+    # now and once the change commits (other processes' copies expire within seconds).
+    uow.ctx.cache.invalidate()
+    uow.after_commit(uow.ctx.cache.invalidate)
     session = uow.session
     code = _need(data, "code", source, "campaign")
     tz = _need(data, "timezone", source, f"campaign {code!r}")

@@ -1,26 +1,29 @@
 """The sweep: fire the timers that fell due, in due-time order, exactly once.
 
-``fire_due_timers`` claims one batch in the caller's transaction — on
+``fire_due_timers`` claims one chunk in the caller's transaction — on
 PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so several workers share the load
 without firing a timer twice; on SQLite the connection already holds the write
 lock (``BEGIN IMMEDIATE``), one sweeper per database. Each firing writes its log
-row through ``engine.tickets.record_events`` (record_event for a batch) as the system actor, raises the
-ticket's escalation level and writes the notices, in the same transaction. A
-guard (``UPDATE ... WHERE fired_at IS NULL``) makes a replayed firing a no-op.
-``sweep`` runs batches until nothing is due, committing each.
+row through ``engine.ledger.record_events`` (record_event for a batch) as the
+system actor, raises the ticket's escalation level and writes the notices, in
+the same transaction; the bulk writes go through the driver's executemany
+(``engine.rawsql``). A guard (``UPDATE ... WHERE fired_at IS NULL``) makes a
+replayed firing a no-op. ``sweep`` fires chunks until nothing is due and commits
+after ``batch`` firings or ``budget_seconds``, whichever comes first, so no
+writer waits long behind a backlog; it returns counts, not every firing.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.actors import SYSTEM_ACTOR
@@ -30,6 +33,7 @@ from engine.deadlines import BREACH, WARNING
 from engine.ledger import Event, record_events
 from engine.models import Campaign, Notification, Ticket, Timer, Unit
 from engine.notifications import Recipients
+from engine.rawsql import BulkInsert
 
 log = logging.getLogger(__name__)
 timers_t = cast(Table, Timer.__table__)
@@ -74,26 +78,69 @@ class SweepResult:
         self.deferred += other.deferred
 
 
-def _claim(session: Session, now: datetime, limit: int) -> list[Any]:
-    query = (
-        select(
-            timers_t.c.id,
-            timers_t.c.ticket_id,
-            timers_t.c.kind,
-            timers_t.c.level,
-            timers_t.c.due_at,
-        )
-        .where(
-            timers_t.c.fired_at.is_(None),
-            timers_t.c.cancelled_at.is_(None),
-            timers_t.c.due_at <= now,
-        )
-        .order_by(timers_t.c.due_at)
-        .limit(limit)
+# The sweep's statements, built once (a sweep runs them for every chunk).
+_CLAIM = (
+    select(
+        timers_t.c.id,
+        timers_t.c.ticket_id,
+        timers_t.c.kind,
+        timers_t.c.level,
+        timers_t.c.due_at,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query))
+    .where(
+        timers_t.c.fired_at.is_(None),
+        timers_t.c.cancelled_at.is_(None),
+        timers_t.c.due_at <= bindparam("now"),
+    )
+    .order_by(timers_t.c.due_at)
+    .limit(bindparam("limit", type_=Integer))
+)
+_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_SWEEP_TICKETS = (
+    select(
+        tickets_t.c.id,
+        tickets_t.c.number,
+        tickets_t.c.campaign_id,
+        tickets_t.c.state,
+        tickets_t.c.version,
+        tickets_t.c.last_hash,
+        tickets_t.c.workflow_name,
+        tickets_t.c.workflow_version,
+        tickets_t.c.unit_id,
+        tickets_t.c.assignee_id,
+        tickets_t.c.escalation_level,
+        tickets_t.c.due_at,
+        # what the log row records (audit.HEAD_COLUMNS) and the time it must not precede
+        tickets_t.c.category,
+        tickets_t.c.kind,
+        tickets_t.c.updated_at,
+        Unit.code.label("unit_code"),
+    )
+    .outerjoin(Unit, Unit.id == tickets_t.c.unit_id)
+    .where(tickets_t.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(tickets_t.c.id)
+)
+_SWEEP_TICKETS_SKIP_LOCKED = _SWEEP_TICKETS.with_for_update(of=tickets_t, skip_locked=True)
+_MARK_FIRED = (
+    update(timers_t)
+    .where(
+        timers_t.c.id.in_(bindparam("ids", expanding=True)),
+        timers_t.c.fired_at.is_(None),
+        timers_t.c.cancelled_at.is_(None),
+    )
+    .values(fired_at=bindparam("now"))
+    .returning(timers_t.c.id)
+)
+_CAMPAIGN_TIMEZONE = select(Campaign.timezone).where(Campaign.id == bindparam("campaign_id"))
+_INSERT_NOTICES = BulkInsert(
+    notifications_t, ("user_id", "kind", "ticket_id", "subject", "body", "created_at")
+)
+
+
+def _claim(session: Session, now: datetime, limit: int) -> list[Any]:
+    pg = session.get_bind().dialect.name == "postgresql"
+    query = _CLAIM_SKIP_LOCKED if pg else _CLAIM
+    return list(session.execute(query, {"now": now, "limit": limit}).all())
 
 
 def due_count(session: Session, *, now: datetime) -> int:
@@ -150,53 +197,22 @@ def fire_due_timers(
     # Lock the batch's tickets in id order and read them fresh. A ticket a user's
     # transaction holds is skipped, not waited for: that transaction may be about to
     # cancel these very timers (which we hold), and waiting would deadlock.
-    ticket_query = (
-        select(
-            tickets_t.c.id,
-            tickets_t.c.number,
-            tickets_t.c.campaign_id,
-            tickets_t.c.state,
-            tickets_t.c.version,
-            tickets_t.c.last_hash,
-            tickets_t.c.workflow_name,
-            tickets_t.c.workflow_version,
-            tickets_t.c.unit_id,
-            tickets_t.c.assignee_id,
-            tickets_t.c.escalation_level,
-            tickets_t.c.due_at,
-            # what the log row records (audit.HEAD_COLUMNS) and the time it must not precede
-            tickets_t.c.category,
-            tickets_t.c.kind,
-            tickets_t.c.updated_at,
-            Unit.code.label("unit_code"),
-        )
-        .outerjoin(Unit, Unit.id == tickets_t.c.unit_id)
-        .where(tickets_t.c.id.in_(ticket_ids))
-        .order_by(tickets_t.c.id)
-    )
-    if pg:
-        ticket_query = ticket_query.with_for_update(of=tickets_t, skip_locked=True)
+    ticket_query = _SWEEP_TICKETS_SKIP_LOCKED if pg else _SWEEP_TICKETS
     tickets: dict[int, Any] = {
-        row.id: SimpleNamespace(**row._mapping) for row in conn.execute(ticket_query)
+        row.id: row for row in conn.execute(ticket_query, {"ids": ticket_ids}).all()
     }
     # A ticket whose last log row is dated after this sweep's clock (another host's clock
     # runs ahead) waits for the next sweep: the log's times only move forward.
     tickets = {k: t for k, t in tickets.items() if t.updated_at is None or t.updated_at <= now}
+    # A ticket with two timers in the chunk (a warning and its breach) sees the level the
+    # first one raised.
+    levels = {row.id: row.escalation_level for row in tickets.values()}
     result.deferred = sum(1 for t in claimed if t.ticket_id not in tickets)
     claimed = [t for t in claimed if t.ticket_id in tickets]
     if not claimed:
         return result
     armed = set(
-        conn.execute(
-            update(timers_t)
-            .where(
-                timers_t.c.id.in_([t.id for t in claimed]),
-                timers_t.c.fired_at.is_(None),
-                timers_t.c.cancelled_at.is_(None),
-            )
-            .values(fired_at=now)
-            .returning(timers_t.c.id)
-        ).scalars()
+        conn.execute(_MARK_FIRED, {"ids": [t.id for t in claimed], "now": now}).scalars().all()
     )
     result.skipped = len(claimed) - len(armed)
     claimed = [t for t in claimed if t.id in armed]
@@ -205,18 +221,23 @@ def fire_due_timers(
     timezones: dict[int, ZoneInfo] = {}
     recipients = Recipients(conn)
     notices: list[dict[str, Any]] = []
+    shown: dict[tuple[datetime, ZoneInfo], str] = {}  # a due time as people read it
+    pending: list[dict[str, Any]] = []  # each firing's fields, until its notices have ids
     events: list[Event] = []
     owners: list[int] = []  # index in result.firings of each notice
     for timer in claimed:
         ticket = tickets[timer.ticket_id]
         if ticket.campaign_id not in timezones:
             tz_name = conn.execute(
-                select(Campaign.timezone).where(Campaign.id == ticket.campaign_id)
+                _CAMPAIGN_TIMEZONE, {"campaign_id": ticket.campaign_id}
             ).scalar_one()
             timezones[ticket.campaign_id] = ZoneInfo(tz_name)
         tz = timezones[ticket.campaign_id]
         workflow = registry.get(ticket.workflow_name, ticket.workflow_version)
-        due_local = (ticket.due_at or timer.due_at).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        due = ticket.due_at or timer.due_at
+        due_local = shown.get((due, tz))
+        if due_local is None:
+            due_local = shown[(due, tz)] = due.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         wanted: list[tuple[str, list[int], str, str]] = []
         if timer.kind == WARNING:
             event = "deadline_warning"
@@ -236,7 +257,7 @@ def fire_due_timers(
         else:
             level = timer.level
             event = "overdue" if timer.kind == BREACH else "escalated"
-            values = {"escalation_level": max(ticket.escalation_level, level)}
+            values = {"escalation_level": max(levels[ticket.id], level)}
             data = {"timer": timer.id, "level": level, "due_at": due_local}
             step = next((s for s in workflow.ladder.steps if s.level == level), None)
             what = "overdue" if level == 1 else f"escalated to level {level}"
@@ -252,10 +273,10 @@ def fire_due_timers(
                         f"passed its due time {due_local}; escalation level {level}.",
                     )
                 )
-        values.setdefault("escalation_level", ticket.escalation_level)
+        values.setdefault("escalation_level", levels[ticket.id])
         events.append(Event(ticket=ticket, event=event, data=data, values=values))
-        ticket.escalation_level = values["escalation_level"]
-        index = len(result.firings)
+        levels[ticket.id] = values["escalation_level"]
+        index = len(pending)
         for kind, users, subject, body in wanted:
             for uid in sorted(set(users)):
                 notices.append(
@@ -269,82 +290,116 @@ def fire_due_timers(
                     }
                 )
                 owners.append(index)
-        result.firings.append(
-            Firing(
-                timer_id=timer.id,
-                ticket=ticket.number,
-                kind=timer.kind,
-                level=timer.level,
-                due_at=timer.due_at,
-                fired_at=now,
-                unit_id=ticket.unit_id,
-                unit_code=ticket.unit_code,
-                campaign_id=ticket.campaign_id,
-            )
+        pending.append(
+            {
+                "timer_id": timer.id,
+                "ticket": ticket.number,
+                "kind": timer.kind,
+                "level": timer.level,
+                "due_at": timer.due_at,
+                "fired_at": now,
+                "unit_id": ticket.unit_id,
+                "unit_code": ticket.unit_code,
+                "campaign_id": ticket.campaign_id,
+            }
         )
     record_events(uow, events, actor=SYSTEM_ACTOR, now=now)
-    if notices:
-        ids = _insert_notices(conn, notices, pg=pg)
-        result.notification_ids = ids
-        per_firing: dict[int, list[int]] = {}
-        for owner, nid in zip(owners, ids, strict=True):
-            per_firing.setdefault(owner, []).append(nid)
-        for owner, nids in per_firing.items():
-            f = result.firings[owner]
-            result.firings[owner] = replace(f, notified=tuple(nids))
+    ids = _INSERT_NOTICES.execute_returning_ids(conn, notices)
+    result.notification_ids = ids
+    per_firing: dict[int, list[int]] = {}
+    for owner, nid in zip(owners, ids, strict=True):
+        per_firing.setdefault(owner, []).append(nid)
+    result.firings = [
+        Firing(**fields, notified=tuple(per_firing.get(i, ()))) for i, fields in enumerate(pending)
+    ]
     return result
 
 
-def _insert_notices(conn: Any, notices: list[dict[str, Any]], *, pg: bool) -> list[int]:
-    """Insert the batch's notices; their ids in the order given."""
-    if pg:
-        return list(
-            conn.execute(
-                insert(notifications_t).returning(
-                    notifications_t.c.id, sort_by_parameter_order=True
-                ),
-                notices,
-            ).scalars()
-        )
-    # SQLite would run an ordered RETURNING row by row. Under its write lock (BEGIN
-    # IMMEDIATE) nobody else inserts, and executemany assigns rowids in order.
-    before = conn.execute(select(func.max(notifications_t.c.id))).scalar() or 0
-    conn.execute(insert(notifications_t), notices)
-    ids = list(
-        conn.execute(
-            select(notifications_t.c.id)
-            .where(notifications_t.c.id > before)
-            .order_by(notifications_t.c.id)
-        ).scalars()
-    )
-    if len(ids) != len(notices):  # pragma: no cover - would mean a second writer on SQLite
-        raise RuntimeError("notices inserted by another writer during the sweep")
-    return ids
+@dataclass
+class SweepTotals:
+    """What a whole sweep did, as counts: memory does not grow with the backlog it fires."""
+
+    fired: int = 0
+    warnings: int = 0
+    breaches: int = 0
+    escalations: int = 0
+    notices: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    transactions: int = 0
+    longest_transaction_seconds: float = 0.0
+
+    def add(self, part: SweepResult, seconds: float) -> None:
+        self.fired += len(part.firings)
+        for f in part.firings:
+            if f.kind == WARNING:
+                self.warnings += 1
+            elif f.kind == BREACH:
+                self.breaches += 1
+            else:
+                self.escalations += 1
+        self.notices += len(part.notification_ids)
+        self.skipped += part.skipped
+        self.deferred += part.deferred
+        self.transactions += 1
+        self.longest_transaction_seconds = max(self.longest_transaction_seconds, seconds)
+
+
+# A transaction fires timers a chunk at a time and commits when it has fired ``batch``
+# or spent ``budget_seconds``, whichever comes first: the tickets it fired stay locked
+# (on SQLite: the whole database) until it commits, so a writer waits at most about
+# the budget plus one chunk. Several workers (PostgreSQL) each hold their own chunks.
+DEFAULT_BATCH = 500
+DEFAULT_BUDGET_SECONDS = 0.5
+DEFAULT_CHUNK = 100
 
 
 def sweep(
     ctx: EngineContext,
     *,
     now: datetime | None = None,
-    batch: int = 500,
+    batch: int = DEFAULT_BATCH,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+    chunk: int = DEFAULT_CHUNK,
     after_commit: Callable[[SweepResult], None] | None = None,
-) -> SweepResult:
-    """Fire everything due at ``now`` in batches of ``batch``, one transaction per batch.
+    perf_counter: Callable[[], float] = time.perf_counter,
+) -> SweepTotals:
+    """Fire everything due at ``now``, in due-time order; one transaction per batch.
 
-    The runner owns its transactions (each batch commits, a failed batch rolls
-    back and stops the sweep); ``after_commit`` runs after each committed batch
-    (e-mail delivery). Returns every firing in due-time order.
+    A transaction claims and fires ``chunk`` timers at a time and commits once it
+    has fired ``batch`` or run for ``budget_seconds`` (by ``perf_counter``), so
+    no transaction holds its tickets' locks much longer than the budget. The
+    runner owns its transactions (each batch commits, a failed batch rolls back
+    and stops the sweep); ``after_commit`` runs after each committed batch with
+    that batch's firings (e-mail delivery, a listing). Returns counts only.
     """
+    if batch < 1 or chunk < 1 or budget_seconds <= 0:
+        raise ValueError("sweep: batch and chunk must be at least 1 and the budget positive")
     now = ensure_utc(now) if now is not None else ctx.now()
-    total = SweepResult()
+    total = SweepTotals()
     while True:
+        part = SweepResult()
+        more = True
+        started = perf_counter()
         with ctx.unit_of_work() as uow:
-            part = fire_due_timers(uow, now=now, limit=batch)
-        total.extend(part)
+            while True:
+                limit = min(chunk, batch - len(part.firings))
+                step = fire_due_timers(uow, now=now, limit=limit)
+                part.extend(step)
+                claimed = len(step.firings) + step.skipped + step.deferred
+                if not step.firings or claimed < limit:
+                    more = False  # drained, or what is due is held elsewhere: stop
+                    break
+                if step.deferred or len(part.firings) >= batch:
+                    break
+                if perf_counter() - started >= budget_seconds:
+                    break
+        held = perf_counter() - started
+        total.add(part, held)
         if part.firings and after_commit is not None:
             try:
                 after_commit(part)
             except Exception:  # noqa: BLE001 - delivery must not undo or stop the sweep
                 log.exception("after-commit delivery failed; the firings stand")
-        if not part.firings or len(part.firings) + part.skipped + part.deferred < batch:
+        if not part.firings or not more:
             return total

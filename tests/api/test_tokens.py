@@ -66,3 +66,38 @@ def test_cli_tokens(sqlite_url):
     assert run("create", "nobody").exit_code == 2
     assert run("revoke", "999").exit_code == 2
     assert run("list", "--user", "admin").output.strip() == "no API tokens"
+
+
+def test_cached_look_up_and_revocation_within_two_seconds(session, now):
+    """Issue 15 item 3: the token look-up is kept in the context's read cache for
+    TOKEN_CACHE_SECONDS; a revocation (from another process: the CLI) takes effect once the
+    copy expires, within two seconds."""
+    from sqlalchemy import event
+
+    from engine.readcache import ReadCache
+    from engine.tokens import TOKEN_CACHE_SECONDS
+
+    clock = [1000.0]
+    cache = ReadCache(clock=lambda: clock[0])
+    issued = create_token(session, "supervisor", now=now)
+    lookups: list[str] = []
+    engine = session.get_bind()
+
+    def _count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if "FROM api_tokens" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    try:
+        assert authenticate(session, issued.token, now=now, cache=cache).username == "supervisor"
+        authenticate(session, issued.token, now=now, cache=cache)
+        assert len(lookups) == 1  # the second request used the cached look-up
+        revoke_token(session, issued.id, now=now)
+        clock[0] += TOKEN_CACHE_SECONDS - 0.1
+        authenticate(session, issued.token, now=now, cache=cache)  # still the cached copy
+        clock[0] += 0.2
+        with pytest.raises(NotPermitted, match="revoked"):
+            authenticate(session, issued.token, now=now, cache=cache)
+        assert TOKEN_CACHE_SECONDS <= 2
+    finally:
+        event.remove(engine, "before_cursor_execute", _count)

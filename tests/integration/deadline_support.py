@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import timers
+from engine.context import EngineContext
 from engine.models import Ticket, Timer, TransitionLog
 from engine.tickets import create_ticket, fire, get_actor
 from tests.conftest import as_uow
@@ -104,3 +108,33 @@ class Reader:
             out = log_triggers(s, number)
             s.rollback()
             return out
+
+
+@dataclass
+class Swept:
+    """A sweep's totals plus every firing and notice id, gathered batch by batch (tests only:
+    the sweep itself keeps counts, so its memory does not grow with the backlog)."""
+
+    totals: timers.SweepTotals
+    firings: list[timers.Firing]
+    notification_ids: list[int]
+
+    @property
+    def deferred(self) -> int:
+        return self.totals.deferred
+
+
+def swept(ctx: EngineContext, **kw: Any) -> Swept:
+    """``timers.sweep`` with an ``after_commit`` that keeps what each batch fired."""
+    firings: list[timers.Firing] = []
+    ids: list[int] = []
+    outer = kw.pop("after_commit", None)
+
+    def keep(part: timers.SweepResult) -> None:
+        firings.extend(part.firings)
+        ids.extend(part.notification_ids)
+        if outer is not None:
+            outer(part)
+
+    totals = timers.sweep(ctx, after_commit=keep, **kw)
+    return Swept(totals, firings, ids)

@@ -10,9 +10,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bench.generate import ACTIVE_CAMPAIGN, BENCH_NOW, generate, prepare_database
-from engine import audit
-from engine.models import Campaign, Ticket
+from engine import audit, deadlines
+from engine.models import Campaign, Ticket, Timer, TransitionLog
 from engine.timers import due_count
+from engine.workflow import default_registry
+from tests.conftest import as_uow
 
 pytestmark = pytest.mark.slow
 
@@ -39,4 +41,40 @@ def test_generated_province_verifies_and_has_nothing_due(tmp_path: Path) -> None
             select(func.count()).select_from(Ticket).where(Ticket.campaign_id == active.id)
         )
         assert active.ticket_seq == in_active
+        # what the engine writes: the sweep's event names, the deadlines' rules and timers
+        system_events = set(
+            session.scalars(
+                text("SELECT DISTINCT trigger FROM transition_log WHERE actor = 'system'")
+            )
+        )
+        assert system_events and system_events <= {"deadline_warning", "overdue", "escalated"}
+        workflow = default_registry().get("consultation", 1)
+        clock = deadlines.campaign_clock(as_uow(session), active.id)
+        checked = 0
+        for t in session.execute(
+            select(Ticket.id, Ticket.state, Ticket.due_at, Ticket.due_rule).where(
+                Ticket.campaign_id == active.id, Ticket.due_at.is_not(None)
+            )
+        ).all()[:50]:
+            entered_at = session.scalar(  # the clock started when the ticket entered its state
+                select(TransitionLog.at)
+                .where(
+                    TransitionLog.ticket_id == t.id,
+                    TransitionLog.from_state.is_distinct_from(TransitionLog.to_state),
+                )
+                .order_by(TransitionLog.seq.desc())
+                .limit(1)
+            )
+            due = deadlines.state_due(workflow.states[t.state], clock, entered_at)
+            assert due is not None and (due.at, due.rule) == (t.due_at, t.due_rule)
+            timers = session.execute(
+                select(Timer.kind, Timer.level, Timer.due_at)
+                .where(Timer.ticket_id == t.id)
+                .order_by(Timer.due_at, Timer.level)
+            ).all()
+            assert [tuple(x) for x in timers] == deadlines.armed_times(
+                due.at, workflow.ladder, clock, entered_at
+            )
+            checked += 1
+        assert checked
     engine.dispose()

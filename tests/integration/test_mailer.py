@@ -17,7 +17,7 @@ from engine.mailer import SmtpSettings, deliver, deliver_pending
 from engine.models import Notification, User
 from engine.notifications import notify
 from tests.conftest import ctx_of
-from tests.integration.deadline_support import assigned_ticket, local
+from tests.integration.deadline_support import assigned_ticket, local, swept
 
 
 class Inbox:
@@ -94,7 +94,7 @@ def test_disabled_or_unreachable_smtp_sends_nothing_and_keeps_the_firing(sqlite_
         assigned_ticket(s, local(2005, 2, 28, 10))
         s.execute(update(User).values(email="x@example.test"))
         s.commit()
-    result = timers.sweep(ctx_of(sessions), now=local(2005, 3, 14, 9))
+    result = swept(ctx_of(sessions), now=local(2005, 3, 14, 9))
     ids = result.notification_ids
     assert deliver(sessions, ids, smtp=SmtpSettings(), now=local(2005, 3, 14, 9)) == 0
     down = SmtpSettings(enabled=True, host="127.0.0.1", port=_free_port(), timeout=2)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from engine import audit, db, timers
@@ -13,7 +14,7 @@ from engine.context import build_context
 from engine.models import Notification, Ticket, Timer, User
 from engine.tickets import fire, get_actor
 from tests.conftest import as_uow, ctx_of
-from tests.integration.deadline_support import Reader, assigned_ticket, local, ticket
+from tests.integration.deadline_support import Reader, assigned_ticket, local, swept, ticket
 
 
 def _inbox(session: Session, number: str) -> dict[str, list[str]]:
@@ -37,16 +38,16 @@ def test_ladder_fires_each_step_once_in_order(engine: Engine, session: Session) 
     sessions = db.session_factory(engine)
     read = Reader(sessions)
 
-    warned = timers.sweep(ctx_of(sessions), now=local(2005, 3, 14, 1))
+    warned = swept(ctx_of(sessions), now=local(2005, 3, 14, 1))
     assert [(f.kind, f.level) for f in warned.firings] == [("warning", 0)]
     assert Reader(db.session_factory(engine)).ticket(number).escalation_level == 0
 
-    breach = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 0, 1))
+    breach = swept(ctx_of(sessions), now=local(2005, 3, 15, 0, 1))
     assert [(f.kind, f.level) for f in breach.firings] == [("breach", 1)]
     assert read.ticket(number).escalation_level == 1
-    assert timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 0, 2)).firings == []
+    assert swept(ctx_of(sessions), now=local(2005, 3, 15, 0, 2)).firings == []
 
-    later = timers.sweep(ctx_of(sessions), now=local(2005, 3, 30))
+    later = swept(ctx_of(sessions), now=local(2005, 3, 30))
     assert [(f.kind, f.level) for f in later.firings] == [("ladder", 2), ("ladder", 3)]
     t = read.ticket(number)
     assert t.escalation_level == 3
@@ -101,7 +102,7 @@ def test_rectified_in_time_fires_nothing_of_the_old_clock(
         now=now,
     )
     session.commit()
-    result = timers.sweep(build_context(engine=engine), now=local(2005, 4, 30))
+    result = swept(build_context(engine=engine), now=local(2005, 4, 30))
     assert result.firings == []
     assert Reader(db.session_factory(engine)).ticket(number).escalation_level == 0
 
@@ -112,7 +113,7 @@ def test_sweep_batches_and_nothing_due_is_cheap(engine: Engine, session: Session
     session.commit()
     session.close()
     sessions = db.session_factory(engine)
-    result = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 12), batch=3)
+    result = swept(ctx_of(sessions), now=local(2005, 3, 15, 12), batch=3)
     assert len(result.firings) == 14  # a warning and a breach each
     assert [f.due_at for f in result.firings] == sorted(f.due_at for f in result.firings)
     assert {f.ticket for f in result.firings} == set(numbers)
@@ -139,12 +140,94 @@ def test_a_ticket_busy_in_a_user_transaction_is_deferred_not_waited_for(
         with sessions() as user:
             # A user's transaction is working on the ticket (holds its row lock).
             user.execute(select(Ticket.id).where(Ticket.number == busy).with_for_update())
-            result = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 9))
+            result = swept(ctx_of(sessions), now=local(2005, 3, 15, 9))
             assert {f.ticket for f in result.firings} == {free}
             assert result.deferred == 2  # warning and breach of the busy ticket
             user.rollback()
-        later = timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 9, 5))
+        later = swept(ctx_of(sessions), now=local(2005, 3, 15, 9, 5))
         assert {f.ticket for f in later.firings} == {busy}
         engine.dispose()
     finally:
         drop()  # type: ignore[operator]
+
+
+class TickingCounter:
+    """A fake ``perf_counter``: each reading is ``tick`` seconds after the one before."""
+
+    def __init__(self, tick: float) -> None:
+        self.tick = tick
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_a_large_sweep_commits_within_its_time_budget_and_lets_writers_in(
+    engine: Engine, session: Session
+) -> None:
+    """Issue 13 item 9: a batch is bounded by time as well as size. With every chunk of 2
+    timers taking 0.3 s (a fake clock), a 1 s budget commits every 4 chunks although the
+    batch allows 500; between two commits an API-style write (rectify, which cancels the
+    ticket's pending timers) goes through at once, and the sweep then leaves those timers be."""
+    start = local(2005, 2, 28, 10)
+    numbers = [assigned_ticket(session, start + timedelta(minutes=i)) for i in range(12)]
+    session.commit()
+    session.close()
+    sessions = db.session_factory(engine)
+    if engine.dialect.name == "sqlite":
+        writer_engine = db.make_engine(str(engine.url))
+
+        @sa_event.listens_for(writer_engine, "connect")
+        def _no_wait(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute("PRAGMA busy_timeout=0")  # a held lock fails at once
+
+    else:
+        writer_engine = db.make_engine(
+            engine.url.render_as_string(hide_password=False),
+            connect_args={"options": "-c lock_timeout=1"},
+        )
+    writer = db.session_factory(writer_engine)
+    at = local(2005, 3, 15, 12)
+    sizes: list[int] = []
+    written: list[tuple[str, int]] = []
+
+    def between_batches(part: timers.SweepResult) -> None:
+        sizes.append(len(part.firings))
+        if len(sizes) == 1:  # a user's write arrives while most of the backlog is still due
+            with sessions() as s:
+                still_due = timers.due_count(s, now=at)
+            with writer() as w:
+                officer = get_actor(w, "traffic.officer")
+                fire(
+                    as_uow(w), numbers[-1], "rectify", actor=officer, data={"measures": "m"}, now=at
+                )
+                w.commit()
+            written.append((numbers[-1], still_due))
+
+    totals = timers.sweep(
+        ctx_of(sessions),
+        now=at,
+        batch=500,
+        chunk=2,
+        budget_seconds=1.0,
+        perf_counter=TickingCounter(0.3),
+        after_commit=between_batches,
+    )
+    assert max(sizes) == 8 and totals.transactions == len(sizes) >= 3
+    assert totals.longest_transaction_seconds <= 1.0 + 2 * 0.3
+    assert written == [(numbers[-1], 24 - 8)]  # the write went in with 16 timers still due
+    assert totals.fired == 24 - 2  # the rectified ticket's warning and breach were cancelled
+    assert not hasattr(totals, "firings")  # counts only: memory flat in the backlog
+    read = Reader(sessions)
+    assert read.log(numbers[-1])[-1] == ("rectify", "traffic.officer")  # no firing logged
+    assert read.log(numbers[0])[-2:] == [("deadline_warning", "system"), ("overdue", "system")]
+    with sessions() as s:
+        assert timers.due_count(s, now=at) == 0
+        assert audit.verify(s) == []
+    writer_engine.dispose()
+
+
+def test_sweep_refuses_a_nonsense_budget(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="budget positive"):
+        timers.sweep(ctx_of(db.session_factory(engine)), now=local(2005, 3, 15), budget_seconds=0)

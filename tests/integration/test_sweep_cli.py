@@ -30,11 +30,24 @@ def test_sweep_now_prints_what_fired_and_exits(sqlite_url: str) -> None:
     number = _seed(sqlite_url)
     result = _run(sqlite_url, "sweep", "--now", "2005-03-15T09:00:00+08:00")
     assert result.exit_code == 0, result.output
+    # counts per committed batch, not a line per firing (a backlog of 100,000 prints one line
+    # per batch of up to 500)
+    assert number not in result.output
+    assert "batch 1: 2 fired (1 warnings, 1 breaches or escalations), 3 notices" in result.output
+    assert "2 timers fired" in result.output and "1 warnings, 1 breaches" in result.output
+    again = _run(sqlite_url, "sweep", "--now", "2005-03-15T09:00:00+08:00")
+    assert "0 timers fired" in again.output and "batch" not in again.output
+
+
+def test_sweep_list_prints_each_firing_and_bad_batch_is_refused(sqlite_url: str) -> None:
+    number = _seed(sqlite_url)
+    refused = CliRunner().invoke(
+        main, ["--database-url", sqlite_url, "sweep", "--now", "2005-04-01", "--batch", "0"]
+    )
+    assert refused.exit_code == 2 and "--batch must be at least 1" in refused.output
+    result = _run(sqlite_url, "sweep", "--now", "2005-03-15T09:00:00+08:00", "--list")
     assert f"{number}\twarning" in result.output
     assert f"{number}\tlevel 1 (breach)" in result.output
-    assert "2 timers fired" in result.output
-    again = _run(sqlite_url, "sweep", "--now", "2005-03-15T09:00:00+08:00")
-    assert "0 timers fired" in again.output
 
 
 def test_simulate_prints_each_day_per_unit(sqlite_url: str) -> None:

@@ -11,7 +11,7 @@ from engine import db, timers
 from engine.clock import FixedClock
 from engine.models import Timer
 from tests.conftest import ctx_of
-from tests.integration.deadline_support import assigned_ticket, local
+from tests.integration.deadline_support import assigned_ticket, local, swept
 
 
 def test_three_days_down_then_everything_fires_in_due_order(
@@ -41,7 +41,7 @@ def test_three_days_down_then_everything_fires_in_due_order(
         ).all()
     assert missed, "the scenario must have timers falling due while the worker is down"
 
-    result = timers.sweep(ctx_of(sessions), now=back_at, batch=4)
+    result = swept(ctx_of(sessions), now=back_at, batch=4)
     assert [f.timer_id for f in result.firings] == [m.id for m in missed]
     assert [f.due_at for f in result.firings] == sorted(m.due_at for m in missed)
     assert all(f.fired_at == back_at for f in result.firings)

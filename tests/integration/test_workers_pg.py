@@ -24,8 +24,14 @@ def _worker(url: str, start: multiprocessing.synchronize.Event, out: multiproces
 
     engine = db.make_engine(url)
     start.wait(30)
-    result = timers.sweep(build_context(engine=engine), now=SWEEP_AT, batch=100)
-    out.put([f.timer_id for f in result.firings])
+    fired: list[int] = []
+    timers.sweep(
+        build_context(engine=engine),
+        now=SWEEP_AT,
+        batch=100,
+        after_commit=lambda part: fired.extend(f.timer_id for f in part.firings),
+    )
+    out.put(fired)
     engine.dispose()
 
 

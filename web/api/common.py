@@ -133,7 +133,9 @@ def _authenticate():  # type: ignore[no-untyped-def]
     try:
         # The time of use it may record is committed with the view's own commit, or by
         # _commit_reads for reads: no extra transaction per request.
-        g.api_actor = api_tokens.authenticate(session, token.strip(), now=now())
+        g.api_actor = api_tokens.authenticate(
+            session, token.strip(), now=now(), cache=get_ctx().cache
+        )
     except NotPermitted as exc:
         session.rollback()
         ratelimit.enforce("api_bad_token_per_address", ratelimit.address())

@@ -1,0 +1,221 @@
+"""Many rows into one table through the driver's own executemany, parameters pre-rendered.
+
+For the paths that write thousands of rows at once (the bulk create of an
+import, the timer sweep). SQLAlchemy's executemany spends more per row on
+its parameter machinery than the database spends on the row; here the
+INSERT is rendered once per dialect, each value goes through the column
+type's own bind processor (so what is stored is exactly what SQLAlchemy
+would store), values that repeat in a batch (the batch's ``now``, a shared
+due time) are rendered once, and the rows go to ``cursor.executemany`` —
+which psycopg 3 pipelines on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, Dialect
+
+Processor = Callable[[Any], Any] | None
+
+
+class BulkInsert:
+    """``INSERT INTO table (columns...) VALUES (...)`` for many rows at once."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self._by_dialect: dict[str, tuple[str, tuple[Processor, ...]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[Processor, ...]]:
+        cached = self._by_dialect.get(dialect.name)
+        if cached is None:
+            quote = dialect.identifier_preparer.quote
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            sql = (
+                f"INSERT INTO {quote(self.table.name)} "
+                f"({', '.join(quote(c) for c in self.columns)}) "
+                f"VALUES ({', '.join(mark for _ in self.columns)})"
+            )
+            processors = tuple(
+                self.table.c[c].type._cached_bind_processor(dialect) for c in self.columns
+            )
+            cached = self._by_dialect[dialect.name] = (sql, processors)
+        return cached
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert ``rows`` (mappings with every column named) in the caller's transaction."""
+        return self._run(conn, [[row[name] for row in rows] for name in self.columns])
+
+    def execute_tuples(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert ``rows`` given as tuples in the order of ``columns``."""
+        return self._run(conn, [list(column) for column in zip(*rows, strict=True)] if rows else [])
+
+    def _run(self, conn: Connection, columns: list[list[Any]]) -> int:
+        if not columns or not columns[0]:
+            return 0
+        sql, processors = self._compiled(conn.dialect)
+        # Column by column: a processor is looked up once per column, not once per value.
+        for index, process in enumerate(processors):
+            if process is not None:
+                columns[index] = _rendered(columns[index], process)
+        params = list(zip(*columns, strict=True))
+        conn.exec_driver_sql(sql, params)
+        return len(params)
+
+    def execute_returning_ids(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> list[int]:
+        """Insert ``rows`` and return their ids in the order given (PostgreSQL: one pipelined
+        executemany with RETURNING; SQLite: under its write lock, ids follow the order given)."""
+        if not rows:
+            return []
+        if conn.dialect.name != "postgresql":
+            # Under SQLite's write lock (BEGIN IMMEDIATE) nobody else inserts, and one
+            # executemany assigns increasing rowids: the new ids are those above the old
+            # maximum, usually one unbroken run (then no need to read them one by one).
+            table = self.table.name
+            before = conn.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar() or 0
+            self.execute(conn, rows)
+            count, first, last = conn.exec_driver_sql(
+                f"SELECT count(*), min(id), max(id) FROM {table} WHERE id > ?", (before,)
+            ).one()
+            if count != len(rows):  # pragma: no cover - a second writer on SQLite
+                raise RuntimeError(f"rows inserted into {table} by another writer")
+            if last - first + 1 == count:
+                return list(range(first, last + 1))
+            return [  # pragma: no cover - rowids with gaps (AUTOINCREMENT after deletions)
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"SELECT id FROM {table} WHERE id > ? ORDER BY id", (before,)
+                )
+            ]
+        sql, processors = self._compiled(conn.dialect)
+        columns = [[row[name] for row in rows] for name in self.columns]
+        for index, process in enumerate(processors):
+            if process is not None:
+                columns[index] = _rendered(columns[index], process)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                sql + " RETURNING id", list(zip(*columns, strict=True)), returning=True
+            )
+            out: list[int] = []
+            while True:
+                out.append(cursor.fetchone()[0])
+                if not cursor.nextset():
+                    break
+        finally:
+            cursor.close()
+        return out
+
+
+class BulkUpdate:
+    """``UPDATE table SET ... WHERE ...`` for many rows at once, through the driver.
+
+    ``set_columns`` and ``where_columns`` map a column to the key its value has in
+    each row. Returns the number of rows changed (summed over the rows).
+    """
+
+    def __init__(
+        self, table: Table, set_columns: Mapping[str, str], where_columns: Mapping[str, str]
+    ) -> None:
+        self.table = table
+        self.set_columns = dict(set_columns)
+        self.where_columns = dict(where_columns)
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple[Processor, ...]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple[Processor, ...]]:
+        cached = self._by_dialect.get(dialect.name)
+        if cached is None:
+            quote = dialect.identifier_preparer.quote
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            sets = ", ".join(f"{quote(c)} = {mark}" for c in self.set_columns)
+            wheres = " AND ".join(f"{quote(c)} = {mark}" for c in self.where_columns)
+            sql = f"UPDATE {quote(self.table.name)} SET {sets} WHERE {wheres}"
+            names = (*self.set_columns, *self.where_columns)
+            keys = (*self.set_columns.values(), *self.where_columns.values())
+            processors = tuple(self.table.c[c].type._cached_bind_processor(dialect) for c in names)
+            cached = self._by_dialect[dialect.name] = (sql, keys, processors)
+        return cached
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        if not rows:
+            return 0
+        sql, keys, processors = self._compiled(conn.dialect)
+        columns = [[row[key] for row in rows] for key in keys]
+        for index, process in enumerate(processors):
+            if process is not None:
+                columns[index] = _rendered(columns[index], process)
+        result = conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+        return int(result.rowcount)
+
+
+def _rendered(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """``process`` applied to each value; a date or time that repeats is rendered once."""
+    memo: dict[Any, Any] = {}
+    out: list[Any] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif isinstance(value, date | datetime):
+            got = memo.get(value)
+            if got is None:
+                got = memo[value] = process(value)
+            out.append(got)
+        else:
+            out.append(process(value))
+    return out
+
+
+class PreparedWrite:
+    """One INSERT, UPDATE or DELETE built with SQLAlchemy Core, run through the driver.
+
+    Compiled once per dialect; each execution binds its parameters through the
+    columns' own bind processors and calls ``cursor.execute`` directly, without
+    SQLAlchemy's per-statement machinery (the hot path of a transition runs a
+    few of these). Returns the driver's row count.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple[Processor, ...]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple[Processor, ...]]:
+        cached = self._by_dialect.get(dialect.name)
+        if cached is None:
+            compiled = self.statement.compile(dialect=dialect)
+            if dialect.paramstyle == "qmark":
+                names = tuple(compiled.positiontup or ())
+                sql = compiled.string
+            else:  # pyformat (psycopg): render positionally as %s, in the order of the text
+                names = tuple(_order_of(compiled.string, compiled.binds))
+                sql = compiled.string
+                for name in names:
+                    sql = sql.replace(f"%({name})s", "%s")
+            processors = tuple(
+                compiled.binds[name].type._cached_bind_processor(dialect) for name in names
+            )
+            cached = self._by_dialect[dialect.name] = (sql, names, processors)
+        return cached
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        sql, names, processors = self._compiled(conn.dialect)
+        values = tuple(
+            params[name] if process is None or params[name] is None else process(params[name])
+            for name, process in zip(names, processors, strict=True)
+        )
+        return int(conn.exec_driver_sql(sql, values).rowcount)
+
+
+def _order_of(sql: str, binds: Mapping[str, Any]) -> list[str]:
+    """The bind names of a pyformat statement in the order they appear in its text."""
+    found = []
+    for name in binds:
+        at = sql.find(f"%({name})s")
+        if at >= 0:
+            found.append((at, name))
+    return [name for _, name in sorted(found)]
