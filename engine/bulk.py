@@ -11,7 +11,6 @@ is bad nothing is written and every bad one is listed. The caller commits.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,11 +18,11 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 
-from engine import audit, deadlines
+from engine import audit, deadlines, personal_data
 from engine.actors import Actor
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
-from engine.creating import Created, _campaign, hash_secret, opinion_errors
+from engine.creating import Created, _campaign, hash_secret, new_secret, opinion_errors
 from engine.errors import ValidationError
 from engine.ledger import BULK_INSERT_LOG, log_row, tickets_t
 from engine.models import Campaign, TicketTheme, Timer
@@ -61,6 +60,7 @@ _TICKET_COLUMNS = (
     "last_hash",
     "due_at",
     "due_rule",
+    "contact_salt",
 )
 _INSERT_TICKETS = BulkInsert(tickets_t, _TICKET_COLUMNS)
 _INSERT_LOGS = BULK_INSERT_LOG
@@ -181,7 +181,7 @@ def create_tickets(
     for offset, row in enumerate(rows):
         spec = row.spec
         number = f"{camp.number_prefix}-{first_seq + offset:04d}"
-        secret = secrets.token_urlsafe(9)
+        secret = new_secret()
         secrets_out.append(secret)
         logged = {
             "text": row.body,
@@ -190,6 +190,11 @@ def create_tickets(
             "source": spec.source,
             "received_at": audit.format_instant(row.received),
         }
+        contact = personal_data.commit_contact(
+            name=spec.citizen_name, contact=spec.citizen_contact, address=spec.address
+        )
+        if contact is not None:
+            logged["contact"] = contact.commitment
         first = log_row(
             ticket_id=None,
             number=number,
@@ -203,6 +208,15 @@ def create_tickets(
             data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
             workflow_version=workflow.version,
             prev_hash=audit.genesis_hash(number, audit_key),
+            head=audit.head_json(
+                {
+                    "unit_id": None,
+                    "assignee_id": None,
+                    "escalation_level": 0,
+                    "category": None,
+                    "kind": spec.kind,
+                }
+            ),
             audit_key=audit_key,
         )
         log_rows.append(first)
@@ -233,6 +247,7 @@ def create_tickets(
                 # create_ticket sets these with a second statement; the result is the same.
                 "due_at": due_values.get("due_at"),
                 "due_rule": due_values.get("due_rule"),
+                "contact_salt": contact.salt if contact is not None else None,
             }
         )
     _INSERT_TICKETS.execute(conn, ticket_params)

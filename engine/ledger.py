@@ -433,6 +433,7 @@ LOG_COLUMNS = (
     "workflow_version",
     "prev_hash",
     "hash",
+    "head",
 )  # the keys of a log_row
 BULK_INSERT_LOG = BulkInsert(log_t, LOG_COLUMNS)
 _PREPARED_INSERT_LOG = PreparedWrite(insert(log_t).values({c: bindparam(c) for c in LOG_COLUMNS}))
