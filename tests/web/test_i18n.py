@@ -186,15 +186,30 @@ def test_history_shows_labelled_fields_not_json(login_as, make_ticket):
     assert "<dt>Rectification measures taken</dt><dd>Patrols doubled at night.</dd>" in history
 
 
-def test_queue_and_board_in_chinese(login_as, make_ticket, clock):
+def test_queue_and_board_in_chinese(app, client, make_ticket, clock, db_session):
     from datetime import timedelta
+
+    from engine.web_sessions import start_session
+    from tests.conftest import as_uow
+
+    def signed_in(username: str):
+        """A session opened at the moved clock (one opened 30 days earlier has expired)."""
+        uid = db_session.scalar(select(User.id).where(User.username == username))
+        sid = start_session(as_uow(db_session), uid, now=clock())
+        db_session.commit()
+        with client.session_transaction() as session:
+            session.clear()
+            session["sid"] = sid
+        return client
 
     make_ticket("assigned")
     clock.advance(timedelta(days=30))
-    officer = _text(login_as("officer").get("/my/queue", headers={"Accept-Language": "zh-CN"}))
+    officer = _text(
+        signed_in("luohe.officer").get("/my/queue", headers={"Accept-Language": "zh-CN"})
+    )
     assert "我的待办" in officer and "已超期" in officer and "已交办责任民警" in officer
     board = _text(
-        login_as("supervisor").get("/supervisor/board", headers={"Accept-Language": "zh"})
+        signed_in("supervisor").get("/supervisor/board", headers={"Accept-Language": "zh"})
     )
     assert "超期督办台" in board and "罗河派出所" in board
     for code in CODES:
