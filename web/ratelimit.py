@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import TooManyRequests
 
 from engine.ratelimit import RateLimiter
@@ -20,25 +21,39 @@ from web.context import now
 log = logging.getLogger(__name__)
 
 WHAT = {
-    "signin_per_address": "sign-in attempts from your address",
-    "signin_per_account": "sign-in attempts for this account",
-    "public_submit": "opinions sent from your address",
-    "status_lookup": "receipt look-ups from your address",
-    "open311_post_per_address": "service requests from your address",
-    "open311_post_per_key": "service requests with this api_key",
-    "api_token": "requests with this API token",
-    "api_bad_token_per_address": "requests with an unknown API token from your address",
+    "signin_per_address": _l(
+        "Too many sign-in attempts from your address. Try again in %(seconds)s seconds."
+    ),
+    "signin_per_account": _l(
+        "Too many sign-in attempts for this account. Try again in %(seconds)s seconds."
+    ),
+    "public_submit": _l(
+        "Too many opinions sent from your address. Try again in %(seconds)s seconds."
+    ),
+    "status_lookup": _l(
+        "Too many receipt look-ups from your address. Try again in %(seconds)s seconds."
+    ),
+    "open311_post_per_address": _l(
+        "Too many service requests from your address. Try again in %(seconds)s seconds."
+    ),
+    "open311_post_per_key": _l(
+        "Too many service requests with this api_key. Try again in %(seconds)s seconds."
+    ),
+    "api_token": _l("Too many requests with this API token. Try again in %(seconds)s seconds."),
+    "api_bad_token_per_address": _l(
+        "Too many requests with an unknown API token from your address. "
+        "Try again in %(seconds)s seconds."
+    ),
 }
+OTHER = _l("Too many requests. Try again in %(seconds)s seconds.")
 
 
 class RateLimited(TooManyRequests):
     """HTTP 429; the app's after-request hook adds ``Retry-After``."""
 
     def __init__(self, name: str, retry_after: int) -> None:
-        super().__init__(
-            f"Too many {WHAT.get(name, 'requests')}. Try again in {retry_after} seconds.",
-            retry_after=retry_after,
-        )
+        message = WHAT.get(name, OTHER)
+        super().__init__(str(message) % {"seconds": retry_after}, retry_after=retry_after)
         self.limit_name = name
 
 

@@ -101,7 +101,8 @@ def login_as(client: FlaskClient, db_session: Session) -> Callable[[str], FlaskC
             select(User.id).where(User.username == ROLE_USERS.get(who, who))
         ).scalar_one()
         db_session.rollback()
-        sid = start_session(as_uow(db_session), uid, now=CAMPAIGN_NOW)
+        # Signed in "now" on the app's clock, which a test may have moved.
+        sid = start_session(as_uow(db_session), uid, now=client.application.config["CLOCK"]())
         db_session.commit()
         with client.session_transaction() as session:
             session.clear()

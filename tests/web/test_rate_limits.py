@@ -37,6 +37,7 @@ def make(url: str, clock: FixedClock, **settings) -> Flask:  # type: ignore[no-u
             "TESTING": True,
             "SECRET_KEY": "test-secret",
             "CLOCK": clock,
+            "default_locale": "en",
             "rate_limits": {"enabled": True, **LIMITS},
             **settings,
         }

@@ -37,10 +37,11 @@ def init_app(app: Flask) -> None:
         if request.endpoint == "auth.signout":
             return render_error(
                 400,
-                "Not signed out",
-                "You are still signed in: the sign-out form's security token is missing or "
-                f"expired ({error.description}). Use the Sign out button on a page of this "
-                "site to sign out.",
+                _("Not signed out"),
+                _(
+                    "You are still signed in: the sign-out form's security token is missing or "
+                    "expired. Use the Sign out button on a page of this site to sign out."
+                ),
             )
         return render_error(
             400,
