@@ -99,7 +99,7 @@ def _read_headers(response: Response) -> Response:
         if position is not None:
             text = readsource.format_position(position)
             response.headers[readsource.WRITE_POSITION_HEADER] = text
-            if session.get("uid") is not None:
+            if g.get("current_user") is not None:  # a signed-in user's write: their cookie
                 session[SESSION_KEY] = text
     return response
 

@@ -159,12 +159,17 @@ def test_a_users_own_write_keeps_their_reports_on_the_primary_until_replayed(
     from sqlalchemy.orm import Session
 
     from engine.models import User
+    from engine.web_sessions import start_session
+    from tests.conftest import CAMPAIGN_NOW, as_uow
 
     with Session(app.extensions["rectiflow.engine"]) as session:
         inspector = session.scalar(select(User.id).where(User.username == "inspector"))
+        assert inspector is not None
+        sid = start_session(as_uow(session), inspector, now=CAMPAIGN_NOW)
+        session.commit()
     other = app.test_client()  # another user, who wrote nothing, still reads the standby
     with other.session_transaction() as cookie:
-        cookie["uid"] = inspector
+        cookie["sid"] = sid
     assert other.get(f"/reports/{CAMPAIGN}").headers[HEADER].startswith("standby")
     replayed[0] = 250
     assert client.get(f"/reports/{CAMPAIGN}").headers[HEADER].startswith("standby")
