@@ -103,7 +103,7 @@ def test_a_ticket_entering_a_state_after_its_phase_began_starts_at_entry(
 
 def _with_phases(phases: list[dict[str, Any]]) -> dict[str, Any]:
     data = read_toml(campaign_file())
-    data["phases"] = phases
+    data["phases"] = [{"name": {"zh_CN": "阶段", "en": "A phase"}, **p} for p in phases]
     return data
 
 
