@@ -469,7 +469,7 @@ class Generator:
             ending = "closed_praise"
         elif ending == "closed_praise" and kind != "praise":
             kind = "praise"
-        body = rng.choice(TEXTS[category])
+        body = rng.choice(TEXTS[category])[0]  # (Chinese, English): the bureau writes Chinese
 
         chain = Chain(self, number, ticket_id, ids, out)
         state = "received"

@@ -49,10 +49,19 @@ def init(app: AppContext) -> None:
 @main.command()
 @click.option("--campaign", "campaign_code", default="consultation-2005", show_default=True)
 @click.option("--no-report", is_flag=True, help="Do not print the campaign report afterwards.")
+@click.option(
+    "--lang",
+    type=click.Choice(("zh_CN", "en")),
+    default="zh_CN",
+    show_default=True,
+    help="Language of the replayed opinions and feedback (the bureau works in Chinese).",
+)
 @pass_app
-def demo(app: AppContext, campaign_code: str, no_report: bool) -> None:
+def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str) -> None:
     """Load the sample organisation and replay the report's campaign (268 opinions) on a
-    simulated clock, firing the real triggers; then print the campaign report."""
+    simulated clock, firing the real triggers; then print the campaign report.
+
+    The replay is planned to the report's figures; the report is computed from what it wrote."""
     from demo.consultation_2005 import replay_campaign
     from engine.organisation import load_campaign_file, load_organisation_file
     from engine.report import campaign_report, render_text
@@ -63,7 +72,7 @@ def demo(app: AppContext, campaign_code: str, no_report: bool) -> None:
         with app.unit_of_work() as uow:
             counts = load_organisation_file(uow, project_path(app.settings["organisation"]))
             campaign = load_campaign_file(uow, campaign_file)
-            summary = replay_campaign(uow, campaign_code)
+            summary = replay_campaign(uow, campaign_code, lang=lang)
             ends_on = campaign.ends_on
         with app.unit_of_work() as uow:
             report = campaign_report(uow, campaign_code, as_of=ends_on)

@@ -1,4 +1,5 @@
-"""``rectiflow report``: the campaign report as text, JSON, CSV or XLSX."""
+"""``rectiflow report``: the campaign report as text, JSON, CSV or XLSX, and the situation
+report drafted from the data (docx)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from cli.main import main
 from engine.errors import EngineError, ValidationError
 from engine.report import FORMATS, campaign_report, write_report
 
+DRAFT = "docx"
+
 
 @main.command()
 @click.option("--campaign", "campaign_code", required=True, help="Campaign code.")
@@ -20,12 +23,21 @@ from engine.report import FORMATS, campaign_report, write_report
     metavar="DATE",
     help="Figures at the end of this day (campaign time), or at an ISO-8601 instant.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice((*FORMATS, DRAFT)), default="text", show_default=True
+)
+@click.option(
+    "--lang",
+    default="zh_CN",
+    show_default=True,
+    help="Language of the docx draft: zh_CN (the bureau's) or en.",
+)
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, writable=True),
-    help="File to write (default: stdout; required for xlsx).",
+    help="File to write (default: stdout; required for xlsx; docx: situation-report-CODE-"
+    "DAY-LANG.docx).",
 )
 @click.option("--as", "username", help="Refuse unless this user may see the report (the policy).")
 @pass_app
@@ -34,10 +46,18 @@ def report(
     campaign_code: str,
     as_of: str | None,
     fmt: str,
+    lang: str,
     output: str | None,
     username: str | None,
 ) -> None:
-    """The campaign report computed from the data: totals, categories, units, deadlines, themes."""
+    """The campaign report computed from the data: totals, categories, units, deadlines, themes.
+
+    ``--format docx`` drafts the situation report (deployment, what the people said,
+    rectification and feedback with the exemplary cases, what remains) from the same data.
+    """
+    if fmt == DRAFT:
+        _draft(app, campaign_code, as_of, lang, output, username)
+        return
     try:
         if fmt == "xlsx" and not output:
             raise ValidationError("an xlsx report needs a file: add -o report.xlsx")
@@ -56,3 +76,45 @@ def report(
     else:
         write_report(data, fmt, sys.stdout.buffer)
         sys.stdout.flush()
+
+
+def _draft(
+    app: AppContext,
+    campaign_code: str,
+    as_of: str | None,
+    lang: str,
+    output: str | None,
+    username: str | None,
+) -> None:
+    import io
+
+    from engine.draft import write_draft
+
+    buffer = io.BytesIO()
+    try:
+        with app.unit_of_work() as uow:
+            act_as(uow, username, "report.view")
+            write_draft(uow, campaign_code, buffer, as_of=as_of, now=app.now(), lang=lang)
+            day = campaign_report(uow, campaign_code, as_of=as_of, now=app.now())["as_of_day"]
+    except EngineError as exc:
+        fail(exc)
+    path = output or f"situation-report-{campaign_code}-{day}-{lang}.docx"
+    with open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    click.echo(f"situation report draft ({lang}) written to {path}", err=True)
+
+
+@main.command("report-snapshots")
+@click.option("--campaign", "campaign_code", required=True, help="Campaign code.")
+@pass_app
+def report_snapshots(app: AppContext, campaign_code: str) -> None:
+    """Keep the report of every campaign day that is over, so "as of" a past day reads at
+    once (the worker does this every night)."""
+    from engine.snapshots import take_snapshots
+
+    try:
+        with app.unit_of_work() as uow:
+            days = take_snapshots(uow, campaign_code, now=app.now())
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"{len(days)} day(s) computed and kept for {campaign_code}")

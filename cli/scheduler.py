@@ -180,6 +180,16 @@ def run_purge(app: AppContext) -> int:
     return total
 
 
+def run_snapshots(app: AppContext, campaign: str) -> int:
+    """Keep the campaign report of every day that is over (``engine.snapshots``)."""
+    from engine.snapshots import take_snapshots
+
+    with app.unit_of_work() as uow:
+        days = take_snapshots(uow, campaign, now=app.now())
+    log.info("report snapshots of %s: %d days computed", campaign, len(days))
+    return len(days)
+
+
 def running_campaigns(app: AppContext, today: date | None = None) -> list[Any]:
     """Campaigns whose end is not more than 30 days past (code, timezone)."""
     with app.sessions() as session:
@@ -242,6 +252,14 @@ def build_scheduler(
             args=[app, camp.code],
             id=f"digest:{camp.code}",
             name=f"daily digest {camp.code}",
+            replace_existing=True,
+        )
+        scheduler.add_job(
+            run_snapshots,
+            CronTrigger(hour=0, minute=30, timezone=camp.timezone),
+            args=[app, camp.code],
+            id=f"snapshots:{camp.code}",
+            name=f"daily report snapshots {camp.code}",
             replace_existing=True,
         )
     return scheduler

@@ -24,8 +24,8 @@ Rules (decided here, documented in README):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -34,12 +34,13 @@ from sqlalchemy.engine import Connection
 
 from engine.calendar import WorkingCalendar
 from engine.context import UnitOfWork
-from engine.models import Campaign, Timer
+from engine.models import Campaign, CampaignPhase, Timer
 from engine.rawsql import BulkInsert, PreparedWrite
 from engine.workflow import Ladder, StateSpec, Workflow
 
 timers_t = cast(Table, Timer.__table__)
 campaigns_t = cast(Table, Campaign.__table__)
+phases_t = cast(Table, CampaignPhase.__table__)
 
 # Built once: these run inside every transition (bench/transitions.py).
 _CAMPAIGN_CLOCK = select(
@@ -50,6 +51,9 @@ _CAMPAIGN_CLOCK = select(
     campaigns_t.c.rectification_deadline,
     campaigns_t.c.ends_on,
 ).where(campaigns_t.c.id == bindparam("campaign_id"))
+_GOVERNING_PHASES = select(phases_t.c.code, phases_t.c.starts_on, phases_t.c.governs).where(
+    phases_t.c.campaign_id == bindparam("campaign_id"), phases_t.c.governs != ""
+)
 _CANCEL_PENDING = (
     update(timers_t)
     .where(
@@ -79,28 +83,37 @@ class CampaignClock:
     calendar: WorkingCalendar
     rectification_deadline: datetime
     ends_on: Any
+    # state → (phase code, the phase's first instant in UTC): the state's clock starts then
+    governing: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.timezone)
 
     def end_instant(self) -> datetime:
         """The first instant after the campaign's last day, local midnight, in UTC."""
-        from datetime import UTC, time
-
         end = datetime.combine(self.ends_on + timedelta(days=1), time(0), tzinfo=self.timezone)
         return end.astimezone(UTC)
 
 
 def campaign_clock(uow: UnitOfWork, campaign_id: int) -> CampaignClock:
-    """The campaign's timezone, the calendar it names and its deadline (kept a few seconds
-    in the context's read cache; a change through ``engine.organisation`` clears it)."""
+    """The campaign's timezone, the calendar it names, its deadline and the states its
+    phases govern (kept a few seconds in the context's read cache; a change through
+    ``engine.organisation`` clears it)."""
 
     def load() -> CampaignClock:
-        row = uow.conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
+        conn = uow.conn
+        row = conn.execute(_CAMPAIGN_CLOCK, {"campaign_id": campaign_id}).one()
+        zone = ZoneInfo(row.timezone)
+        governing: dict[str, tuple[str, datetime]] = {}
+        for phase in conn.execute(_GOVERNING_PHASES, {"campaign_id": campaign_id}):
+            first = datetime.combine(phase.starts_on, time(0), tzinfo=zone).astimezone(UTC)
+            for state in phase.governs.split(","):
+                governing[state] = (phase.code, first)
         return CampaignClock(
+            governing=governing,
             id=row.id,
             code=row.code,
-            timezone=ZoneInfo(row.timezone),
+            timezone=zone,
             calendar=uow.ctx.calendar(row.calendar),
             rectification_deadline=row.rectification_deadline,
             ends_on=row.ends_on,
@@ -116,19 +129,28 @@ class Due:
 
 
 def state_due(spec: StateSpec, clock: CampaignClock, now: datetime) -> Due | None:
-    """The due time and its rule for a ticket entering ``spec`` at ``now``; None if unclocked."""
+    """The due time and its rule for a ticket entering ``spec`` at ``now``; None if unclocked.
+
+    When a campaign phase governs the state and has not begun at ``now``, the clock starts
+    at the phase's first day instead (the rule says so).
+    """
+    start, since = now, ""
+    phase = clock.governing.get(spec.name)
+    if phase is not None and phase[1] > now:
+        start = phase[1]
+        since = f" from phase {phase[0]} ({clock.local(start).date().isoformat()})"
     if spec.time_limit_working_days is not None:
         n = spec.time_limit_working_days
-        at = clock.calendar.add_working_days(now, n, clock.timezone)
-        rule = f"state {spec.name}: {n} working day{'s' if n != 1 else ''}"
+        at = clock.calendar.add_working_days(start, n, clock.timezone)
+        rule = f"state {spec.name}: {n} working day{'s' if n != 1 else ''}{since}"
     elif spec.time_limit_hours is not None:
         n = spec.time_limit_hours
-        at = now + timedelta(hours=n)
-        rule = f"state {spec.name}: {n} hour{'s' if n != 1 else ''}"
+        at = start + timedelta(hours=n)
+        rule = f"state {spec.name}: {n} hour{'s' if n != 1 else ''}{since}"
     else:
         return None
     cap = clock.rectification_deadline
-    if spec.campaign_cap and now < cap < at:
+    if spec.campaign_cap and start < cap < at:
         at = cap
         rule = f"campaign deadline {clock.local(cap).date().isoformat()}"
     return Due(at=at, rule=rule)

@@ -120,6 +120,45 @@ class Campaign(Base):
     )
 
 
+class CampaignPhase(Base):
+    """A phase of a campaign (collection, sorting, rectification...), declared in its file.
+
+    ``governs`` lists the workflow states whose time limit starts no earlier than the
+    phase's first day (comma-separated state names; empty when it governs none).
+    """
+
+    __tablename__ = "campaign_phases"
+    __table_args__ = (UniqueConstraint("campaign_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str | None] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    governs: Mapped[str] = mapped_column(String(500), default="", server_default="")
+
+
+class ReportSnapshot(Base):
+    """The campaign report as of the end of one day, kept so a past day reads in a moment.
+
+    ``log_high_water`` is the highest transition-log id when it was computed: a log row
+    added later but dated before the day's end (a back-dated replay) makes it stale.
+    """
+
+    __tablename__ = "report_snapshots"
+    __table_args__ = (UniqueConstraint("campaign_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    day: Mapped[date] = mapped_column(Date)
+    log_high_water: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    report: Mapped[str] = mapped_column(Text)
+
+
 class Category(Base):
     __tablename__ = "categories"
     __table_args__ = (UniqueConstraint("campaign_id", "code"),)

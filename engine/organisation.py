@@ -17,9 +17,10 @@ from sqlalchemy import delete, select
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
 from engine.errors import ConfigError, NotFound
-from engine.models import Campaign, Category, RoutingRule, Unit, User
+from engine.models import Campaign, CampaignPhase, Category, RoutingRule, Unit, User
 from engine.security import hash_password
 from engine.titles import parse_titles
+from engine.workflow import Workflow
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def upsert_campaign(
         uow.ctx.calendar(calendar_name)
     except ConfigError as exc:
         raise ConfigError(f"{source}: campaign {code!r}: {exc.message}") from None
+    phases = _phases(data.get("phases", []), workflow, starts, ends, source, code)
     campaign = session.scalars(select(Campaign).where(Campaign.code == code)).first()
     if campaign is None:
         campaign = Campaign(code=code, ticket_seq=0)
@@ -181,6 +183,9 @@ def upsert_campaign(
         category.outside_duties = bool(item.get("outside_duties", False))
         category.position = position
         session.add(category)
+    session.execute(delete(CampaignPhase).where(CampaignPhase.campaign_id == campaign.id))
+    for position, phase in enumerate(phases, start=1):
+        session.add(CampaignPhase(campaign_id=campaign.id, position=position, **phase))
     session.flush()
     return campaign
 
@@ -212,13 +217,73 @@ def _names(item: dict[str, Any], source: str, what: str) -> dict[str, str]:
         raise ConfigError(f"{source}: {what}: name: {exc}") from None
 
 
+def _phases(
+    items: Any, workflow: Workflow, starts: date, ends: date, source: str, code: str
+) -> list[dict[str, Any]]:
+    """The campaign's phases, checked: each has a code, a name and dates inside the
+    campaign; none runs backwards; they follow each other without overlapping; each state
+    they govern exists and is governed by one phase only. The error names file and phase."""
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: campaign {code!r}: phases must be a list of [[phases]]")
+    out: list[dict[str, Any]] = []
+    governed: dict[str, str] = {}
+    for i, item in enumerate(items, start=1):
+        pcode = _need(item, "code", source, f"campaign {code!r}: phase #{i}")
+        what = f"campaign {code!r}: phase {pcode!r}"
+        if any(p["code"] == pcode for p in out):
+            raise ConfigError(f"{source}: {what}: declared twice")
+        first = _date(item, "starts_on", source, code, what)
+        last = _date(item, "ends_on", source, code, what)
+        if last < first:
+            raise ConfigError(
+                f"{source}: {what}: runs backwards (ends_on {last} is before starts_on {first})"
+            )
+        if first < starts or last > ends:
+            raise ConfigError(
+                f"{source}: {what}: {first} – {last} lies outside the campaign ({starts} – {ends})"
+            )
+        if out and first <= out[-1]["ends_on"]:
+            before = out[-1]
+            raise ConfigError(
+                f"{source}: {what}: starts on {first}, which overlaps phase {before['code']!r} "
+                f"({before['starts_on']} – {before['ends_on']}); phases follow each other in order"
+            )
+        names = _names(item, source, what)
+        states = item.get("governs", [])
+        if not isinstance(states, list) or not all(isinstance(s, str) for s in states):
+            raise ConfigError(f"{source}: {what}: governs must be a list of state names")
+        for state in states:
+            if state not in workflow.states:
+                raise ConfigError(
+                    f"{source}: {what}: governs unknown state {state!r}; workflow "
+                    f"{workflow.name!r} has {', '.join(workflow.states)}"
+                )
+            if state in governed:
+                raise ConfigError(
+                    f"{source}: {what}: state {state!r} is already governed by phase "
+                    f"{governed[state]!r}"
+                )
+            governed[state] = pcode
+        out.append(
+            {
+                "code": pcode,
+                "name": names["en"],
+                "name_zh": names["zh_CN"],
+                "starts_on": first,
+                "ends_on": last,
+                "governs": ",".join(states),
+            }
+        )
+    return out
+
+
 def _need(item: dict[str, Any], key: str, source: str, what: str) -> Any:
     if not isinstance(item, dict) or item.get(key) in (None, ""):
         raise ConfigError(f"{source}: {what}: missing {key!r}")
     return item[key]
 
 
-def _date(data: dict[str, Any], key: str, source: str, code: str) -> date:
+def _date(data: dict[str, Any], key: str, source: str, code: str, what: str | None = None) -> date:
     value = data.get(key)
     if isinstance(value, datetime):
         return value.date()
@@ -230,5 +295,6 @@ def _date(data: dict[str, Any], key: str, source: str, code: str) -> date:
         except ValueError:
             pass
     raise ConfigError(
-        f"{source}: campaign {code!r}: {key} must be a date like 2005-02-25, got {value!r}"
+        f"{source}: {what or f'campaign {code!r}'}: {key} must be a date like 2005-02-25, "
+        f"got {value!r}"
     )

@@ -86,8 +86,15 @@ def test_campaigns_and_report(client, auth, new_ticket):
     report = client.get(f"{API}/campaigns/consultation-2005/report", headers=auth("supervisor"))
     assert report.status_code == 200, report.json
     assert report.json["total"] == 1
-    dated = client.get(f"{API}/campaigns/consultation-2005/report?as_of=2005-03-18", headers=clerk)
+    dated = client.get(f"{API}/campaigns/consultation-2005/report?as_of=2005-02-27", headers=clerk)
     assert dated.status_code == 200
+    # The app's clock says 2005-02-28: March 18 is in the future (issue 14: a clear error).
+    future = client.get(f"{API}/campaigns/consultation-2005/report?as_of=2005-03-18", headers=clerk)
+    assert_error(future, 422, "invalid_data")
+    assert "in the future" in future.json["error"]["message"]
+    early = client.get(f"{API}/campaigns/consultation-2005/report?as_of=2005-02-01", headers=clerk)
+    assert_error(early, 422, "invalid_data")
+    assert "before the campaign" in early.json["error"]["message"]
     assert_error(client.get(f"{API}/campaigns/nope/report", headers=clerk), 404, "not_found")
     assert_error(
         client.get(f"{API}/campaigns/consultation-2005/report?as_of=soon", headers=clerk),

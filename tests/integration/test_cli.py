@@ -190,6 +190,19 @@ def test_ticket_fire_with_now_and_data(demo_run) -> None:  # type: ignore[no-unt
         ),
         (["ticket", "create", "--campaign", "nope", "--text", "x"], "no campaign 'nope'"),
         (["--now", "yesterday", "ticket", "list"], "not an ISO-8601 time"),
+        (
+            ["report", "--campaign", "consultation-2005", "--format", "docx", "--lang", "fr"],
+            "no draft in language 'fr'; use one of zh_CN, en",
+        ),
+        (
+            ["report", "--campaign", "consultation-2005", "--as-of", "2005-01-31"],
+            "is before the campaign 'consultation-2005' began (2005-02-25)",
+        ),
+        (
+            ["--now", "2005-03-10T12:00+08:00", "report", "--campaign", "consultation-2005"]
+            + ["--as-of", "2005-03-11"],
+            "is in the future (today is 2005-03-10)",
+        ),
     ],
 )
 def test_refusals_exit_2_with_a_clear_message(
@@ -221,3 +234,39 @@ def test_audit_verify_and_export(demo_run, tmp_path: Path) -> None:  # type: ign
     bad = CliRunner().invoke(main, ["--database-url", f"sqlite:///{run.path}", "audit", "verify"])
     assert bad.exit_code == 1
     assert "EDITED:" in bad.output and "was edited" in bad.output
+
+
+def test_report_drafts_the_situation_report_as_docx(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from engine.draft import docx_text
+
+    out = tmp_path / "draft.docx"
+    made = demo_run(
+        "report",
+        "--campaign",
+        "consultation-2005",
+        "--as-of",
+        "2005-03-31",
+        "--format",
+        "docx",
+        "-o",
+        str(out),
+    )
+    assert made.exit_code == 0, made.output
+    text = docx_text(out.read_bytes())
+    assert "共梳理意见建议268条" in text  # Chinese by default
+    assert "已解决群众要求解决的具体问题或案件39件（共42件）" in text
+    english = tmp_path / "draft-en.docx"
+    demo_run(
+        "report",
+        "--campaign",
+        "consultation-2005",
+        "--as-of",
+        "2005-03-31",
+        "--format",
+        "docx",
+        "--lang",
+        "en",
+        "-o",
+        str(english),
+    )
+    assert "39 of the 42 specific problems" in docx_text(english.read_bytes())

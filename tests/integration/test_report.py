@@ -17,6 +17,9 @@ from engine.report import campaign_report, render_text, resolve_as_of, write_rep
 from engine.tickets import create_ticket, fire
 
 CAMPAIGN = "consultation-2005"
+# The test clock stands at Feb 28; a report as of a later day is asked after it (issue 14:
+# an as-of in the future is refused).
+AFTER = datetime(2005, 4, 1, tzinfo=UTC)
 KEYS = {
     "total",
     "by_category",
@@ -124,7 +127,9 @@ def test_figures_and_as_of(session: Session, uow, actor, now: datetime) -> None:
     assert report["by_state"]["rectified"] == 1
     assert report["by_state"]["escalated"] == 1
     assert report["by_unit"]["luohe-station"] == 2
-    assert (report["solved_by_deadline"], report["solved_after_deadline"]) == (1, 1)
+    # The early one was solved on March 10 but reopened on March 20: open again, not solved
+    # (this said (1, 1) before issue 14).
+    assert (report["solved_by_deadline"], report["solved_after_deadline"]) == (0, 1)
     assert report["escalated_to_government"] == 1
     assert report["specific_problems"]["escalated_to_government"] == 1
     assert report["satisfaction"]["unsatisfied"] == 1
@@ -138,16 +143,16 @@ def test_figures_and_as_of(session: Session, uow, actor, now: datetime) -> None:
 
     # As of March 10 (end of day): the early one fed back, nothing solved late, and the
     # reopening (March 20) has not happened yet.
-    march_10 = campaign_report(uow, CAMPAIGN, as_of="2005-03-10")
+    march_10 = campaign_report(uow, CAMPAIGN, as_of="2005-03-10", now=AFTER)
     assert march_10["fed_back"] == 1
     assert (march_10["solved_by_deadline"], march_10["solved_after_deadline"]) == (1, 0)
     assert march_10["by_state"]["assigned"] == 1
     assert march_10["satisfaction"]["reopened"] == 0
     assert march_10["escalated_to_government"] == 1
     # Before anything was recorded there is nothing.
-    assert campaign_report(uow, CAMPAIGN, as_of="2005-02-27")["total"] == 0
+    assert campaign_report(uow, CAMPAIGN, as_of="2005-02-27", now=AFTER)["total"] == 0
     # On the first morning the tickets exist but none is categorized.
-    first = campaign_report(uow, CAMPAIGN, as_of=now + timedelta(minutes=30))
+    first = campaign_report(uow, CAMPAIGN, as_of=now + timedelta(minutes=30), now=AFTER)
     assert first["total"] == 4 and first["by_state"]["received"] == 4
     assert first["by_category"] == {
         **{k: 0 for k in report["category_names"]},
@@ -167,7 +172,7 @@ def test_overdue_counts_open_tickets_past_their_due_time(
 
 def test_formats_are_formula_safe(session: Session, uow, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
     _build(uow, actor, now)
-    report = campaign_report(uow, CAMPAIGN, as_of="2005-03-31")
+    report = campaign_report(uow, CAMPAIGN, as_of="2005-03-31", now=AFTER)
     out = io.BytesIO()
     write_report(report, "csv", out)
     rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
@@ -198,3 +203,45 @@ def test_bad_campaign_and_bad_date(session: Session, uow) -> None:
     with pytest.raises(ValidationError, match="YYYY-MM-DD"):
         campaign_report(uow, CAMPAIGN, as_of="yesterday")
     assert resolve_as_of("2005-03-17", "Asia/Shanghai") == datetime(2005, 3, 17, 16, tzinfo=UTC)
+
+
+def test_a_reopened_ticket_is_not_solved_while_open_again(uow, actor, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    numbers = _build(uow, actor, now)
+    # March 10: solved before the deadline. March 20 (reopened at 11:00 Shanghai): open again.
+    march_10 = campaign_report(uow, CAMPAIGN, as_of="2005-03-10", now=AFTER)
+    assert march_10["specific_problems"]["solved_by_deadline"] == 1
+    march_20 = campaign_report(uow, CAMPAIGN, as_of="2005-03-20", now=AFTER)
+    assert march_20["specific_problems"]["solved_by_deadline"] == 0
+    assert march_20["specific_problems"]["fed_back"] == 0
+    # Rectified again on March 22: solved, after the deadline (within the campaign).
+    fire(
+        uow,
+        numbers["early"],
+        "rectify",
+        actor=actor("luohe.officer"),
+        data={"measures": "Night patrols"},
+        now=datetime(2005, 3, 22, 2, tzinfo=UTC),
+    )
+    uow.commit()
+    march_22 = campaign_report(uow, CAMPAIGN, as_of="2005-03-22", now=AFTER)
+    sp = march_22["specific_problems"]
+    assert (sp["solved_by_deadline"], sp["solved_after_deadline"]) == (0, 1)
+    # As of March 10 the later events change nothing.
+    assert (
+        campaign_report(uow, CAMPAIGN, as_of="2005-03-10", now=AFTER)["specific_problems"][
+            "solved_by_deadline"
+        ]
+        == 1
+    )
+
+
+def test_as_of_before_the_campaign_or_in_the_future_is_refused(uow) -> None:  # type: ignore[no-untyped-def]
+    today = datetime(2005, 3, 12, 4, tzinfo=UTC)  # noon in Shanghai
+    with pytest.raises(ValidationError, match="is before the campaign 'consultation-2005' began"):
+        campaign_report(uow, CAMPAIGN, as_of="2005-02-24", now=today)
+    with pytest.raises(ValidationError, match="is in the future \\(today is 2005-03-12\\)"):
+        campaign_report(uow, CAMPAIGN, as_of="2005-03-13", now=today)
+    with pytest.raises(ValidationError, match="in the future"):
+        campaign_report(uow, CAMPAIGN, as_of="2005-03-12T15:00:00+08:00", now=today)
+    assert campaign_report(uow, CAMPAIGN, as_of="2005-03-12", now=today)["total"] == 0
+    assert campaign_report(uow, CAMPAIGN, as_of="2005-02-25", now=today)["total"] == 0

@@ -95,7 +95,14 @@ def test_scheduler_has_one_sweep_and_a_digest_per_campaign(sqlite_url: str) -> N
     scheduler.start(paused=True)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     scheduler.shutdown(wait=False)
-    assert set(jobs) == {"jobs", "sweep", "digest:consultation-2005", "checkpoint", "purge"}
+    assert set(jobs) == {
+        "jobs",
+        "sweep",
+        "digest:consultation-2005",
+        "snapshots:consultation-2005",
+        "checkpoint",
+        "purge",
+    }
     sweep = jobs["sweep"]
     assert sweep.max_instances == 1 and sweep.coalesce is True and sweep.misfire_grace_time is None
     assert sweep.trigger.interval.total_seconds() == 3

@@ -79,11 +79,15 @@ def render_chart(name: str, report: dict[str, Any], label: Callable[[str, str], 
         for tag, theme in items:
             chart.add(tag, round(100 * theme["count"] / total, 1))
     elif name == "deadline":
-        chart = pygal.Bar(**_config(titles[name], 4))
-        chart.add(_("solved before the deadline"), report["solved_by_deadline"])
-        chart.add(_("solved after the deadline"), report["solved_after_deadline"])
-        chart.add(_("escalated to government"), report["escalated_to_government"])
-        chart.add(_("overdue now"), report["overdue"]["total"])
+        chart = pygal.Bar(**_config(titles[name], 6))
+        chart.add(_("rectified before the campaign deadline"), report["solved_by_deadline"])
+        chart.add(_("rectified after it, within the campaign"), report["solved_after_deadline"])
+        chart.add(_("closed within an approved extension"), report["extended"])
+        chart.add(_("closed after their own due time (late)"), report["late"])
+        chart.add(
+            _("reported to the Party committee and government"), report["escalated_to_government"]
+        )
+        chart.add(_("overdue: past their own due time, not fed back"), report["overdue"]["total"])
     else:
         raise KeyError(name)
     return chart.render()  # type: ignore[no-any-return]

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from engine.draft import LANGUAGES, write_draft
+from engine.forecast import unit_forecast
 from engine.read import reference
 from engine.report import FORMATS, ReportText, campaign_report, write_report
 from web import params
@@ -22,6 +24,7 @@ MIMETYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "xlsx": "xlsx"}
 
 
@@ -95,9 +98,11 @@ def campaign(code: str) -> Any:
     as_of = request.args.get("as_of") or ""
     tz = report["campaign"]["timezone"]
     titles = chart_titles()
+    forecast = unit_forecast(get_read_uow(), code, as_of=as_of or None, now=now())
     return render_template(
         "reports/report.html",
         report=report,
+        forecast=forecast,
         code=code,
         as_of=as_of,
         report_as_of=local_datetime(datetime.fromisoformat(report["as_of"]), tz),
@@ -106,6 +111,7 @@ def campaign(code: str) -> Any:
         ),
         charts=[(name, titles[name]) for name in CHARTS],
         formats=FORMATS,
+        languages=LANGUAGES,
     )
 
 
@@ -127,10 +133,27 @@ def download(code: str, fmt: str) -> Any:
     report = _report(code)
     buffer = io.BytesIO()
     write_report(report, fmt, buffer, report_text())
-    stamp = report["as_of"][:10]
+    stamp = report["as_of_day"]
     name = f"report-{code}-{stamp}.{EXTENSIONS[fmt]}"
     return Response(
         buffer.getvalue(),
         mimetype=MIMETYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/reports/<code>/situation-report.docx")
+@login_required("report.view")
+def draft(code: str) -> Any:
+    """The situation report drafted from the data (Word), in ``lang`` (zh_CN by default)."""
+    lang = request.args.get("lang") or "zh_CN"
+    as_of = request.args.get("as_of") or None
+    buffer = io.BytesIO()
+    write_draft(get_read_uow(), code, buffer, as_of=as_of, now=now(), lang=lang)
+    stamp = _report(code)["as_of_day"]
+    name = f"situation-report-{code}-{stamp}-{lang}.docx"
+    return Response(
+        buffer.getvalue(),
+        mimetype=DOCX,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

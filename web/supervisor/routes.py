@@ -76,8 +76,19 @@ def board() -> Any:
         table.setdefault(c.unit_code or "", {})[c.escalation_level] = c.count
     bulk = BulkReassignForm(formdata=None)
     _fill_choices(bulk)
+    campaign = queries.active_campaign(db, now=now())
+    forecast = phase = None
+    if campaign is not None:
+        from engine.forecast import unit_forecast
+        from engine.report import current_phase
+
+        forecast = unit_forecast(get_uow(), campaign.code, now=now())
+        _phases, phase = current_phase(db, campaign.id, now(), campaign.timezone)
     return render_template(
         "supervisor/board.html",
+        campaign=campaign,
+        forecast=forecast,
+        phase=phase,
         board=result,
         levels=levels,
         table=table,

@@ -13,6 +13,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from engine.errors import Conflict, EngineError, ValidationError
 from engine.escalation import escalate_ticket
+from engine.exemplary import is_exemplary, mark_exemplary
 from engine.extensions import request_extension
 from engine.read import pages as queries
 from engine.routing import suggest_unit
@@ -57,6 +58,16 @@ class EscalateForm(FlaskForm):
     level = IntegerField(
         _l("To level (blank: one up)"), validators=[Optional(), NumberRange(min=1, max=9)]
     )
+
+
+class ExemplaryForm(FlaskForm):
+    expected_version = HiddenField()
+    reason = StringField(
+        "What makes it an example (for the situation report)",
+        validators=[Length(max=2000, message="At most 2000 characters.")],
+        render_kw={"maxlength": 2000},
+    )
+    unmark = HiddenField()
 
 
 def check_can_view(user: CurrentUser, detail: queries.TicketDetail) -> None:
@@ -138,6 +149,12 @@ def render_ticket(
         esc_form = posted.get("escalate") or EscalateForm(
             formdata=None, prefix="escalate", data={"expected_version": str(detail.version)}
         )
+    exemplary = is_exemplary(uow.session, row.id)
+    ex_form = None
+    if not open_ticket and policy.can(user.actor, "ticket.mark_exemplary", row):
+        ex_form = posted.get("exemplary") or ExemplaryForm(
+            formdata=None, prefix="exemplary", data={"expected_version": str(detail.version)}
+        )
     suggestions = (
         _suggestions(detail, campaign_id) if any("route" in s.effects for s in allowed) else []
     )
@@ -153,6 +170,8 @@ def render_ticket(
         fields=workflow.fields,
         ext_form=ext_form,
         esc_form=esc_form,
+        ex_form=ex_form,
+        exemplary=exemplary,
         suggestions=suggestions,
         diagram=workflow_svg(
             workflow,
@@ -379,6 +398,46 @@ def escalate(number: str) -> Any:
             form.form_errors.append(engine_message(exc))
         return render_ticket(number, posted={"escalate": form}, status=422)
     flash(_("%(number)s escalated to level %(level)s.", number=number, level=level), "success")
+    return redirect(url_for("tickets.detail", number=number))
+
+
+@bp.post("/tickets/<number>/exemplary")
+@login_required("ticket.mark_exemplary")
+def exemplary(number: str) -> Any:
+    """A supervisor marks a fed-back ticket as exemplary (or takes the mark back)."""
+    user = require_user()
+    uow = get_uow()
+    form = ExemplaryForm(prefix="exemplary")
+    if not form.validate_on_submit():
+        return render_ticket(number, posted={"exemplary": form}, status=422)
+    try:
+        _check_version(number, form)
+    except Conflict as exc:
+        return _moved(exc, number)
+    marking = not form.unmark.data
+    try:
+        mark_exemplary(
+            uow,
+            number,
+            actor=user.actor,
+            reason=form.reason.data or "",
+            exemplary=marking,
+            now=now(),
+        )
+        uow.commit()
+    except (ValidationError, Conflict) as exc:
+        uow.rollback()
+        fields = exc.fields if isinstance(exc, ValidationError) else {}
+        for name, message in fields.items():
+            if name in form._fields:
+                form[name].errors = [*form[name].errors, message]
+        if not fields:
+            form.form_errors.append(exc.message)
+        return render_ticket(number, posted={"exemplary": form}, status=422)
+    flash(
+        f"{number} marked as exemplary." if marking else f"{number}: exemplary mark taken back.",
+        "success",
+    )
     return redirect(url_for("tickets.detail", number=number))
 
 
