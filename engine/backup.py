@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine, func, insert, select, text, update
+from sqlalchemy import Engine, Integer, create_engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from engine import audit, checkpoint, db
@@ -285,7 +285,11 @@ def copy_database(
             result.rows[table.name] = count
         if target.dialect.name == "postgresql":
             for table in tables:
-                if "id" in table.c and table.c.id.primary_key and table.c.id.autoincrement:
+                if (
+                    "id" in table.c
+                    and table.c.id.primary_key
+                    and isinstance(table.c.id.type, Integer)
+                ):
                     dst.execute(
                         text(
                             f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
