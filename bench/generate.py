@@ -162,6 +162,8 @@ class CampaignInfo:
     active: bool
     tickets: int
     categories: list[str] = field(default_factory=list)
+    # state -> (phase, first instant): the phases that hold a state's clock, as the engine reads them
+    governing: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
 
 def _user(session: Session, username: str, name: str, role: str, unit: Unit, pw: str) -> User:
@@ -299,6 +301,7 @@ def build_campaigns(
         infos.append(_info(camp, share, active=False, categories=categories))
     infos.append(_info(active, active_tickets, active=True, categories=categories))
     session.flush()
+    infos[-1].governing = dict(deadlines.campaign_clock(as_uow(session), active.id).governing)
     return infos
 
 
@@ -446,6 +449,7 @@ class Generator:
                 calendar=self.calendars.get("CN"),
                 rectification_deadline=camp.deadline,
                 ends_on=camp.ends.astimezone(SHANGHAI).date(),
+                governing=camp.governing,
             )
         return self._clocks[camp.id]
 
