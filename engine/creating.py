@@ -20,7 +20,7 @@ from engine import audit, deadlines, personal_data
 from engine.actors import Actor
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
-from engine.errors import NotFound, ValidationError
+from engine.errors import NotFound, NotPermitted, ValidationError
 from engine.ledger import INSERT_LOG, log_row, tickets_t
 from engine.models import Campaign, TicketTheme
 
@@ -76,6 +76,7 @@ _CAMPAIGN_BY_CODE = select(
     Campaign.number_prefix,
     Campaign.starts_on,
     Campaign.ends_on,
+    Campaign.intake_closed_at,
 ).where(Campaign.code == bindparam("code"))
 _NEXT_NUMBER = (
     update(Campaign)
@@ -170,6 +171,13 @@ def create_ticket(
     conn = uow.conn
     audit_key = uow.audit_key
     camp = _campaign(conn, campaign)
+    if camp.intake_closed_at is not None and camp.intake_closed_at <= now:
+        raise NotPermitted(
+            f"intake of campaign {camp.code} closed on "
+            f"{camp.intake_closed_at:%Y-%m-%d %H:%M} UTC; no new opinion is recorded",
+            message_id="campaign.intake_closed",
+            params={"campaign": camp.code},
+        )
     body = (text or "").strip()
     received = ensure_utc(received_at) if received_at is not None else now
     errors = opinion_errors(

@@ -92,6 +92,11 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
     # The language the user chose for pages and notices (zh_CN, en); None: the browser's.
     locale: Mapped[str | None] = mapped_column(String(16))
+    # Set when an administrator creates the account or resets its password (migration 0013):
+    # the next sign-in leads to the change-password page before anything else.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
 
     unit: Mapped[Unit | None] = relationship()
 
@@ -114,6 +119,8 @@ class Campaign(Base):
     calendar: Mapped[str] = mapped_column(String(64), default="CN", server_default="CN")
     # Days after a ticket closes that the citizen's contact data is kept; None = kept (migration 0007).
     personal_data_retention_days: Mapped[int | None] = mapped_column(Integer)
+    # From this time on no new opinion is recorded (migration 0013); None: intake open.
+    intake_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     categories: Mapped[list[Category]] = relationship(
         back_populates="campaign", order_by="Category.position"
@@ -324,6 +331,24 @@ class TransitionLog(Base):
     # The ticket columns this row leaves behind (canonical JSON of engine.audit.HEAD_COLUMNS),
     # covered by the hash, so verify proves the ticket row by its log (migration 0007).
     head: Mapped[str | None] = mapped_column(Text)
+
+
+class AdminLog(Base):
+    """One row per administrative change (users, units, campaigns, routing, tokens), in one
+    hash chain by ``seq``; never updated or deleted (the database refuses, migration 0013)."""
+
+    __tablename__ = "admin_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly what was hashed
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Timer(Base):
