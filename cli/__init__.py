@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cli import audit as _audit  # noqa: F401  (registers commands)
+from cli import admin as _admin  # noqa: F401  (registers commands)
+from cli import audit as _audit  # noqa: F401
 from cli import backup as _backup  # noqa: F401
 from cli import citizen as _citizen  # noqa: F401
 from cli import importing as _importing  # noqa: F401

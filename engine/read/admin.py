@@ -202,3 +202,7 @@ def admin_log(session: Session, *, limit: int = 200) -> list[AdminEntry]:
         .limit(limit)
     ).all()
     return [AdminEntry(*r) for r in rows]
+
+
+def admin_log_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AdminLog)) or 0)

@@ -1,0 +1,384 @@
+"""``rectiflow users|units|campaigns|routing|workflows ...`` and ``audit verify-admin``.
+
+Each command acts as ``--as USER`` (refused unless the policy grants that user the
+``admin.*`` permission) or, without it, as the operator of the installation (a shell on
+the server is the installation's administrator); the admin log records which.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import click
+
+from cli.audit import audit
+from cli.context import AppContext, fail, pass_app
+from cli.main import main
+from cli.users import users
+from engine import admin as admin_services
+from engine import adminlog
+from engine.actors import Actor, get_actor
+from engine.admin import UNIT_KINDS
+from engine.context import UnitOfWork
+from engine.errors import EngineError
+from engine.read import admin as admin_read
+
+AS_OPTION = click.option(
+    "--as",
+    "username",
+    help="Act as this user (the policy decides); default: the installation's operator.",
+)
+
+
+def who(uow: UnitOfWork, username: str | None) -> Actor:
+    """The acting user: ``--as USER``, or the operator (recorded as ``operator:<login>``)."""
+    if username:
+        return get_actor(uow.session, username)
+    try:
+        login = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        login = "unknown"
+    return Actor(username=f"operator:{login}"[:64], role="admin")
+
+
+# -- users --------------------------------------------------------------------
+
+
+def _password_option(prompt: str) -> click.Option:  # type: ignore[type-arg]
+    return click.option(  # type: ignore[return-value]
+        "--password",
+        prompt=prompt,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="The password (asked for when not given; at least 10 characters, not common).",
+    )
+
+
+@users.command("create")
+@click.argument("new_username")
+@click.option("--role", required=True, help="A role of the policy (officer, clerk, admin...).")
+@click.option("--unit", help="The unit code (see `rectiflow units list`).")
+@click.option("--name", "display_name", default="", help="The name shown on pages.")
+@click.option("--email")
+@_password_option("First password (the user must change it)")
+@AS_OPTION
+@pass_app
+def users_create(
+    app: AppContext,
+    new_username: str,
+    role: str,
+    unit: str | None,
+    display_name: str,
+    email: str | None,
+    password: str,
+    username: str | None,
+) -> None:
+    """Create a user who must choose a new password at the first sign-in."""
+    try:
+        with app.unit_of_work() as uow:
+            info = admin_services.create_user(
+                uow,
+                who(uow, username),
+                username=new_username,
+                display_name=display_name,
+                role=role,
+                unit=unit,
+                email=email,
+                password=password,
+            )
+    except EngineError as exc:
+        fail(exc)
+    click.echo(
+        f"user {info.username} created ({info.role}"
+        + (f", {info.unit}" if info.unit else "")
+        + "); they must change the password at their first sign-in"
+    )
+
+
+@users.command("update")
+@click.argument("target")
+@click.option("--role")
+@click.option("--unit", help="A unit code; '' takes the user out of any unit.")
+@click.option("--name", "display_name")
+@click.option("--email")
+@AS_OPTION
+@pass_app
+def users_update(
+    app: AppContext,
+    target: str,
+    role: str | None,
+    unit: str | None,
+    display_name: str | None,
+    email: str | None,
+    username: str | None,
+) -> None:
+    """Change a user's role, unit, name or e-mail."""
+    try:
+        with app.unit_of_work() as uow:
+            info = admin_services.update_user(
+                uow,
+                who(uow, username),
+                target,
+                role=role,
+                unit=unit,
+                display_name=display_name,
+                email=email,
+            )
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"user {info.username}: {info.role}, {info.unit or 'no unit'}, {info.display_name}")
+
+
+@users.command("reset-password")
+@click.argument("target")
+@_password_option("New password (the user must change it)")
+@AS_OPTION
+@pass_app
+def users_reset_password(app: AppContext, target: str, password: str, username: str | None) -> None:
+    """Give a user a new password they must change at their next sign-in."""
+    try:
+        with app.unit_of_work() as uow:
+            admin_services.reset_password(uow, who(uow, username), target, password)
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"password of {target} reset; they must change it at their next sign-in")
+
+
+@users.command("passwd")
+@click.argument("target")
+@click.option("--current", prompt="Current password", hide_input=True)
+@click.option(
+    "--new", "new_password", prompt="New password", hide_input=True, confirmation_prompt=True
+)
+@pass_app
+def users_passwd(app: AppContext, target: str, current: str, new_password: str) -> None:
+    """Change one's own password (the current one is needed)."""
+    try:
+        with app.unit_of_work() as uow:
+            admin_services.change_own_password(
+                uow,
+                get_actor(uow.session, target),
+                current_password=current,
+                new_password=new_password,
+            )
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"password of {target} changed")
+
+
+# -- units --------------------------------------------------------------------
+
+
+@main.group()
+def units() -> None:
+    """The unit tree: list, create, rename, move."""
+
+
+@units.command("list")
+@pass_app
+def units_list(app: AppContext) -> None:
+    """The tree, indented: code, kind, name, active users."""
+    with app.unit_of_work() as uow:
+        nodes = admin_read.unit_tree(uow.session)
+    for n in nodes:
+        click.echo(f"{'  ' * n.depth}{n.code}\t{n.kind}\t{n.name}\t{n.users} user(s)")
+
+
+@units.command("create")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--kind", type=click.Choice(UNIT_KINDS), default="department", show_default=True)
+@click.option("--parent", help="The parent unit's code (none: a root).")
+@AS_OPTION
+@pass_app
+def units_create(
+    app: AppContext, code: str, name: str, kind: str, parent: str | None, username: str | None
+) -> None:
+    """Add a unit to the tree."""
+    try:
+        with app.unit_of_work() as uow:
+            admin_services.create_unit(
+                uow, who(uow, username), code=code, name=name, kind=kind, parent=parent
+            )
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"unit {code} created" + (f" under {parent}" if parent else ""))
+
+
+@units.command("update")
+@click.argument("code")
+@click.option("--name")
+@click.option("--kind", type=click.Choice(UNIT_KINDS))
+@click.option("--parent", help="Move under this unit ('' : to the root).")
+@AS_OPTION
+@pass_app
+def units_update(
+    app: AppContext,
+    code: str,
+    name: str | None,
+    kind: str | None,
+    parent: str | None,
+    username: str | None,
+) -> None:
+    """Rename a unit, change its kind or move it (never under itself or its own sub-units)."""
+    try:
+        with app.unit_of_work() as uow:
+            admin_services.update_unit(
+                uow, who(uow, username), code, name=name, kind=kind, parent=parent
+            )
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"unit {code} updated")
+
+
+# -- campaigns ----------------------------------------------------------------
+
+
+@main.group()
+def campaigns() -> None:
+    """Campaigns: list, load from a file, close intake."""
+
+
+@campaigns.command("list")
+@pass_app
+def campaigns_list(app: AppContext) -> None:
+    """One line per campaign: code, dates, deadline, workflow, intake, tickets."""
+    with app.unit_of_work() as uow:
+        rows = admin_read.campaigns(uow.session)
+    for c in rows:
+        intake = f"intake closed {c.intake_closed_at:%Y-%m-%d}" if c.intake_closed_at else "open"
+        click.echo(
+            f"{c.code}\t{c.starts_on}..{c.ends_on}\tdeadline {c.rectification_deadline:%Y-%m-%d %H:%M} UTC"
+            f"\t{c.workflow}\t{intake}\t{c.tickets} ticket(s)\t{c.name}"
+        )
+
+
+@campaigns.command("load")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@AS_OPTION
+@pass_app
+def campaigns_load(app: AppContext, path: Path, username: str | None) -> None:
+    """Create a campaign from a TOML file like config/campaigns/consultation-2005.toml (or update
+    the one with its code)."""
+    try:
+        with app.unit_of_work() as uow:
+            campaign = admin_services.load_campaign_file(uow, who(uow, username), path)
+            code = campaign.code
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"campaign {code} loaded from {path}")
+
+
+@campaigns.command("close")
+@click.argument("code")
+@click.option("--reopen", is_flag=True, help="Accept new opinions again.")
+@AS_OPTION
+@pass_app
+def campaigns_close(app: AppContext, code: str, reopen: bool, username: str | None) -> None:
+    """Close a campaign's intake: no new opinion is recorded from now on."""
+    try:
+        with app.unit_of_work() as uow:
+            admin_services.close_intake(uow, who(uow, username), code, reopen=reopen)
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"campaign {code}: intake {'open again' if reopen else 'closed'}")
+
+
+# -- routing ------------------------------------------------------------------
+
+
+@main.group()
+def routing() -> None:
+    """Routing rules: category and/or area to a unit."""
+
+
+@routing.command("list")
+@pass_app
+def routing_list(app: AppContext) -> None:
+    with app.unit_of_work() as uow:
+        rows = admin_read.routing_rules(uow.session)
+    for r in rows:
+        click.echo(
+            f"{r.id}\t{r.campaign or 'all campaigns'}\tcategory {r.category or '*'}"
+            f"\tarea {r.area or '*'}\t→ {r.unit}"
+        )
+
+
+@routing.command("add")
+@click.option("--unit", required=True)
+@click.option("--category")
+@click.option("--area")
+@click.option("--campaign")
+@AS_OPTION
+@pass_app
+def routing_add(
+    app: AppContext,
+    unit: str,
+    category: str | None,
+    area: str | None,
+    campaign: str | None,
+    username: str | None,
+) -> None:
+    """Add a rule (the most specific matching rule wins)."""
+    try:
+        with app.unit_of_work() as uow:
+            rule = admin_services.add_routing_rule(
+                uow, who(uow, username), unit=unit, category=category, area=area, campaign=campaign
+            )
+            rule_id = rule.id
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"routing rule {rule_id} added")
+
+
+@routing.command("delete")
+@click.argument("rule_id", type=int)
+@AS_OPTION
+@pass_app
+def routing_delete(app: AppContext, rule_id: int, username: str | None) -> None:
+    try:
+        with app.unit_of_work() as uow:
+            admin_services.delete_routing_rule(uow, who(uow, username), rule_id)
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"routing rule {rule_id} deleted")
+
+
+# -- workflows ----------------------------------------------------------------
+
+
+@main.group()
+def workflows() -> None:
+    """Workflow versions."""
+
+
+@workflows.command("list")
+@pass_app
+def workflows_list(app: AppContext) -> None:
+    """Each workflow version, with the campaigns that run on it."""
+    with app.unit_of_work() as uow:
+        used = admin_read.workflow_use(uow.session)
+    for wf in app.ctx.registry.all():
+        campaigns_on = ", ".join(used.get((wf.name, wf.version), [])) or "no campaign"
+        click.echo(f"{wf.name}\tv{wf.version}\t{len(wf.states)} states\t{campaigns_on}")
+
+
+# -- the admin log --------------------------------------------------------------
+
+
+@audit.command("verify-admin")
+@pass_app
+def verify_admin(app: AppContext) -> None:
+    """Check the admin log's hash chain; exit 0 when intact, 1 when a row was changed,
+    deleted, reordered or inserted."""
+    with app.unit_of_work() as uow:
+        problems = adminlog.verify(uow.session, key=uow.audit_key)
+        rows = admin_read.admin_log_count(uow.session)
+    if not problems:
+        click.echo(f"admin log intact ({rows} change(s))")
+        return
+    for problem in problems:
+        click.echo(f"{problem.kind.upper()}: {problem.message}")
+    click.echo(f"{len(problems)} problem(s) found", err=True)
+    raise SystemExit(1)

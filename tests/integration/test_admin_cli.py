@@ -1,0 +1,72 @@
+"""``rectiflow users|units|campaigns|routing|workflows`` and ``audit verify-admin`` on a seeded
+SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+
+@pytest.fixture
+def run(sqlite_url: str):  # type: ignore[no-untyped-def]
+    def _run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(main, ["--database-url", sqlite_url, *args], input=input)
+
+    return _run
+
+
+def test_users_create_refuses_a_taken_name_and_a_weak_password(run) -> None:  # type: ignore[no-untyped-def]
+    made = run("users", "create", "wang.fang", "--role", "clerk", "--password", "Spring-rain-2026")
+    assert made.exit_code == 0, made.output
+    assert "must change the password" in made.output
+    taken = run("users", "create", "wang.fang", "--role", "clerk", "--password", "Spring-rain-2026")
+    assert taken.exit_code == 2 and "is taken" in taken.output
+    weak = run("users", "create", "li.na", "--role", "clerk", "--password", "123")
+    assert weak.exit_code == 2 and "too short" in weak.output
+    listed = run("users", "list").output
+    assert "wang.fang\tclerk" in listed and "li.na" not in listed
+    assert "must change password" in listed
+
+
+def test_as_a_non_admin_is_refused(run) -> None:  # type: ignore[no-untyped-def]
+    out = run("units", "create", "x1", "--name", "X", "--as", "supervisor")
+    assert out.exit_code == 2 and "admin" in out.output
+
+
+def test_units_move_loop_is_refused_and_the_log_verifies(run) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        run("units", "create", "east", "--name", "East", "--parent", "luohe-station").exit_code == 0
+    )
+    loop = run("units", "update", "luohe-station", "--parent", "east")
+    assert loop.exit_code == 2 and "sub-units" in loop.output
+    tree = run("units", "list").output
+    assert "\n    east\t" in tree or "    east\t" in tree
+    verified = run("audit", "verify-admin")
+    assert verified.exit_code == 0 and "admin log intact (1 change(s))" in verified.output
+
+
+def test_campaigns_load_list_close(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'code = "c2026"\nname = "Spring 2026"\ntimezone = "Asia/Shanghai"\n'
+        "starts_on = 2026-03-01\nends_on = 2026-04-30\nrectification_deadline = 2026-04-15\n"
+        'number_prefix = "C26"\n\n[[categories]]\ncode = "traffic_management"\n'
+    )
+    assert run("campaigns", "load", str(path)).exit_code == 0
+    assert "c2026\t2026-03-01..2026-04-30" in run("campaigns", "list").output
+    closed = run("campaigns", "close", "c2026")
+    assert closed.exit_code == 0
+    assert "intake closed" in run("campaigns", "list").output
+    made = run("ticket", "create", "--campaign", "c2026", "--text", "late opinion")
+    assert made.exit_code == 2 and "closed" in made.output
+
+
+def test_routing_and_workflows(run) -> None:  # type: ignore[no-untyped-def]
+    added = run("routing", "add", "--unit", "luohe-station", "--area", "New town")
+    assert added.exit_code == 0, added.output
+    assert "area New town\t→ luohe-station" in run("routing", "list").output
+    assert "consultation\tv1" in run("workflows", "list").output
