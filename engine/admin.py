@@ -411,6 +411,19 @@ def save_campaign(
     code = str(data.get("code") or "")
     starts = _as_date(data.get("starts_on"))
     deadline = data.get("rectification_deadline")
+    if isinstance(deadline, str):  # from a form: "2026-04-15" or "2026-04-15T00:00+08:00"
+        try:
+            parsed: date = datetime.fromisoformat(deadline)
+            if len(deadline) == 10:
+                parsed = parsed.date()
+        except ValueError:
+            raise ValidationError(
+                f"{source}: the rectification deadline {deadline!r} is not a date like 2026-04-15",
+                fields={"rectification_deadline": "not a date"},
+                message_id="admin.bad_deadline",
+            ) from None
+        data = {**data, "rectification_deadline": parsed}
+        deadline = parsed
     deadline_day = _as_date(deadline)
     if starts is not None and deadline_day is not None and deadline_day < starts:
         raise ValidationError(

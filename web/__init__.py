@@ -82,6 +82,9 @@ def _register_blueprints(app: Flask) -> None:
     from web import open311
 
     app.register_blueprint(open311.bp)
+    from web import admin
+
+    admin.init_app(app)  # /admin and /account/password
 
 
 def _instance_secret(app: Flask) -> str:
