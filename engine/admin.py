@@ -413,9 +413,8 @@ def save_campaign(
     deadline = data.get("rectification_deadline")
     if isinstance(deadline, str):  # from a form: "2026-04-15" or "2026-04-15T00:00+08:00"
         try:
-            parsed: date = datetime.fromisoformat(deadline)
-            if len(deadline) == 10:
-                parsed = parsed.date()
+            moment = datetime.fromisoformat(deadline)
+            parsed: date = moment.date() if len(deadline) == 10 else moment
         except ValueError:
             raise ValidationError(
                 f"{source}: the rectification deadline {deadline!r} is not a date like 2026-04-15",
