@@ -56,13 +56,16 @@ def init(app: AppContext) -> None:
     show_default=True,
     help="Language of the replayed opinions and feedback (the bureau works in Chinese).",
 )
+@click.option("--no-live", is_flag=True, help="Do not load the live campaign running today.")
 @pass_app
-def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str) -> None:
-    """Load the sample organisation and replay the report's campaign (268 opinions) on a
-    simulated clock, firing the real triggers; then print the campaign report.
+def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str, no_live: bool) -> None:
+    """Load the sample organisation, replay the report's campaign (268 opinions) on a
+    simulated clock, firing the real triggers, and load a live campaign running at today's
+    date (or --now) with tickets in every state; then print the 2005 campaign report.
 
     The replay is planned to the report's figures; the report is computed from what it wrote."""
     from demo.consultation_2005 import replay_campaign
+    from demo.live import load_live_campaign
     from engine.organisation import load_campaign_file, load_organisation_file
     from engine.report import campaign_report, render_text
 
@@ -76,6 +79,7 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str) -> Non
             ends_on = campaign.ends_on
         with app.unit_of_work() as uow:
             report = campaign_report(uow, campaign_code, as_of=ends_on)
+        live = None if no_live else load_live_campaign(app.ctx)
     except EngineError as exc:
         fail(exc)
     click.echo(
@@ -88,6 +92,18 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str) -> Non
         if summary.made
         else f"campaign {campaign_code}: already loaded"
     )
+    if live is not None:
+        if live.made:
+            states = ", ".join(f"{n} {state}" for state, n in sorted(live.states.items()))
+            levels = ", ".join(f"{n} at level {lv}" for lv, n in sorted(live.levels.items()))
+            click.echo(
+                f"campaign {live.code} (running today, {app.now():%Y-%m-%d}): {live.made} "
+                f"tickets ({states}); overdue: {levels or 'none'}; "
+                f"{live.extensions_pending} extension request(s) and "
+                f"{live.reopen_requests} reopen request(s) waiting"
+            )
+        else:
+            click.echo(f"campaign {live.code}: already loaded")
     if not no_report:
         click.echo("")
         click.echo(render_text(report), nl=False)
