@@ -231,8 +231,21 @@ def serve(app: AppContext, host: str, port: int, threads: int, no_worker: bool) 
 
     from web import create_app
 
+    problem = _port_problem(host, port)
+    if problem is not None:
+        click.echo(
+            f"error: cannot listen on {host}:{port} ({problem}); is another rectiflow "
+            "running? Stop it, or choose another port with --port",
+            err=True,
+        )
+        raise SystemExit(2)
     _check_audit_key(app)
-    web_app = create_app({"database_url": database_url(app.settings)})
+    config: dict[str, object] = {"database_url": database_url(app.settings)}
+    if app.now_text:
+        # --now holds for the pages as for every command: deadline drills end to end.
+        config["CLOCK"] = app.clock
+    web_app = create_app(config)
+    server = waitress.create_server(web_app, host=host, port=port, threads=threads)
     lock = SchedulerLock(database_url(app.settings))
     scheduler = None
     if not no_worker:
@@ -242,9 +255,36 @@ def serve(app: AppContext, host: str, port: int, threads: int, no_worker: bool) 
             click.echo("embedded scheduler started")
         else:
             click.echo(f"scheduler already running (pid {lock.holder()}); serving without one")
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    click.echo(
+        f"rectiflow is listening on http://{shown}:{port}/"
+        + (f" with the clock at {app.now_text}" if app.now_text else "")
+        + " — press Ctrl+C to stop"
+    )
     try:
-        waitress.serve(web_app, host=host, port=port, threads=threads)
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("stopped")
     finally:
+        server.close()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         lock.release()
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (taken, not allowed), or None when it can."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return str(exc)
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None

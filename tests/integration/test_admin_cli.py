@@ -70,3 +70,17 @@ def test_routing_and_workflows(run) -> None:  # type: ignore[no-untyped-def]
     assert added.exit_code == 0, added.output
     assert "area New town\t→ luohe-station" in run("routing", "list").output
     assert "consultation\tv1" in run("workflows", "list").output
+
+
+def test_serve_on_a_busy_port_is_one_line_of_error(run) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = run("serve", "--port", str(port), "--no-worker")
+    assert out.exit_code == 2
+    lines = [line for line in out.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in out.output
