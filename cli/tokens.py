@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from cli.admin import who
 from cli.context import AppContext, fail, pass_app
 from cli.main import main
+from engine import admin as admin_services
 from engine import tokens as api_tokens
 from engine.errors import EngineError
 
@@ -23,8 +25,7 @@ def create(app: AppContext, username: str, name: str) -> None:
     """Make a token acting as USERNAME; the token is the last line of the output."""
     try:
         with app.unit_of_work() as uow:
-            session = uow.session
-            issued = api_tokens.create_token(session, username, now=app.now(), name=name)
+            issued = admin_services.issue_token(uow, who(uow, None), username, name=name)
     except EngineError as exc:
         fail(exc)
     click.echo(
@@ -42,8 +43,7 @@ def revoke(app: AppContext, token_id: int) -> None:
     """Revoke the token with id TOKEN_ID (see `rectiflow tokens list`)."""
     try:
         with app.unit_of_work() as uow:
-            session = uow.session
-            info = api_tokens.revoke_token(session, token_id, now=app.now())
+            info = admin_services.revoke_token(uow, who(uow, None), token_id)
     except EngineError as exc:
         fail(exc)
     click.echo(
