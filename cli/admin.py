@@ -187,19 +187,32 @@ def units_list(app: AppContext) -> None:
 
 @units.command("create")
 @click.argument("code")
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="The name in English.")
+@click.option("--name-zh", required=True, help="The name in Chinese.")
 @click.option("--kind", type=click.Choice(UNIT_KINDS), default="department", show_default=True)
 @click.option("--parent", help="The parent unit's code (none: a root).")
 @AS_OPTION
 @pass_app
 def units_create(
-    app: AppContext, code: str, name: str, kind: str, parent: str | None, username: str | None
+    app: AppContext,
+    code: str,
+    name: str,
+    name_zh: str,
+    kind: str,
+    parent: str | None,
+    username: str | None,
 ) -> None:
     """Add a unit to the tree."""
     try:
         with app.unit_of_work() as uow:
             admin_services.create_unit(
-                uow, who(uow, username), code=code, name=name, kind=kind, parent=parent
+                uow,
+                who(uow, username),
+                code=code,
+                name=name,
+                name_zh=name_zh,
+                kind=kind,
+                parent=parent,
             )
     except EngineError as exc:
         fail(exc)
@@ -209,6 +222,7 @@ def units_create(
 @units.command("update")
 @click.argument("code")
 @click.option("--name")
+@click.option("--name-zh")
 @click.option("--kind", type=click.Choice(UNIT_KINDS))
 @click.option("--parent", help="Move under this unit ('' : to the root).")
 @AS_OPTION
@@ -217,6 +231,7 @@ def units_update(
     app: AppContext,
     code: str,
     name: str | None,
+    name_zh: str | None,
     kind: str | None,
     parent: str | None,
     username: str | None,
@@ -225,7 +240,7 @@ def units_update(
     try:
         with app.unit_of_work() as uow:
             admin_services.update_unit(
-                uow, who(uow, username), code, name=name, kind=kind, parent=parent
+                uow, who(uow, username), code, name=name, name_zh=name_zh, kind=kind, parent=parent
             )
     except EngineError as exc:
         fail(exc)

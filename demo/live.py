@@ -24,7 +24,8 @@ from engine.citizen import answer_feedback
 from engine.context import EngineContext, UnitOfWork
 from engine.extensions import request_extension
 from engine.models import Campaign, Ticket
-from engine.organisation import upsert_campaign
+from engine.organisation import read_toml, upsert_campaign
+from engine.settings import project_path
 from engine.tickets import create_ticket, fire, get_actor
 from engine.timers import sweep
 
@@ -32,14 +33,6 @@ log = logging.getLogger(__name__)
 
 CODE = "live"
 ASSIGNED_LIMIT_DAYS = 10  # the consultation workflow's time limit in "assigned"
-CATEGORIES = [
-    {"code": "team_building", "name": "Team building"},
-    {"code": "service_economy", "name": "Service to the economy"},
-    {"code": "law_enforcement", "name": "Law enforcement"},
-    {"code": "public_security_management", "name": "Public security management"},
-    {"code": "traffic_management", "name": "Traffic management"},
-    {"code": "outside_duties", "name": "Outside public security duties", "outside_duties": True},
-]
 # (unit, officer) pairs of the sample organisation.
 TEAMS = [
     ("luohe-station", "luohe.officer"),
@@ -84,7 +77,10 @@ def _assigned_at(cal: WorkingCalendar, tz: ZoneInfo, now: datetime, overdue_days
 def live_campaign_data(today: date) -> dict[str, Any]:
     return {
         "code": CODE,
-        "name": f"Visit and consultation activity {today.year} (live demo)",
+        "name": {
+            "zh_CN": f"{today.year}年走访征求意见活动（演示）",
+            "en": f"Visit and consultation activity {today.year} (live demo)",
+        },
         "timezone": "Asia/Shanghai",
         "starts_on": today - timedelta(days=60),
         "ends_on": today + timedelta(days=45),
@@ -92,7 +88,10 @@ def live_campaign_data(today: date) -> dict[str, Any]:
         "number_prefix": f"L{today:%Y}",
         "workflow": "consultation",
         "calendar": "CN",
-        "categories": CATEGORIES,
+        # The report's six categories, in both languages.
+        "categories": read_toml(project_path("config/campaigns/consultation-2005.toml"))[
+            "categories"
+        ],
     }
 
 

@@ -307,9 +307,16 @@ def _check_kind(kind: str) -> None:
 
 
 def create_unit(
-    uow: UnitOfWork, actor: Who, *, code: str, name: str, kind: str, parent: str | None = None
+    uow: UnitOfWork,
+    actor: Who,
+    *,
+    code: str,
+    name: str,
+    name_zh: str,
+    kind: str,
+    parent: str | None = None,
 ) -> Unit:
-    """A new unit under ``parent`` (None: a root of the tree)."""
+    """A new unit under ``parent`` (None: a root of the tree), named in English and Chinese."""
     uow.policy.require(actor, "admin.units")
     code = (code or "").strip().lower()
     if not UNIT_CODE.match(code):
@@ -324,15 +331,22 @@ def create_unit(
         _refuse(
             f"the unit code {code!r} is taken", "code", "is taken", "admin.unit_taken", code=code
         )
-    if not (name or "").strip():
-        _refuse("the unit needs a name", "name", "is required", "admin.unit_name")
+    if not (name or "").strip() or not (name_zh or "").strip():
+        _refuse(
+            "the unit needs a name in English and in Chinese", "name", "is required",
+            "admin.unit_name",
+        )  # fmt: skip
     _check_kind(kind)
     parent_row = _unit(uow, parent, "parent")
-    unit = Unit(code=code, name=name.strip(), kind=kind, parent=parent_row)
+    unit = Unit(code=code, name=name.strip(), name_zh=name_zh.strip(), kind=kind, parent=parent_row)
     uow.session.add(unit)
     uow.session.flush()
     adminlog.record(
-        uow, actor, "unit.create", code, {"name": unit.name, "kind": kind, "parent": parent}
+        uow,
+        actor,
+        "unit.create",
+        code,
+        {"name": unit.name, "name_zh": unit.name_zh, "kind": kind, "parent": parent},
     )
     return unit
 
@@ -343,6 +357,7 @@ def update_unit(
     code: str,
     *,
     name: str | None = None,
+    name_zh: str | None = None,
     kind: str | None = None,
     parent: str | None = None,
 ) -> Unit:
@@ -356,6 +371,9 @@ def update_unit(
     if name is not None and name.strip() and name.strip() != unit.name:
         unit.name = name.strip()
         changes["name"] = unit.name
+    if name_zh is not None and name_zh.strip() and name_zh.strip() != unit.name_zh:
+        unit.name_zh = name_zh.strip()
+        changes["name_zh"] = unit.name_zh
     if kind is not None and kind != unit.kind:
         _check_kind(kind)
         unit.kind = kind

@@ -125,7 +125,13 @@ def test_a_unit_cannot_move_under_its_own_descendant(ctx: EngineContext, actor) 
     root = actor("admin")
     with ctx.unit_of_work() as uow:
         admin.create_unit(
-            uow, root, code="luohe-east", name="East post", kind="office", parent="luohe-station"
+            uow,
+            root,
+            code="luohe-east",
+            name="East post",
+            name_zh="东区",
+            kind="office",
+            parent="luohe-station",
         )
     with pytest.raises(ValidationError) as loop, ctx.unit_of_work() as uow:
         admin.update_unit(uow, root, "luohe-station", parent="luohe-east")
@@ -147,7 +153,7 @@ def test_campaign_file_with_a_deadline_before_its_start_is_refused(
 ) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        'code = "c2026"\nname = "x"\ntimezone = "Asia/Shanghai"\nstarts_on = 2026-03-01\n'
+        'code = "c2026"\nname = { zh_CN = "x", en = "x" }\ntimezone = "Asia/Shanghai"\nstarts_on = 2026-03-01\n'
         'ends_on = 2026-04-01\nrectification_deadline = 2026-02-01\nnumber_prefix = "C26"\n'
     )
     with pytest.raises(ValidationError) as caught, ctx.unit_of_work() as uow:
@@ -193,7 +199,7 @@ def test_the_admin_log_is_append_only_and_verified(ctx: EngineContext, actor) ->
     root = actor("admin")
     for code in ("u1", "u2", "u3"):
         with ctx.unit_of_work() as uow:
-            admin.create_unit(uow, root, code=code, name=code, kind="office")
+            admin.create_unit(uow, root, code=code, name=code, name_zh=code, kind="office")
     with pytest.raises(DBAPIError), ctx.unit_of_work() as uow:
         uow.session.execute(text("UPDATE admin_log SET target = 'forged' WHERE seq = 2"))
     with pytest.raises(DBAPIError), ctx.unit_of_work() as uow:

@@ -33,13 +33,24 @@ def test_users_create_refuses_a_taken_name_and_a_weak_password(run) -> None:  # 
 
 
 def test_as_a_non_admin_is_refused(run) -> None:  # type: ignore[no-untyped-def]
-    out = run("units", "create", "x1", "--name", "X", "--as", "supervisor")
+    out = run("units", "create", "x1", "--name", "X", "--name-zh", "X", "--as", "supervisor")
     assert out.exit_code == 2 and "admin" in out.output
 
 
 def test_units_move_loop_is_refused_and_the_log_verifies(run) -> None:  # type: ignore[no-untyped-def]
     assert (
-        run("units", "create", "east", "--name", "East", "--parent", "luohe-station").exit_code == 0
+        run(
+            "units",
+            "create",
+            "east",
+            "--name",
+            "East",
+            "--name-zh",
+            "东区",
+            "--parent",
+            "luohe-station",
+        ).exit_code
+        == 0
     )
     loop = run("units", "update", "luohe-station", "--parent", "east")
     assert loop.exit_code == 2 and "sub-units" in loop.output
@@ -52,9 +63,10 @@ def test_units_move_loop_is_refused_and_the_log_verifies(run) -> None:  # type: 
 def test_campaigns_load_list_close(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "c.toml"
     path.write_text(
-        'code = "c2026"\nname = "Spring 2026"\ntimezone = "Asia/Shanghai"\n'
+        'code = "c2026"\nname = { zh_CN = "春季", en = "Spring 2026" }\ntimezone = "Asia/Shanghai"\n'
         "starts_on = 2026-03-01\nends_on = 2026-04-30\nrectification_deadline = 2026-04-15\n"
         'number_prefix = "C26"\n\n[[categories]]\ncode = "traffic_management"\n'
+        'name = { zh_CN = "交通管理", en = "Traffic management" }\n'
     )
     assert run("campaigns", "load", str(path)).exit_code == 0
     assert "c2026\t2026-03-01..2026-04-30" in run("campaigns", "list").output

@@ -151,7 +151,7 @@ def test_unit_moved_under_its_own_child_is_refused(
     token = csrf(client, "/admin/units")
     made = client.post(
         "/admin/units",
-        data={"csrf_token": token, "action": "create", "code": "east", "name": "East post",
+        data={"csrf_token": token, "action": "create", "code": "east", "name": "East post", "name_zh": "东区警务室",
               "kind": "office", "parent": "luohe-station"},
     )  # fmt: skip
     assert made.status_code == 302
@@ -177,7 +177,7 @@ def test_campaign_from_a_file_and_from_the_form(
             "csrf_token": token,
             "file": (
                 BytesIO(
-                    b'code = "c26"\nname = "x"\ntimezone = "Asia/Shanghai"\nstarts_on = 2026-03-01\n'
+                    b'code = "c26"\nname = { zh_CN = "x", en = "x" }\ntimezone = "Asia/Shanghai"\nstarts_on = 2026-03-01\n'
                     b'ends_on = 2026-04-01\nrectification_deadline = 2026-02-01\nnumber_prefix = "C26"\n'
                 ),
                 "c26.toml",
@@ -193,13 +193,15 @@ def test_campaign_from_a_file_and_from_the_form(
             "csrf_token": token,
             "code": "spring-2026",
             "name": "Spring 2026",
+            "name_zh": "2026年春季活动",
             "timezone": "Asia/Shanghai",
             "starts_on": "2026-03-01",
             "ends_on": "2026-04-30",
             "rectification_deadline": "2026-04-15",
             "number_prefix": "S26",
             "workflow": "consultation",
-            "categories": "traffic_management = Traffic\nlaw_enforcement = Law enforcement",
+            "categories": "traffic_management = 交通管理 | Traffic\n"
+            "law_enforcement = 执法执勤 | Law enforcement",
         },
     )
     assert good.status_code == 302, good.get_data(as_text=True)

@@ -57,7 +57,7 @@ MESSAGES: dict[str, Any] = {
     "admin.unit_taken": _l("The unit code %(code)s is taken."),
     "admin.bad_unit_code": _l("A unit code is lower-case letters, digits, dashes or underscores."),
     "admin.bad_unit_kind": _l("Choose one of the listed kinds of unit."),
-    "admin.unit_name": _l("The unit needs a name."),
+    "admin.unit_name": _l("The unit needs a name in English and in Chinese."),
     "admin.deadline_before_start": _l(
         "The rectification deadline %(deadline)s is before the campaign starts (%(starts_on)s)."
     ),
@@ -239,6 +239,7 @@ def units() -> Any:
                     actor,
                     code,
                     name=_form("name") or None,
+                    name_zh=_form("name_zh") or None,
                     kind=_form("kind") or None,
                     parent=request.form.get("parent"),
                 )
@@ -249,6 +250,7 @@ def units() -> Any:
                     actor,
                     code=code,
                     name=_form("name"),
+                    name_zh=_form("name_zh"),
                     kind=_form("kind"),
                     parent=_form("parent") or None,
                 )
@@ -271,7 +273,6 @@ def _campaign_data() -> dict[str, Any]:
         key: _form(key)
         for key in (
             "code",
-            "name",
             "timezone",
             "starts_on",
             "ends_on",
@@ -282,11 +283,15 @@ def _campaign_data() -> dict[str, Any]:
         )
         if _form(key)
     }
+    data["name"] = {"zh_CN": _form("name_zh"), "en": _form("name")}
     categories = []
     for line in (request.form.get("categories") or "").splitlines():
-        code, _sep, name = line.partition("=")
+        code, _sep, names = line.partition("=")
+        zh, _bar, en = names.partition("|")
         if code.strip():
-            categories.append({"code": code.strip(), "name": name.strip() or code.strip()})
+            categories.append(
+                {"code": code.strip(), "name": {"zh_CN": zh.strip(), "en": en.strip()}}
+            )
     if categories:
         data["categories"] = categories
     return data
