@@ -6,6 +6,7 @@ from cli import admin as _admin  # noqa: F401  (registers commands)
 from cli import audit as _audit  # noqa: F401
 from cli import backup as _backup  # noqa: F401
 from cli import citizen as _citizen  # noqa: F401
+from cli import extensions as _extensions  # noqa: F401
 from cli import importing as _importing  # noqa: F401
 from cli import report as _report  # noqa: F401
 from cli import tickets as _tickets  # noqa: F401

@@ -96,3 +96,34 @@ def test_serve_on_a_busy_port_is_one_line_of_error(run) -> None:  # type: ignore
     lines = [line for line in out.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
     assert "Traceback" not in out.output
+
+
+def test_extensions_from_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
+    now = ["--now", "2005-02-28T10:00:00+08:00"]
+    made = run(*now, "ticket", "create", "--campaign", "consultation-2005", "--text", "dark lane")
+    number = next(w for w in made.output.split() if w.startswith("2005-"))
+    fired = run(*now, "ticket", "fire", number, "categorize", "--as", "clerk",
+                "--data", "category=law_enforcement", "--data", "kind=criticism")  # fmt: skip
+    assert fired.exit_code == 0, fired.output
+    fired = run(*now, "ticket", "fire", number, "assign", "--as", "supervisor",
+                "--data", "unit=luohe-station", "--data", "officer=luohe.officer")  # fmt: skip
+    assert fired.exit_code == 0, fired.output
+    no_reason = run(*now, "ticket", "extend", number, "--to", "2005-03-15", "--reason", " ",
+                    "--as", "luohe.officer")  # fmt: skip
+    assert no_reason.exit_code == 2
+    other_unit = run(*now, "ticket", "extend", number, "--to", "2005-03-15", "--reason", "x",
+                     "--as", "legal.officer")  # fmt: skip
+    assert other_unit.exit_code == 2 and "belongs to" in other_unit.output
+    asked = run(*now, "ticket", "extend", number, "--to", "2005-03-15",
+                "--reason", "Waiting for the lamp parts.", "--as", "luohe.officer")  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    # The end of 15 March in Shanghai is 16:00 UTC that day.
+    assert "due 2005-03-15 16:00 UTC asked" in asked.output
+    ext_id = asked.output.split()[2]
+    assert f"{ext_id}\t{number}\tluohe.officer" in run(*now, "extension", "list").output
+    refused = run(*now, "extension", "refuse", ext_id, "--as", "luohe.officer", "--note", "no")
+    assert refused.exit_code == 2
+    approved = run(*now, "extension", "approve", ext_id, "--as", "supervisor")
+    assert approved.exit_code == 0, approved.output
+    assert "approved by supervisor: due 2005-03-15 16:00 UTC" in approved.output
+    assert "no extension request is waiting" in run(*now, "extension", "list").output
