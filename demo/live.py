@@ -109,7 +109,12 @@ def load_live_campaign(ctx: EngineContext) -> LiveSummary:
         tz = ZoneInfo("Asia/Shanghai")
         campaign = upsert_campaign(uow, live_campaign_data(now.astimezone(tz).date()))
         secrets = _make_tickets(uow, campaign, now, summary)
-    summary.timers_fired = len(sweep(ctx, now=now).firings)
+    # As the worker would: sweep until nothing more is due (a sweep stops at its time budget).
+    while True:
+        fired = sweep(ctx, now=now).fired
+        summary.timers_fired += fired
+        if not fired:
+            break
     with ctx.unit_of_work() as uow:
         _after_the_sweep(uow, now, secrets, summary)
     with ctx.unit_of_work() as uow:

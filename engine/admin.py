@@ -27,6 +27,7 @@ from engine.models import Campaign, RoutingRule, Unit, User
 from engine.organisation import read_toml, upsert_campaign
 from engine.policy import SYSTEM_ROLE, Who
 from engine.security import check_password, hash_password
+from engine.web_sessions import end_user_sessions
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -243,6 +244,8 @@ def set_active(uow: UnitOfWork, actor: Who, username: str, active: bool) -> User
     if user.active != active:
         user.active = active
         uow.session.flush()
+        if not active:
+            end_user_sessions(uow, user.id, now=uow.now(), reason="deactivated")
         adminlog.record(uow, actor, "user.activate" if active else "user.deactivate", username)
     return _info(user)
 

@@ -18,6 +18,8 @@ from cli import main
 from engine import db
 from engine.clock import FixedClock
 from engine.models import User
+from engine.web_sessions import start_session
+from tests.conftest import as_uow
 from web import create_app
 
 # A Monday morning in Shanghai, as if `rectiflow demo` ran then.
@@ -51,9 +53,12 @@ def _as(app: Flask, username: str) -> FlaskClient:
     engine = app.extensions["rectiflow.engine"]
     with db.session_factory(engine)() as session:
         uid = session.scalar(select(User.id).where(User.username == username))
+        session.rollback()
+        sid = start_session(as_uow(session), uid, now=TODAY)
+        session.commit()
     client = app.test_client()
     with client.session_transaction() as s:
-        s["uid"] = uid
+        s["sid"] = sid
     return client
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, flash, redirect, request, session, url_for
+from flask import Blueprint, Flask, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 bp = Blueprint("admin", __name__)
@@ -29,14 +29,18 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _force_password_change() -> Any:
-        if session.get("uid") is None or request.endpoint in _ALLOWED_BEFORE_CHANGE:
-            return None
-        if request.path.startswith(("/api/", "/open311/")):
+        if request.endpoint in _ALLOWED_BEFORE_CHANGE or request.path.startswith(
+            ("/api/", "/open311/", "/static/")
+        ):
             return None
         from engine.admin import must_change_password
+        from web.context import current_user
         from web.database import get_uow
 
-        if must_change_password(get_uow(), session["uid"]):
+        # current_user() first: it checks the session in a short transaction of its own,
+        # before the request's own transaction begins.
+        user = current_user()
+        if user is not None and must_change_password(get_uow(), user.id):
             flash(_("Choose a new password before you go on."), "info")
             return redirect(url_for("admin.own_password"))
         return None

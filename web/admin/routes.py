@@ -214,6 +214,11 @@ def own_password() -> Any:
                 _refused(exc)
                 status = 422
             else:
+                # The new password ends every session made with the old one, this one too:
+                # sign the user in again on a fresh session in the same transaction.
+                from web.sessions import begin
+
+                begin(get_uow(), require_user().id)
                 get_uow().commit()
                 flash(_("Your password is changed."), "success")
                 from web.context import home_for
