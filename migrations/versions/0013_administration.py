@@ -1,7 +1,7 @@
 """Administration: the append-only, hash-chained admin log; a forced password change; closing intake.
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
