@@ -59,6 +59,29 @@ def extend(app: AppContext, number: str, to_text: str, reason: str, username: st
     click.echo(f"extension request {ext_id} for {number}: due {due:%Y-%m-%d %H:%M} UTC asked")
 
 
+@ticket.command("deadline")
+@click.argument("number")
+@click.option("--to", "to_text", required=True, metavar="DATE|TIME",
+              help="The new due time; a date means the end of that day, campaign time.")  # fmt: skip
+@click.option("--reason", required=True, help="Why this deadline is the right one.")
+@click.option("--as", "username", required=True, help="The supervisor who sets it.")
+@pass_app
+def deadline(app: AppContext, number: str, to_text: str, reason: str, username: str) -> None:
+    """Set a new, defined deadline on an overdue ticket (the breach stays on the record)."""
+    from engine.redeadline import set_deadline
+
+    try:
+        with app.unit_of_work() as uow:
+            row = reference.ticket_model(uow.session, number)
+            due = _due_time(to_text, row.campaign.timezone)
+            version = set_deadline(
+                uow, number, actor=get_actor(uow.session, username), due_at=due, reason=reason
+            )
+    except EngineError as exc:
+        fail(exc)
+    click.echo(f"{number}: due {due:%Y-%m-%d %H:%M} UTC from now on (version {version})")
+
+
 @main.group()
 def extension() -> None:
     """Deadline extension requests: list, approve, refuse."""

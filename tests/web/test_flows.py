@@ -283,3 +283,40 @@ def test_find_a_ticket_by_number(login_as, make_ticket):
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/tickets/{number}")
     r = client.get("/tickets/find?number=2005-9999", follow_redirects=True)
     assert "No ticket numbered" in r.get_data(as_text=True)
+
+
+def test_supervisor_sets_a_new_deadline_on_an_overdue_ticket(
+    app, clock, login_as, make_ticket, ticket_version
+):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    number, _ = make_ticket("assigned")  # due 2005-03-15
+    officer = login_as("officer")
+    assert "action-deadline" not in officer.get(f"/tickets/{number}").get_data(as_text=True)
+    clock.advance(timedelta(days=18))  # 2005-03-18: overdue
+    officer = login_as("officer")
+    refused = officer.post(
+        f"/tickets/{number}/deadline",
+        data={"deadline-csrf_token": csrf(officer), "deadline-due_on": "2005-03-25"},
+    )
+    assert refused.status_code == 403
+    before = ticket_version(number)
+    sup = login_as("supervisor")
+    page = sup.get(f"/tickets/{number}").get_data(as_text=True)
+    assert 'id="action-deadline"' in page
+    empty = sup.post(
+        f"/tickets/{number}/deadline",
+        data={"deadline-csrf_token": csrf(sup), "deadline-due_on": "2005-03-25"},
+    )
+    assert empty.status_code == 422 and ticket_version(number) == before
+    done = sup.post(
+        f"/tickets/{number}/deadline",
+        data={
+            "deadline-csrf_token": csrf(sup),
+            "deadline-due_on": "2005-03-25",
+            "deadline-reason": "Parts ordered from the city.",
+        },
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+    assert ticket_version(number)[0] == before[0] + 1
+    assert "2005-03-25 23:59" in sup.get(f"/tickets/{number}").get_data(as_text=True)

@@ -16,6 +16,7 @@ from engine.escalation import escalate_ticket
 from engine.exemplary import is_exemplary, mark_exemplary
 from engine.extensions import request_extension
 from engine.read import pages as queries
+from engine.redeadline import set_deadline
 from engine.routing import suggest_unit
 from engine.tickets import allowed_triggers, fire, load_ticket_row
 from engine.workflow import TriggerSpec
@@ -39,6 +40,22 @@ class ExtensionForm(FlaskForm):
         _l("Reason"),
         validators=[
             InputRequired(_l("Say why the work cannot be done in time.")),
+            Length(max=2000, message=_l("At most 2000 characters.")),
+        ],
+        render_kw={"maxlength": 2000},
+    )
+
+
+class DeadlineForm(FlaskForm):
+    expected_version = HiddenField()
+    due_on = DateField(
+        _l("New deadline (end of that day)"),
+        validators=[InputRequired(_l("Give the new due date."))],
+    )
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            InputRequired(_l("Say why this deadline is the right one.")),
             Length(max=2000, message=_l("At most 2000 characters.")),
         ],
         render_kw={"maxlength": 2000},
@@ -145,6 +162,12 @@ def render_ticket(
         ext_form = posted.get("extension") or ExtensionForm(
             formdata=None, prefix="extension", data={"expected_version": str(detail.version)}
         )
+    dl_form = None
+    overdue = detail.due_at is not None and detail.due_at <= now()
+    if open_ticket and overdue and policy.can(user.actor, "ticket.deadline", row):
+        dl_form = posted.get("deadline") or DeadlineForm(
+            formdata=None, prefix="deadline", data={"expected_version": str(detail.version)}
+        )
     if open_ticket and policy.can(user.actor, "ticket.escalate", row):
         esc_form = posted.get("escalate") or EscalateForm(
             formdata=None, prefix="escalate", data={"expected_version": str(detail.version)}
@@ -170,6 +193,7 @@ def render_ticket(
         fields=workflow.fields,
         ext_form=ext_form,
         esc_form=esc_form,
+        dl_form=dl_form,
         ex_form=ex_form,
         exemplary=exemplary,
         suggestions=suggestions,
@@ -362,6 +386,44 @@ def ask_extension(number: str) -> Any:
             id=ext_id,
             number=number,
         ),
+        "success",
+    )
+    return redirect(url_for("tickets.detail", number=number))
+
+
+@bp.post("/tickets/<number>/deadline")
+@login_required("ticket.deadline")
+def set_new_deadline(number: str) -> Any:
+    """A supervisor's new, defined deadline on an overdue ticket (engine.redeadline)."""
+    user = require_user()
+    db = get_session()
+    detail = queries.ticket_detail(db, number=number, with_history=False)
+    check_can_view(user, detail)
+    form = DeadlineForm(prefix="deadline")
+    if not form.validate_on_submit():
+        return render_ticket(number, posted={"deadline": form}, status=422)
+    assert form.due_on.data is not None
+    try:
+        _check_version(number, form)
+    except Conflict as exc:
+        return _moved(exc, number)
+    tz = ZoneInfo(detail.campaign_timezone)
+    due = datetime.combine(form.due_on.data, time(23, 59), tzinfo=tz)
+    try:
+        set_deadline(get_uow(), number, actor=user.actor, due_at=due, reason=form.reason.data or "")
+        get_uow().commit()
+    except ValidationError as exc:
+        db.rollback()
+        fields = field_errors(exc)
+        if "due_at" in fields:
+            form.due_on.errors = [*form.due_on.errors, fields["due_at"]]
+        if "reason" in fields:
+            form.reason.errors = [*form.reason.errors, fields["reason"]]
+        if not set(fields) & {"due_at", "reason"}:
+            form.form_errors.append(engine_message(exc))
+        return render_ticket(number, posted={"deadline": form}, status=422)
+    flash(
+        _("%(number)s has a new deadline; the ladder starts again from it.", number=number),
         "success",
     )
     return redirect(url_for("tickets.detail", number=number))
