@@ -13,6 +13,7 @@ from cli import tickets as _tickets  # noqa: F401
 from cli import tokens as _tokens  # noqa: F401
 from cli import users as _users  # noqa: F401
 from cli import worker as _worker  # noqa: F401
+from cli import workflows as _workflows  # noqa: F401
 from cli.main import main
 
 __all__ = ["main"]

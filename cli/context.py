@@ -51,6 +51,11 @@ class AppContext:
     def sessions(self) -> sessionmaker[Session]:
         return self.ctx.sessions
 
+    def close(self) -> None:
+        """Close the database pool once the command is done (if a command opened one)."""
+        if "ctx" in self.__dict__:
+            self.ctx.dispose()
+
     def unit_of_work(self) -> contextlib.AbstractContextManager[UnitOfWork]:
         """One transaction: committed when the block ends, rolled back on any error."""
         return self.ctx.unit_of_work()

@@ -30,6 +30,7 @@ def main(ctx: click.Context, now_text: str | None, database_url: str | None, ver
     except EngineError as exc:
         fail(exc)
     ctx.obj = app
+    ctx.call_on_close(app.close)
 
 
 @main.command()
@@ -65,6 +66,8 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str, no_liv
 
     The replay is planned to the report's figures; the report is computed from what it wrote."""
     from demo.consultation_2005 import replay_campaign
+    from demo.hotline import PROGRAMME as HOTLINE
+    from demo.hotline import replay_hotline
     from demo.live import load_live_campaign
     from engine.organisation import load_campaign_file, load_organisation_file
     from engine.report import campaign_report, render_text
@@ -77,6 +80,10 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str, no_liv
             campaign = load_campaign_file(uow, campaign_file)
             summary = replay_campaign(uow, campaign_code, lang=lang)
             ends_on = campaign.ends_on
+        # The second built-in process beside it: the 12345 hotline, a continuous service.
+        with app.unit_of_work() as uow:
+            load_campaign_file(uow, project_path(f"config/campaigns/{HOTLINE}.toml"))
+            hotline = replay_hotline(uow, HOTLINE)
         with app.unit_of_work() as uow:
             report = campaign_report(uow, campaign_code, as_of=ends_on)
         live = None if no_live else load_live_campaign(app.ctx)
@@ -104,6 +111,11 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str, no_liv
             )
         else:
             click.echo(f"campaign {live.code}: already loaded")
+    click.echo(
+        f"programme {HOTLINE}: {hotline.made} calls replayed, {hotline.transitions} transitions"
+        if hotline.made
+        else f"programme {HOTLINE}: already loaded"
+    )
     if not no_report:
         click.echo("")
         click.echo(render_text(report), nl=False)

@@ -3,6 +3,7 @@ report drafted from the data (docx)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -10,7 +11,9 @@ import click
 from cli.context import AppContext, act_as, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError, ValidationError
+from engine.read import reference
 from engine.report import FORMATS, campaign_report, write_report
+from engine.service_report import render_service_text, service_report
 
 DRAFT = "docx"
 
@@ -64,6 +67,22 @@ def report(
         # A report tolerates a few seconds of lag: the standby, when one is close enough.
         with app.ctx.reading() as (uow, choice):
             act_as(uow, username, "report.view")
+            found = reference.campaign_workflow(uow.session, campaign_code)
+            if found is not None and uow.registry.get(*found).report.on_time:
+                # A service whose workflow names on-time figures (a hotline): the service
+                # report, as text or JSON.
+                if fmt not in ("text", "json"):
+                    raise ValidationError(
+                        f"{campaign_code} has the service report: use --format text or json"
+                    )
+                service = service_report(uow, campaign_code, as_of=as_of)
+                click.echo(
+                    json.dumps(service, indent=2, ensure_ascii=False)
+                    if fmt == "json"
+                    else render_service_text(service),
+                    nl=fmt == "json",
+                )
+                return
             data = campaign_report(uow, campaign_code, as_of=as_of, now=app.now())
         if app.ctx.read_source.has_standby:
             click.echo(f"read from the {choice.header}", err=True)

@@ -98,7 +98,8 @@ def _parse_data(pairs: tuple[str, ...]) -> dict[str, str]:
 @ticket.command("create")
 @click.option("--campaign", required=True)
 @click.option("--text", required=True)
-@click.option("--kind")
+@click.option("--kind", help="One of the programme's workflow's kinds.")
+@click.option("--priority", help="One of the workflow's priorities (e.g. urgent).")
 @click.option("--area")
 @click.option("--citizen-name")
 @click.option("--citizen-contact")
@@ -109,6 +110,7 @@ def create(
     campaign: str,
     text: str,
     kind: str | None,
+    priority: str | None,
     area: str | None,
     citizen_name: str | None,
     citizen_contact: str | None,
@@ -123,6 +125,7 @@ def create(
                 campaign=campaign,
                 text=text,
                 kind=kind,
+                priority=priority,
                 area=area,
                 citizen_name=citizen_name,
                 citizen_contact=citizen_contact,

@@ -39,6 +39,7 @@ _TICKET_COLUMNS = (
     "number",
     "campaign_id",
     "kind",
+    "priority",
     "text",
     "citizen_name",
     "citizen_contact",
@@ -79,6 +80,7 @@ class NewTicket:
 
     text: str
     kind: str | None = None
+    priority: str | None = None  # None: the workflow's default priority
     citizen_name: str | None = None
     citizen_contact: str | None = None
     area: str | None = None
@@ -132,6 +134,7 @@ def create_tickets(
     conn = uow.conn
     audit_key = uow.audit_key
     camp = _campaign(conn, campaign)
+    workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
     rows: list[_Row] = []
     rejected: dict[int, dict[str, str]] = {}
     for index, spec in enumerate(tickets):
@@ -140,6 +143,8 @@ def create_tickets(
         errors = opinion_errors(
             text=body,
             kind=spec.kind,
+            priority=spec.priority,
+            workflow=workflow,
             citizen_name=spec.citizen_name,
             citizen_contact=spec.citizen_contact,
             area=spec.area,
@@ -166,13 +171,18 @@ def create_tickets(
             rejected=rejected,
         )
 
-    workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
-    due_values, times = deadlines.entry_plan(
-        workflow,
-        workflow.initial,
-        lambda: deadlines.campaign_clock(uow, camp.id),
-        now,
-    )
+    # One calendar computation per priority the batch holds.
+    plans: dict[str | None, tuple[dict[str, Any], list[tuple[str, int, datetime]]]] = {}
+    for row in rows:
+        priority = _priority(row.spec, workflow.default_priority)
+        if priority not in plans:
+            plans[priority] = deadlines.entry_plan(
+                workflow,
+                workflow.initial,
+                lambda: deadlines.campaign_clock(uow, camp.id),
+                now,
+                priority,
+            )
     last = conn.execute(_ADVANCE_NUMBERS, {"campaign_id": camp.id, "n": len(rows)}).scalar_one()
     first_seq = last - len(rows) + 1
     ticket_params: list[dict[str, Any]] = []
@@ -180,12 +190,15 @@ def create_tickets(
     secrets_out: list[str] = []
     for offset, row in enumerate(rows):
         spec = row.spec
+        priority = _priority(spec, workflow.default_priority)
+        due_values = plans[priority][0]
         number = f"{camp.number_prefix}-{first_seq + offset:04d}"
         secret = new_secret()
         secrets_out.append(secret)
         logged = {
             "text": row.body,
             "kind": spec.kind,
+            "priority": priority,
             "area": spec.area,
             "source": spec.source,
             "received_at": audit.format_instant(row.received),
@@ -225,6 +238,7 @@ def create_tickets(
                 "number": number,
                 "campaign_id": camp.id,
                 "kind": spec.kind,
+                "priority": priority,
                 "text": row.body,
                 "citizen_name": (spec.citizen_name or "").strip() or None,
                 "citizen_contact": (spec.citizen_contact or "").strip() or None,
@@ -267,11 +281,13 @@ def create_tickets(
     ]
     if tag_rows:
         _INSERT_THEMES.execute_tuples(conn, tag_rows)
-    if times:
-        _INSERT_TIMERS.execute_tuples(
-            conn,
-            [(ticket_id, k, lv, at, now) for ticket_id in ordered_ids for k, lv, at in times],
-        )
+    timer_rows = [
+        (ticket_id, k, lv, at, now)
+        for ticket_id, row in zip(ordered_ids, rows, strict=True)
+        for k, lv, at in plans[_priority(row.spec, workflow.default_priority)][1]
+    ]
+    if timer_rows:
+        _INSERT_TIMERS.execute_tuples(conn, timer_rows)
     return [
         Created(
             id=ticket_id,
@@ -282,3 +298,7 @@ def create_tickets(
         )
         for ticket_id, params, secret in zip(ordered_ids, ticket_params, secrets_out, strict=True)
     ]
+
+
+def _priority(spec: NewTicket, default: str | None) -> str | None:
+    return spec.priority if spec.priority is not None else default

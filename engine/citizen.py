@@ -259,7 +259,8 @@ def decide_reopen_request(
             data["unit"] = unit
         if officer:
             data["officer"] = officer
-        fire(uow, req.number, "reopen", actor=actor, data=data, now=now)
+        trigger = _reopen_trigger(uow, req.number)
+        fire(uow, req.number, trigger, actor=actor, data=data, now=now)
         status = "reopened"
     else:
         if not why:
@@ -284,3 +285,18 @@ def decide_reopen_request(
         .values(status=status, decided_by_id=actor.id, decided_at=now)
     )
     return status
+
+
+def _reopen_trigger(uow: UnitOfWork, number: str) -> str:
+    """The trigger the ticket's workflow names for reopening (``[uses] reopen``)."""
+    row = uow.session.execute(
+        select(Ticket.workflow_name, Ticket.workflow_version).where(Ticket.number == number)
+    ).one()
+    workflow = uow.registry.get(row.workflow_name, row.workflow_version)
+    trigger = workflow.use("reopen")
+    if trigger is None:
+        raise InvalidTransition(
+            f"{number}: the {workflow.key} workflow names no reopen trigger ([uses] reopen)",
+            ticket=number,
+        )
+    return trigger

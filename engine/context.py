@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import db
 from engine.calendar import CalendarBook, WorkingCalendar
 from engine.clock import SystemClock, ensure_utc
-from engine.errors import Conflict
-from engine.policy import Policy, load_policy_file
+from engine.errors import ConfigError, Conflict
+from engine.notifications import LADDER_RECIPIENTS
+from engine.policy import PERMISSIONS, Policy, load_policy_file
 from engine.readcache import ReadCache
 from engine.readsource import ReadChoice, ReadSource, build_read_source
 from engine.settings import audit_key as settings_audit_key
@@ -260,9 +261,38 @@ def build_context(
 
 def check_workflow_roles(registry: WorkflowRegistry, policy: Policy) -> None:
     """``ConfigError`` naming the workflow file and item for a role the policy lacks."""
-    for workflow in registry.all():
-        for spec in workflow.triggers:
-            policy.check_roles(sorted(spec.roles), workflow.source, f"trigger {spec.name!r}")
-        for fspec in workflow.fields.values():
-            if fspec.role is not None:
-                policy.check_roles([fspec.role], workflow.source, f"field {fspec.name!r}")
+    problems = [p for wf in registry.all() for p in workflow_policy_problems(wf, policy)]
+    if problems:
+        raise ConfigError("\n".join(problems), details={"problems": problems})
+
+
+def workflow_policy_problems(workflow: Workflow, policy: Policy) -> list[str]:
+    """What a workflow names that the policy does not know, each with the file and the item:
+    trigger roles, field roles, ladder recipients (roles, or ``assignee``/``leadership``),
+    queue permissions."""
+    problems: list[str] = []
+
+    def check(roles: list[str], item: str) -> None:
+        try:
+            policy.check_roles(roles, workflow.source, item)
+        except ConfigError as exc:
+            problems.append(exc.message)
+
+    for spec in workflow.triggers:
+        check(sorted(spec.roles), f"trigger {spec.name!r}")
+    for fspec in workflow.fields.values():
+        if fspec.role is not None:
+            check([fspec.role], f"field {fspec.name!r}")
+    for step in workflow.ladder.steps:
+        # "assignee" and "leadership" are who a ticket names, not roles (notifications.py).
+        check(
+            [n for n in step.notify if n not in LADDER_RECIPIENTS],
+            f"ladder step #{step.level} notify",
+        )
+    for queue in workflow.queues:
+        if queue.permission not in PERMISSIONS:
+            problems.append(
+                f"{workflow.source}: queue {queue.name!r}: unknown permission "
+                f"{queue.permission!r}; permissions are {', '.join(sorted(PERMISSIONS))}"
+            )
+    return problems

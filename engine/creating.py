@@ -23,9 +23,9 @@ from engine.context import UnitOfWork
 from engine.errors import NotFound, NotPermitted, ValidationError
 from engine.ledger import INSERT_LOG, log_row, tickets_t
 from engine.models import Campaign, TicketTheme
+from engine.workflow import Workflow
 
 TEXT_MAX = 10_000
-KINDS = ("praise", "criticism", "suggestion", "request")
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ def opinion_errors(
     long: float | None,
     received: datetime,
     now: datetime,
+    workflow: Workflow,
+    priority: str | None = None,
 ) -> dict[str, str]:
     """Why an opinion cannot be recorded, field by field (empty when it can).
 
@@ -124,8 +126,18 @@ def opinion_errors(
         errors["text"] = "is required: what did the person say?"
     elif len(text) > TEXT_MAX:
         errors["text"] = f"is too long ({len(text)} characters; at most {TEXT_MAX})"
-    if kind is not None and kind not in KINDS:
-        errors["kind"] = f"{kind!r} is not one of {', '.join(KINDS)}"
+    if kind is not None and kind not in workflow.kinds:
+        errors["kind"] = (
+            f"{kind!r} is not one of {', '.join(workflow.kinds)}"
+            if workflow.kinds
+            else f"the {workflow.name} workflow declares no kinds"
+        )
+    if priority is not None and priority not in workflow.priorities:
+        errors["priority"] = (
+            f"{priority!r} is not one of {', '.join(workflow.priorities)}"
+            if workflow.priorities
+            else f"the {workflow.name} workflow declares no priorities"
+        )
     for name, value, limit in (
         ("citizen_name", citizen_name, 200),
         ("citizen_contact", citizen_contact, 200),
@@ -151,6 +163,7 @@ def create_ticket(
     actor: Actor,
     now: datetime | None = None,
     kind: str | None = None,
+    priority: str | None = None,
     citizen_name: str | None = None,
     citizen_contact: str | None = None,
     area: str | None = None,
@@ -178,11 +191,16 @@ def create_ticket(
             message_id="campaign.intake_closed",
             params={"campaign": camp.code},
         )
+    workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
     body = (text or "").strip()
+    if priority is None:
+        priority = workflow.default_priority
     received = ensure_utc(received_at) if received_at is not None else now
     errors = opinion_errors(
         text=body,
         kind=kind,
+        priority=priority,
+        workflow=workflow,
         citizen_name=citizen_name,
         citizen_contact=citizen_contact,
         area=area,
@@ -196,13 +214,13 @@ def create_ticket(
         listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
         raise ValidationError(f"the opinion cannot be recorded: {listed}", fields=errors)
 
-    workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
     seq = conn.execute(_NEXT_NUMBER, {"campaign_id": camp.id}).scalar_one()
     number = f"{camp.number_prefix}-{seq:04d}"
     secret = new_secret()
     logged = {
         "text": body,
         "kind": kind,
+        "priority": priority,
         "area": area,
         "source": source,
         "received_at": audit.format_instant(received),
@@ -242,6 +260,7 @@ def create_ticket(
             "number": number,
             "campaign_id": camp.id,
             "kind": kind,
+            "priority": priority,
             "text": body,
             "citizen_name": (citizen_name or "").strip() or None,
             "citizen_contact": (citizen_contact or "").strip() or None,
@@ -283,6 +302,7 @@ def create_ticket(
         trigger="create",
         now=now,
         version=1,
+        priority=priority,
     )
     if due_values:
         # due_at/due_rule only: neither the state nor the log is touched here.

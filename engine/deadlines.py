@@ -50,6 +50,7 @@ _CAMPAIGN_CLOCK = select(
     campaigns_t.c.calendar,
     campaigns_t.c.rectification_deadline,
     campaigns_t.c.ends_on,
+    campaigns_t.c.continuous,
 ).where(campaigns_t.c.id == bindparam("campaign_id"))
 _GOVERNING_PHASES = select(phases_t.c.code, phases_t.c.starts_on, phases_t.c.governs).where(
     phases_t.c.campaign_id == bindparam("campaign_id"), phases_t.c.governs != ""
@@ -81,7 +82,8 @@ class CampaignClock:
     code: str
     timezone: ZoneInfo
     calendar: WorkingCalendar
-    rectification_deadline: datetime
+    # None for a continuous programme: no deadline caps its tickets, it has no end.
+    rectification_deadline: datetime | None
     ends_on: Any
     # state → (phase code, the phase's first instant in UTC): the state's clock starts then
     governing: dict[str, tuple[str, datetime]] = field(default_factory=dict)
@@ -89,8 +91,10 @@ class CampaignClock:
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.timezone)
 
-    def end_instant(self) -> datetime:
-        """The first instant after the campaign's last day, local midnight, in UTC."""
+    def end_instant(self) -> datetime | None:
+        """The first instant after the campaign's last day, local midnight, in UTC (None: no end)."""
+        if self.ends_on is None:
+            return None
         end = datetime.combine(self.ends_on + timedelta(days=1), time(0), tzinfo=self.timezone)
         return end.astimezone(UTC)
 
@@ -98,7 +102,7 @@ class CampaignClock:
 def campaign_clock(uow: UnitOfWork, campaign_id: int) -> CampaignClock:
     """The campaign's timezone, the calendar it names, its deadline and the states its
     phases govern (kept a few seconds in the context's read cache; a change through
-    ``engine.organisation`` clears it)."""
+    ``engine.organisation`` clears it). A continuous programme has no deadline and no end."""
 
     def load() -> CampaignClock:
         conn = uow.conn
@@ -115,8 +119,8 @@ def campaign_clock(uow: UnitOfWork, campaign_id: int) -> CampaignClock:
             code=row.code,
             timezone=zone,
             calendar=uow.ctx.calendar(row.calendar),
-            rectification_deadline=row.rectification_deadline,
-            ends_on=row.ends_on,
+            rectification_deadline=None if row.continuous else row.rectification_deadline,
+            ends_on=None if row.continuous else row.ends_on,
         )
 
     return uow.ctx.cache.get(("campaign_clock", campaign_id), load)
@@ -128,29 +132,37 @@ class Due:
     rule: str
 
 
-def state_due(spec: StateSpec, clock: CampaignClock, now: datetime) -> Due | None:
-    """The due time and its rule for a ticket entering ``spec`` at ``now``; None if unclocked.
+def state_due(
+    spec: StateSpec, clock: CampaignClock, now: datetime, priority: str | None = None
+) -> Due | None:
+    """The due time and its rule for a ticket of ``priority`` entering ``spec`` at ``now``.
 
-    When a campaign phase governs the state and has not begun at ``now``, the clock starts
-    at the phase's first day instead (the rule says so).
+    None if the state has no limit for it. Working days count on the campaign's calendar in
+    its timezone, calendar days are whole local days, hours are elapsed hours. When a
+    campaign phase governs the state and has not begun at ``now``, the clock starts at the
+    phase's first day instead (the rule says so).
     """
+    limit = spec.limit_for(priority)
+    if limit is None:
+        return None
     start, since = now, ""
     phase = clock.governing.get(spec.name)
     if phase is not None and phase[1] > now:
         start = phase[1]
         since = f" from phase {phase[0]} ({clock.local(start).date().isoformat()})"
-    if spec.time_limit_working_days is not None:
-        n = spec.time_limit_working_days
+    n = limit.amount
+    if limit.unit == "working_days":
         at = clock.calendar.add_working_days(start, n, clock.timezone)
-        rule = f"state {spec.name}: {n} working day{'s' if n != 1 else ''}{since}"
-    elif spec.time_limit_hours is not None:
-        n = spec.time_limit_hours
-        at = start + timedelta(hours=n)
-        rule = f"state {spec.name}: {n} hour{'s' if n != 1 else ''}{since}"
+    elif limit.unit == "calendar_days":
+        local = clock.local(start)
+        at = (local + timedelta(days=n)).astimezone(start.tzinfo)
     else:
-        return None
+        at = start + timedelta(hours=n)
+    has_own = priority is not None and any(p == priority for p, _ in spec.priority_limits)
+    rule = f"state {spec.name}: {limit.describe()}" + (f" ({priority})" if has_own else "")
+    rule += since
     cap = clock.rectification_deadline
-    if spec.campaign_cap and start < cap < at:
+    if spec.campaign_cap and cap is not None and start < cap < at:
         at = cap
         rule = f"campaign deadline {clock.local(cap).date().isoformat()}"
     return Due(at=at, rule=rule)
@@ -247,6 +259,7 @@ def on_transition(
     now: datetime,
     version: int,
     clocked: bool = True,
+    priority: str | None = None,
 ) -> dict[str, Any]:
     """Start, keep or stop the ticket's clock for entering ``to_state``; the columns to change.
 
@@ -263,7 +276,9 @@ def on_transition(
     conn = uow.conn
     if from_state is not None and clocked:
         cancel_pending(conn, ticket_id, now)
-    values, times = entry_plan(workflow, to_state, lambda: campaign_clock(uow, campaign_id), now)
+    values, times = entry_plan(
+        workflow, to_state, lambda: campaign_clock(uow, campaign_id), now, priority
+    )
     if times:
         _BULK_INSERT_TIMERS.execute_tuples(
             conn, [(ticket_id, k, lv, at, now) for k, lv, at in times]
@@ -272,7 +287,11 @@ def on_transition(
 
 
 def entry_plan(
-    workflow: Workflow, to_state: str, clock: Callable[[], CampaignClock], now: datetime
+    workflow: Workflow,
+    to_state: str,
+    clock: Callable[[], CampaignClock],
+    now: datetime,
+    priority: str | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, int, datetime]]]:
     """What entering ``to_state`` at ``now`` sets on the ticket, and the timers it arms.
 
@@ -282,10 +301,10 @@ def entry_plan(
     create path (``engine.bulk``) computes this once per batch.
     """
     spec = workflow.states[to_state]
-    if spec.final or (spec.time_limit_working_days is None and spec.time_limit_hours is None):
+    if spec.final or spec.limit_for(priority) is None:
         return {"due_at": None, "due_rule": None, "escalation_level": 0}, []
     campaign = clock()
-    due = state_due(spec, campaign, now)
+    due = state_due(spec, campaign, now, priority)
     assert due is not None
     times = armed_times(due.at, workflow.ladder, campaign, now)
     return {"due_at": due.at, "due_rule": due.rule, "escalation_level": 0}, times

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from rapidfuzz.distance import Indel
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from engine.context import UnitOfWork
@@ -33,8 +33,6 @@ from engine.models import Campaign, Ticket
 from engine.tickets import Actor, Fired, fire
 
 DEFAULT_THRESHOLD = 0.8
-# States a clerk still sorts in: grouping is for the intake desk, not for closed work.
-OPEN_STATES = ("received", "categorized")
 _STRIP = re.compile(r"[\W_]+", re.UNICODE)
 MAX_BLOCK = 200  # bigrams shared by more texts than this are too common to block on
 
@@ -104,13 +102,14 @@ def find_duplicates(
     campaign_code: str,
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    states: tuple[str, ...] = OPEN_STATES,
+    states: tuple[str, ...] | None = None,
 ) -> list[DuplicateGroup]:
     """Group the campaign's open opinions that say the same thing and store the groups.
 
     Writes ``tickets.duplicate_group`` for the grouped tickets (and clears it
     for the others in ``states``); the caller commits. This is a grouping
-    hint for the clerk, not a transition, so it is not logged.
+    hint for the clerk, not a transition, so it is not logged. Without ``states``: the
+    tickets still at the intake desk, in any workflow (open, and no one assigned yet).
     """
     if not 0 < threshold <= 1:
         raise ValidationError(
@@ -120,9 +119,14 @@ def find_duplicates(
     campaign_id = session.scalar(select(Campaign.id).where(Campaign.code == campaign_code))
     if campaign_id is None:
         raise NotFound(f"no campaign {campaign_code!r}")
+    in_scope = (
+        Ticket.state.in_(states)
+        if states is not None
+        else and_(Ticket.closed_at.is_(None), Ticket.assignee_id.is_(None))
+    )
     rows = session.execute(
         select(Ticket.id, Ticket.number, Ticket.text).where(
-            Ticket.campaign_id == campaign_id, Ticket.state.in_(states)
+            Ticket.campaign_id == campaign_id, in_scope
         )
     ).all()
     by_id = {r.id: r for r in rows}
@@ -131,7 +135,7 @@ def find_duplicates(
         update(Ticket)
         .where(
             Ticket.campaign_id == campaign_id,
-            Ticket.state.in_(states),
+            in_scope,
             Ticket.duplicate_group.is_not(None),
         )
         .values(duplicate_group=None)

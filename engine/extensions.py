@@ -102,7 +102,7 @@ def request_extension(
         errors["due_at"] = (
             f"must be later than the current due time {_fmt(ticket.due_at, clock.timezone)}"
         )
-    elif wanted > end:
+    elif end is not None and wanted > end:
         errors["due_at"] = (
             f"is after the campaign's end ({clock.ends_on.isoformat()}); "
             f"give a time by {_fmt(end, clock.timezone)}"

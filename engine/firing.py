@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
+
 from engine import deadlines
 from engine.actors import Actor
 from engine.context import UnitOfWork
@@ -21,7 +24,7 @@ from engine.effects import Effect, apply_effects
 from engine.errors import InvalidTransition, NotPermitted, ValidationError
 from engine.fields import check_data
 from engine.guards import GUARDS
-from engine.ledger import check_version, load_ticket_row, write_change
+from engine.ledger import check_version, load_ticket_row, log_t, write_change
 from engine.policy import Policy
 from engine.workflow import TriggerSpec
 
@@ -81,6 +84,53 @@ def why_not(uow: UnitOfWork, ticket: Any, actor: Actor) -> str | None:
         else:
             return None
     return reasons[0]
+
+
+_TIMES_FIRED = (
+    select(log_t.c.trigger, func.count())
+    .where(
+        log_t.c.ticket_id == bindparam("ticket_id"),
+        log_t.c.trigger.in_(bindparam("names", expanding=True)),
+    )
+    .group_by(log_t.c.trigger)
+)
+
+
+def _check_declared_conditions(
+    conn: Connection, spec: TriggerSpec, ticket: Any, logged: dict[str, Any], now: datetime
+) -> None:
+    """The trigger's conditions declared in the workflow file: ``when``, ``before_due``,
+    ``max_times``, ``needs_prior`` (one count over the ticket's log, only when declared)."""
+    refusals: list[str] = []
+    for fname, values in spec.when:
+        if logged.get(fname) not in values:
+            refusals.append(f"{fname} must be {' or '.join(values)} for {spec.name!r}")
+    if spec.before_due and ticket.due_at is not None and now > ticket.due_at:
+        refusals.append(
+            f"{spec.name!r} is possible only before the due time "
+            f"({ticket.due_at.isoformat(timespec='minutes')}), which has passed"
+        )
+    if spec.max_times is not None or spec.needs_prior:
+        names = sorted({spec.name, *spec.needs_prior})
+        fired: dict[str, int] = {
+            row[0]: int(row[1])
+            for row in conn.execute(_TIMES_FIRED, {"ticket_id": ticket.id, "names": names})
+        }
+        if spec.max_times is not None and fired.get(spec.name, 0) >= spec.max_times:
+            refusals.append(
+                f"{spec.name!r} may happen {spec.max_times} time(s) on a ticket; "
+                f"it already happened {fired.get(spec.name, 0)}"
+            )
+        missing = [p for p in spec.needs_prior if not fired.get(p)]
+        if missing:
+            refusals.append(f"{spec.name!r} comes only after {', '.join(missing)}")
+    if refusals:
+        raise ValidationError(
+            f"{spec.name!r} refused on {ticket.number}: " + "; ".join(refusals),
+            ticket=ticket.number,
+            state=ticket.state,
+            details={"conditions": refusals},
+        )
 
 
 def fire(
@@ -147,6 +197,7 @@ def fire(
             ticket=number,
             state=ticket.state,
         )
+    _check_declared_conditions(conn, spec, ticket, checked.logged, now)
     guard_view = {
         "kind": ticket.kind,
         "assignee_id": ticket.assignee_id,
@@ -192,6 +243,7 @@ def fire(
             now=now,
             version=new_version,
             clocked=ticket.due_at is not None,
+            priority=ticket.priority,
         )
     )
     why = reason if reason is not None else logged.get("reason")

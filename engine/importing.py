@@ -8,8 +8,8 @@ written and every bad row is listed with its line, column and reason —
 unless the caller asks to import the good rows, and then the bad ones go to
 a rejects file. The second pass creates the tickets through
 ``engine.bulk.create_tickets`` (what ``create_ticket`` writes, a batch at a
-time; then ``fire('categorize')`` for rows whose sheet carries a category),
-committing every ``batch_size`` rows. A row whose key
+time; then the workflow's ``[uses] categorize`` trigger for rows whose sheet carries a
+category), committing every ``batch_size`` rows. A row whose key
 is already in the campaign is skipped, so importing the same file again
 creates nothing and an import cut short is finished by running it again.
 """
@@ -38,7 +38,8 @@ from engine.clock import ensure_utc
 from engine.context import EngineContext, UnitOfWork
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Category, Ticket
-from engine.tickets import KINDS, TEXT_MAX, fire, get_actor
+from engine.tickets import TEXT_MAX, fire, get_actor
+from engine.workflow import WorkflowRegistry
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +59,6 @@ DEFAULT_HEADERS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("text",)
 LIMITS = {"citizen_name": 200, "citizen_contact": 200, "area": 100, "address": 300}
-KIND_WORDS: dict[str, str] = {
-    **{k: k for k in KINDS},
-    "表扬": "praise",
-    "赞扬": "praise",
-    "批评": "criticism",
-    "意见": "criticism",
-    "建议": "suggestion",
-    "求助": "request",
-    "诉求": "request",
-    "问题": "request",
-    "具体问题": "request",
-}
 THEME_SPLIT = re.compile(r"[,;，；、|]+")
 EXAMPLE_ROW = {
     "text": "The 110 desk answers slowly at night.",
@@ -412,6 +401,7 @@ def check_row(
     zone: ZoneInfo,
     now: datetime,
     categories: Mapping[str, str],
+    kinds: Mapping[str, str],
 ) -> tuple[CheckedRow | None, list[RowError]]:
     """Check one row; return it ready to import, or the reasons it cannot be."""
     errors: list[RowError] = []
@@ -427,16 +417,19 @@ def check_row(
     kind = _cell(row, columns, "kind")
     if kind is not None:
         word = str(kind).lower()
-        if word not in KIND_WORDS:
+        if word not in kinds:
+            named = sorted(set(kinds.values()))
+            others = sorted(w for w in kinds if w not in named)
             errors.append(
                 RowError(
                     line,
                     "kind",
-                    f"{kind!r} is not one of {', '.join(KINDS)} (or 表扬/批评/建议/求助)",
+                    f"{kind!r} is not one of {', '.join(named) or 'no kinds'}"
+                    + (f" (or {'/'.join(others)})" if others else ""),
                 )
             )
         else:
-            values["kind"] = KIND_WORDS[word]
+            values["kind"] = kinds[word]
     category = _cell(row, columns, "category")
     if category is not None:
         code = categories.get(str(category).lower())
@@ -516,6 +509,7 @@ def check_file(
     session: Session,
     path: Path | str,
     *,
+    registry: WorkflowRegistry,
     campaign: str,
     now: datetime,
     mapping: ColumnMapping | None = None,
@@ -528,10 +522,12 @@ def check_file(
     without touching the database.
     """
     camp = _campaign(session, campaign)
+    workflow = registry.get(camp.workflow_name, camp.workflow_version)
     return _check_rows(
         Path(path),
         zone=ZoneInfo(camp.timezone),
         categories=_category_lookup(session, camp.id),
+        kinds=workflow.kind_words(),
         now=ensure_utc(now),
         mapping=mapping,
         encoding=encoding,
@@ -544,6 +540,7 @@ def _check_rows(
     *,
     zone: ZoneInfo,
     categories: Mapping[str, str],
+    kinds: Mapping[str, str],
     now: datetime,
     mapping: ColumnMapping | None,
     encoding: str | None,
@@ -561,7 +558,7 @@ def _check_rows(
                 continue
             result.rows += 1
             checked, errors = check_row(
-                line, row, columns, zone=zone, now=now, categories=categories
+                line, row, columns, zone=zone, now=now, categories=categories, kinds=kinds
             )
             if errors:
                 bad.add(line)
@@ -614,12 +611,17 @@ def import_file(
         actor = get_actor(session, username)
         camp = _campaign(session, campaign)
         camp_id, camp_zone = camp.id, ZoneInfo(camp.timezone)
-        categories = _category_lookup(session, camp_id)
+        workflow = ctx.registry.get(camp.workflow_name, camp.workflow_version)
+        # A sheet's category column categorizes through the trigger the workflow names for it.
+        categorize = workflow.use("categorize")
+        categories = _category_lookup(session, camp_id) if categorize else {}
+        kinds = workflow.kind_words()
         session.rollback()
     result, bad = _check_rows(
         path,
         zone=camp_zone,
         categories=categories,
+        kinds=kinds,
         now=now,
         mapping=mapping,
         encoding=encoding,
@@ -661,7 +663,7 @@ def import_file(
             )
             fresh = [row for row in batch if row.key not in existing]
             result.already_imported += len(batch) - len(fresh)
-            _create_batch(uow, campaign, actor, fresh, now, result)
+            _create_batch(uow, campaign, actor, fresh, now, result, categorize)
         done += len(batch)
         batch.clear()
         if progress:
@@ -681,7 +683,13 @@ def import_file(
             if _is_empty(row):
                 continue
             checked, _errors = check_row(
-                line, row, columns, zone=camp_zone, now=now, categories=categories
+                line,
+                row,
+                columns,
+                zone=camp_zone,
+                now=now,
+                categories=categories,
+                kinds=kinds,
             )
             if checked is None:
                 continue
@@ -713,6 +721,7 @@ def _create_batch(
     rows: list[CheckedRow],
     now: datetime,
     result: ImportResult,
+    categorize: str | None,
 ) -> None:
     """Create the batch's tickets through the bulk path; categorize those the sheet says."""
     created = create_tickets(
@@ -738,11 +747,11 @@ def _create_batch(
     )
     for row, ticket in zip(rows, created, strict=True):
         v = row.values
-        if v.get("category"):
+        if v.get("category") and categorize:
             fire(
                 uow,
                 ticket.number,
-                "categorize",
+                categorize,
                 actor=actor,
                 data={"category": v["category"], "kind": v["kind"]},
                 expected_version=ticket.version,

@@ -65,6 +65,7 @@ _TICKET_COLUMNS = (
     tickets_t.c.unit_id,
     tickets_t.c.assignee_id,
     tickets_t.c.kind,
+    tickets_t.c.priority,
     tickets_t.c.category,
     tickets_t.c.area,
     tickets_t.c.last_hash,

@@ -101,6 +101,11 @@ class User(Base):
     unit: Mapped[Unit | None] = relationship()
 
 
+# What a continuous programme stores for "no end" and "no deadline" (readers see None).
+OPEN_END = date(9999, 1, 1)
+NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
 
@@ -110,8 +115,13 @@ class Campaign(Base):
     name_zh: Mapped[str | None] = mapped_column(String(300))
     timezone: Mapped[str] = mapped_column(String(64))
     starts_on: Mapped[date] = mapped_column(Date)
+    # A continuous service (a hotline) has no end and no deadline capping its tickets: it is
+    # stored open-ended (OPEN_END, NO_DEADLINE) and every reader goes by ``continuous``.
     ends_on: Mapped[date] = mapped_column(Date)
     rectification_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    continuous: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
     number_prefix: Mapped[str] = mapped_column(String(32), unique=True)
     ticket_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
     workflow_name: Mapped[str] = mapped_column(String(64))
@@ -220,6 +230,8 @@ class Ticket(Base):
             "rectified_at",
         ),
         Index("ix_tickets_id_campaign", "id", "campaign_id", "kind"),
+        # Version migration walks a workflow version's tickets by state (migration 0012).
+        Index("ix_tickets_workflow", "workflow_name", "workflow_version", "state", "id"),
         Index(
             "ix_tickets_open_due",
             "due_at",
@@ -253,6 +265,7 @@ class Ticket(Base):
     number: Mapped[str] = mapped_column(String(40), unique=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     kind: Mapped[str | None] = mapped_column(String(32))
+    priority: Mapped[str | None] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     citizen_name: Mapped[str | None] = mapped_column(String(200))

@@ -35,6 +35,8 @@ KINDS = (
     "digest",
 )
 BUREAU_UNIT = "bureau"
+# Ladder recipients that are not roles of the policy: the ticket's officer, the bureau leadership.
+LADDER_RECIPIENTS = frozenset({"assignee", "leadership"})
 
 
 def notify(
@@ -76,7 +78,9 @@ class Recipients:
     ``assignee``: the ticket's officer (the unit leaders when none is assigned);
     ``unit_leader``: the leaders of the ticket's unit; ``supervisor``: the
     bureau's supervisors outside the bureau leadership (all supervisors when there
-    are none); ``leadership``: the supervisors of the bureau unit.
+    are none); ``leadership``: the supervisors of the bureau unit. Any other name is a role
+    of the policy: its active users in the ticket's unit, or all of them when the unit has none
+    (a hotline centre's supervisor for a ticket dispatched to a township).
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -84,6 +88,21 @@ class Recipients:
         self._leaders: dict[int, list[int]] = {}
         self._supervisors: list[int] | None = None
         self._leadership: list[int] | None = None
+        self._by_role: dict[str, list[tuple[int, int | None]]] = {}
+
+    def with_role(self, role: str, unit_id: int | None) -> list[int]:
+        if role not in self._by_role:
+            self._by_role[role] = [
+                (r.id, r.unit_id)
+                for r in self.conn.execute(
+                    select(users_t.c.id, users_t.c.unit_id).where(
+                        users_t.c.role == role, users_t.c.active.is_(True)
+                    )
+                )
+            ]
+        everyone = self._by_role[role]
+        in_unit = [uid for uid, unit in everyone if unit_id is not None and unit == unit_id]
+        return in_unit or [uid for uid, _ in everyone]
 
     def unit_leaders(self, unit_id: int | None) -> list[int]:
         if unit_id is None:
@@ -135,6 +154,8 @@ class Recipients:
                 out.extend(self.supervisors())
             elif name == "leadership":
                 out.extend(self.leadership())
+            else:
+                out.extend(self.with_role(name, unit_id))
         return sorted(set(out))
 
 

@@ -6,7 +6,6 @@ is new, so ``rectiflow demo`` can be repeated.
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,20 +16,26 @@ from sqlalchemy import delete, select
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
 from engine.errors import ConfigError, NotFound
-from engine.models import Campaign, CampaignPhase, Category, RoutingRule, Unit, User
+from engine.models import (
+    NO_DEADLINE,
+    OPEN_END,
+    Campaign,
+    CampaignPhase,
+    Category,
+    RoutingRule,
+    Unit,
+    User,
+)
 from engine.security import hash_password
 from engine.titles import parse_titles
-from engine.workflow import Workflow
+from engine.workflow import Workflow, read_toml_file
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    """The file as a dict; missing, oversized, not UTF-8 or not TOML: ``ConfigError`` naming it."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    return read_toml_file(path, ConfigError)
 
 
 def load_organisation(
@@ -129,21 +134,38 @@ def upsert_campaign(
         raise ConfigError(
             f"{source}: campaign {code!r}: unknown timezone {tz!r} (use e.g. Asia/Shanghai)"
         ) from None
+    kind = data.get("kind", "campaign")
+    if kind not in ("campaign", "continuous"):
+        raise ConfigError(
+            f"{source}: campaign {code!r}: kind must be 'campaign' (dates and a deadline) or "
+            f"'continuous' (a standing service: no end, no deadline), got {kind!r}"
+        )
+    continuous = kind == "continuous"
     starts = _date(data, "starts_on", source, code)
-    ends = _date(data, "ends_on", source, code)
-    if ends < starts:
-        raise ConfigError(
-            f"{source}: campaign {code!r}: ends_on {ends} is before starts_on {starts}"
-        )
-    deadline = data.get("rectification_deadline")
-    if isinstance(deadline, date) and not isinstance(deadline, datetime):
-        deadline = datetime(deadline.year, deadline.month, deadline.day, tzinfo=zone)
-    if not isinstance(deadline, datetime):
-        raise ConfigError(
-            f"{source}: campaign {code!r}: rectification_deadline must be a date or a time"
-        )
-    if deadline.tzinfo is None:
-        deadline = deadline.replace(tzinfo=zone)
+    ends: date
+    deadline: Any
+    if continuous:
+        for key in ("ends_on", "rectification_deadline"):
+            if key in data:
+                raise ConfigError(
+                    f"{source}: campaign {code!r}: {key}: a continuous programme has none"
+                )
+        ends, deadline = OPEN_END, NO_DEADLINE
+    else:
+        ends = _date(data, "ends_on", source, code)
+        if ends < starts:
+            raise ConfigError(
+                f"{source}: campaign {code!r}: ends_on {ends} is before starts_on {starts}"
+            )
+        deadline = data.get("rectification_deadline")
+        if isinstance(deadline, date) and not isinstance(deadline, datetime):
+            deadline = datetime(deadline.year, deadline.month, deadline.day, tzinfo=zone)
+        if not isinstance(deadline, datetime):
+            raise ConfigError(
+                f"{source}: campaign {code!r}: rectification_deadline must be a date or a time"
+            )
+        if deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=zone)
     wf_name = data.get("workflow", "consultation")
     try:
         workflow = uow.registry.get(wf_name, data.get("workflow_version"))
@@ -159,12 +181,20 @@ def upsert_campaign(
     if campaign is None:
         campaign = Campaign(code=code, ticket_seq=0)
         session.add(campaign)
+    elif campaign.workflow_name != workflow.name and campaign.ticket_seq > 0:
+        # Running tickets keep their own workflow and version; a programme's process does not
+        # change under them (a new version is moved to with `rectiflow workflow migrate`).
+        raise ConfigError(
+            f"{source}: campaign {code!r}: workflow: it runs {campaign.workflow_name!r} and has "
+            f"tickets; it cannot switch to {workflow.name!r}"
+        )
     names = _names(data, source, f"campaign {code!r}")
     campaign.name, campaign.name_zh = names["en"], names["zh_CN"]
     campaign.timezone = tz
     campaign.starts_on = starts
     campaign.ends_on = ends
     campaign.rectification_deadline = ensure_utc(deadline)
+    campaign.continuous = continuous
     campaign.number_prefix = str(data.get("number_prefix", code))
     campaign.workflow_name = workflow.name
     campaign.workflow_version = workflow.version

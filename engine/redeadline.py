@@ -63,9 +63,10 @@ def set_deadline(
             state=ticket.state,
         )
     clock = campaign_clock(uow, ticket.campaign_id)
+    end = clock.end_instant()  # None: a continuous programme has no end
     if due_at <= now:
         errors["due_at"] = "must be later than now"
-    elif due_at > clock.end_instant():
+    elif end is not None and due_at > end:
         errors["due_at"] = f"is after the campaign's end ({clock.ends_on.isoformat()})"
     if errors:
         listed = "; ".join(f"{k}: {v}" for k, v in errors.items())

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Subquery
 
@@ -278,13 +278,22 @@ def campaign_report(
             return cast(dict[str, Any], kept)
     judged_at = cutoff or wall
     workflow = uow.registry.get(campaign.workflow_name, campaign.workflow_version)
-    final_states = sorted(workflow.final_states)
-    deadline = campaign.rectification_deadline
+    final_states = sorted(workflow.closed_states)
+    deadline = None if campaign.continuous else campaign.rectification_deadline
     zone = ZoneInfo(campaign.timezone)
-    campaign_end = datetime.combine(
-        campaign.ends_on + timedelta(days=1), time(0), tzinfo=zone
-    ).astimezone(UTC)
+    # A continuous programme has no end: nothing is closed after it.
+    campaign_end = (
+        None
+        if campaign.continuous
+        else datetime.combine(
+            campaign.ends_on + timedelta(days=1), time(0), tzinfo=zone
+        ).astimezone(UTC)
+    )
     view, _ = _ticket_view(campaign.id, cutoff, workflow)
+    # A continuous programme has no deadline: everything solved is solved in time.
+    in_time: ColumnElement[bool] = (
+        view.c.rectified_at < deadline if deadline is not None else true()
+    )
 
     solved: ColumnElement[bool] = and_(
         view.c.rectified_at.is_not(None), view.c.state.in_(_settled_states(workflow))
@@ -309,12 +318,8 @@ def campaign_report(
             view.c.unit_id,
             view.c.escalation_level,
             func.count().label("n"),
-            func.sum(case((and_(solved, view.c.rectified_at < deadline), 1), else_=0)).label(
-                "solved_early"
-            ),
-            func.sum(case((and_(solved, view.c.rectified_at >= deadline), 1), else_=0)).label(
-                "solved_late"
-            ),
+            func.sum(case((and_(solved, in_time), 1), else_=0)).label("solved_early"),
+            func.sum(case((and_(solved, not_(in_time)), 1), else_=0)).label("solved_late"),
             func.sum(case((overdue, 1), else_=0)).label("overdue"),
             func.sum(case((implemented, 1), else_=0)).label("implemented"),
         ).group_by(
@@ -369,11 +374,11 @@ def campaign_report(
         by_category.pop(UNCATEGORIZED, None)
 
     escalated, problems["escalated_to_government"] = _escalated(session, campaign.id, cutoff)
-    answers = _log_counts(session, campaign.id, cutoff)
+    answers = _log_counts(session, campaign.id, cutoff, workflow.use("reopen"))
     reopened = answers[REOPEN]
     themes = _themes(session, campaign.id, total, cutoff)
     extended, late = _extended_and_late(session, campaign.id, cutoff, final_states)
-    if judged_at > campaign_end:
+    if campaign_end is not None and judged_at > campaign_end:
         sums["implemented"] -= _closed_after(session, view, campaign_end, final_states)
     # The phase of the last moment counted (as of a date: that day, not the next midnight).
     last_moment = judged_at - timedelta(microseconds=1) if cutoff else judged_at
@@ -381,7 +386,7 @@ def campaign_report(
 
     fed_back = sum(by_state.get(s, 0) for s in final_states)
     answered = answers[SATISFIED] + answers[UNSATISFIED]
-    deadline_day = deadline.astimezone(zone).date()
+    deadline_day = deadline.astimezone(zone).date() if deadline is not None else None
     return {
         "campaign": {
             "code": campaign.code,
@@ -389,9 +394,14 @@ def campaign_report(
             "name_zh": campaign.name_zh or campaign.name,
             "timezone": campaign.timezone,
             "starts_on": campaign.starts_on.isoformat(),
-            "ends_on": campaign.ends_on.isoformat(),
-            "rectification_deadline": deadline.astimezone(zone).isoformat(),
-            "deadline_label": _day_label(deadline.astimezone(zone)),
+            "ends_on": None if campaign.continuous else campaign.ends_on.isoformat(),
+            "rectification_deadline": (
+                deadline.astimezone(zone).isoformat() if deadline is not None else None
+            ),
+            "deadline_label": (
+                _day_label(deadline.astimezone(zone)) if deadline is not None else None
+            ),
+            "continuous": campaign.continuous,
         },
         "as_of": (cutoff or judged_at).astimezone(zone).isoformat(),
         "as_of_day": last_moment.astimezone(zone).date().isoformat(),
@@ -424,10 +434,15 @@ def campaign_report(
             "fed_back": problems["fed_back"],
             "overdue": problems["overdue"],
             "statement": (
-                f"{problems['solved_by_deadline']} of {problems['total']} solved before "
-                f"{deadline_day:%B} {deadline_day.day}; {problems['escalated_to_government']} "
-                "reported to the Party committee and government"
-            ),
+                (
+                    f"{problems['solved_by_deadline']} of {problems['total']} solved before "
+                    f"{deadline_day:%B} {deadline_day.day}; "
+                )
+                if deadline_day is not None
+                else f"{problems['solved_by_deadline']} of {problems['total']} solved; "
+            )
+            + f"{problems['escalated_to_government']} "
+            "reported to the Party committee and government",
         },
         "overdue": {
             "total": sums["overdue"],
@@ -575,10 +590,14 @@ def _escalated(session: Session, campaign_id: int, cutoff: datetime | None) -> t
     return int(row[0] or 0), int(row[1] or 0)
 
 
-SATISFIED, UNSATISFIED, REOPEN = "citizen_satisfied", "citizen_unsatisfied", "reopen"
+# The citizen's answers are the engine's declared events (engine/citizen.py); REOPEN is the
+# key the reopened count is kept under, whatever the workflow calls its reopen trigger.
+SATISFIED, UNSATISFIED, REOPEN = "citizen_satisfied", "citizen_unsatisfied", "reopened"
 
 
-def _log_counts(session: Session, campaign_id: int, cutoff: datetime | None) -> dict[str, int]:
+def _log_counts(
+    session: Session, campaign_id: int, cutoff: datetime | None, reopen_trigger: str | None
+) -> dict[str, int]:
     """Citizens' answers (each answer counts) and reopened tickets (each ticket once), from the
     log, so a reopened ticket's earlier answer still counts and "as of" is exact."""
     log = TransitionLog.__table__
@@ -590,7 +609,8 @@ def _log_counts(session: Session, campaign_id: int, cutoff: datetime | None) -> 
         )
         .join(Ticket, Ticket.id == log.c.ticket_id)
         .where(
-            Ticket.campaign_id == campaign_id, log.c.trigger.in_((SATISFIED, UNSATISFIED, REOPEN))
+            Ticket.campaign_id == campaign_id,
+            log.c.trigger.in_([t for t in (SATISFIED, UNSATISFIED, reopen_trigger) if t]),
         )
         .group_by(log.c.trigger)
     )
@@ -598,7 +618,10 @@ def _log_counts(session: Session, campaign_id: int, cutoff: datetime | None) -> 
         query = query.where(log.c.at < cutoff)
     out = {SATISFIED: 0, UNSATISFIED: 0, REOPEN: 0}
     for row in session.execute(query):
-        out[row.trigger] = int(row.tickets if row.trigger == REOPEN else row.n)
+        if row.trigger == reopen_trigger:
+            out[REOPEN] = int(row.tickets)
+        else:
+            out[row.trigger] = int(row.n)
     return out
 
 
@@ -741,7 +764,7 @@ def render_text(report: dict[str, Any], text: ReportText = ENGLISH) -> str:
     """The report as the plain text a supervisor reads or pastes into a letter."""
     total = report["total"]
     camp = report["campaign"]
-    deadline = camp.get("deadline_label", camp["rectification_deadline"])
+    deadline = camp.get("deadline_label") or camp["rectification_deadline"] or "the deadline"
     phase = report.get("phase")
     lines = [
         text("title", name=camp["name"], code=camp["code"]),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from engine.actors import SYSTEM_ACTOR, Actor, get_actor
 from engine.creating import (
-    KINDS,
     SECRET_ALPHABET,
     TEXT_MAX,
     Created,
@@ -32,7 +31,6 @@ from engine.ledger import (
 
 __all__ = [
     "EVENTS",
-    "KINDS",
     "SECRET_ALPHABET",
     "SYSTEM_ACTOR",
     "TEXT_MAX",

@@ -10,8 +10,10 @@ on a light object, so memory does not grow with the number of tickets.
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 from transitions import Machine, MachineError
 
 from engine.effects import check_effect
-from engine.errors import InvalidTransition, NotFound, WorkflowDefinitionError
+from engine.errors import EngineError, InvalidTransition, NotFound, WorkflowDefinitionError
 from engine.guards import GUARDS
 from engine.titles import LANGUAGES, parse_titles, pick
 
@@ -50,19 +52,94 @@ class FieldSpec:
         return pick(self.choice_titles.get(choice), locale, choice)
 
 
+TIME_UNITS = ("working_days", "calendar_days", "hours")
+# Largest file a workflow or a migration plan may be (bytes): a definition is a page of TOML.
+MAX_FILE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """A state's time limit: ``amount`` of ``unit`` (working days, calendar days or hours)."""
+
+    amount: int
+    unit: str
+
+    def describe(self) -> str:
+        word = {"working_days": "working day", "calendar_days": "calendar day", "hours": "hour"}
+        return f"{self.amount} {word[self.unit]}{'s' if self.amount != 1 else ''}"
+
+
 @dataclass(frozen=True)
 class StateSpec:
     name: str
     title: str
     final: bool = False
-    time_limit_working_days: int | None = None
-    time_limit_hours: int | None = None
+    # The limit for tickets without a priority (or whose priority has none of its own).
+    time_limit: TimeLimit | None = None
+    # Per priority ("urgent" -> 4 hours), where the workflow declares priorities.
+    priority_limits: tuple[tuple[str, TimeLimit], ...] = ()
     # False: the campaign's rectification deadline does not cap this state's limit.
     campaign_cap: bool = True
     titles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def title_in(self, locale: str) -> str:
         return pick(self.titles, locale, self.title)
+
+    @property
+    def clocked(self) -> bool:
+        return self.time_limit is not None or bool(self.priority_limits)
+
+    def limit_for(self, priority: str | None) -> TimeLimit | None:
+        """The limit that applies to a ticket of ``priority`` entering this state."""
+        if priority is not None:
+            for name, limit in self.priority_limits:
+                if name == priority:
+                    return limit
+        return self.time_limit
+
+    @property
+    def time_limit_working_days(self) -> int | None:
+        tl = self.time_limit
+        return tl.amount if tl is not None and tl.unit == "working_days" else None
+
+    @property
+    def time_limit_hours(self) -> int | None:
+        tl = self.time_limit
+        return tl.amount if tl is not None and tl.unit == "hours" else None
+
+    def describe_limits(self) -> str:
+        parts = [f"{p}: {lim.describe()}" for p, lim in self.priority_limits]
+        if self.time_limit is not None:
+            parts.append(("otherwise " if parts else "") + self.time_limit.describe())
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A list people work from: tickets in ``states``, for holders of ``permission``.
+
+    ``scope = "unit"`` shows the holder's unit's tickets; ``"all"`` every ticket.
+    """
+
+    name: str
+    title: str
+    states: tuple[str, ...]
+    permission: str
+    scope: str = "all"
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """The figures a workflow's report counts, named in the workflow file."""
+
+    closed: tuple[str, ...] = ()
+    feedback_effect: str | None = None
+    satisfaction_field: str | None = None
+    # Figure name -> trigger: "on time" when fired before the due time of the state it left
+    # (a hotline's signed_for = "sign_for", handled = "reply").
+    on_time: tuple[tuple[str, str], ...] = ()
+    # Triggers that count as a ticket returned (sent back, reply returned).
+    returned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +153,15 @@ class TriggerSpec:
     guards: tuple[str, ...] = ()
     effects: tuple[str, ...] = ()
     title: str = ""
+    # Conditions declared as data (no Python guard needed):
+    # the given fields must hold one of these values ("rating" in satisfied, ...);
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # it may fire at most this many times on one ticket (a unit sends a ticket back once);
+    max_times: int | None = None
+    # it may fire only once each of these triggers has fired on the ticket;
+    needs_prior: tuple[str, ...] = ()
+    # it may fire only before the ticket's due time (send back within the sign-for limit).
+    before_due: bool = False
     titles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def title_in(self, locale: str) -> str:
@@ -115,6 +201,17 @@ class Workflow:
     fields: dict[str, FieldSpec]
     ladder: Ladder
     source: str
+    kinds: tuple[str, ...] = ()
+    # The kind a trigger requiring one gets when the person gave none (an Open311 request).
+    default_kind: str | None = None
+    # Other words for a kind (an import sheet's 表扬 for praise).
+    kind_aliases: dict[str, str] = field(default_factory=dict)
+    priorities: tuple[str, ...] = ()
+    default_priority: str | None = None
+    queues: tuple[QueueSpec, ...] = ()
+    # What adapters fire on this workflow, by purpose: {"categorize": ..., "reopen": ...}.
+    uses: dict[str, str] = field(default_factory=dict)
+    report: ReportSpec = field(default_factory=ReportSpec)
     machine: Machine = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
     _by_source: dict[tuple[str, str], TriggerSpec] = field(default_factory=dict, repr=False)
     titles: dict[str, str] = field(default_factory=dict, compare=False)
@@ -141,6 +238,24 @@ class Workflow:
     @property
     def final_states(self) -> frozenset[str]:
         return frozenset(s.name for s in self.states.values() if s.final)
+
+    def kind_words(self) -> dict[str, str]:
+        """Every word that names a kind (lower case) and the kind it names."""
+        words = {k.lower(): k for k in self.kinds}
+        words.update({a.lower(): k for a, k in self.kind_aliases.items()})
+        return words
+
+    @property
+    def closed_states(self) -> frozenset[str]:
+        """The states the report counts as closed (the final states unless the file says)."""
+        return frozenset(self.report.closed) or self.final_states
+
+    def use(self, purpose: str) -> str | None:
+        """The trigger the workflow names for ``purpose`` (``categorize``, ``reopen``), if any."""
+        return self.uses.get(purpose)
+
+    def queue(self, name: str) -> QueueSpec | None:
+        return next((q for q in self.queues if q.name == name), None)
 
     def transition_for(self, trigger: str, state: str) -> TriggerSpec | None:
         """The trigger spec that applies to ``trigger`` fired from ``state``, if any."""
@@ -190,6 +305,7 @@ class Workflow:
                     "final": s.final,
                     "time_limit_working_days": s.time_limit_working_days,
                     "time_limit_hours": s.time_limit_hours,
+                    "time_limit": s.describe_limits() or None,
                     "campaign_cap": s.campaign_cap,
                 }
                 for s in self.states.values()
@@ -208,6 +324,12 @@ class Workflow:
                     "effects": list(t.effects),
                 }
                 for t in self.triggers
+            ],
+            "kinds": list(self.kinds),
+            "priorities": list(self.priorities),
+            "queues": [
+                {"name": q.name, "title": q.title, "states": list(q.states), "scope": q.scope}
+                for q in self.queues
             ],
             "fields": {
                 f.name: {
@@ -291,132 +413,209 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
     if not raw_states:
         raise _fail(source, "states", "no states are defined")
 
+    problems: list[WorkflowDefinitionError] = []
+    kinds = _str_list(data.get("kinds", []), source, "kinds", "kinds")
+    default_kind = data.get("default_kind")
+    if default_kind is not None and default_kind not in kinds:
+        problems.append(_fail(source, "default_kind", f"{default_kind!r} is not one of the kinds"))
+        default_kind = None
+    kind_aliases = data.get("kind_aliases", {})
+    if not isinstance(kind_aliases, dict) or any(
+        not isinstance(v, str) or v not in kinds for v in kind_aliases.values()
+    ):
+        problems.append(
+            _fail(source, "kind_aliases", f"each alias must name one of the kinds ({kinds})")
+        )
+        kind_aliases = {}
+    priorities = _str_list(data.get("priorities", []), source, "priorities", "priorities")
+    default_priority = data.get("default_priority")
+    if default_priority is not None and default_priority not in priorities:
+        raise _fail(
+            source,
+            "default_priority",
+            f"{default_priority!r} is not one of the priorities ({', '.join(priorities) or 'none'})",
+        )
     states: dict[str, StateSpec] = {}
     for sname, sdata in raw_states.items():
-        item = f"state {sname!r}"
-        if not isinstance(sdata, dict):
-            raise _fail(source, item, "must be a table")
-        limit = sdata.get("time_limit") or {}
-        if not isinstance(limit, dict) or set(limit) - {"working_days", "hours"}:
-            raise _fail(source, item, "time_limit takes working_days or hours")
-        for k, v in limit.items():
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise _fail(source, item, f"time_limit.{k} must be a whole number >= 0")
-        titles = _titles(sdata, source, item)
-        states[sname] = StateSpec(
-            name=sname,
-            title=titles["en"],
-            titles=titles,
-            final=bool(sdata.get("final", False)),
-            time_limit_working_days=limit.get("working_days"),
-            time_limit_hours=limit.get("hours"),
-            campaign_cap=_flag(sdata, "campaign_cap", True, source, item),
-        )
-    if initial not in states:
+        with _collecting(problems):
+            item = f"state {sname!r}"
+            if not isinstance(sdata, dict):
+                raise _fail(source, item, "must be a table")
+            default_limit, per_priority = _parse_limits(
+                sdata.get("time_limit"), priorities, source, item
+            )
+            titles = _titles(sdata, source, item)
+            states[sname] = StateSpec(
+                name=sname,
+                title=titles["en"],
+                titles=titles,
+                final=bool(sdata.get("final", False)),
+                time_limit=default_limit,
+                priority_limits=per_priority,
+                campaign_cap=_flag(sdata, "campaign_cap", True, source, item),
+            )
+    if initial not in raw_states:
         raise _fail(
             source, "workflow", f"initial state {initial!r} is not a state ({', '.join(states)})"
         )
 
     fields: dict[str, FieldSpec] = {}
     for fname, fdata in (data.get("fields") or {}).items():
-        item = f"field {fname!r}"
-        if not isinstance(fdata, dict):
-            raise _fail(source, item, "must be a table")
-        ftype = _require(fdata, "type", str, source, item)
-        if ftype not in FIELD_TYPES:
-            raise _fail(
-                source, item, f"unknown type {ftype!r}; use one of {', '.join(sorted(FIELD_TYPES))}"
-            )
-        choices = _str_list(fdata.get("choices", []), source, item, "choices")
-        if ftype == "choice" and not choices:
-            raise _fail(source, item, "a choice field needs choices")
-        role = fdata.get("role")
-        if role is not None and not isinstance(role, str):
-            raise _fail(source, item, "role must be a role's name")
-        titles = _titles(fdata, source, item)
-        raw_choice_titles = fdata.get("choice_titles", {})
-        if not isinstance(raw_choice_titles, dict):
-            raise _fail(source, item, "choice_titles must be a table: choice = {zh_CN, en}")
-        choice_titles: dict[str, dict[str, str]] = {}
-        for choice in choices:
-            if choice not in raw_choice_titles:
+        with _collecting(problems):
+            item = f"field {fname!r}"
+            if not isinstance(fdata, dict):
+                raise _fail(source, item, "must be a table")
+            ftype = _require(fdata, "type", str, source, item)
+            if ftype not in FIELD_TYPES:
                 raise _fail(
                     source,
                     item,
-                    f"choice {choice!r} has no title; add choice_titles.{choice} = "
-                    f"{{{', '.join(f'{lang} = ...' for lang in LANGUAGES)}}}",
+                    f"unknown type {ftype!r}; use one of {', '.join(sorted(FIELD_TYPES))}",
                 )
-            choice_titles[choice] = _titles(
-                {"title": raw_choice_titles[choice]}, source, f"{item} choice {choice!r}"
+            choices = _str_list(fdata.get("choices", []), source, item, "choices")
+            if ftype == "choice" and not choices:
+                raise _fail(source, item, "a choice field needs choices")
+            role = fdata.get("role")
+            if role is not None and not isinstance(role, str):
+                raise _fail(source, item, "role must be a role's name")
+            titles = _titles(fdata, source, item)
+            raw_choice_titles = fdata.get("choice_titles", {})
+            if not isinstance(raw_choice_titles, dict):
+                raise _fail(source, item, "choice_titles must be a table: choice = {zh_CN, en}")
+            choice_titles: dict[str, dict[str, str]] = {}
+            for choice in choices:
+                if choice not in raw_choice_titles:
+                    raise _fail(
+                        source,
+                        item,
+                        f"choice {choice!r} has no title; add choice_titles.{choice} = "
+                        f"{{{', '.join(f'{lang} = ...' for lang in LANGUAGES)}}}",
+                    )
+                choice_titles[choice] = _titles(
+                    {"title": raw_choice_titles[choice]}, source, f"{item} choice {choice!r}"
+                )
+            extra = sorted(set(raw_choice_titles) - set(choices))
+            if extra:
+                raise _fail(source, item, f"choice_titles names unknown choices {', '.join(extra)}")
+            fields[fname] = FieldSpec(
+                name=fname,
+                type=ftype,
+                title=titles["en"],
+                titles=titles,
+                choice_titles=choice_titles,
+                choices=choices,
+                max_length=int(fdata.get("max_length", 4000)),
+                role=role,
             )
-        extra = sorted(set(raw_choice_titles) - set(choices))
-        if extra:
-            raise _fail(source, item, f"choice_titles names unknown choices {', '.join(extra)}")
-        fields[fname] = FieldSpec(
-            name=fname,
-            type=ftype,
-            title=titles["en"],
-            titles=titles,
-            choice_titles=choice_titles,
-            choices=choices,
-            max_length=int(fdata.get("max_length", 4000)),
-            role=role,
-        )
 
     triggers: list[TriggerSpec] = []
     by_source: dict[tuple[str, str], TriggerSpec] = {}
     for index, tdata in enumerate(raw_triggers, start=1):
-        if not isinstance(tdata, dict):
-            raise _fail(source, f"trigger #{index}", "must be a table")
-        tname = _require(tdata, "name", str, source, f"trigger #{index}")
-        item = f"trigger {tname!r} (#{index})"
-        sources = _str_list(
-            _require(tdata, "source", (str, list), source, item), source, item, "source"
-        )
-        dest = _require(tdata, "dest", str, source, item)
-        roles = _str_list(_require(tdata, "roles", list, source, item), source, item, "roles")
-        for state in (*sources, dest):
-            if state not in states:
-                raise _fail(
-                    source, item, f"unknown state {state!r}; states are {', '.join(states)}"
-                )
-        if not roles:
-            raise _fail(source, item, "roles is empty; name the roles that may fire it")
-        titles = _titles(tdata, source, item)
-        requires = _str_list(tdata.get("requires", []), source, item, "requires")
-        optional = _str_list(tdata.get("optional", []), source, item, "optional")
-        for fname in (*requires, *optional):
-            if fname not in fields:
-                raise _fail(source, item, f"unknown field {fname!r}; define it under [fields]")
-        guards = _str_list(tdata.get("guards", []), source, item, "guards")
-        for guard in guards:
-            if guard not in GUARDS:
-                raise _fail(
-                    source, item, f"unknown guard {guard!r}; guards are {', '.join(sorted(GUARDS))}"
-                )
-        effects = _str_list(tdata.get("effects", []), source, item, "effects")
-        for effect_name in effects:
-            problem = check_effect(effect_name, (*requires, *optional))
-            if problem:
-                raise _fail(source, item, problem)
-        spec = TriggerSpec(
-            name=tname,
-            sources=sources,
-            dest=dest,
-            roles=frozenset(roles),
-            requires=requires,
-            optional=optional,
-            guards=guards,
-            effects=effects,
-            title=titles["en"],
-            titles=titles,
-        )
-        for src in sources:
-            if (tname, src) in by_source:
-                raise _fail(source, item, f"duplicate trigger {tname!r} from state {src!r}")
-            by_source[(tname, src)] = spec
-        triggers.append(spec)
+        with _collecting(problems):
+            if not isinstance(tdata, dict):
+                raise _fail(source, f"trigger #{index}", "must be a table")
+            tname = _require(tdata, "name", str, source, f"trigger #{index}")
+            item = f"trigger {tname!r} (#{index})"
+            sources = _str_list(
+                _require(tdata, "source", (str, list), source, item), source, item, "source"
+            )
+            dest = _require(tdata, "dest", str, source, item)
+            roles = _str_list(_require(tdata, "roles", list, source, item), source, item, "roles")
+            for state in (*sources, dest):
+                if state not in raw_states:
+                    raise _fail(
+                        source, item, f"unknown state {state!r}; states are {', '.join(states)}"
+                    )
+            if not roles:
+                raise _fail(source, item, "roles is empty; name the roles that may fire it")
+            requires = _str_list(tdata.get("requires", []), source, item, "requires")
+            optional = _str_list(tdata.get("optional", []), source, item, "optional")
+            for fname in (*requires, *optional):
+                if fname not in fields:
+                    raise _fail(source, item, f"unknown field {fname!r}; define it under [fields]")
+            guards = _str_list(tdata.get("guards", []), source, item, "guards")
+            for guard in guards:
+                if guard not in GUARDS:
+                    raise _fail(
+                        source,
+                        item,
+                        f"unknown guard {guard!r}; guards are {', '.join(sorted(GUARDS))}",
+                    )
+            effects = _str_list(tdata.get("effects", []), source, item, "effects")
+            for effect_name in effects:
+                problem = check_effect(effect_name, (*requires, *optional))
+                if problem:
+                    raise _fail(source, item, problem)
+            when = tdata.get("when", {})
+            if not isinstance(when, dict):
+                raise _fail(source, item, "when must be a table of field = [values]")
+            when_items: list[tuple[str, tuple[str, ...]]] = []
+            for wfield, wvalues in when.items():
+                if wfield not in (*requires, *optional):
+                    raise _fail(
+                        source, item, f"when: {wfield!r} is not a field this trigger carries"
+                    )
+                values = _str_list(wvalues, source, item, f"when.{wfield}")
+                fspec = fields[wfield]
+                bad = [v for v in values if fspec.choices and v not in fspec.choices]
+                if bad:
+                    raise _fail(
+                        source, item, f"when.{wfield}: {bad} not among {list(fspec.choices)}"
+                    )
+                when_items.append((wfield, values))
+            max_times = tdata.get("max_times")
+            if max_times is not None and (
+                not isinstance(max_times, int) or isinstance(max_times, bool) or max_times < 1
+            ):
+                raise _fail(source, item, "max_times must be a whole number >= 1")
+            needs_prior = _str_list(tdata.get("needs_prior", []), source, item, "needs_prior")
+            titles = _titles(tdata, source, item)
+            spec = TriggerSpec(
+                name=tname,
+                titles=titles,
+                when=tuple(when_items),
+                max_times=max_times,
+                needs_prior=needs_prior,
+                before_due=_flag(tdata, "before_due", False, source, item),
+                sources=sources,
+                dest=dest,
+                roles=frozenset(roles),
+                requires=requires,
+                optional=optional,
+                guards=guards,
+                effects=effects,
+                title=titles["en"],
+            )
+            for src in sources:
+                if (tname, src) in by_source:
+                    raise _fail(source, item, f"duplicate trigger {tname!r} from state {src!r}")
+                by_source[(tname, src)] = spec
+            triggers.append(spec)
 
+    trigger_names = {t.name for t in triggers}
+    for spec in triggers:
+        for prior in spec.needs_prior:
+            if prior not in trigger_names:
+                problems.append(
+                    _fail(source, f"trigger {spec.name!r}", f"needs_prior: no trigger {prior!r}")
+                )
+    wf_titles: dict[str, str] = {}
+    with _collecting(problems):
+        wf_titles = _titles(data, source, "workflow")
+    ladder = Ladder()
+    queues: tuple[QueueSpec, ...] = ()
+    uses: dict[str, str] = {}
+    report = ReportSpec()
+    with _collecting(problems):
+        ladder = _parse_ladder(data.get("ladder") or {}, source)
+    with _collecting(problems):
+        queues = _parse_queues(data.get("queues", []), raw_states, source)
+    with _collecting(problems):
+        uses = _parse_uses(data.get("uses", {}), by_source, source)
+    with _collecting(problems):
+        report = _parse_report(data.get("report", {}), states, triggers, fields, source)
+    if problems:
+        raise _all_problems(source, problems)
     # Reachability from the initial state, and a way out of every non-final state.
     edges: dict[str, set[str]] = {s: set() for s in states}
     for spec in triggers:
@@ -430,32 +629,190 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
                 seen.add(nxt)
                 queue.append(nxt)
     for sname in states:
-        if sname not in seen:
-            raise _fail(
-                source, f"state {sname!r}", f"unreachable from the initial state {initial!r}"
-            )
-        if not states[sname].final and not (edges[sname] - {sname}):
-            raise _fail(source, f"state {sname!r}", "is not final and has no trigger leading out")
+        with _collecting(problems):
+            _check_reached(sname, seen, states, edges, initial, source)
     if not any(s.final for s in states.values()):
-        raise _fail(source, "states", "no state is marked final = true")
-
-    ladder = _parse_ladder(data.get("ladder") or {}, source)
-    titles = _titles(data, source, "workflow")
+        problems.append(_fail(source, "states", "no state is marked final = true"))
+    if problems:
+        raise _all_problems(source, problems)
     workflow = Workflow(
         name=name,
         version=version,
-        title=titles["en"],
-        titles=titles,
+        title=wf_titles["en"],
+        titles=wf_titles,
         initial=initial,
         states=states,
         triggers=triggers,
         fields=fields,
         ladder=ladder,
         source=source,
+        kinds=kinds,
+        kind_aliases=dict(kind_aliases),
+        default_kind=default_kind,
+        priorities=priorities,
+        default_priority=default_priority,
+        queues=queues,
+        uses=uses,
+        report=report,
         _by_source=by_source,
     )
     workflow.machine = _compile(workflow)
     return workflow
+
+
+def _check_reached(
+    sname: str,
+    seen: set[str],
+    states: dict[str, StateSpec],
+    edges: dict[str, set[str]],
+    initial: str,
+    source: str,
+) -> None:
+    if sname not in seen:
+        raise _fail(source, f"state {sname!r}", f"unreachable from the initial state {initial!r}")
+    if not states[sname].final and not (edges[sname] - {sname}):
+        raise _fail(source, f"state {sname!r}", "is not final and has no trigger leading out")
+
+
+@contextlib.contextmanager
+def _collecting(problems: list[WorkflowDefinitionError]) -> Iterator[None]:
+    """Record a problem of one item and go on to the next, so a file's every problem is named."""
+    try:
+        yield
+    except WorkflowDefinitionError as exc:
+        problems.append(exc)
+
+
+def _all_problems(source: str, problems: list[WorkflowDefinitionError]) -> WorkflowDefinitionError:
+    if len(problems) == 1:
+        return problems[0]
+    return WorkflowDefinitionError(
+        f"{source}: {len(problems)} problems:\n" + "\n".join(p.message for p in problems),
+        details={
+            "file": source,
+            "problems": [dict(p.details or {}, message=p.message) for p in problems],
+        },
+    )
+
+
+def _one_limit(value: Any, source: str, item: str, where: str) -> TimeLimit:
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in TIME_UNITS:
+        raise _fail(
+            source, item, f"{where} takes exactly one of {', '.join(TIME_UNITS)}, got {value!r}"
+        )
+    unit, amount = next(iter(value.items()))
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise _fail(source, item, f"{where}.{unit} must be a whole number >= 0")
+    return TimeLimit(amount=amount, unit=unit)
+
+
+def _parse_limits(
+    value: Any, priorities: tuple[str, ...], source: str, item: str
+) -> tuple[TimeLimit | None, tuple[tuple[str, TimeLimit], ...]]:
+    """``{ working_days = 2 }``, or per priority ``{ urgent = { hours = 4 }, default = {...} }``."""
+    if not value:
+        return None, ()
+    if not isinstance(value, dict):
+        raise _fail(source, item, "time_limit must be a table")
+    if set(value) <= set(TIME_UNITS):
+        return _one_limit(value, source, item, "time_limit"), ()
+    default: TimeLimit | None = None
+    per: list[tuple[str, TimeLimit]] = []
+    for key, sub in value.items():
+        if key == "default":
+            default = _one_limit(sub, source, item, "time_limit.default")
+        elif key in priorities:
+            per.append((key, _one_limit(sub, source, item, f"time_limit.{key}")))
+        else:
+            raise _fail(
+                source,
+                item,
+                f"time_limit: {key!r} is neither a unit ({', '.join(TIME_UNITS)}) nor a "
+                f"priority ({', '.join(priorities) or 'the workflow declares none'})",
+            )
+    return default, tuple(per)
+
+
+def _parse_queues(raw: Any, states: dict[str, Any], source: str) -> tuple[QueueSpec, ...]:
+    if not isinstance(raw, list):
+        raise _fail(source, "queues", "must be a list of [[queues]] tables")
+    out: list[QueueSpec] = []
+    for index, q in enumerate(raw, start=1):
+        if not isinstance(q, dict):
+            raise _fail(source, f"queue #{index}", "must be a table")
+        qname = _require(q, "name", str, source, f"queue #{index}")
+        item = f"queue {qname!r}"
+        if any(o.name == qname for o in out):
+            raise _fail(source, item, "is declared twice")
+        qstates = _str_list(_require(q, "states", list, source, item), source, item, "states")
+        for st in qstates:
+            if st not in states:
+                raise _fail(source, item, f"unknown state {st!r}; states are {', '.join(states)}")
+        scope = q.get("scope", "all")
+        if scope not in ("all", "unit"):
+            raise _fail(source, item, f"scope must be 'all' or 'unit', got {scope!r}")
+        out.append(
+            QueueSpec(
+                name=qname,
+                title=str(q.get("title", qname.capitalize())),
+                states=qstates,
+                permission=_require(q, "permission", str, source, item),
+                scope=scope,
+            )
+        )
+    return tuple(out)
+
+
+def _parse_uses(
+    raw: Any, by_source: dict[tuple[str, str], TriggerSpec], source: str
+) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise _fail(source, "uses", "must be a table of purpose = trigger")
+    names = {t for t, _ in by_source}
+    out: dict[str, str] = {}
+    for purpose, trigger in raw.items():
+        if not isinstance(trigger, str) or trigger not in names:
+            raise _fail(source, f"uses.{purpose}", f"{trigger!r} is not a trigger of this workflow")
+        out[purpose] = trigger
+    return out
+
+
+def _parse_report(
+    raw: Any,
+    states: dict[str, StateSpec],
+    triggers: list[TriggerSpec],
+    fields: dict[str, FieldSpec],
+    source: str,
+) -> ReportSpec:
+    if not isinstance(raw, dict):
+        raise _fail(source, "report", "must be a table")
+    closed = _str_list(raw.get("closed", []), source, "report.closed", "closed")
+    for st in closed:
+        if st not in states:
+            raise _fail(source, "report.closed", f"unknown state {st!r}")
+    effect = raw.get("feedback_effect")
+    if effect is not None and not any(effect in t.effects for t in triggers):
+        raise _fail(source, "report.feedback_effect", f"no trigger has the effect {effect!r}")
+    sat = raw.get("satisfaction_field")
+    if sat is not None and (sat not in fields or fields[sat].type != "choice"):
+        raise _fail(source, "report.satisfaction_field", f"{sat!r} is not a choice field")
+    names = {t.name for t in triggers}
+    on_time = raw.get("on_time", {})
+    if not isinstance(on_time, dict) or any(
+        not isinstance(v, str) or v not in names for v in on_time.values()
+    ):
+        raise _fail(source, "report.on_time", "each figure must name a trigger of this workflow")
+    returned = _str_list(raw.get("returned", []), source, "report.returned", "returned")
+    unknown = [t for t in returned if t not in names]
+    if unknown:
+        raise _fail(source, "report.returned", f"unknown trigger(s) {', '.join(unknown)}")
+    return ReportSpec(
+        closed=closed,
+        feedback_effect=effect,
+        satisfaction_field=sat,
+        on_time=tuple(on_time.items()),
+        returned=returned,
+    )
 
 
 def _parse_ladder(data: dict[str, Any], source: str) -> Ladder:
@@ -493,17 +850,35 @@ def _compile(workflow: Workflow) -> Machine:
     return machine
 
 
+def read_toml_file(
+    path: Path, error: type[EngineError] = WorkflowDefinitionError
+) -> dict[str, Any]:
+    """A TOML file as a dict; refused (naming the file) when unreadable, too large, not UTF-8."""
+    source = str(path)
+
+    def fail(problem: str) -> Exception:
+        return error(f"{source}: file: {problem}", details={"file": source, "item": "file"})
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise fail(f"is {size} bytes; at most {MAX_FILE_BYTES} are accepted")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot be read: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"is not UTF-8 (byte {exc.start}); save it as UTF-8") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"not valid TOML: {exc}") from exc
+
+
 def load_workflow_file(path: Path) -> Workflow:
     """Read, validate and compile one definition file."""
-    source = str(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise _fail(source, "file", f"not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise _fail(source, "file", f"cannot be read: {exc.strerror}") from exc
-    return parse_workflow(data, source)
+    return parse_workflow(read_toml_file(path), str(path))
 
 
 class WorkflowRegistry:
@@ -552,6 +927,11 @@ def default_registry(directory: str = str(DEFAULT_WORKFLOWS_DIR)) -> WorkflowReg
 
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "QueueSpec",
+    "ReportSpec",
+    "TimeLimit",
+    "read_toml_file",
     "FieldSpec",
     "Ladder",
     "LadderStep",

@@ -72,9 +72,10 @@ def _register_blueprints(app: Flask) -> None:
     auth.init_app(app)  # CSRF on every HTML form (the token APIs are exempt)
     for pages in (public, auth, desk, unit, tickets, supervisor, inspector, inbox):
         app.register_blueprint(pages.bp)
-    from web import imports, reports
+    from web import imports, reports, workflows
 
     app.register_blueprint(reports.bp)
+    app.register_blueprint(workflows.bp)
     app.register_blueprint(imports.bp)
     from web import api
 

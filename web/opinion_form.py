@@ -7,7 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from engine.tickets import KINDS, TEXT_MAX
+from engine.tickets import TEXT_MAX
+from engine.workflow import Workflow
 from web.choices import SelectField, options
 
 KIND_TITLES = {
@@ -16,7 +17,6 @@ KIND_TITLES = {
     "suggestion": _l("Suggestion"),
     "request": _l("Request (a specific problem)"),
 }
-KIND_CHOICES = options(((k, KIND_TITLES.get(k, k)) for k in KINDS), blank=_l("— not sure —"))
 
 
 class OpinionForm(FlaskForm):
@@ -29,7 +29,11 @@ class OpinionForm(FlaskForm):
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
         render_kw={"maxlength": TEXT_MAX, "rows": 8},
     )
-    kind = SelectField(_l("Kind"), choices=KIND_CHOICES, validators=[Optional()])
+    # Choices are the programme's workflow's (fit_to_workflow).
+    kind = SelectField(
+        _l("Kind"), choices=options((), blank=_l("— not sure —")), validators=[Optional()]
+    )
+    priority = SelectField(_l("Priority"), choices=options((), blank="—"), validators=[Optional()])
     area = StringField(
         _l("Town or area"), validators=[Optional(), Length(max=100)], render_kw={"maxlength": 100}
     )
@@ -50,6 +54,19 @@ class OpinionForm(FlaskForm):
     )
 
 
+def fit_to_workflow(form: OpinionForm, workflow: Workflow) -> None:
+    """The kinds and priorities the programme's workflow declares, as the form's choices."""
+    form.kind.choices = options(
+        ((k, KIND_TITLES.get(k, k)) for k in workflow.kinds), blank=_l("— not sure —")
+    )
+    if workflow.priorities:
+        form.priority.choices = options(((p, p) for p in workflow.priorities), blank=None)
+        if not form.priority.data and workflow.default_priority:
+            form.priority.data = workflow.default_priority
+    else:
+        del form.priority
+
+
 def opinion_kwargs(form: OpinionForm) -> dict[str, str | None]:
     def clean(value: str | None) -> str | None:
         return (value or "").strip() or None
@@ -57,6 +74,7 @@ def opinion_kwargs(form: OpinionForm) -> dict[str, str | None]:
     return {
         "text": form.text.data or "",
         "kind": clean(form.kind.data),
+        "priority": clean(form.priority.data) if "priority" in form else None,
         "area": clean(form.area.data),
         "address": clean(form.address.data),
         "citizen_name": clean(form.citizen_name.data),

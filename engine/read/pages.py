@@ -10,11 +10,12 @@ tickets). Times are UTC; the caller shows them in the campaign's timezone.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal_column, or_, select, table, true
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, table, true
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import quoted_name
 
@@ -150,15 +151,20 @@ def unit_queue(
 def state_queue(
     session: Session,
     *,
-    state: str,
+    states: Sequence[str],
     now: datetime,
     campaign_id: int | None = None,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
 ) -> list[QueueItem]:
-    """Tickets in ``state`` (e.g. the clerk's ``received`` queue), oldest received first."""
+    """Tickets in ``states`` (a workflow's declared queue, e.g. the clerk's intake), oldest
+    received first."""
     now = ensure_utc(now)
-    stmt = _queue_select().where(Ticket.state == state)
+    if not states:
+        return []
+    stmt = _queue_select().where(
+        Ticket.state == states[0] if len(states) == 1 else Ticket.state.in_(states)
+    )
     if campaign_id is not None:
         stmt = stmt.where(Ticket.campaign_id == campaign_id)
     rows = session.execute(
@@ -296,7 +302,7 @@ class TicketDetail:
     number: str
     campaign_code: str
     campaign_timezone: str
-    rectification_deadline: datetime
+    rectification_deadline: datetime | None
     state: str
     version: int
     workflow_name: str
@@ -342,7 +348,7 @@ def ticket_detail(session: Session, *, number: str, with_history: bool = True) -
             Ticket,
             Campaign.code,
             Campaign.timezone,
-            Campaign.rectification_deadline,
+            case((Campaign.continuous, None), else_=Campaign.rectification_deadline),
             Unit.code,
             Unit.name,
             _AssigneeUser.username,
@@ -665,21 +671,53 @@ class CampaignInfo:
     code: str
     name: str
     timezone: str
+    workflow_name: str = ""
+    workflow_version: int = 0
+    continuous: bool = False
 
 
-def active_campaign(session: Session, *, now: datetime) -> CampaignInfo | None:
-    """The campaign running on ``now``'s date (the latest started one otherwise), or None."""
+_CAMPAIGN_INFO = (
+    Campaign.id,
+    Campaign.code,
+    Campaign.name,
+    Campaign.timezone,
+    Campaign.workflow_name,
+    Campaign.workflow_version,
+    Campaign.continuous,
+)
+
+
+def active_campaign(
+    session: Session, *, now: datetime, code: str | None = None
+) -> CampaignInfo | None:
+    """The programme ``code`` if given (None when there is none), else the campaign running on
+    ``now``'s date or a continuous programme (the latest started one otherwise), or None."""
+    if code:
+        found = session.execute(select(*_CAMPAIGN_INFO).where(Campaign.code == code)).first()
+        return CampaignInfo(*found) if found else None
     today = ensure_utc(now).date()
-    cols = (Campaign.id, Campaign.code, Campaign.name, Campaign.timezone)
     row = session.execute(
-        select(*cols)
-        .where(Campaign.starts_on <= today + timedelta(days=1), Campaign.ends_on >= today)
+        select(*_CAMPAIGN_INFO)
+        .where(
+            Campaign.starts_on <= today + timedelta(days=1),
+            or_(Campaign.ends_on.is_(None), Campaign.ends_on >= today),
+        )
         .order_by(Campaign.starts_on.desc())
         .limit(1)
     ).first()
     if row is None:
-        row = session.execute(select(*cols).order_by(Campaign.starts_on.desc()).limit(1)).first()
+        row = session.execute(
+            select(*_CAMPAIGN_INFO).order_by(Campaign.starts_on.desc()).limit(1)
+        ).first()
     return CampaignInfo(*row) if row else None
+
+
+def programmes(session: Session) -> list[CampaignInfo]:
+    """Every campaign and continuous programme, newest first (the pages' programme choice)."""
+    rows = session.execute(
+        select(*_CAMPAIGN_INFO).order_by(Campaign.starts_on.desc(), Campaign.code)
+    ).all()
+    return [CampaignInfo(*r) for r in rows]
 
 
 def ticket_exists(session: Session, *, number: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, case, select, text
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
@@ -18,7 +18,7 @@ class CampaignClock:
     code: str
     timezone: str
     starts_on: date
-    ends_on: date
+    ends_on: date | None  # None: a continuous programme
 
 
 def campaign_codes(session: Session, *, newest_first: bool = False) -> list[str]:
@@ -37,9 +37,12 @@ def campaigns(session: Session) -> list[Campaign]:
 def campaign_clocks(session: Session) -> list[CampaignClock]:
     """Each campaign's code, timezone and dates (what the scheduler plans its daily jobs by)."""
     rows = session.execute(
-        select(Campaign.code, Campaign.timezone, Campaign.starts_on, Campaign.ends_on).order_by(
-            Campaign.code
-        )
+        select(
+            Campaign.code,
+            Campaign.timezone,
+            Campaign.starts_on,
+            case((Campaign.continuous, None), else_=Campaign.ends_on),
+        ).order_by(Campaign.code)
     )
     return [CampaignClock(*row) for row in rows]
 
@@ -174,3 +177,11 @@ def ticket_history(session: Session, ticket_id: int, number: str) -> list[LogEnt
 def ping(session: Session) -> None:
     """Raise unless the database answers (the readiness check)."""
     session.execute(text("SELECT 1"))
+
+
+def campaign_workflow(session: Session, code: str) -> tuple[str, int] | None:
+    """The workflow name and version programme ``code`` runs (None: no such programme)."""
+    row = session.execute(
+        select(Campaign.workflow_name, Campaign.workflow_version).where(Campaign.code == code)
+    ).first()
+    return (row[0], row[1]) if row else None

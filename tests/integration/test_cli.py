@@ -85,15 +85,20 @@ def test_demo_loads_the_organisation_and_the_campaign(
     assert "users (password 'demo')" in demo_output
     run = demo_run
     with sqlite3.connect(demo_db) as conn:
+        # The demo also replays the hotline programme (RX-...); the report's campaign is 2005-.
         total = conn.execute(
             "SELECT count(*) FROM tickets WHERE number LIKE '2005-%' AND number != '2005-0269'"
         ).fetchone()[0]
+        hotline = conn.execute("SELECT count(*) FROM tickets WHERE number LIKE 'RX-%'").fetchone()[
+            0
+        ]
         by_category = dict(
             conn.execute(
                 "SELECT category, count(*) FROM tickets WHERE number LIKE '2005-%' GROUP BY category"
             ).fetchall()
         )
     assert total == 268
+    assert hotline == 150 and "programme hotline-12345: 150 calls replayed" in demo_output
     assert {
         k: by_category[k]
         for k in (

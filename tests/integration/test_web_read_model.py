@@ -43,7 +43,7 @@ def test_queues_sorted_by_due_with_overdue_flag(uow, session, actor, now):
     unit = queries.unit_queue(session, unit_id=officer.unit_id, now=now)
     assert len(unit) == 3 and all(not i.overdue for i in unit)
     received = _ticket(uow, actor, now, state="received")
-    assert [i.number for i in queries.state_queue(session, state="received", now=now)] == [
+    assert [i.number for i in queries.state_queue(session, states=["received"], now=now)] == [
         received.number
     ]
 

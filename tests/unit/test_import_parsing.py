@@ -17,8 +17,10 @@ from engine.importing import (
     row_key,
     template,
 )
+from engine.workflow import default_registry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+KIND_WORDS = default_registry().get("consultation").kind_words()
 NOW = datetime(2005, 4, 1, tzinfo=UTC)
 
 
@@ -86,6 +88,7 @@ def test_row_checks_name_line_column_and_reason() -> None:
         zone=SHANGHAI,
         now=NOW,
         categories={"traffic_management": "traffic_management"},
+        kinds=KIND_WORDS,
     )
     assert checked is None
     by_column = {e.column: e for e in errors}
@@ -103,7 +106,13 @@ def test_row_key_is_stable_and_ignores_spacing_and_case() -> None:
 
 def test_chinese_kind_words() -> None:
     checked, errors = check_row(
-        2, ["出警慢", "批评"], {"text": 0, "kind": 1}, zone=SHANGHAI, now=NOW, categories={}
+        2,
+        ["出警慢", "批评"],
+        {"text": 0, "kind": 1},
+        zone=SHANGHAI,
+        now=NOW,
+        categories={},
+        kinds=KIND_WORDS,
     )
     assert not errors and checked is not None
     assert checked.values["kind"] == "criticism"

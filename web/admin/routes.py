@@ -18,6 +18,7 @@ from engine.policy import SYSTEM_ROLE
 from engine.read import admin as queries
 from engine.read import pages as page_queries
 from engine.tokens import list_tokens
+from engine.versions import list_versions
 from web.admin import bp
 from web.context import can, login_required, require_user
 from web.database import get_ctx, get_session, get_uow
@@ -436,6 +437,8 @@ def workflows() -> Any:
         "admin/workflows.html",
         workflows=get_ctx().registry.all(),
         used=queries.workflow_use(get_session()),
+        # tickets per version and the migration dry run (engine.versions, issue 11)
+        versions=list_versions(get_uow()),
     )
 
 

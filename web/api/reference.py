@@ -76,8 +76,9 @@ def _campaign_dict(c: Campaign) -> dict[str, Any]:
         "name": c.name,
         "timezone": c.timezone,
         "starts_on": c.starts_on,
-        "ends_on": c.ends_on,
-        "rectification_deadline": c.rectification_deadline,
+        "kind": "continuous" if c.continuous else "campaign",
+        "ends_on": None if c.continuous else c.ends_on,
+        "rectification_deadline": None if c.continuous else c.rectification_deadline,
         "workflow": f"{c.workflow_name}/v{c.workflow_version}",
         "categories": [
             {"code": k.code, "name": k.name, "outside_duties": k.outside_duties}

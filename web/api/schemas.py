@@ -9,7 +9,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from engine.tickets import KINDS, TEXT_MAX
+from engine.tickets import TEXT_MAX
 from web.params import FIRST_DAY, LAST_DAY, MAX_INT
 
 OUT_OF_RANGE = f"must lie between {FIRST_DAY} and {LAST_DAY}"
@@ -81,7 +81,11 @@ class TicketCreateSchema(Strict):
         validate=validate.Length(min=1, max=TEXT_MAX),
         metadata={"description": "what the person said"},
     )
-    kind = fields.String(validate=validate.OneOf(KINDS), allow_none=True)
+    # The kinds and priorities are the campaign's workflow's; the engine checks them.
+    kind = _text(32, allow_none=True, metadata={"description": "one of the workflow's kinds"})
+    priority = _text(
+        32, allow_none=True, metadata={"description": "one of the workflow's priorities"}
+    )
     citizen = fields.Nested(CitizenSchema, allow_none=True)
     area = _text(100, allow_none=True, metadata={"description": "town or area, for routing"})
     address = _text(300, allow_none=True)
@@ -89,6 +93,31 @@ class TicketCreateSchema(Strict):
         allow_none=True,
         metadata={"description": "when the opinion was received (default: now)"},
     )
+
+    @ma.validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _workflow_choices(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        """The kind and priority against the campaign's workflow, reported with the other
+        fields' errors (the engine checks them again when it records the ticket)."""
+        from engine.errors import NotFound
+        from engine.read import reference
+        from web.database import get_ctx, get_session
+
+        if not isinstance(original, dict) or not isinstance(original.get("campaign"), str):
+            return
+        found = reference.campaign_workflow(get_session(), original["campaign"])
+        if found is None:
+            return
+        try:
+            workflow = get_ctx().workflow(*found)
+        except NotFound:
+            return
+        errors: dict[str, list[str]] = {}
+        for name, allowed in (("kind", workflow.kinds), ("priority", workflow.priorities)):
+            value = original.get(name)
+            if isinstance(value, str) and value not in allowed:
+                errors[name] = [f"must be one of {', '.join(allowed) or 'none (not used)'}"]
+        if errors:
+            raise ma.ValidationError(errors)
 
 
 class AllowedTriggerSchema(ma.Schema):
@@ -139,7 +168,7 @@ class TicketListArgsSchema(ma.Schema):
     campaign = _text(64, metadata={"description": "campaign code"})
     state = _text(64)
     category = _text(64)
-    kind = fields.String(validate=validate.OneOf(KINDS))
+    kind = _text(32)
     unit = _text(64, metadata={"description": "unit code"})
     assignee = _text(64, metadata={"description": "username"})
     overdue = fields.Boolean(
@@ -243,9 +272,12 @@ class CampaignSchema(ma.Schema):
     code = fields.String(required=True)
     name = fields.String(required=True)
     timezone = fields.String(required=True)
+    kind = fields.String(
+        required=True, metadata={"description": "campaign, or continuous (no end, no deadline)"}
+    )
     starts_on = fields.Date(required=True)
-    ends_on = fields.Date(required=True)
-    rectification_deadline = fields.DateTime(required=True)
+    ends_on = fields.Date(required=True, allow_none=True)
+    rectification_deadline = fields.DateTime(required=True, allow_none=True)
     workflow = fields.String(required=True, metadata={"description": "name/vN"})
     categories = fields.List(fields.Nested(CategorySchema), required=True)
 

@@ -68,6 +68,7 @@ class Tickets(MethodView):
                 campaign=body["campaign"],
                 text=body["text"],
                 kind=body.get("kind"),
+                priority=body.get("priority"),
                 citizen_name=citizen.get("name"),
                 citizen_contact=citizen.get("contact"),
                 area=body.get("area"),

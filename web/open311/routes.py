@@ -17,7 +17,7 @@ from engine.errors import (
     ValidationError,
 )
 from engine.read import open311 as queries
-from engine.tickets import KINDS, SYSTEM_ACTOR, Actor, create_ticket, fire
+from engine.tickets import SYSTEM_ACTOR, Actor, create_ticket, fire
 from engine.tokens import authenticate
 from web import params
 from web.api.common import can_see
@@ -208,6 +208,7 @@ def service_definition(code: str, fmt: str) -> Response:
     known = {s["service_code"] for s in queries.services(session, campaign)}
     if code not in known:
         raise NotFound(f"no service {code!r}; the services are {', '.join(sorted(known))}")
+    kinds = get_ctx().workflow(campaign.workflow_name, campaign.workflow_version).kinds
     attributes = [
         {
             "variable": True,
@@ -217,7 +218,7 @@ def service_definition(code: str, fmt: str) -> Response:
             "datatype_description": "pick one",
             "order": 1,
             "description": "What kind of opinion is it?",
-            "values": [{"key": k, "name": k.capitalize()} for k in KINDS],
+            "values": [{"key": k, "name": k.replace("_", " ").capitalize()} for k in kinds],
         },
         {
             "variable": True,
@@ -431,15 +432,22 @@ def create_request(fmt: str) -> Response:
             actor=actor,
             now=at,
         )
-        if code != queries.OPINION:
+        workflow = get_ctx().workflow(campaign.workflow_name, campaign.workflow_version)
+        categorize = workflow.use("categorize")
+        if code != queries.OPINION and categorize is not None:
             # The service the client chose is the category: set through the workflow's own
-            # categorize trigger, as the system, so it is checked and logged like any other.
+            # categorize trigger ([uses] categorize), as the system, so it is checked and
+            # logged like any other.
+            data: dict[str, Any] = {"category": code}
+            spec = workflow.transition_for(categorize, workflow.initial)
+            if spec is not None and "kind" in spec.requires:
+                data["kind"] = kind or workflow.default_kind
             fire(
                 get_uow(),
                 created.number,
-                "categorize",
+                categorize,
                 actor=SYSTEM_ACTOR,
-                data={"category": code, "kind": kind or "request"},
+                data=data,
                 reason=f"service {code!r} chosen by the Open311 client",
                 now=at,
             )

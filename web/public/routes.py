@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, render_template
+from flask import flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -15,9 +15,9 @@ from engine.read import pages as queries
 from engine.tickets import create_ticket
 from web.choices import options
 from web.context import now
-from web.database import get_session, get_uow
+from web.database import get_ctx, get_session, get_uow
 from web.messages import engine_message
-from web.opinion_form import OpinionForm, apply_errors, opinion_kwargs
+from web.opinion_form import OpinionForm, apply_errors, fit_to_workflow, opinion_kwargs
 from web.public import bp
 
 
@@ -66,9 +66,10 @@ def index() -> Any:
 def submit() -> Any:
     form = OpinionForm()
     db = get_session()
-    campaign = queries.active_campaign(db, now=now())
+    campaign = queries.active_campaign(db, now=now(), code=request.args.get("campaign"))
     if campaign is None:
         return render_template("public/closed.html"), 503
+    fit_to_workflow(form, get_ctx().workflow(campaign.workflow_name, campaign.workflow_version))
     if form.validate_on_submit():
         try:
             created = create_ticket(

@@ -11,9 +11,10 @@ from engine.draft import LANGUAGES, write_draft
 from engine.forecast import unit_forecast
 from engine.read import reference
 from engine.report import FORMATS, ReportText, campaign_report, write_report
+from engine.service_report import service_report
 from web import params
 from web.context import login_required, now
-from web.database import get_read_uow, get_session
+from web.database import get_ctx, get_read_uow, get_session, get_uow
 from web.i18n import local_datetime, report_item
 from web.reports import bp
 from web.reports.charts import CHARTS, chart_titles, render_chart
@@ -94,6 +95,11 @@ def index() -> Any:
 @bp.get("/reports/<code>")
 @login_required("report.view")
 def campaign(code: str) -> Any:
+    found = reference.campaign_workflow(get_session(), code)
+    if found is not None and get_ctx().workflow(*found).report.on_time:
+        # A service whose workflow names on-time figures (a hotline): the service report.
+        service = service_report(get_uow(), code, as_of=request.args.get("as_of") or None)
+        return render_template("reports/service.html", report=service, code=code)
     report = _report(code)
     as_of = request.args.get("as_of") or ""
     tz = report["campaign"]["timezone"]

@@ -1,0 +1,147 @@
+"""``rectiflow workflow validate|list|migrate`` and ``rectiflow campaign load``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cli.context import AppContext, fail, pass_app
+from cli.main import main
+from engine.errors import EngineError
+from engine.policy import load_policy_file
+from engine.settings import project_path
+from engine.workflow import WorkflowRegistry
+
+
+@main.group()
+def workflow() -> None:
+    """Workflow files and versions: validate a file, list versions, migrate tickets."""
+
+
+@workflow.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_app
+def validate(app: AppContext, files: tuple[Path, ...]) -> None:
+    """Check workflow FILES against the policy; exit 0 when all are sound, 1 listing every
+    problem by file and item."""
+    from engine.versions import validate_workflow_file
+
+    policy = load_policy_file(project_path(app.settings.get("policy", "config/policy.toml")))
+    try:
+        registry: WorkflowRegistry | None = WorkflowRegistry.from_directory(
+            project_path(app.settings.get("workflows_dir", "workflows"))
+        )
+    except EngineError:
+        registry = None  # the installed directory is broken: still check the files given
+    bad = 0
+    for path in files:
+        found, problems = validate_workflow_file(path, policy, registry)
+        if problems:
+            bad += 1
+            click.echo(f"{path}: {len(problems)} problem(s)")
+            for problem in problems:
+                click.echo(f"  {problem}")
+        else:
+            assert found is not None
+            click.echo(
+                f"{path}: {found.key} is valid ({len(found.states)} states, "
+                f"{len(found.triggers)} triggers, {len(found.queues)} queues)"
+            )
+    raise SystemExit(1 if bad else 0)
+
+
+@workflow.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_app
+def list_(app: AppContext, fmt: str) -> None:
+    """Every workflow version installed, with how many tickets run on each."""
+    from engine.versions import list_versions
+
+    try:
+        with app.unit_of_work() as uow:
+            versions = list_versions(uow)
+    except EngineError as exc:
+        fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps([v.__dict__ for v in versions], indent=2))
+        return
+    for v in versions:
+        click.echo(
+            f"{v.name} v{v.version}  {v.states} states, {v.triggers} triggers, "
+            f"{v.tickets} tickets ({v.open_tickets} open)  {v.title}  [{v.source}]"
+        )
+
+
+@workflow.command("migrate")
+@click.argument("name")
+@click.option("--to", "to_version", type=int, required=True, help="The version to move to.")
+@click.option(
+    "--plan", "plan_path", type=click.Path(path_type=Path), required=True, help="Plan (TOML)."
+)
+@click.option("--dry-run", is_flag=True, help="Print what would happen; write nothing.")
+@click.option("--only", "only", help="campaign=C,state=S,unit=U,number=N (any of them).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_app
+def migrate(
+    app: AppContext,
+    name: str,
+    to_version: int,
+    plan_path: Path,
+    dry_run: bool,
+    only: str | None,
+    fmt: str,
+) -> None:
+    """Move NAME's running tickets to version --to by a plan; each ticket in its own
+    transaction with a `migrate` log row. Re-running finishes what a crash left."""
+    from engine.versions import apply_migration, load_plan, plan_migration, render_result
+
+    try:
+        plan = load_plan(app.ctx.registry, plan_path, name=name, to_version=to_version)
+        if dry_run:
+            result = plan_migration(app.ctx, plan, only=only)
+        else:
+            result = apply_migration(
+                app.ctx, plan, only=only, now=app.now() if app.now_text else None
+            )
+    except EngineError as exc:
+        problems = exc.details.get("problems")
+        if problems:
+            click.echo(
+                f"error: {exc.details.get('file', plan_path)}: the plan is refused", err=True
+            )
+            for p in problems:
+                click.echo(f"  {p['item']}: {p['problem']}", err=True)
+            raise SystemExit(2) from None
+        fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(render_result(result), nl=False)
+
+
+@main.group()
+def campaign() -> None:
+    """Campaigns and continuous programmes."""
+
+
+@campaign.command("load")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_app
+def load(app: AppContext, file: Path) -> None:
+    """Create or update a campaign or continuous programme (and its categories) from FILE;
+    running tickets keep their workflow version."""
+    from engine.organisation import load_campaign_file
+
+    try:
+        with app.unit_of_work() as uow:
+            found = load_campaign_file(uow, file)
+            line = (
+                f"{found.code}: {'continuous programme' if found.continuous else 'campaign'} "
+                f"{found.name!r} on {found.workflow_name} v{found.workflow_version}, "
+                f"{len(found.categories)} categories"
+            )
+    except EngineError as exc:
+        fail(exc)
+    click.echo(line)
