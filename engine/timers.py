@@ -368,7 +368,9 @@ def sweep(
 
     A transaction claims and fires ``chunk`` timers at a time and commits once it
     has fired ``batch`` or run for ``budget_seconds`` (by ``perf_counter``), so
-    no transaction holds its tickets' locks much longer than the budget. The
+    no transaction holds its tickets' locks much longer than the budget; a chunk that
+    took more than half the budget halves the chunks after it, so on a loaded machine
+    the overshoot shrinks too. The
     runner owns its transactions (each batch commits, a failed batch rolls back
     and stops the sweep); ``after_commit`` runs after each committed batch with
     that batch's firings (e-mail delivery, a listing). Returns counts only.
@@ -377,13 +379,15 @@ def sweep(
         raise ValueError("sweep: batch and chunk must be at least 1 and the budget positive")
     now = ensure_utc(now) if now is not None else ctx.now()
     total = SweepTotals()
+    size = chunk  # halved after a chunk that took over half the budget (a loaded machine)
     while True:
         part = SweepResult()
         more = True
         started = perf_counter()
+        elapsed_before = 0.0
         with ctx.unit_of_work() as uow:
             while True:
-                limit = min(chunk, batch - len(part.firings))
+                limit = min(size, batch - len(part.firings))
                 step = fire_due_timers(uow, now=now, limit=limit)
                 part.extend(step)
                 claimed = len(step.firings) + step.skipped + step.deferred
@@ -392,7 +396,11 @@ def sweep(
                     break
                 if step.deferred or len(part.firings) >= batch:
                     break
-                if perf_counter() - started >= budget_seconds:
+                elapsed = perf_counter() - started
+                if elapsed - elapsed_before > budget_seconds / 2 and size > 1:
+                    size = max(1, size // 2)  # smaller chunks hold their locks for less
+                elapsed_before = elapsed
+                if elapsed >= budget_seconds:
                     break
         held = perf_counter() - started
         total.add(part, held)

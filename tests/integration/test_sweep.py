@@ -228,6 +228,31 @@ def test_a_large_sweep_commits_within_its_time_budget_and_lets_writers_in(
     writer_engine.dispose()
 
 
+def test_slow_chunks_are_halved_so_transactions_stay_near_the_budget(
+    engine: Engine, session: Session
+) -> None:
+    """On a loaded machine a chunk can take longer than half the budget: the chunks after it
+    are halved (down to one timer), so each later transaction overshoots the budget less."""
+    start = local(2005, 2, 28, 10)
+    for i in range(8):
+        assigned_ticket(session, start + timedelta(minutes=i))
+    session.commit()
+    session.close()
+    sizes: list[int] = []
+    totals = timers.sweep(
+        ctx_of(db.session_factory(engine)),
+        now=local(2005, 3, 15, 12),
+        batch=500,
+        chunk=4,
+        budget_seconds=1.0,
+        perf_counter=TickingCounter(0.6),  # every chunk "takes" 0.6 s, over half the budget
+        after_commit=lambda part: sizes.append(len(part.firings)),
+    )
+    assert sizes[0] == 4 + 2  # a chunk of 4, then one of 2, then the budget is spent
+    assert all(n <= 2 for n in sizes[1:])  # one timer a chunk from then on
+    assert totals.fired == 16 == sum(sizes)
+
+
 def test_sweep_refuses_a_nonsense_budget(engine: Engine) -> None:
     with pytest.raises(ValueError, match="budget positive"):
         timers.sweep(ctx_of(db.session_factory(engine)), now=local(2005, 3, 15), budget_seconds=0)
