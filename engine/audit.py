@@ -373,8 +373,9 @@ def _check_chain(
         )
 
 
-EXPORT_FIELDS = (
-    "ticket",
+# The transition log's columns besides its ids: written once, read by the writer (the
+# ledger's inserts) and by the export.
+LOG_FIELDS = (
     "seq",
     "trigger",
     "from_state",
@@ -389,6 +390,7 @@ EXPORT_FIELDS = (
     "hash",
     "head",
 )
+EXPORT_FIELDS = ("ticket", *LOG_FIELDS)
 
 
 def iter_log(session: Session, *, ticket: str | None = None) -> Iterator[dict[str, Any]]:

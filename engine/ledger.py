@@ -420,22 +420,7 @@ def record_events(
     return versions
 
 
-LOG_COLUMNS = (
-    "ticket_id",
-    "seq",
-    "trigger",
-    "from_state",
-    "to_state",
-    "actor",
-    "role",
-    "at",
-    "reason",
-    "data",
-    "workflow_version",
-    "prev_hash",
-    "hash",
-    "head",
-)  # the keys of a log_row
+LOG_COLUMNS = ("ticket_id", *audit.LOG_FIELDS)  # the keys of a log_row
 BULK_INSERT_LOG = BulkInsert(log_t, LOG_COLUMNS)
 _PREPARED_INSERT_LOG = PreparedWrite(insert(log_t).values({c: bindparam(c) for c in LOG_COLUMNS}))
 
