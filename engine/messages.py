@@ -1,0 +1,582 @@
+"""The engine's sentences in the reader's language: one table for every adapter.
+
+The engine writes its refusals and notices in English (the log, the API and the
+JSON output read them so). Pages, the CLI and e-mails translate them here through
+a table: each known sentence is a pattern whose parts (ticket numbers, states,
+roles, triggers, times) are picked out and put into the catalogue's sentence,
+states and roles by their titles. A sentence the table does not know is shown as
+the engine wrote it; ``tests/web/test_i18n.py`` checks the refusals people meet.
+The reader (``engine.i18n.Reader``) carries the locale, its catalogue and the
+titles; the web builds one per request, the CLI one per command, the mailer one
+per recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import EngineError, ValidationError
+from engine.i18n import Reader
+
+Render = Callable[[dict[str, str], Reader], str]
+_TABLE: list[tuple[re.Pattern[str], Render]] = []
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+
+
+def _state(r: Reader, text: str) -> str:
+    return r.state(_unquote(text))
+
+
+def _trigger(r: Reader, text: str) -> str:
+    return r.trigger(_unquote(text))
+
+
+def _role(r: Reader, text: str) -> str:
+    return r.role(text.replace(" ", "_"))
+
+
+def _roles(r: Reader, text: str) -> str:
+    return r.gettext(" or ").join(_role(r, x) for x in text.split(" or "))
+
+
+def _unit(r: Reader, text: str) -> str:
+    return r.unit(_unquote(text))
+
+
+def rule(pattern: str) -> Callable[[Render], Render]:
+    def register(render: Render) -> Render:
+        _TABLE.append((re.compile(pattern, re.S), render))
+        return render
+
+    return register
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+@rule(
+    r"(?P<n>\S+) changed since you read it: it is at version (?P<v>\d+) \(state (?P<s>'[^']*')\), "
+    r"you had version (?P<had>\d+); reload and try again"
+)
+def _stale(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s changed since you read it: it is at version %(version)s (%(state)s), "
+        "you had version %(had)s; reload and try again.",
+        number=m["n"],
+        version=m["v"],
+        state=_state(r, m["s"]),
+        had=m["had"],
+    )
+
+
+@rule(r"(?P<n>\S+) changed since you read it \(version (?P<v>\d+), you had (?P<had>\d+)\)")
+def _stale_page(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s changed since you read it (version %(version)s, you had %(had)s).",
+        number=m["n"],
+        version=m["v"],
+        had=m["had"],
+    )
+
+
+@rule(
+    r"(?P<n>\S+): a change dated (?P<at>\S+) would come before the ticket's last log row "
+    r"\((?P<last>\S+)\); times in the log only move forward — check the clock \(--now\)"
+)
+def _time_backwards(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s: a change dated %(at)s would come before the ticket's last log row "
+        "(%(last)s); times in the log only move forward",
+        number=m["n"],
+        at=m["at"],
+        last=m["last"],
+    )
+
+
+@rule(
+    r"(?P<d>\d{4}-\d\d-\d\d) is in the future \(today is (?P<t>\d{4}-\d\d-\d\d)\); give the day it happened"
+)
+def _date_in_future(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(date)s is in the future (today is %(today)s); give the day it happened",
+        date=m["d"],
+        today=m["t"],
+    )
+
+
+@rule(r"(?P<n>\S+) was changed by someone else at the same moment; reload and try again")
+def _race(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s was changed by someone else at the same moment; reload and try again.",
+        number=m["n"],
+    )
+
+
+@rule(r"(?P<t>'[^']*') on (?P<n>\S+) needs the role (?P<roles>.+?); (?P<u>\S+) is (?P<r>[a-z_ ]+)")
+def _needs_role(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "“%(trigger)s” on %(number)s needs the role %(roles)s; %(user)s is %(role)s.",
+        trigger=_trigger(r, m["t"]),
+        number=m["n"],
+        roles=_roles(r, m["roles"]),
+        user=m["u"],
+        role=_role(r, m["r"]),
+    )
+
+
+@rule(
+    r"(?P<n>\S+) belongs to (?P<unit>another unit|\S+); (?P<u>\S+) \((?P<r>[a-z_ ]+)\) may act "
+    r"only on tickets of their own unit — a supervisor can reassign it"
+)
+def _other_unit(m: dict[str, str], r: Reader) -> str:
+    unit = r.gettext("another unit") if m["unit"] == "another unit" else _unit(r, m["unit"])
+    return r.gettext(
+        "%(number)s belongs to %(unit)s; %(user)s (%(role)s) may act only on tickets of "
+        "their own unit — a supervisor can reassign it.",
+        number=m["n"],
+        unit=unit,
+        user=m["u"],
+        role=_role(r, m["r"]),
+    )
+
+
+@rule(
+    r"(?P<n>\S+) belongs to (?P<unit>\S+); (?P<u>\S+) \((?P<r>[a-z_ ]+), (?P<own>[^)]*)\) may open "
+    r"only tickets of their own unit — a supervisor can reassign it"
+)
+def _not_viewable(m: dict[str, str], r: Reader) -> str:
+    unit = r.gettext("no unit yet") if m["unit"] == "no" else _unit(r, m["unit"])
+    return r.gettext(
+        "%(number)s belongs to %(unit)s; %(user)s (%(role)s, %(own)s) may open only tickets of "
+        "their own unit — a supervisor can reassign it.",
+        number=m["n"],
+        unit=unit,
+        user=m["u"],
+        role=_role(r, m["r"]),
+        own=_unit(r, m["own"]),
+    )
+
+
+@rule(
+    r"(?P<t>'[^']*') (?P<what>is not allowed from|is not a trigger of this workflow; it cannot fire from) state (?P<s>'[^']*') of "
+    r"(?P<n>\S+); allowed now: (?P<allowed>.*)"
+)
+def _not_allowed(m: dict[str, str], r: Reader) -> str:
+    allowed = m["allowed"]
+    listed = (
+        r.gettext("nothing (final state)")
+        if allowed.startswith("nothing")
+        else ", ".join(_trigger(r, a.strip()) for a in allowed.split(","))
+    )
+    return r.gettext(
+        "“%(trigger)s” is not allowed in state “%(state)s” of %(number)s; allowed now: "
+        "%(allowed)s.",
+        trigger=_trigger(r, m["t"]),
+        state=_state(r, m["s"]),
+        number=m["n"],
+        allowed=listed,
+    )
+
+
+@rule(
+    r"(?P<u>\S+) \((?P<r>[a-z_ ]+)\) can assign only inside their own unit; (?P<unit>'[^']*') is "
+    r"another unit — ask a supervisor"
+)
+def _assign_inside(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(user)s (%(role)s) can assign only inside their own unit; %(unit)s is another unit — "
+        "ask a supervisor.",
+        user=m["u"],
+        role=_role(r, m["r"]),
+        unit=_unit(r, m["unit"]),
+    )
+
+
+@rule(r"(?P<t>'[^']*') refused on (?P<n>\S+): (?P<why>.*)")
+def _guard_refused(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "“%(trigger)s” refused on %(number)s: %(why)s",
+        trigger=_trigger(r, m["t"]),
+        number=m["n"],
+        why=translate(m["why"], r),
+    )
+
+
+@rule(
+    r"only praise, or an opinion marked unfounded \(unfounded=true, with an explanation\), can be "
+    r"fed back without being assigned and rectified; assign it instead"
+)
+def _praise_only(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "only praise, or an opinion marked as resting on a misunderstanding (with an "
+        "explanation), can be fed back without being assigned and rectified; assign it instead."
+    )
+
+
+@rule(r"the ticket has no responsible officer; name one \(officer=USERNAME, unit=CODE\)")
+def _no_officer(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("the ticket has no responsible officer; choose the unit and the officer.")
+
+
+@rule(r"no ticket (?P<n>'[^']*')")
+def _no_ticket(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("There is no ticket %(number)s.", number=_unquote(m["n"]))
+
+
+@rule(r"No opinion matches this receipt number and secret\..*")
+def _no_receipt(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "No opinion matches this receipt number and secret. Check both against your receipt "
+        "(letters may be typed in small or capital letters)."
+    )
+
+
+@rule(r"(?P<n>\S+) has not been fed back yet; you can answer once you have the feedback")
+def _not_fed_back(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s has not been fed back yet; you can answer once you have the feedback.",
+        number=m["n"],
+    )
+
+
+@rule(r"you already answered for (?P<n>\S+); a supervisor has your answer")
+def _answered(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("You already answered for %(number)s; a supervisor has your answer.", number=m["n"])
+
+
+@rule(
+    r"(?P<n>\S+) already has extension request #(?P<id>\d+) waiting for a supervisor; wait for "
+    r"that decision"
+)
+def _ext_pending(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s already has extension request #%(id)s waiting for a supervisor; wait for "
+        "that decision.",
+        number=m["n"],
+        id=m["id"],
+    )
+
+
+@rule(
+    r"(?P<n>\S+) was due at (?P<due>.+?) and that has passed; an extension must be asked before "
+    r"the due time — ask a supervisor to act on the overdue ticket instead"
+)
+def _ext_late(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s was due at %(due)s and that has passed; an extension must be asked before "
+        "the due time — ask a supervisor to act on the overdue ticket instead.",
+        number=m["n"],
+        due=m["due"],
+    )
+
+
+@rule(r"(?P<n>\S+) has no running deadline in state (?P<s>'[^']*'); nothing to extend")
+def _ext_no_deadline(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s has no running deadline in state “%(state)s”; nothing to extend.",
+        number=m["n"],
+        state=_state(r, m["s"]),
+    )
+
+
+@rule(r"extension #(?P<id>\d+) was already (?P<status>\w+)")
+def _ext_decided(m: dict[str, str], r: Reader) -> str:
+    status = {"approved": r.gettext("approved"), "refused": r.gettext("refused")}.get(m["status"], m["status"])
+    return r.gettext("Extension #%(id)s was already %(status)s.", id=m["id"], status=status)
+
+
+@rule(r"extension #(?P<id>\d+) was decided by someone else meanwhile")
+def _ext_race(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("Extension #%(id)s was decided by someone else meanwhile.", id=m["id"])
+
+
+@rule(r"the requested time (?P<t>.+?) has passed; refuse this request and let the unit ask again")
+def _ext_passed(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "The requested time %(time)s has passed; refuse this request and let the unit ask again.",
+        time=m["t"],
+    )
+
+
+@rule(r"refusing extension #(?P<id>\d+) needs a note saying why")
+def _ext_note(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("Refusing extension #%(id)s needs a note saying why.", id=m["id"])
+
+
+@rule(r"refusing a reopen request needs a note saying why \(the citizen may be told\)")
+def _reopen_note(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("Refusing a reopen request needs a note saying why (the citizen may be told).")
+
+
+@rule(r"reopen request (?P<id>\d+) was already decided \((?P<status>\w+)\)")
+def _reopen_decided(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("Reopen request %(id)s was already decided.", id=m["id"])
+
+
+@rule(r"(?P<n>\S+) is closed \(state (?P<s>'[^']*')\); reopen it before escalating")
+def _esc_closed(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s is closed (%(state)s); reopen it before escalating.",
+        number=m["n"],
+        state=_state(r, m["s"]),
+    )
+
+
+@rule(r"(?P<head>.+?) cannot (?:proceed|be recorded|be asked|be escalated): (?P<rest>.*)")
+def _listed(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("Not done: please correct the marked fields; nothing was saved.")
+
+
+@rule(r"(?:the opinion|the extension for \S+|your answer) cannot be (?:recorded|asked): .*")
+def _listed2(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("Not done: please correct the marked fields; nothing was saved.")
+
+
+# --- per-field messages ---------------------------------------------------------------------
+
+
+@rule(r"is required \((?P<title>[^)]*)\)")
+def _f_required(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is required.")
+
+
+@rule(r"is required: say why the work cannot be done in time")
+def _f_ext_reason(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is required: say why the work cannot be done in time.")
+
+
+@rule(r"is required: say why the ticket is escalated")
+def _f_esc_reason(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is required: say why the ticket is escalated.")
+
+
+@rule(r"is required: say what is still wrong, so it can be put right")
+def _f_answer_reason(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is required: say what is still wrong, so it can be put right.")
+
+
+@rule(r"is required: what did the person say\?")
+def _f_text(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is required: what did the person say?")
+
+
+@rule(r"is required when refusing")
+def _f_note(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is required when refusing.")
+
+
+@rule(r"is too long \((?P<n>\d+) characters; at most (?P<max>\d+)\)")
+def _f_long(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is too long (%(count)s characters; at most %(max)s).", count=m["n"], max=m["max"])
+
+
+@rule(r"(?P<when>.+?) is in the past; give a later time")
+def _f_past(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("%(when)s is in the past; give a later time.", when=m["when"])
+
+
+@rule(r"must be later than the current due time (?P<due>.+)")
+def _f_later(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("must be later than the current due time %(due)s.", due=m["due"])
+
+
+@rule(r"is after the campaign's end \((?P<end>[^)]*)\); give a time by (?P<by>.+)")
+def _f_after_end(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "is after the campaign's end (%(end)s); give a time by %(by)s.", end=m["end"], by=m["by"]
+    )
+
+
+@rule(r"must be above the current level (?P<l>\d+)")
+def _f_level(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("must be above the current level %(level)s.", level=m["l"])
+
+
+@rule(r"the ladder has levels 1 to (?P<top>\d+); (?P<l>\d+) is beyond it")
+def _f_ladder(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "the ladder has levels 1 to %(top)s; %(level)s is beyond it.", top=m["top"], level=m["l"]
+    )
+
+
+@rule(r"(?P<o>'[^']*') is not an officer of unit (?P<unit>'[^']*')")
+def _f_officer_unit(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(officer)s is not an officer of %(unit)s.",
+        officer=_unquote(m["o"]),
+        unit=_unit(r, m["unit"]),
+    )
+
+
+@rule(r"(?P<v>'[^']*') is not one of (?P<choices>.+)")
+def _f_choice(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("%(value)s is not one of the choices offered.", value=_unquote(m["v"]))
+
+
+# --- notices --------------------------------------------------------------------------------
+
+
+@rule(r"(?P<n>\S+) is due within (?P<h>\d+) hours \(by (?P<due>[^)]*)\)")
+def _n_warning(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s is due within %(hours)s hours (by %(due)s)",
+        number=m["n"],
+        hours=m["h"],
+        due=m["due"],
+    )
+
+
+@rule(r"(?P<n>\S+) \((?P<s>[a-z_]+)\) must be done by (?P<due>.+)\.")
+def _n_warning_body(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s (%(state)s) must be done by %(due)s.",
+        number=m["n"],
+        state=_state(r, m["s"]),
+        due=m["due"],
+    )
+
+
+@rule(r"(?P<n>\S+) is overdue \(was due (?P<due>[^)]*)\)")
+def _n_overdue(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("%(number)s is overdue (was due %(due)s)", number=m["n"], due=m["due"])
+
+
+@rule(r"(?P<n>\S+) is escalated to level (?P<l>\d+) \(was due (?P<due>[^)]*)\)")
+def _n_escalated(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s is escalated to level %(level)s (was due %(due)s)",
+        number=m["n"],
+        level=m["l"],
+        due=m["due"],
+    )
+
+
+@rule(
+    r"(?P<n>\S+) \((?P<s>[a-z_]+), unit (?P<unit>\S+)\) passed its due time (?P<due>.+?); "
+    r"escalation level (?P<l>\d+)\."
+)
+def _n_breach_body(m: dict[str, str], r: Reader) -> str:
+    unit = r.gettext("none") if m["unit"] == "none" else _unit(r, m["unit"])
+    return r.gettext(
+        "%(number)s (%(state)s, unit %(unit)s) passed its due time %(due)s; supervision level "
+        "%(level)s.",
+        number=m["n"],
+        state=_state(r, m["s"]),
+        unit=unit,
+        due=m["due"],
+        level=m["l"],
+    )
+
+
+@rule(r"(?P<n>\S+): extension to (?P<to>.+?) asked by (?P<u>\S+)")
+def _n_ext_asked(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s: extension to %(to)s asked by %(user)s", number=m["n"], to=m["to"], user=m["u"]
+    )
+
+
+@rule(r"(?P<n>\S+): extension #(?P<id>\d+) (?P<status>approved|refused) by (?P<u>\S+)")
+def _n_ext_decided(m: dict[str, str], r: Reader) -> str:
+    if m["status"] == "approved":
+        return r.gettext(
+            "%(number)s: extension #%(id)s approved by %(user)s",
+            number=m["n"],
+            id=m["id"],
+            user=m["u"],
+        )
+    return r.gettext(
+        "%(number)s: extension #%(id)s refused by %(user)s", number=m["n"], id=m["id"], user=m["u"]
+    )
+
+
+@rule(r"(?P<n>\S+) escalated to level (?P<l>\d+) by (?P<u>\S+)")
+def _n_esc_hand(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s escalated to level %(level)s by %(user)s",
+        number=m["n"],
+        level=m["l"],
+        user=m["u"],
+    )
+
+
+@rule(r"Overdue digest (?P<c>\S+) (?P<d>\d{4}-\d\d-\d\d): (?P<k>\d+) overdue in (?P<n>\d+) units")
+def _n_digest_all(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "Overdue digest %(date)s: %(count)s overdue in %(units)s units",
+        date=m["d"],
+        count=m["k"],
+        units=m["n"],
+    )
+
+
+@rule(r"Overdue digest (?P<c>\S+) (?P<d>\d{4}-\d\d-\d\d): (?P<k>\d+) overdue in (?P<unit>.+)")
+def _n_digest_unit(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "Overdue digest %(date)s: %(count)s overdue in %(unit)s",
+        date=m["d"],
+        count=m["k"],
+        unit=m["unit"],
+    )
+
+
+# --- the rule behind a due time ---------------------------------------------------------------
+
+
+@rule(r"state (?P<s>[a-z_]+): (?P<n>\d+) working days?")
+def _due_days(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("%(state)s: %(count)s working days", state=_state(r, m["s"]), count=m["n"])
+
+
+@rule(r"state (?P<s>[a-z_]+): (?P<n>\d+) hours?")
+def _due_hours(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("%(state)s: %(count)s hours", state=_state(r, m["s"]), count=m["n"])
+
+
+@rule(r"campaign deadline (?P<d>\d{4}-\d\d-\d\d)")
+def _due_cap(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("the campaign's rectification deadline %(date)s", date=m["d"])
+
+
+@rule(r"extension #(?P<id>\d+) approved by (?P<u>\S+)")
+def _due_extension(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("extension #%(id)s approved by %(user)s", id=m["id"], user=m["u"])
+
+
+def translate(text: str, r: Reader) -> str:
+    """``text`` from the engine in ``r``'s language, when the table knows it."""
+    for pattern, render in _TABLE:
+        match = pattern.fullmatch(text.strip())
+        if match:
+            return render({k: v or "" for k, v in match.groupdict().items()}, r)
+    return text
+
+
+def engine_message(error: EngineError, r: Reader) -> str:
+    """An engine refusal's message in ``r``'s language: by its ``message_id`` where the
+    engine gives one with all it needs, else through the table of sentences."""
+    if error.message_id == "policy.role":
+        roles = error.params.get("roles") or []
+        return r.gettext(
+            "This needs the role %(roles)s; you are %(role)s.",
+            roles=r.gettext(" or ").join(_role(r, x) for x in roles) or r.gettext("nobody"),
+            role=_role(r, str(error.params.get("role", ""))),
+        )
+    return translate(error.message, r)
+
+
+def field_errors(error: ValidationError, r: Reader) -> dict[str, str]:
+    """A ``ValidationError``'s per-field messages in ``r``'s language."""
+    return {name: translate(message, r) for name, message in error.fields.items()}
+
+
+def notice_text(notice: Any, r: Reader) -> dict[str, str]:
+    """A notice's subject and body in ``r``'s language (digest bodies stay as written)."""
+    return {
+        "subject": translate(notice.subject or "", r),
+        "body": "\n".join(translate(line, r) for line in (notice.body or "").split("\n")),
+    }
