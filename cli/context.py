@@ -1,4 +1,11 @@
-"""What every command shares: settings, the database, the clock."""
+"""What every command shares: settings, the database, the clock, the reader's language.
+
+The language of what a person reads (``--lang``, else ``RECTIFLOW_LANG``, else the
+stored preference of the ``--as`` user, else the organisation's ``default_locale``)
+is settled on first use: ``_("...")`` here translates through the web's catalogue
+(``engine.i18n``), and ``fail`` shows engine refusals through the table the pages use
+(``engine.messages``). Machine-readable output (``--json``, CSV) keeps its keys.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +23,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import FixedClock, SystemClock, parse_instant
 from engine.context import EngineContext, UnitOfWork, build_context
 from engine.errors import EngineError
+from engine.i18n import Reader, default_locale, reader_for, user_locale
 from engine.settings import load_settings
+from engine.titles import LANGUAGES
 
 
 @dataclass
 class AppContext:
     overrides: dict[str, Any] = field(default_factory=dict)
     now_text: str | None = None
+    # --lang or RECTIFLOW_LANG, checked by the root group; None: the user's or the default.
+    lang: str | None = None
 
     @cached_property
     def settings(self) -> dict[str, Any]:
@@ -51,6 +62,42 @@ class AppContext:
     def sessions(self) -> sessionmaker[Session]:
         return self.ctx.sessions
 
+    @cached_property
+    def reader(self) -> Reader:
+        """The reader's language, settled on first use (after ``--as`` is parsed)."""
+        locale = self.lang or self._as_user_locale() or default_locale(self.settings)
+        ctx = self.ctx if self._database_usable() else None
+        if ctx is None:
+            return reader_for(self.settings, locale)
+
+        def names() -> Any:
+            from engine.read.reference import display_names
+
+            with ctx.sessions() as session:
+                return display_names(session)
+
+        found = reader_for(self.settings, locale, registry=ctx.registry, policy=ctx.policy)
+        found.display = names
+        return found
+
+    def _database_usable(self) -> bool:
+        try:
+            self.ctx  # noqa: B018
+        except EngineError:
+            return False
+        return True
+
+    def _as_user_locale(self) -> str | None:
+        current = click.get_current_context(silent=True)
+        username = current.params.get("username") if current is not None else None
+        if not username or not self._database_usable():
+            return None
+        try:
+            with self.ctx.sessions() as session:
+                return user_locale(session, str(username))
+        except Exception:  # noqa: BLE001 - no schema yet: the default language
+            return None
+
     def close(self) -> None:
         """Close the database pool once the command is done (if a command opened one)."""
         if "ctx" in self.__dict__:
@@ -77,14 +124,58 @@ def act_as(uow: UnitOfWork, username: str | None, permission: str, ticket: Any =
     uow.policy.require(actor, permission, ticket, number=getattr(ticket, "number", "") or "")
 
 
+def current_app() -> AppContext | None:
+    current = click.get_current_context(silent=True)
+    return current.find_object(AppContext) if current is not None else None
+
+
+def reader() -> Reader:
+    """The running command's reader (the organisation's default outside a command)."""
+    app = current_app()
+    return app.reader if app is not None else Reader(locale=LANGUAGES[0])
+
+
+def _(message: str, **params: Any) -> str:
+    """``message`` in the reader's language (extracted by ``pybabel`` like the web's)."""
+    return reader().gettext(message, **params)
+
+
+def when(value: datetime | None, timezone: str) -> str:
+    """A UTC time in ``timezone`` (a campaign's), as the reader's language writes it."""
+    return reader().when(value, timezone)
+
+
 def fail(error: EngineError) -> None:
-    """Print an engine refusal plainly and exit 2 (1 is kept for 'audit found problems')."""
-    click.echo(f"error: {error.message}", err=True)
+    """Print an engine refusal in the reader's language and exit 2 (1 is kept for 'audit
+    found problems')."""
+    from engine.messages import engine_message, field_errors
+
+    r = reader()
+    click.echo(_("error: %(message)s", message=engine_message(error, r)), err=True)
     fields = error.details.get("fields")
     if fields:
+        translated = field_errors(error, r) if hasattr(error, "fields") else fields
         for name, problem in fields.items():
-            click.echo(f"  {name}: {problem}", err=True)
+            click.echo(f"  {name}: {translated.get(name, problem)}", err=True)
     raise SystemExit(2)
+
+
+def check_lang(app: AppContext, value: str | None, source: str) -> str | None:
+    """``--lang`` or ``RECTIFLOW_LANG`` checked: an unknown locale is one line (in the
+    organisation's language) and exit 2."""
+    if not value:
+        return None
+    if value not in LANGUAGES:
+        r = reader_for(app.settings, default_locale(app.settings))
+        message = r.gettext(
+            "error: %(source)s: there is no language %(locale)s; choose one of: %(choices)s",
+            source=source,
+            locale=repr(value),
+            choices=", ".join(LANGUAGES),
+        )
+        click.echo(message, err=True)
+        raise SystemExit(2)
+    return value
 
 
 def configure_logging(verbose: bool) -> None:

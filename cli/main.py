@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from cli.context import AppContext, configure_logging, fail, pass_app
+from cli.context import AppContext, _, check_lang, configure_logging, fail, pass_app
 from engine import db
 from engine.errors import EngineError
 from engine.settings import project_path
@@ -19,17 +21,33 @@ from engine.settings import project_path
 )
 @click.option("--database-url", envvar="RECTIFLOW_DATABASE_URL", help="SQLite or PostgreSQL URL.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.option(
+    "--lang",
+    "lang",
+    metavar="zh_CN|en",
+    help="Language of the output (else RECTIFLOW_LANG, else the --as user's preference, "
+    "else the organisation's default_locale).",
+)
 @click.pass_context
-def main(ctx: click.Context, now_text: str | None, database_url: str | None, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    now_text: str | None,
+    database_url: str | None,
+    verbose: bool,
+    lang: str | None,
+) -> None:
     """rectiflow: consultation tickets driven by a state machine, with self-enforcing deadlines."""
     configure_logging(verbose)
     overrides = {"database_url": database_url} if database_url else {}
     app = AppContext(overrides=overrides, now_text=now_text)
+    ctx.obj = app
+    app.lang = check_lang(app, lang, "--lang") or check_lang(
+        app, os.environ.get("RECTIFLOW_LANG"), "RECTIFLOW_LANG"
+    )
     try:
         app.clock  # noqa: B018  (validate --now early)
     except EngineError as exc:
         fail(exc)
-    ctx.obj = app
     ctx.call_on_close(app.close)
 
 
@@ -42,9 +60,16 @@ def init(app: AppContext) -> None:
     after = db.current_revision(app.engine)
     url = app.engine.url.render_as_string(hide_password=True)
     if before == after:
-        click.echo(f"database {url} is up to date (revision {after})")
+        click.echo(_("database %(url)s is up to date (revision %(after)s)", url=url, after=after))
     else:
-        click.echo(f"database {url} upgraded from {before or 'empty'} to revision {after}")
+        click.echo(
+            _(
+                "database %(url)s upgraded from %(before)s to revision %(after)s",
+                url=url,
+                before=before or _("empty"),
+                after=after,
+            )
+        )
 
 
 @main.command()
@@ -89,32 +114,62 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str, no_liv
         live = None if no_live else load_live_campaign(app.ctx)
     except EngineError as exc:
         fail(exc)
+    r = app.reader
     click.echo(
-        f"organisation: {counts['units']} units, {counts['users']} users (password 'demo'), "
-        f"{counts['routing']} routing rules"
+        _(
+            "organisation: %(units)s units, %(users)s users (password 'demo'), "
+            "%(routing)s routing rules",
+            units=counts["units"],
+            users=counts["users"],
+            routing=counts["routing"],
+        )
     )
     click.echo(
-        f"campaign {campaign_code}: {summary.made} opinions replayed, "
-        f"{summary.transitions} transitions, {summary.timers_fired} timers fired"
+        _(
+            "campaign %(code)s: %(made)s opinions replayed, %(transitions)s transitions, "
+            "%(timers)s timers fired",
+            code=campaign_code,
+            made=summary.made,
+            transitions=summary.transitions,
+            timers=summary.timers_fired,
+        )
         if summary.made
-        else f"campaign {campaign_code}: already loaded"
+        else _("campaign %(code)s: already loaded", code=campaign_code)
     )
     if live is not None:
         if live.made:
-            states = ", ".join(f"{n} {state}" for state, n in sorted(live.states.items()))
-            levels = ", ".join(f"{n} at level {lv}" for lv, n in sorted(live.levels.items()))
+            states = _(", ").join(
+                f"{n} {r.state(state)}" for state, n in sorted(live.states.items())
+            )
+            levels = _(", ").join(
+                _("%(count)s at level %(level)s", count=n, level=lv)
+                for lv, n in sorted(live.levels.items())
+            )
             click.echo(
-                f"campaign {live.code} (running today, {app.now():%Y-%m-%d}): {live.made} "
-                f"tickets ({states}); overdue: {levels or 'none'}; "
-                f"{live.extensions_pending} extension request(s) and "
-                f"{live.reopen_requests} reopen request(s) waiting"
+                _(
+                    "campaign %(code)s (running today, %(today)s): %(made)s tickets "
+                    "(%(states)s); overdue: %(levels)s; %(extensions)s extension request(s) "
+                    "and %(reopens)s reopen request(s) waiting",
+                    code=live.code,
+                    today=r.day(app.now()),
+                    made=live.made,
+                    states=states,
+                    levels=levels or _("none"),
+                    extensions=live.extensions_pending,
+                    reopens=live.reopen_requests,
+                )
             )
         else:
-            click.echo(f"campaign {live.code}: already loaded")
+            click.echo(_("campaign %(code)s: already loaded", code=live.code))
     click.echo(
-        f"programme {HOTLINE}: {hotline.made} calls replayed, {hotline.transitions} transitions"
+        _(
+            "programme %(code)s: %(made)s calls replayed, %(transitions)s transitions",
+            code=HOTLINE,
+            made=hotline.made,
+            transitions=hotline.transitions,
+        )
         if hotline.made
-        else f"programme {HOTLINE}: already loaded"
+        else _("programme %(code)s: already loaded", code=HOTLINE)
     )
     if not no_report:
         click.echo("")

@@ -29,7 +29,7 @@ from engine.titles import DEFAULT_LANGUAGE, LANGUAGES, pick
 
 DEFAULT_TRANSLATIONS_DIR = "web/translations"
 
-UnitTitles = Mapping[str, Mapping[str, str]]
+Titles = Mapping[str, Mapping[str, str]]
 
 
 def check_locale(locale: str) -> str:
@@ -62,17 +62,18 @@ def translations_dir(settings: Mapping[str, Any]) -> str:
 class Reader:
     """One reader's language: the catalogue's sentences and the definitions' titles in it.
 
-    ``registry`` and ``policy`` give states', triggers' and roles' titles; ``unit_titles``
-    (read on first use) the units' names. Any of them may be missing: the code is shown.
+    ``registry`` and ``policy`` give states', triggers' and roles' titles; ``display`` (read
+    on first use) the names of units, categories and campaigns (``.units``, ``.categories``,
+    ``.campaigns``: code -> titles). Any of them may be missing: the code is shown.
     """
 
     locale: str
     translations: support.NullTranslations = field(default_factory=support.NullTranslations)
     registry: Any = None
     policy: Any = None
-    unit_titles: Callable[[], UnitTitles] | None = None
+    display: Callable[[], Any] | None = None
     workflow_name: str = "consultation"
-    _units: UnitTitles | None = field(default=None, repr=False)
+    _names: Any = field(default=None, repr=False)
 
     def gettext(self, message: str, **params: Any) -> str:
         """``message`` from the catalogue, its ``%(name)s`` placeholders filled."""
@@ -84,12 +85,9 @@ class Reader:
     def _workflows(self) -> list[Any]:
         if self.registry is None:
             return []
-        out = []
-        try:
-            out.append(self.registry.get(self.workflow_name))
-        except Exception:  # noqa: BLE001 - an installation without that workflow
-            pass
-        return out + [wf for wf in self.registry.all() if wf not in out]
+        found = list(self.registry.all())
+        # The default workflow's titles first (consultation), newest version first.
+        return sorted(found, key=lambda wf: (wf.name != self.workflow_name, -wf.version))
 
     def state(self, code: str | None, workflow: Any = None) -> str:
         """A state's title; the given workflow first, else the first workflow that has it."""
@@ -115,18 +113,39 @@ class Reader:
             return code.replace("_", " ")
         return str(self.policy.title(code, self.locale)) or code.replace("_", " ")
 
+    def _titles(self, kind: str) -> Titles:
+        if self._names is None and self.display is not None:
+            self._names = self.display()
+        return getattr(self._names, kind, None) or {}
+
     def unit(self, code: str | None) -> str:
+        return pick(self._titles("units").get(code or ""), self.locale, code or "—")
+
+    def category(self, code: str | None) -> str:
+        return pick(self._titles("categories").get(code or ""), self.locale, code or "—")
+
+    def campaign(self, code: str | None) -> str:
+        return pick(self._titles("campaigns").get(code or ""), self.locale, code or "—")
+
+    def kind(self, code: str | None, workflow: Any = None) -> str:
+        """A ticket kind's title (the ``kind`` field's choice)."""
+        return self.choice("kind", code, workflow)
+
+    def choice(self, field_name: str, code: str | None, workflow: Any = None) -> str:
+        """A choice field's value by its title (a priority, a rating, a kind)."""
         if not code:
             return "—"
-        if self._units is None:
-            self._units = self.unit_titles() if self.unit_titles is not None else {}
-        return pick(self._units.get(code), self.locale, code)
+        for wf in [workflow] if workflow is not None else self._workflows():
+            spec = wf.fields.get(field_name)
+            if spec is not None and code in spec.choices:
+                return str(spec.choice_title(code, self.locale))
+        return code
 
     def title(self, titles: Mapping[str, str] | None, fallback: str = "") -> str:
         """A definition's ``{zh_CN, en}`` title in this language."""
         return pick(titles, self.locale, fallback)
 
-    def datetime(self, value: datetime | None, tz: str) -> str:
+    def when(self, value: datetime | None, tz: str) -> str:
         """A UTC time in the timezone ``tz``, as the language writes it (2005年3月1日 09:05;
         Mar 1, 2005, 09:05)."""
         if value is None:
@@ -137,7 +156,7 @@ class Reader:
         clock = format_skeleton("Hm", moment, locale=locale)
         return str(locale.datetime_formats["medium"]).replace("{1}", day).replace("{0}", clock)
 
-    def date(self, value: date | datetime | None, tz: str | None = None) -> str:
+    def day(self, value: date | datetime | None, tz: str | None = None) -> str:
         if value is None:
             return "—"
         if isinstance(value, datetime) and tz:
@@ -153,21 +172,21 @@ def reader_for(
     policy: Any = None,
     session: Session | None = None,
 ) -> Reader:
-    """A ``Reader`` in ``locale`` on the installation's catalogue; units' names read from
-    ``session`` when one is given (on first use)."""
+    """A ``Reader`` in ``locale`` on the installation's catalogue; the names of units,
+    categories and campaigns read from ``session`` when one is given (on first use)."""
 
-    def units() -> UnitTitles:
+    def names() -> Any:
         from engine.read.reference import display_names
 
         assert session is not None
-        return display_names(session).units
+        return display_names(session)
 
     return Reader(
         locale=check_locale(locale),
         translations=catalogue(translations_dir(settings), locale),
         registry=registry,
         policy=policy,
-        unit_titles=units if session is not None else None,
+        display=names if session is not None else None,
     )
 
 

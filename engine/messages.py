@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.errors import EngineError, ValidationError
 from engine.i18n import Reader
+from engine.report import ReportText
 
 Render = Callable[[dict[str, str], Reader], str]
 _TABLE: list[tuple[re.Pattern[str], Render]] = []
@@ -580,3 +581,72 @@ def notice_text(notice: Any, r: Reader) -> dict[str, str]:
         "subject": translate(notice.subject or "", r),
         "body": "\n".join(translate(line, r) for line in (notice.body or "").split("\n")),
     }
+
+
+def report_text(r: Reader, item: Callable[[str, str], str] | None = None) -> ReportText:
+    """A campaign report's headings and names in ``r``'s language (text, CSV and XLSX);
+    ``item(section, code)`` names a category, unit, kind or state (``r``'s titles by default)."""
+    words = {
+        "title": r.gettext("Campaign report: %(name)s (%(code)s)"),
+        "as_of": r.gettext("as of %(as_of)s; rectification deadline %(deadline)s"),
+        "recorded": r.gettext("Opinions recorded: %(total)s"),
+        "by_category": r.gettext("By category"),
+        "by_kind": r.gettext("By kind"),
+        "by_unit": r.gettext("By unit"),
+        "by_state": r.gettext("By state"),
+        "fed_back": r.gettext("Fed back"),
+        "solved_by_deadline": r.gettext("Solved before the deadline"),
+        "solved_after_deadline": r.gettext("Solved after the deadline"),
+        "escalated_to_government": r.gettext("Escalated to government"),
+        "specific_problems_line": r.gettext(
+            "Specific problems: %(total)s; solved before the deadline %(early)s, after "
+            "%(late)s; escalated to government %(escalated)s; fed back %(fed_back)s"
+        ),
+        "overdue_line": r.gettext("Overdue now: %(total)s"),
+        "level": r.gettext("escalation level %(level)s"),
+        "satisfaction_line": r.gettext(
+            "Satisfaction: %(satisfied)s of %(answered)s answers satisfied (%(rate)s); "
+            "reopened %(reopened)s (%(reopen_rate)s)"
+        ),
+        "themes_line": r.gettext("Themes (share of all opinions)"),
+        "column_section": r.gettext("Section"),
+        "column_item": r.gettext("Item"),
+        "column_count": r.gettext("Count"),
+        "column_share": r.gettext("Share"),
+        "campaign": r.gettext("Campaign"),
+        "total": r.gettext("Total"),
+        "opinions": r.gettext("Opinions recorded"),
+        "specific_problems": r.gettext("Specific problems"),
+        "overdue": r.gettext("Overdue now"),
+        "overdue_by_unit": r.gettext("Overdue by unit"),
+        "overdue_by_level": r.gettext("Overdue by escalation level"),
+        "satisfaction": r.gettext("Satisfaction"),
+        "themes": r.gettext("Themes"),
+        "answered": r.gettext("Answers"),
+        "satisfied": r.gettext("Satisfied"),
+        "rate": r.gettext("Satisfaction rate"),
+        "reopened": r.gettext("Reopened"),
+        "reopen_rate": r.gettext("Reopen rate"),
+    }
+    # %(...)s placeholders stay for the engine to fill; gettext returned them untouched.
+    return ReportText(words=words, item=item or (lambda section, code: report_item(r, section, code)))
+
+
+def report_item(r: Reader, section: str, item: str) -> str:
+    """A campaign report's row label in ``r``'s language: a name, never a code."""
+    placeholders = {
+        "(uncategorized)": r.gettext("(uncategorized)"),
+        "(no unit)": r.gettext("(no unit)"),
+        "(no kind)": r.gettext("(no kind)"),
+    }
+    if item in placeholders:
+        return placeholders[item]
+    if section == "by_category":
+        return r.category(item)
+    if section in ("by_unit", "overdue_by_unit"):
+        return r.unit(item)
+    if section == "by_kind":
+        return r.kind(item)
+    if section == "by_state":
+        return r.state(item)
+    return item

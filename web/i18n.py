@@ -345,22 +345,10 @@ def value_title(name: str, value: Any, workflow: Any = None) -> str:
 
 def report_item(section: str, item: str) -> str:
     """A campaign report's row label: a name in the reader's language, never a code."""
-    placeholders = {
-        "(uncategorized)": _("(uncategorized)"),
-        "(no unit)": _("(no unit)"),
-        "(no kind)": _("(no kind)"),
-    }
-    if item in placeholders:
-        return placeholders[item]
-    if section == "by_category":
-        return names().category(item)
-    if section in ("by_unit", "overdue_by_unit"):
-        return names().unit(item)
-    if section == "by_kind":
-        return kind_title(item)
-    if section == "by_state":
-        return state_title(item)
-    return item
+    from engine.messages import report_item as item_in
+    from web.messages import reader
+
+    return item_in(reader(), section, item)
 
 
 @bp.post("/locale")

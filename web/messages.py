@@ -30,7 +30,7 @@ def reader() -> Reader:
             translations=get_translations(),
             registry=ctx.registry,
             policy=ctx.policy,
-            unit_titles=lambda: names().units,
+            display=names,
         )
     return g.rectiflow_reader  # type: ignore[no-any-return]
 

@@ -5,8 +5,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 
+from engine import messages
 from engine.draft import LANGUAGES, write_draft
 from engine.forecast import unit_forecast
 from engine.read import reference
@@ -16,6 +16,7 @@ from web import params
 from web.context import login_required, now
 from web.database import get_ctx, get_read_uow, get_session, get_uow
 from web.i18n import local_datetime, report_item
+from web.messages import reader
 from web.reports import bp
 from web.reports.charts import CHARTS, chart_titles, render_chart
 
@@ -31,50 +32,7 @@ EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "xlsx": "xlsx"}
 
 def report_text() -> ReportText:
     """The downloads' headings and names in the reader's language."""
-    words = {
-        "title": _("Campaign report: %(name)s (%(code)s)"),
-        "as_of": _("as of %(as_of)s; rectification deadline %(deadline)s"),
-        "recorded": _("Opinions recorded: %(total)s"),
-        "by_category": _("By category"),
-        "by_kind": _("By kind"),
-        "by_unit": _("By unit"),
-        "by_state": _("By state"),
-        "fed_back": _("Fed back"),
-        "solved_by_deadline": _("Solved before the deadline"),
-        "solved_after_deadline": _("Solved after the deadline"),
-        "escalated_to_government": _("Escalated to government"),
-        "specific_problems_line": _(
-            "Specific problems: %(total)s; solved before the deadline %(early)s, after "
-            "%(late)s; escalated to government %(escalated)s; fed back %(fed_back)s"
-        ),
-        "overdue_line": _("Overdue now: %(total)s"),
-        "level": _("escalation level %(level)s"),
-        "satisfaction_line": _(
-            "Satisfaction: %(satisfied)s of %(answered)s answers satisfied (%(rate)s); "
-            "reopened %(reopened)s (%(reopen_rate)s)"
-        ),
-        "themes_line": _("Themes (share of all opinions)"),
-        "column_section": _("Section"),
-        "column_item": _("Item"),
-        "column_count": _("Count"),
-        "column_share": _("Share"),
-        "campaign": _("Campaign"),
-        "total": _("Total"),
-        "opinions": _("Opinions recorded"),
-        "specific_problems": _("Specific problems"),
-        "overdue": _("Overdue now"),
-        "overdue_by_unit": _("Overdue by unit"),
-        "overdue_by_level": _("Overdue by escalation level"),
-        "satisfaction": _("Satisfaction"),
-        "themes": _("Themes"),
-        "answered": _("Answers"),
-        "satisfied": _("Satisfied"),
-        "rate": _("Satisfaction rate"),
-        "reopened": _("Reopened"),
-        "reopen_rate": _("Reopen rate"),
-    }
-    # %(...)s placeholders stay for the engine to fill; gettext returned them untouched.
-    return ReportText(words=words, item=report_item)
+    return messages.report_text(reader(), item=report_item)
 
 
 def _report(code: str) -> dict[str, Any]:
