@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app
 from cli.main import main
 from engine import personal_data
 from engine.errors import EngineError
@@ -39,8 +39,15 @@ def erase(app: AppContext, number: str, reason: str, username: str) -> None:
             )
     except EngineError as exc:
         fail(exc)
-    held = ", ".join(done.fields) or "no contact data was held"
-    click.echo(f"{done.number}: erased ({held}); logged as version {done.version}")
+    held = _(", ").join(done.fields) or _("no contact data was held")
+    click.echo(
+        _(
+            "%(number)s: erased (%(held)s); logged as version %(version)s",
+            number=done.number,
+            held=held,
+            version=done.version,
+        )
+    )
 
 
 @citizen.command()
@@ -53,4 +60,6 @@ def purge(app: AppContext) -> None:
         count = run_purge(app)
     except EngineError as exc:
         fail(exc)
-    click.echo(f"personal data erased on {count} ticket(s) past their retention period")
+    click.echo(
+        _("personal data erased on %(count)s ticket(s) past their retention period", count=count)
+    )

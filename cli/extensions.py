@@ -4,11 +4,12 @@ extensions from the command line, under the same policy as the pages (``--as USE
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app, when
 from cli.main import main
 from cli.tickets import ticket
 from engine.actors import get_actor
@@ -30,8 +31,11 @@ def _due_time(text: str, timezone: str) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError(
-            f"--to {text!r} is not a date (2026-12-10) or a time (2026-12-10T17:00+08:00)",
-            fields={"to": "not a date or time"},
+            _(
+                "--to %(text)s is not a date (2026-12-10) or a time (2026-12-10T17:00+08:00)",
+                text=repr(text),
+            ),
+            fields={"to": _("not a date or time")},
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(timezone))
@@ -50,13 +54,21 @@ def extend(app: AppContext, number: str, to_text: str, reason: str, username: st
     try:
         with app.unit_of_work() as uow:
             row = reference.ticket_model(uow.session, number)
-            due = _due_time(to_text, row.campaign.timezone)
+            tz = row.campaign.timezone
+            due = _due_time(to_text, tz)
             ext_id = request_extension(
                 uow, number, actor=get_actor(uow.session, username), due_at=due, reason=reason
             )
     except EngineError as exc:
         fail(exc)
-    click.echo(f"extension request {ext_id} for {number}: due {due:%Y-%m-%d %H:%M} UTC asked")
+    click.echo(
+        _(
+            "extension request %(id)s for %(number)s: due %(due)s asked",
+            id=ext_id,
+            number=number,
+            due=when(due, tz),
+        )
+    )
 
 
 @ticket.command("deadline")
@@ -73,13 +85,21 @@ def deadline(app: AppContext, number: str, to_text: str, reason: str, username: 
     try:
         with app.unit_of_work() as uow:
             row = reference.ticket_model(uow.session, number)
-            due = _due_time(to_text, row.campaign.timezone)
+            tz = row.campaign.timezone
+            due = _due_time(to_text, tz)
             version = set_deadline(
                 uow, number, actor=get_actor(uow.session, username), due_at=due, reason=reason
             )
     except EngineError as exc:
         fail(exc)
-    click.echo(f"{number}: due {due:%Y-%m-%d %H:%M} UTC from now on (version {version})")
+    click.echo(
+        _(
+            "%(number)s: due %(due)s from now on (version %(version)s)",
+            number=number,
+            due=when(due, tz),
+            version=version,
+        )
+    )
 
 
 @main.group()
@@ -93,14 +113,20 @@ def list_(app: AppContext) -> None:
     """Pending requests: id, ticket, who asked, current and requested due time, reason."""
     with app.unit_of_work() as uow:
         rows = list_pending_extensions(uow.session)
+        zones = {e.ticket: _timezone(uow, e.ticket) for e in rows}
     if not rows:
-        click.echo("no extension request is waiting")
+        click.echo(_("no extension request is waiting"))
     for e in rows:
-        current = f"{e.current_due_at:%Y-%m-%d %H:%M}" if e.current_due_at else "-"
+        tz = zones[e.ticket]
+        current = when(e.current_due_at, tz) if e.current_due_at else "-"
         click.echo(
             f"{e.id}\t{e.ticket}\t{e.requested_by}\t{current} → "
-            f"{e.requested_due_at:%Y-%m-%d %H:%M} UTC\t{e.reason}"
+            f"{when(e.requested_due_at, tz)}\t{e.reason}"
         )
+
+
+def _timezone(uow: Any, number: str) -> str:
+    return str(reference.ticket_model(uow.session, number).campaign.timezone)
 
 
 def _decide(app: AppContext, ext_id: int, username: str, note: str | None, approve: bool) -> None:
@@ -109,12 +135,25 @@ def _decide(app: AppContext, ext_id: int, username: str, note: str | None, appro
             view = decide_extension(
                 uow, ext_id, actor=get_actor(uow.session, username), approve=approve, note=note
             )
+            tz = _timezone(uow, view.ticket)
     except EngineError as exc:
         fail(exc)
-    click.echo(
-        f"extension request {view.id} for {view.ticket} {view.status} by {username}"
-        + (f": due {view.requested_due_at:%Y-%m-%d %H:%M} UTC" if approve else "")
-    )
+    if approve:
+        line = _(
+            "extension request %(id)s for %(number)s approved by %(user)s: due %(due)s",
+            id=view.id,
+            number=view.ticket,
+            user=username,
+            due=when(view.requested_due_at, tz),
+        )
+    else:
+        line = _(
+            "extension request %(id)s for %(number)s refused by %(user)s",
+            id=view.id,
+            number=view.ticket,
+            user=username,
+        )
+    click.echo(line)
 
 
 @extension.command("approve")

@@ -6,9 +6,10 @@ import json
 
 import click
 
-from cli.context import AppContext, act_as, fail, pass_app
+from cli.context import AppContext, _, act_as, fail, pass_app, when
 from cli.main import main
 from engine.errors import EngineError, ValidationError
+from engine.messages import translate
 from engine.models import User
 from engine.read import reference
 from engine.tickets import allowed_triggers, create_ticket, fire, get_actor, load_ticket_row
@@ -33,12 +34,16 @@ def list_tickets(
         lines = reference.ticket_lines(
             uow.session, campaign=campaign, state=state, unit=unit, limit=limit
         )
+    r = app.reader
     for row in lines:
-        due = row.due_at.isoformat() if row.due_at else "-"
+        due = when(row.due_at, row.timezone) if row.due_at else "-"
         click.echo(
-            f"{row.number}\t{row.state}\tv{row.version}\t{row.category or '-'}"
-            f"\t{row.unit_code or '-'}\t{due}"
+            f"{row.number}\t{r.state(row.state)}\tv{row.version}\t"
+            f"{r.category(row.category) if row.category else '-'}"
+            f"\t{r.unit(row.unit_code) if row.unit_code else '-'}\t{due}"
         )
+    if not lines:
+        click.echo(_("no ticket matches"))
 
 
 @ticket.command("show")
@@ -57,28 +62,64 @@ def show(app: AppContext, number: str, username: str | None) -> None:
             session = uow.session
             t = reference.ticket_model(session, number)
             act_as(uow, username, "ticket.view", t)
+            r = app.reader
+            wf = uow.registry.get(t.workflow_name, t.workflow_version)
+            tz = t.campaign.timezone
             click.echo(
-                f"{t.number}  state={t.state}  version={t.version}  workflow={t.workflow_name}/v{t.workflow_version}"
+                _(
+                    "%(number)s  state: %(state)s  version %(version)s  workflow %(workflow)s "
+                    "v%(wf_version)s",
+                    number=t.number,
+                    state=r.state(t.state, wf),
+                    version=t.version,
+                    workflow=r.title(wf.titles, wf.title),
+                    wf_version=t.workflow_version,
+                )
             )
-            click.echo(f"kind={t.kind or '-'}  category={t.category or '-'}  area={t.area or '-'}")
             click.echo(
-                f"unit={t.unit.code if t.unit else '-'}  assignee={t.assignee.username if t.assignee else '-'}"
+                _(
+                    "kind: %(kind)s  category: %(category)s  area: %(area)s",
+                    kind=r.kind(t.kind, wf) if t.kind else "-",
+                    category=r.category(t.category) if t.category else "-",
+                    area=t.area or "-",
+                )
             )
             click.echo(
-                f"due={t.due_at.isoformat() if t.due_at else '-'} ({t.due_rule or 'no deadline'})  escalation level={t.escalation_level}"
+                _(
+                    "unit: %(unit)s  responsible officer: %(assignee)s",
+                    unit=r.unit(t.unit.code) if t.unit else "-",
+                    assignee=t.assignee.username if t.assignee else "-",
+                )
             )
-            click.echo(f"text: {t.text}")
+            click.echo(
+                _(
+                    "due: %(due)s (%(rule)s)  escalation level %(level)s",
+                    due=when(t.due_at, tz) if t.due_at else "-",
+                    rule=translate(t.due_rule, r) if t.due_rule else _("no deadline"),
+                    level=t.escalation_level,
+                )
+            )
+            click.echo(_("text: %(text)s", text=t.text))
             if username:
                 actor = get_actor(session, username)
                 row = load_ticket_row(session.connection(), number)
                 names = sorted({s.name for s in allowed_triggers(uow, row, actor)})
-                click.echo(f"{username} may fire: {', '.join(names) or 'nothing'}")
-            click.echo("history:")
+                click.echo(
+                    _(
+                        "%(user)s may fire: %(triggers)s",
+                        user=username,
+                        triggers=_(", ").join(f"{r.trigger(n, wf)} ({n})" for n in names)
+                        or _("nothing"),
+                    )
+                )
+            click.echo(_("history:"))
             for entry in reference.ticket_history(session, t.id, t.number):
                 click.echo(
-                    f"  {entry.seq:>3} {entry.at.isoformat()} {entry.trigger:<24} "
-                    f"{entry.from_state or '-'} -> {entry.to_state}  by {entry.actor} ({entry.role})"
-                    + (f"  reason: {entry.reason}" if entry.reason else "")
+                    f"  {entry.seq:>3} {when(entry.at, tz)}  {r.trigger(entry.trigger, wf)}  "
+                    f"{r.state(entry.from_state, wf) if entry.from_state else '-'} → "
+                    f"{r.state(entry.to_state, wf)}  "
+                    + _("by %(user)s (%(role)s)", user=entry.actor, role=r.role(entry.role))
+                    + (_("  reason: %(reason)s", reason=entry.reason) if entry.reason else "")
                 )
     except EngineError as exc:
         fail(exc)
@@ -88,7 +129,9 @@ def _parse_data(pairs: tuple[str, ...]) -> dict[str, str]:
     data: dict[str, str] = {}
     bad = [p for p in pairs if "=" not in p]
     if bad:
-        raise ValidationError(f"--data takes key=value, got {', '.join(map(repr, bad))}")
+        raise ValidationError(
+            _("--data takes key=value, got %(bad)s", bad=", ".join(map(repr, bad)))
+        )
     for pair in pairs:
         key, value = pair.split("=", 1)
         data[key.strip()] = value
@@ -136,7 +179,12 @@ def create(
     except EngineError as exc:
         fail(exc)
     click.echo(
-        f"created {created.number} (state {created.state}); receipt secret: {created.secret}"
+        _(
+            "created %(number)s (%(state)s); receipt secret: %(secret)s",
+            number=created.number,
+            state=app.reader.state(created.state),
+            secret=created.secret,
+        )
     )
 
 
@@ -187,8 +235,14 @@ def fire_command(
             )
         )
     else:
+        r = app.reader
         click.echo(
-            f"{result.number}: {result.from_state} -> {result.to_state} (version {result.version})"
+            _(
+                "%(number)s: %(from)s → %(to)s (version %(version)s)",
+                number=result.number,
+                **{"from": r.state(result.from_state), "to": r.state(result.to_state)},
+                version=result.version,
+            )
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.admin import who
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app, when
 from cli.main import main
 from engine import admin as admin_services
 from engine import tokens as api_tokens
@@ -29,9 +29,12 @@ def create(app: AppContext, username: str, name: str) -> None:
     except EngineError as exc:
         fail(exc)
     click.echo(
-        f"token {issued.id} for {issued.username}"
-        + (f" ({issued.name})" if issued.name else "")
-        + ": shown this once, store it now"
+        _(
+            "token %(id)s for %(user)s%(name)s: shown this once, store it now",
+            id=issued.id,
+            user=issued.username,
+            name=f" ({issued.name})" if issued.name else "",
+        )
     )
     click.echo(issued.token)
 
@@ -47,7 +50,12 @@ def revoke(app: AppContext, token_id: int) -> None:
     except EngineError as exc:
         fail(exc)
     click.echo(
-        f"token {info.id} of {info.username} revoked at {info.revoked_at:%Y-%m-%d %H:%M} UTC"
+        _(
+            "token %(id)s of %(user)s revoked at %(when)s",
+            id=info.id,
+            user=info.username,
+            when=when(info.revoked_at, "UTC"),
+        )
     )
 
 
@@ -60,12 +68,19 @@ def list_(app: AppContext, username: str | None) -> None:
         session = uow.session
         rows = api_tokens.list_tokens(session, username)
     if not rows:
-        click.echo("no API tokens")
+        click.echo(_("no API tokens"))
         return
     for info in rows:
-        used = f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "never"
-        state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+        used = when(info.last_used_at, "UTC") if info.last_used_at else _("never")
+        state = (
+            _("revoked %(when)s", when=when(info.revoked_at, "UTC"))
+            if info.revoked_at
+            else _("active")
+        )
         click.echo(
-            f"{info.id}\t{info.username}\t{info.name or '-'}\tcreated {info.created_at:%Y-%m-%d %H:%M}"
-            f"\tlast used {used}\t{state}"
+            f"{info.id}\t{info.username}\t{info.name or '-'}\t"
+            + _("created %(when)s", when=when(info.created_at, "UTC"))
+            + "\t"
+            + _("last used %(when)s", when=used)
+            + f"\t{state}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError
 from engine.web_sessions import change_password, list_accounts, set_active
@@ -27,7 +27,13 @@ def password(app: AppContext, username: str, password: str) -> None:
             ended = change_password(uow, username, password, now=app.now())
     except EngineError as exc:
         fail(exc)
-    click.echo(f"password of {username} changed; {ended} signed-in session(s) ended")
+    click.echo(
+        _(
+            "password of %(user)s changed; %(count)s signed-in session(s) ended",
+            user=username,
+            count=ended,
+        )
+    )
 
 
 @users.command()
@@ -40,7 +46,13 @@ def deactivate(app: AppContext, username: str) -> None:
             ended = set_active(uow, username, False, now=app.now())
     except EngineError as exc:
         fail(exc)
-    click.echo(f"{username} deactivated; {ended} signed-in session(s) ended")
+    click.echo(
+        _(
+            "%(user)s deactivated; %(count)s signed-in session(s) ended",
+            user=username,
+            count=ended,
+        )
+    )
 
 
 @users.command()
@@ -53,7 +65,7 @@ def activate(app: AppContext, username: str) -> None:
             set_active(uow, username, True, now=app.now())
     except EngineError as exc:
         fail(exc)
-    click.echo(f"{username} activated")
+    click.echo(_("%(user)s activated", user=username))
 
 
 @users.command("list")
@@ -62,9 +74,10 @@ def list_(app: AppContext) -> None:
     """List staff accounts: username, role, unit, active, open web sessions."""
     with app.unit_of_work() as uow:
         rows = list_accounts(uow)
+    r = app.reader
     for row in rows:
-        state = "active" if row.active else "inactive"
+        state = _("active") if row.active else _("inactive")
         click.echo(
-            f"{row.username}\t{row.role}\t{row.unit or '-'}\t{state}\t"
-            f"{row.open_sessions} session(s)"
+            f"{row.username}\t{r.role(row.role)}\t{r.unit(row.unit) if row.unit else '-'}\t"
+            f"{state}\t" + _("%(count)s session(s)", count=row.open_sessions)
         )

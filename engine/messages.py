@@ -247,7 +247,9 @@ def _not_fed_back(m: dict[str, str], r: Reader) -> str:
 
 @rule(r"you already answered for (?P<n>\S+); a supervisor has your answer")
 def _answered(m: dict[str, str], r: Reader) -> str:
-    return r.gettext("You already answered for %(number)s; a supervisor has your answer.", number=m["n"])
+    return r.gettext(
+        "You already answered for %(number)s; a supervisor has your answer.", number=m["n"]
+    )
 
 
 @rule(
@@ -287,7 +289,9 @@ def _ext_no_deadline(m: dict[str, str], r: Reader) -> str:
 
 @rule(r"extension #(?P<id>\d+) was already (?P<status>\w+)")
 def _ext_decided(m: dict[str, str], r: Reader) -> str:
-    status = {"approved": r.gettext("approved"), "refused": r.gettext("refused")}.get(m["status"], m["status"])
+    status = {"approved": r.gettext("approved"), "refused": r.gettext("refused")}.get(
+        m["status"], m["status"]
+    )
     return r.gettext("Extension #%(id)s was already %(status)s.", id=m["id"], status=status)
 
 
@@ -373,7 +377,9 @@ def _f_note(m: dict[str, str], r: Reader) -> str:
 
 @rule(r"is too long \((?P<n>\d+) characters; at most (?P<max>\d+)\)")
 def _f_long(m: dict[str, str], r: Reader) -> str:
-    return r.gettext("is too long (%(count)s characters; at most %(max)s).", count=m["n"], max=m["max"])
+    return r.gettext(
+        "is too long (%(count)s characters; at most %(max)s).", count=m["n"], max=m["max"]
+    )
 
 
 @rule(r"(?P<when>.+?) is in the past; give a later time")
@@ -629,7 +635,9 @@ def report_text(r: Reader, item: Callable[[str, str], str] | None = None) -> Rep
         "reopen_rate": r.gettext("Reopen rate"),
     }
     # %(...)s placeholders stay for the engine to fill; gettext returned them untouched.
-    return ReportText(words=words, item=item or (lambda section, code: report_item(r, section, code)))
+    return ReportText(
+        words=words, item=item or (lambda section, code: report_item(r, section, code))
+    )
 
 
 def report_item(r: Reader, section: str, item: str) -> str:

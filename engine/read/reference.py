@@ -127,6 +127,7 @@ class TicketLine:
     category: str | None
     unit_code: str | None
     due_at: datetime | None
+    timezone: str = "UTC"  # the campaign's: times are shown in it
 
 
 def ticket_lines(
@@ -140,16 +141,21 @@ def ticket_lines(
     """The command line's ticket list, oldest first."""
     query = (
         select(
-            Ticket.number, Ticket.state, Ticket.version, Ticket.category, Unit.code, Ticket.due_at
+            Ticket.number,
+            Ticket.state,
+            Ticket.version,
+            Ticket.category,
+            Unit.code,
+            Ticket.due_at,
+            Campaign.timezone,
         )
+        .join(Campaign, Campaign.id == Ticket.campaign_id)
         .outerjoin(Unit, Unit.id == Ticket.unit_id)
         .order_by(Ticket.id)
         .limit(max(1, min(limit, 10_000)))
     )
     if campaign:
-        query = query.join(Campaign, Campaign.id == Ticket.campaign_id).where(
-            Campaign.code == campaign
-        )
+        query = query.where(Campaign.code == campaign)
     if state:
         query = query.where(Ticket.state == state)
     if unit:
