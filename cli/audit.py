@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.context import AppContext, act_as, fail, pass_app
+from cli.context import AppContext, _, act_as, fail, pass_app
 from cli.main import main
 from engine import audit as audit_log
 from engine import checkpoint as checkpoints
@@ -58,12 +58,18 @@ def verify(
             trusted = checkpoints.trusted_keys(app.settings, public_keys)
             header = checkpoints.check_file(checkpoint_file, trusted, allow_unsigned=allow_unsigned)
             signed = (
-                f"signed by {header.key_status} key {header.key_id}"
+                _("signed by %(status)s key %(key)s", status=header.key_status, key=header.key_id)
                 if header.key_id
-                else "UNSIGNED"
+                else _("UNSIGNED")
             )
             click.echo(
-                f"checkpoint of {header.taken_at}: {header.tickets} tickets, {signed}", err=True
+                _(
+                    "checkpoint of %(when)s: %(count)s tickets, %(signed)s",
+                    when=header.taken_at,
+                    count=header.tickets,
+                    signed=signed,
+                ),
+                err=True,
             )
             with db.read_snapshot(app.engine) as conn:
                 problems.extend(checkpoints.compare(conn, checkpoint_file, header))
@@ -73,14 +79,20 @@ def verify(
         fail(exc)
     if not problems:
         click.echo(
-            "transition log intact"
-            + (" and consistent with the checkpoint" if checkpoint_file else "")
+            _("transition log intact and consistent with the checkpoint")
+            if checkpoint_file
+            else _("transition log intact")
         )
         return
+    show_problems(problems)
+    click.echo(_("%(count)s problem(s) found", count=len(problems)), err=True)
+    raise SystemExit(1)
+
+
+def show_problems(problems: list[Any]) -> None:
+    """One line per problem: its kind (EDITED, DELETED... a code) and what was found."""
     for problem in problems:
         click.echo(f"{problem.kind.upper()}: {problem.message}")
-    click.echo(f"{len(problems)} problem(s) found", err=True)
-    raise SystemExit(1)
 
 
 @audit.command()
@@ -100,15 +112,23 @@ def checkpoint(app: AppContext, output: Path, unsigned: bool) -> None:
         key = None if unsigned else checkpoints.signing_key(app.settings)
         if key is None and not unsigned:
             raise checkpoints.CheckpointError(
-                "no checkpoint_key_file is configured: run `rectiflow audit keygen` and set it "
-                "(or pass --unsigned)"
+                _(
+                    "no checkpoint_key_file is configured: run `rectiflow audit keygen` and set "
+                    "it (or pass --unsigned)"
+                )
             )
         written = take_checkpoint(app, output, key)
     except EngineError as exc:
         fail(exc)
     click.echo(
-        f"checkpoint of {written.tickets} tickets written to {output} "
-        + (f"(signed by key {written.key_id})" if written.key_id else "(UNSIGNED)")
+        _(
+            "checkpoint of %(count)s tickets written to %(file)s (%(signed)s)",
+            count=written.tickets,
+            file=output,
+            signed=_("signed by key %(key)s", key=written.key_id)
+            if written.key_id
+            else _("UNSIGNED"),
+        )
     )
 
 
@@ -145,8 +165,15 @@ def keygen(private_path: Path, public_path: Path | None) -> None:
         kid = checkpoints.generate_key_pair(private_path, public_path)
     except EngineError as exc:
         fail(exc)
-    click.echo(f"key {kid}: private {private_path}, public {public_path}")
-    click.echo("set checkpoint_key_file to the private key; keep a copy of the public one apart")
+    click.echo(
+        _(
+            "key %(key)s: private %(private)s, public %(public)s",
+            key=kid,
+            private=private_path,
+            public=public_path,
+        )
+    )
+    click.echo(_("set checkpoint_key_file to the private key; keep a copy of the public one apart"))
 
 
 @audit.command()
@@ -171,7 +198,9 @@ def export(app: AppContext, fmt: str, ticket: str | None, output: str | None) ->
                     count = audit_log.export(
                         audit_log.iter_log(session, ticket=ticket), handle, fmt
                     )
-                click.echo(f"{count} rows written to {output}", err=True)
+                click.echo(
+                    _("%(count)s rows written to %(file)s", count=count, file=output), err=True
+                )
             else:
                 audit_log.export(audit_log.iter_log(session, ticket=ticket), sys.stdout, fmt)
     except EngineError as exc:

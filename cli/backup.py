@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.audit import show_problems
+from cli.context import AppContext, _, fail, pass_app
 from cli.main import main
 from engine import backup as backups
 from engine import checkpoint, db
@@ -14,9 +15,10 @@ from engine.errors import EngineError
 
 
 def _problems(problems: list, what: str) -> None:  # type: ignore[type-arg]
-    for problem in problems:
-        click.echo(f"{problem.kind.upper()}: {problem.message}")
-    click.echo(f"{len(problems)} problem(s) found in {what}", err=True)
+    show_problems(problems)
+    click.echo(
+        _("%(count)s problem(s) found in %(what)s", count=len(problems), what=what), err=True
+    )
 
 
 @main.command("backup")
@@ -39,16 +41,22 @@ def backup_command(app: AppContext, output: Path) -> None:
     except EngineError as exc:
         fail(exc)
     signed = (
-        f"signed by key {result.signed_by}"
+        _("signed by key %(key)s", key=result.signed_by)
         if result.signed_by
-        else "UNSIGNED (no checkpoint_key_file)"
+        else _("UNSIGNED (no checkpoint_key_file)")
     )
-    click.echo(f"backup of {result.tickets} tickets written to {result.path}")
-    click.echo(f"checkpoint {result.checkpoint} ({signed})")
+    click.echo(
+        _(
+            "backup of %(count)s tickets written to %(file)s",
+            count=result.tickets,
+            file=result.path,
+        )
+    )
+    click.echo(_("checkpoint %(file)s (%(signed)s)", file=result.checkpoint, signed=signed))
     if result.problems:
-        _problems(result.problems, "the copied log")
+        _problems(result.problems, _("the copied log"))
         raise SystemExit(1)
-    click.echo("the copy's transition log verifies")
+    click.echo(_("the copy's transition log verifies"))
 
 
 @main.command("restore")
@@ -75,15 +83,22 @@ def restore_command(
     except EngineError as exc:
         fail(exc)
     signed = (
-        f"signed by {result.key_status} key {result.signed_by}"
+        _("signed by %(status)s key %(key)s", status=result.key_status, key=result.signed_by)
         if result.signed_by
-        else "UNSIGNED: it shows the copy is whole, not who made it"
+        else _("UNSIGNED: it shows the copy is whole, not who made it")
     )
-    click.echo(f"restored {result.tickets} tickets from {copy_file}; checkpoint {signed}")
+    click.echo(
+        _(
+            "restored %(count)s tickets from %(file)s; checkpoint %(signed)s",
+            count=result.tickets,
+            file=copy_file,
+            signed=signed,
+        )
+    )
     if result.problems:
-        _problems(result.problems, "the restored database")
+        _problems(result.problems, _("the restored database"))
         raise SystemExit(1)
-    click.echo("the restored transition log verifies")
+    click.echo(_("the restored transition log verifies"))
 
 
 @main.command("copy")
@@ -102,8 +117,15 @@ def copy_command(app: AppContext, target_url: str, batch: int) -> None:
         target.dispose()
     total = sum(result.rows.values())
     url = target.url.render_as_string(hide_password=True)
-    click.echo(f"{total} rows in {len(result.rows)} tables copied to {url}")
+    click.echo(
+        _(
+            "%(rows)s rows in %(tables)s tables copied to %(url)s",
+            rows=total,
+            tables=len(result.rows),
+            url=url,
+        )
+    )
     if result.problems:
-        _problems(result.problems, "the target")
+        _problems(result.problems, _("the target"))
         raise SystemExit(1)
-    click.echo("the target's transition log verifies; point database_url at it")
+    click.echo(_("the target's transition log verifies; point database_url at it"))
