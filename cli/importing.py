@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError, ValidationError
 from engine.importing import ColumnMapping, ImportRejected, Progress, import_file, template
+from engine.messages import translate
 
 
 def _mapping(pairs: tuple[str, ...]) -> ColumnMapping:
@@ -29,8 +30,8 @@ def _mapping(pairs: tuple[str, ...]) -> ColumnMapping:
         name, sep, header = pair.partition("=")
         if not sep or not header.strip():
             raise ValidationError(
-                f"--mapping {pair!r}: write FIELD=HEADER, e.g. text=意见内容",
-                fields={"mapping": "write FIELD=HEADER"},
+                _("--mapping %(pair)s: write FIELD=HEADER, e.g. text=意见内容", pair=repr(pair)),
+                fields={"mapping": _("write FIELD=HEADER")},
             )
         overrides.setdefault(name.strip(), []).append(header.strip())
     return ColumnMapping.with_overrides(overrides)
@@ -81,7 +82,17 @@ def import_command(
                 click.echo("", err=True)
             shown["phase"] = p.phase
         percent = 100 * p.done // p.total if p.total else 100
-        click.echo(f"\r{p.phase}: {p.rows} rows ({percent}%)", nl=False, err=True)
+        click.echo(
+            "\r"
+            + _(
+                "%(phase)s: %(rows)s rows (%(percent)s%%)",
+                phase=p.phase,
+                rows=p.rows,
+                percent=percent,
+            ),
+            nl=False,
+            err=True,
+        )
 
     try:
         column_mapping = _mapping(mapping)
@@ -101,12 +112,16 @@ def import_command(
             )
     except ImportRejected as exc:
         rejects_path.unlink(missing_ok=True)
-        click.echo(f"error: {exc.message.split(': ', 1)[0]}", err=True)
+        r = app.reader
+        click.echo(
+            _("error: %(message)s", message=translate(exc.message.split(": ", 1)[0], r)),
+            err=True,
+        )
         for error in exc.errors:
-            click.echo(f"  {error}", err=True)
+            click.echo(f"  {translate(str(error), r)}", err=True)
         if exc.bad_rows:
             click.echo(
-                "nothing was imported; fix the rows, or run again with --accept-good-rows",
+                _("nothing was imported; fix the rows, or run again with --accept-good-rows"),
                 err=True,
             )
         raise SystemExit(2) from None
@@ -118,14 +133,26 @@ def import_command(
     if not result.rejected:
         rejects_path.unlink(missing_ok=True)
     click.echo(
-        f"{result.created} opinions imported into {campaign_code}"
-        f" ({result.rows} rows; {result.already_imported} already imported; "
-        f"{result.duplicates_in_file} repeated in the file; {result.empty_rows} empty rows"
-        + (f"; encoding {result.encoding}" if result.encoding else "")
-        + ")"
+        _(
+            "%(created)s opinions imported into %(code)s (%(rows)s rows; %(already)s already "
+            "imported; %(repeated)s repeated in the file; %(empty)s empty rows%(encoding)s)",
+            created=result.created,
+            code=campaign_code,
+            rows=result.rows,
+            already=result.already_imported,
+            repeated=result.duplicates_in_file,
+            empty=result.empty_rows,
+            encoding=_("; encoding %(name)s", name=result.encoding) if result.encoding else "",
+        )
     )
     if result.rejected:
-        click.echo(f"{result.rejected} bad rows written to {rejects_path}")
+        click.echo(
+            _(
+                "%(count)s bad rows written to %(file)s",
+                count=result.rejected,
+                file=rejects_path,
+            )
+        )
 
 
 @main.command("import-template")
@@ -134,7 +161,7 @@ def import_command(
 def import_template(fmt: str, output: str) -> None:
     """Write the spreadsheet template clerks fill in (header row and one example)."""
     Path(output).write_bytes(template(fmt))
-    click.echo(f"template written to {output}")
+    click.echo(_("template written to %(file)s", file=output))
 
 
 @main.group()
@@ -156,10 +183,12 @@ def duplicates_find(app: AppContext, campaign_code: str, threshold: float) -> No
     except EngineError as exc:
         fail(exc)
     for group in groups:
-        click.echo(f"group {group.group}: {len(group.numbers)} tickets")
+        click.echo(
+            _("group %(group)s: %(count)s tickets", group=group.group, count=len(group.numbers))
+        )
         for number, text in zip(group.numbers, group.texts, strict=True):
             click.echo(f"  {number}  {text[:70]}")
-    click.echo(f"{len(groups)} groups")
+    click.echo(_("%(count)s groups", count=len(groups)))
 
 
 @duplicates.command("act")
@@ -183,5 +212,6 @@ def duplicates_act(
             )
     except EngineError as exc:
         fail(exc)
+    r = app.reader
     for f in fired:
-        click.echo(f"{f.number}: {f.from_state} -> {f.to_state}")
+        click.echo(f"{f.number}: {r.state(f.from_state)} → {r.state(f.to_state)}")
