@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app
 from cli.main import main
 from cli.scheduler import (
     SchedulerLock,
@@ -46,7 +46,7 @@ def _check_audit_key(app: AppContext) -> None:
         fail(exc)
     if warning:
         log.warning(warning)
-        click.echo(f"WARNING: {warning}", err=True)
+        click.echo(_("WARNING: %(warning)s", warning=warning), err=True)
 
 
 def _is_sqlite(app: AppContext) -> bool:
@@ -65,7 +65,9 @@ def sweep(app: AppContext, now_text: str | None, batch: int | None, listing: boo
     _set_now(app, now_text)
     if batch is not None:
         if batch < 1:
-            fail(ValidationError("--batch must be at least 1", fields={"batch": "at least 1"}))
+            fail(
+                ValidationError(_("--batch must be at least 1"), fields={"batch": _("at least 1")})
+            )
         app.settings.setdefault("worker", {})["sweep_batch"] = batch
     done = 0
 
@@ -73,17 +75,35 @@ def sweep(app: AppContext, now_text: str | None, batch: int | None, listing: boo
         nonlocal done
         done += 1
         if listing:
+            r = app.reader
             for f in part.firings:
-                what = "warning" if f.kind == "warning" else f"level {f.level} ({f.kind})"
+                what = (
+                    _("warning")
+                    if f.kind == "warning"
+                    else _("level %(level)s (%(kind)s)", level=f.level, kind=f.kind)
+                )
                 click.echo(
-                    f"{f.ticket}\t{what}\tdue {f.due_at.isoformat()}\tunit {f.unit_code or '-'}"
-                    f"\t{len(f.notified)} notified"
+                    f"{f.ticket}\t{what}\t"
+                    + _("due %(due)s", due=f.due_at.isoformat())
+                    + "\t"
+                    + _("unit %(unit)s", unit=r.unit(f.unit_code) if f.unit_code else "-")
+                    + "\t"
+                    + _("%(count)s notified", count=len(f.notified))
                 )
         kinds = Counter("warning" if f.kind == "warning" else "escalation" for f in part.firings)
         click.echo(
-            f"batch {done}: {len(part.firings)} fired ({kinds['warning']} warnings, "
-            f"{kinds['escalation']} breaches or escalations), {len(part.notification_ids)} "
-            f"notices, {part.skipped} already fired, {part.deferred} deferred"
+            _(
+                "batch %(batch)s: %(fired)s fired (%(warnings)s warnings, %(escalations)s "
+                "breaches or escalations), %(notices)s notices, %(skipped)s already fired, "
+                "%(deferred)s deferred",
+                batch=done,
+                fired=len(part.firings),
+                warnings=kinds["warning"],
+                escalations=kinds["escalation"],
+                notices=len(part.notification_ids),
+                skipped=part.skipped,
+                deferred=part.deferred,
+            )
         )
 
     try:
@@ -91,10 +111,17 @@ def sweep(app: AppContext, now_text: str | None, batch: int | None, listing: boo
     except EngineError as exc:
         fail(exc)
     click.echo(
-        f"{result.fired} timers fired at {app.now().isoformat()} "
-        f"({result.warnings} warnings, {result.breaches} breaches, {result.escalations} "
-        f"escalations; {result.transactions} transactions, longest "
-        f"{result.longest_transaction_seconds:.2f} s)"
+        _(
+            "%(fired)s timers fired at %(now)s (%(warnings)s warnings, %(breaches)s breaches, "
+            "%(escalations)s escalations; %(transactions)s transactions, longest %(longest)s s)",
+            fired=result.fired,
+            now=app.now().isoformat(),
+            warnings=result.warnings,
+            breaches=result.breaches,
+            escalations=result.escalations,
+            transactions=result.transactions,
+            longest=f"{result.longest_transaction_seconds:.2f}",
+        )
     )
 
 
@@ -115,14 +142,20 @@ def worker(app: AppContext, sweep_seconds: float | None) -> None:
         lock = SchedulerLock(database_url(app.settings))
         if not lock.acquire():
             click.echo(
-                f"error: another scheduler (pid {lock.holder()}) already sweeps this database; "
-                "SQLite takes one",
+                _(
+                    "error: another scheduler (pid %(pid)s) already sweeps this database; "
+                    "SQLite takes one",
+                    pid=lock.holder(),
+                ),
                 err=True,
             )
             raise SystemExit(2)
     scheduler = build_scheduler(app, blocking=True, sweep_seconds=sweep_seconds)
     click.echo(
-        f"worker: sweeping every {scheduler.get_job('sweep').trigger.interval} (Ctrl-C stops)"
+        _(
+            "worker: sweeping every %(interval)s (Ctrl-C stops)",
+            interval=scheduler.get_job("sweep").trigger.interval,
+        )
     )
     try:
         scheduler.start()
@@ -144,7 +177,7 @@ def digest(app: AppContext, campaign_code: str, now_text: str | None) -> None:
         ids = run_digest(app, campaign_code)
     except EngineError as exc:
         fail(exc)
-    click.echo(f"{len(ids)} digest notices written")
+    click.echo(_("%(count)s digest notices written", count=len(ids)))
 
 
 def _local_instant(text: str, tz: ZoneInfo, *, end_of_day: bool) -> datetime:
@@ -210,8 +243,12 @@ def simulate(
             click.echo(line)
     total = sum(d.fired for d in days)
     click.echo(
-        f"{total} timers fired up to {until.astimezone(tz).isoformat()}"
-        + (" (dry run: rolled back)" if dry_run else "")
+        _(
+            "%(count)s timers fired up to %(until)s",
+            count=total,
+            until=app.reader.when(until, camp.timezone),
+        )
+        + (_(" (dry run: rolled back)") if dry_run else "")
     )
 
 
@@ -234,8 +271,13 @@ def serve(app: AppContext, host: str, port: int, threads: int, no_worker: bool) 
     problem = _port_problem(host, port)
     if problem is not None:
         click.echo(
-            f"error: cannot listen on {host}:{port} ({problem}); is another rectiflow "
-            "running? Stop it, or choose another port with --port",
+            _(
+                "error: cannot listen on %(host)s:%(port)s (%(problem)s); is another rectiflow "
+                "running? Stop it, or choose another port with --port",
+                host=host,
+                port=port,
+                problem=problem,
+            ),
             err=True,
         )
         raise SystemExit(2)
@@ -252,19 +294,29 @@ def serve(app: AppContext, host: str, port: int, threads: int, no_worker: bool) 
         if lock.acquire():
             scheduler = build_scheduler(app, blocking=False)
             scheduler.start()
-            click.echo("embedded scheduler started")
+            click.echo(_("embedded scheduler started"))
         else:
-            click.echo(f"scheduler already running (pid {lock.holder()}); serving without one")
+            click.echo(
+                _(
+                    "scheduler already running (pid %(pid)s); serving without one",
+                    pid=lock.holder(),
+                )
+            )
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    url = f"http://{shown}:{port}/"
     click.echo(
-        f"rectiflow is listening on http://{shown}:{port}/"
-        + (f" with the clock at {app.now_text}" if app.now_text else "")
-        + " — press Ctrl+C to stop"
+        _(
+            "rectiflow is listening on %(url)s with the clock at %(now)s — press Ctrl+C to stop",
+            url=url,
+            now=app.now_text,
+        )
+        if app.now_text
+        else _("rectiflow is listening on %(url)s — press Ctrl+C to stop", url=url)
     )
     try:
         server.run()
     except KeyboardInterrupt:
-        click.echo("stopped")
+        click.echo(_("stopped"))
     finally:
         server.close()
         if scheduler is not None:
