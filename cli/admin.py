@@ -1,4 +1,4 @@
-"""``rectiflow users|units|campaigns|routing|workflows ...`` and ``audit verify-admin``.
+"""``rectiflow users|units|campaigns|routing ...`` and ``audit verify-admin``.
 
 Each command acts as ``--as USER`` (refused unless the policy grants that user the
 ``admin.*`` permission) or, without it, as the operator of the installation (a shell on
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from cli.audit import audit
-from cli.context import AppContext, fail, pass_app
+from cli.audit import audit, show_problems
+from cli.context import AppContext, _, fail, pass_app, when
 from cli.main import main
 from cli.users import users
 from engine import admin as admin_services
@@ -89,10 +89,15 @@ def users_create(
             )
     except EngineError as exc:
         fail(exc)
+    r = app.reader
     click.echo(
-        f"user {info.username} created ({info.role}"
-        + (f", {info.unit}" if info.unit else "")
-        + "); they must change the password at their first sign-in"
+        _(
+            "user %(user)s created (%(role)s%(unit)s); they must change the password at their "
+            "first sign-in",
+            user=info.username,
+            role=r.role(info.role),
+            unit=_(", ") + r.unit(info.unit) if info.unit else "",
+        )
     )
 
 
@@ -127,7 +132,16 @@ def users_update(
             )
     except EngineError as exc:
         fail(exc)
-    click.echo(f"user {info.username}: {info.role}, {info.unit or 'no unit'}, {info.display_name}")
+    r = app.reader
+    click.echo(
+        _(
+            "user %(user)s: %(role)s, %(unit)s, %(name)s",
+            user=info.username,
+            role=r.role(info.role),
+            unit=r.unit(info.unit) if info.unit else _("no unit"),
+            name=info.display_name,
+        )
+    )
 
 
 @users.command("reset-password")
@@ -142,7 +156,12 @@ def users_reset_password(app: AppContext, target: str, password: str, username: 
             admin_services.reset_password(uow, who(uow, username), target, password)
     except EngineError as exc:
         fail(exc)
-    click.echo(f"password of {target} reset; they must change it at their next sign-in")
+    click.echo(
+        _(
+            "password of %(user)s reset; they must change it at their next sign-in",
+            user=target,
+        )
+    )
 
 
 @users.command("passwd")
@@ -164,7 +183,7 @@ def users_passwd(app: AppContext, target: str, current: str, new_password: str) 
             )
     except EngineError as exc:
         fail(exc)
-    click.echo(f"password of {target} changed")
+    click.echo(_("password of %(user)s changed", user=target))
 
 
 # -- units --------------------------------------------------------------------
@@ -182,7 +201,21 @@ def units_list(app: AppContext) -> None:
     with app.unit_of_work() as uow:
         nodes = admin_read.unit_tree(uow.session)
     for n in nodes:
-        click.echo(f"{'  ' * n.depth}{n.code}\t{n.kind}\t{n.name}\t{n.users} user(s)")
+        click.echo(
+            f"{'  ' * n.depth}{n.code}\t{unit_kind(n.kind)}\t{app.reader.unit(n.code)}\t"
+            + _("%(count)s user(s)", count=n.users)
+        )
+
+
+def unit_kind(kind: str) -> str:
+    kinds = {
+        "bureau": _("bureau"),
+        "department": _("department"),
+        "station": _("police station"),
+        "brigade": _("brigade"),
+        "office": _("office"),
+    }
+    return kinds.get(kind, kind)
 
 
 @units.command("create")
@@ -216,7 +249,11 @@ def units_create(
             )
     except EngineError as exc:
         fail(exc)
-    click.echo(f"unit {code} created" + (f" under {parent}" if parent else ""))
+    click.echo(
+        _("unit %(code)s created under %(parent)s", code=code, parent=parent)
+        if parent
+        else _("unit %(code)s created", code=code)
+    )
 
 
 @units.command("update")
@@ -244,7 +281,7 @@ def units_update(
             )
     except EngineError as exc:
         fail(exc)
-    click.echo(f"unit {code} updated")
+    click.echo(_("unit %(code)s updated", code=code))
 
 
 # -- campaigns ----------------------------------------------------------------
@@ -261,11 +298,19 @@ def campaigns_list(app: AppContext) -> None:
     """One line per campaign: code, dates, deadline, workflow, intake, tickets."""
     with app.unit_of_work() as uow:
         rows = admin_read.campaigns(uow.session)
+    r = app.reader
     for c in rows:
-        intake = f"intake closed {c.intake_closed_at:%Y-%m-%d}" if c.intake_closed_at else "open"
+        intake = (
+            _("intake closed %(day)s", day=r.day(c.intake_closed_at, c.timezone))
+            if c.intake_closed_at
+            else _("intake open")
+        )
         click.echo(
-            f"{c.code}\t{c.starts_on}..{c.ends_on}\tdeadline {c.rectification_deadline:%Y-%m-%d %H:%M} UTC"
-            f"\t{c.workflow}\t{intake}\t{c.tickets} ticket(s)\t{c.name}"
+            f"{c.code}\t{r.day(c.starts_on)} – {r.day(c.ends_on)}\t"
+            + _("deadline %(when)s", when=when(c.rectification_deadline, c.timezone))
+            + f"\t{c.workflow}\t{intake}\t"
+            + _("%(count)s ticket(s)", count=c.tickets)
+            + f"\t{r.campaign(c.code)}"
         )
 
 
@@ -282,7 +327,7 @@ def campaigns_load(app: AppContext, path: Path, username: str | None) -> None:
             code = campaign.code
     except EngineError as exc:
         fail(exc)
-    click.echo(f"campaign {code} loaded from {path}")
+    click.echo(_("campaign %(code)s loaded from %(file)s", code=code, file=path))
 
 
 @campaigns.command("close")
@@ -297,7 +342,11 @@ def campaigns_close(app: AppContext, code: str, reopen: bool, username: str | No
             admin_services.close_intake(uow, who(uow, username), code, reopen=reopen)
     except EngineError as exc:
         fail(exc)
-    click.echo(f"campaign {code}: intake {'open again' if reopen else 'closed'}")
+    click.echo(
+        _("campaign %(code)s: intake open again", code=code)
+        if reopen
+        else _("campaign %(code)s: intake closed", code=code)
+    )
 
 
 # -- routing ------------------------------------------------------------------
@@ -313,10 +362,16 @@ def routing() -> None:
 def routing_list(app: AppContext) -> None:
     with app.unit_of_work() as uow:
         rows = admin_read.routing_rules(uow.session)
+    reader = app.reader
     for r in rows:
         click.echo(
-            f"{r.id}\t{r.campaign or 'all campaigns'}\tcategory {r.category or '*'}"
-            f"\tarea {r.area or '*'}\t→ {r.unit}"
+            f"{r.id}\t{reader.campaign(r.campaign) if r.campaign else _('all campaigns')}\t"
+            + _(
+                "category %(category)s", category=reader.category(r.category) if r.category else "*"
+            )
+            + "\t"
+            + _("area %(area)s", area=r.area or "*")
+            + f"\t→ {reader.unit(r.unit)}"
         )
 
 
@@ -344,7 +399,7 @@ def routing_add(
             rule_id = rule.id
     except EngineError as exc:
         fail(exc)
-    click.echo(f"routing rule {rule_id} added")
+    click.echo(_("routing rule %(id)s added", id=rule_id))
 
 
 @routing.command("delete")
@@ -357,26 +412,7 @@ def routing_delete(app: AppContext, rule_id: int, username: str | None) -> None:
             admin_services.delete_routing_rule(uow, who(uow, username), rule_id)
     except EngineError as exc:
         fail(exc)
-    click.echo(f"routing rule {rule_id} deleted")
-
-
-# -- workflows ----------------------------------------------------------------
-
-
-@main.group()
-def workflows() -> None:
-    """Workflow versions."""
-
-
-@workflows.command("list")
-@pass_app
-def workflows_list(app: AppContext) -> None:
-    """Each workflow version, with the campaigns that run on it."""
-    with app.unit_of_work() as uow:
-        used = admin_read.workflow_use(uow.session)
-    for wf in app.ctx.registry.all():
-        campaigns_on = ", ".join(used.get((wf.name, wf.version), [])) or "no campaign"
-        click.echo(f"{wf.name}\tv{wf.version}\t{len(wf.states)} states\t{campaigns_on}")
+    click.echo(_("routing rule %(id)s deleted", id=rule_id))
 
 
 # -- the admin log --------------------------------------------------------------
@@ -391,9 +427,8 @@ def verify_admin(app: AppContext) -> None:
         problems = adminlog.verify(uow.session, key=uow.audit_key)
         rows = admin_read.admin_log_count(uow.session)
     if not problems:
-        click.echo(f"admin log intact ({rows} change(s))")
+        click.echo(_("admin log intact (%(count)s change(s))", count=rows))
         return
-    for problem in problems:
-        click.echo(f"{problem.kind.upper()}: {problem.message}")
-    click.echo(f"{len(problems)} problem(s) found", err=True)
+    show_problems(problems)
+    click.echo(_("%(count)s problem(s) found", count=len(problems)), err=True)
     raise SystemExit(1)

@@ -1,4 +1,9 @@
-"""``rectiflow workflow validate|list|migrate`` and ``rectiflow campaign load``."""
+"""``rectiflow workflow validate|list|migrate`` and ``rectiflow campaign load``.
+
+One ``workflow`` group for processes and their administration. ``rectiflow workflows
+list`` (the administration's former group) stays a hidden alias of ``workflow list``
+for one release and says so on stderr.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError
 from engine.policy import load_policy_file
@@ -40,14 +45,21 @@ def validate(app: AppContext, files: tuple[Path, ...]) -> None:
         found, problems = validate_workflow_file(path, policy, registry)
         if problems:
             bad += 1
-            click.echo(f"{path}: {len(problems)} problem(s)")
+            click.echo(_("%(file)s: %(count)s problem(s)", file=path, count=len(problems)))
             for problem in problems:
                 click.echo(f"  {problem}")
         else:
             assert found is not None
             click.echo(
-                f"{path}: {found.key} is valid ({len(found.states)} states, "
-                f"{len(found.triggers)} triggers, {len(found.queues)} queues)"
+                _(
+                    "%(file)s: %(key)s is valid (%(states)s states, %(triggers)s triggers, "
+                    "%(queues)s queues)",
+                    file=path,
+                    key=found.key,
+                    states=len(found.states),
+                    triggers=len(found.triggers),
+                    queues=len(found.queues),
+                )
             )
     raise SystemExit(1 if bad else 0)
 
@@ -56,7 +68,8 @@ def validate(app: AppContext, files: tuple[Path, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @pass_app
 def list_(app: AppContext, fmt: str) -> None:
-    """Every workflow version installed, with how many tickets run on each."""
+    """Every workflow version installed: its title, the campaigns and programmes that run
+    on it, how many tickets (open ones too)."""
     from engine.versions import list_versions
 
     try:
@@ -65,13 +78,37 @@ def list_(app: AppContext, fmt: str) -> None:
     except EngineError as exc:
         fail(exc)
     if fmt == "json":
-        click.echo(json.dumps([v.__dict__ for v in versions], indent=2))
+        click.echo(json.dumps([v.__dict__ for v in versions], indent=2, ensure_ascii=False))
         return
+    r = app.reader
     for v in versions:
         click.echo(
-            f"{v.name} v{v.version}  {v.states} states, {v.triggers} triggers, "
-            f"{v.tickets} tickets ({v.open_tickets} open)  {v.title}  [{v.source}]"
+            f"{v.name} v{v.version}  "
+            + _(
+                "%(states)s states, %(triggers)s triggers, %(tickets)s tickets (%(open)s open)",
+                states=v.states,
+                triggers=v.triggers,
+                tickets=v.tickets,
+                open=v.open_tickets,
+            )
+            + f"  {r.title(v.titles, v.title)}  "
+            + _("campaigns: %(codes)s", codes=", ".join(v.campaigns) or _("none"))
+            + f"  [{v.source}]"
         )
+
+
+@main.group("workflows", hidden=True)
+def workflows_alias() -> None:
+    """Former name of ``workflow`` (``workflows list``); kept for one release."""
+    click.echo(
+        _(
+            "note: `rectiflow workflows` is now `rectiflow workflow`; the old name goes next release"
+        ),
+        err=True,
+    )
+
+
+workflows_alias.add_command(list_, "list")
 
 
 @workflow.command("migrate")
@@ -109,7 +146,11 @@ def migrate(
         problems = exc.details.get("problems")
         if problems:
             click.echo(
-                f"error: {exc.details.get('file', plan_path)}: the plan is refused", err=True
+                _(
+                    "error: %(file)s: the plan is refused",
+                    file=exc.details.get("file", plan_path),
+                ),
+                err=True,
             )
             for p in problems:
                 click.echo(f"  {p['item']}: {p['problem']}", err=True)
@@ -137,10 +178,14 @@ def load(app: AppContext, file: Path) -> None:
     try:
         with app.unit_of_work() as uow:
             found = load_campaign_file(uow, file)
-            line = (
-                f"{found.code}: {'continuous programme' if found.continuous else 'campaign'} "
-                f"{found.name!r} on {found.workflow_name} v{found.workflow_version}, "
-                f"{len(found.categories)} categories"
+            line = _(
+                "%(code)s: %(what)s %(name)s on %(workflow)s v%(version)s, %(count)s categories",
+                code=found.code,
+                what=_("continuous programme") if found.continuous else _("campaign"),
+                name=repr(found.name),
+                workflow=found.workflow_name,
+                version=found.workflow_version,
+                count=len(found.categories),
             )
     except EngineError as exc:
         fail(exc)

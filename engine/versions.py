@@ -97,10 +97,17 @@ class VersionInfo:
     triggers: int
     tickets: int
     open_tickets: int
+    # {zh_CN, en}; ``title`` is the English one.
+    titles: dict[str, str] = field(default_factory=dict)
+    # The campaigns and programmes that take new tickets on this version, by code.
+    campaigns: tuple[str, ...] = ()
 
 
 def list_versions(uow: UnitOfWork) -> list[VersionInfo]:
-    """Every workflow version the registry holds, with how many tickets run on it."""
+    """Every workflow version the registry holds, with how many tickets run on it and the
+    campaigns and programmes that run on it."""
+    from engine.read.admin import workflow_use
+
     rows = uow.session.execute(
         select(
             tickets_t.c.workflow_name,
@@ -110,6 +117,7 @@ def list_versions(uow: UnitOfWork) -> list[VersionInfo]:
         ).group_by(tickets_t.c.workflow_name, tickets_t.c.workflow_version)
     ).all()
     counts = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+    used = workflow_use(uow.session)
     return [
         VersionInfo(
             name=wf.name,
@@ -120,6 +128,8 @@ def list_versions(uow: UnitOfWork) -> list[VersionInfo]:
             triggers=len(wf.triggers),
             tickets=counts.get((wf.name, wf.version), (0, 0))[0],
             open_tickets=counts.get((wf.name, wf.version), (0, 0))[1],
+            titles=dict(wf.titles),
+            campaigns=tuple(used.get((wf.name, wf.version), [])),
         )
         for wf in uow.registry.all()
     ]
