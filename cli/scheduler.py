@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from cli.context import AppContext
 from engine import mailer, notifications, timers
 from engine.errors import ConfigError
+from engine.i18n import Readers
 from engine.read import reference
 from engine.settings import PROJECT_ROOT, project_path
 
@@ -86,6 +87,7 @@ def run_sweep(
 ) -> timers.SweepTotals:
     """One sweep at the app's clock; e-mail (and ``listing``) after each committed batch."""
     smtp = mailer.SmtpSettings.from_settings(app.settings)
+    readers = Readers.of(app.ctx)  # each letter in its recipient's language
     now = app.now()
     worker = app.settings.get("worker", {})
     batch = int(worker.get("sweep_batch", timers.DEFAULT_BATCH))
@@ -99,7 +101,7 @@ def run_sweep(
     def deliver(part: timers.SweepResult) -> None:
         if listing is not None:
             listing(part)
-        mailer.deliver(app.sessions, part.notification_ids, smtp=smtp, now=now)
+        mailer.deliver(app.sessions, part.notification_ids, smtp=smtp, now=now, readers=readers)
 
     result = timers.sweep(
         app.ctx,
@@ -117,7 +119,7 @@ def run_sweep(
             result.longest_transaction_seconds,
         )
     # Notices written outside the sweep (web and API actions) go out here too.
-    mailer.deliver_pending(app.sessions, smtp=smtp, now=now)
+    mailer.deliver_pending(app.sessions, smtp=smtp, now=now, readers=readers)
     return result
 
 
@@ -136,7 +138,13 @@ def run_digest(app: AppContext, campaign: str) -> list[int]:
     now = app.now()
     with app.unit_of_work() as uow:
         ids = notifications.send_daily_digest(uow.session, campaign=campaign, now=now)
-    mailer.deliver(app.sessions, ids, smtp=mailer.SmtpSettings.from_settings(app.settings), now=now)
+    mailer.deliver(
+        app.sessions,
+        ids,
+        smtp=mailer.SmtpSettings.from_settings(app.settings),
+        now=now,
+        readers=Readers.of(app.ctx),
+    )
     log.info("digest of %s: %d notices", campaign, len(ids))
     return ids
 

@@ -190,6 +190,39 @@ def reader_for(
     )
 
 
+@dataclass
+class Readers:
+    """A ``Reader`` per locale, for messages to many people (e-mails): each recipient's
+    stored language, else the organisation's (``default_locale``)."""
+
+    settings: Mapping[str, Any]
+    registry: Any = None
+    policy: Any = None
+    sessions: Callable[[], Session] | None = None
+    _made: dict[str, Reader] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, ctx: Any) -> Readers:
+        """The readers of an engine context (its settings, workflows, policy, database)."""
+        return cls(ctx.settings, ctx.registry, ctx.policy, ctx.sessions)
+
+    def __call__(self, locale: str | None) -> Reader:
+        chosen = locale if locale in LANGUAGES else default_locale(self.settings)
+        if chosen not in self._made:
+            found = reader_for(self.settings, chosen, registry=self.registry, policy=self.policy)
+            if self.sessions is not None:
+                found.display = self._names
+            self._made[chosen] = found
+        return self._made[chosen]
+
+    def _names(self) -> Any:
+        from engine.read.reference import display_names
+
+        assert self.sessions is not None
+        with self.sessions() as session:
+            return display_names(session)
+
+
 def user_locale(session: Session, username: str) -> str | None:
     """The stored language preference of ``username`` (None: none stored, or no such user)."""
     from sqlalchemy import select

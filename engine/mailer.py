@@ -1,5 +1,9 @@
 """Optional e-mail delivery of inbox notices over SMTP, after the transaction commits.
 
+Each letter is written in its recipient's language: the stored preference, else the
+organisation's ``default_locale`` (the inbox keeps the engine's sentence; the letter
+is translated through the same table as the pages, ``engine.messages``).
+
 Off by default (``[smtp] enabled = false`` in config/default.toml). Delivery
 never runs inside the transaction that wrote the notices: a rolled-back firing
 sends nothing, and a mail server that is down never blocks or undoes a firing.
@@ -21,7 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import ensure_utc
 from engine.errors import ConfigError
+from engine.i18n import Readers
+from engine.messages import notice_text
 from engine.models import Notification, Ticket, User
+from engine.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +67,16 @@ class SmtpSettings:
 
 
 def _message(
-    smtp: SmtpSettings, to: str, subject: str, body: str, number: str | None
+    smtp: SmtpSettings, to: str, text: Mapping[str, str], number: str | None, locale: str
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = smtp.sender
     msg["To"] = to
-    msg["Subject"] = f"[rectiflow] {subject}"
+    msg["Subject"] = f"[rectiflow] {text['subject']}"
+    msg["Content-Language"] = locale.replace("_", "-")
     if number:
         msg["X-Rectiflow-Ticket"] = number
-    msg.set_content(body or subject)
+    msg.set_content(text["body"] or text["subject"])
     return msg
 
 
@@ -78,9 +86,12 @@ def deliver(
     *,
     smtp: SmtpSettings,
     now: datetime,
+    readers: Readers | None = None,
 ) -> int:
     """E-mail the committed notices ``notification_ids`` to users who have an address.
 
+    Each is written in the recipient's language (``readers``: the engine context's,
+    ``Readers.of(ctx)``; by default the installation's settings without titles).
     Does nothing when SMTP is disabled. Each sent notice is stamped
     ``emailed_at`` in its own short transaction; a failure is logged and the
     notice stays unsent (it is in the inbox anyway). Returns how many were sent.
@@ -94,7 +105,12 @@ def deliver(
     with sessions() as session:
         rows = session.execute(
             select(
-                Notification.id, Notification.subject, Notification.body, User.email, Ticket.number
+                Notification.id,
+                Notification.subject,
+                Notification.body,
+                User.email,
+                User.locale,
+                Ticket.number,
             )
             .join(User, User.id == Notification.user_id)
             .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
@@ -108,6 +124,7 @@ def deliver(
         ).all()
     if not rows:
         return 0
+    readers = readers or Readers(load_settings(), sessions=sessions)
     sent: list[int] = []
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
@@ -116,10 +133,10 @@ def deliver(
             if smtp.username:
                 client.login(smtp.username, smtp.password)
             for row in rows:
+                reader = readers(row.locale)
+                text = notice_text(row, reader)
                 try:
-                    client.send_message(
-                        _message(smtp, row.email, row.subject, row.body, row.number)
-                    )
+                    client.send_message(_message(smtp, row.email, text, row.number, reader.locale))
                     sent.append(row.id)
                 except smtplib.SMTPException as exc:
                     log.warning("notice %s to %s not sent: %s", row.id, row.email, exc)
@@ -147,6 +164,7 @@ def deliver_pending(
     now: datetime,
     window: timedelta = timedelta(days=1),
     limit: int = 500,
+    readers: Readers | None = None,
 ) -> int:
     """E-mail notices written by anyone (web actions, the API, the sweep) and not yet sent.
 
@@ -175,4 +193,4 @@ def deliver_pending(
             )
         )
         session.rollback()
-    return deliver(sessions, ids, smtp=smtp, now=now) if ids else 0
+    return deliver(sessions, ids, smtp=smtp, now=now, readers=readers) if ids else 0
