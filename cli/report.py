@@ -8,11 +8,12 @@ import sys
 
 import click
 
-from cli.context import AppContext, act_as, fail, pass_app
+from cli.context import AppContext, _, act_as, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError, ValidationError
+from engine.messages import report_text
 from engine.read import reference
-from engine.report import FORMATS, campaign_report, write_report
+from engine.report import ENGLISH, FORMATS, campaign_report, write_report
 from engine.service_report import render_service_text, service_report
 
 DRAFT = "docx"
@@ -31,9 +32,8 @@ DRAFT = "docx"
 )
 @click.option(
     "--lang",
-    default="zh_CN",
-    show_default=True,
-    help="Language of the docx draft: zh_CN (the bureau's) or en.",
+    type=click.Choice(("zh_CN", "en")),
+    help="Language of the docx draft (default: the output's language, see `rectiflow --lang`).",
 )
 @click.option(
     "--output",
@@ -49,7 +49,7 @@ def report(
     campaign_code: str,
     as_of: str | None,
     fmt: str,
-    lang: str,
+    lang: str | None,
     output: str | None,
     username: str | None,
 ) -> None:
@@ -59,11 +59,11 @@ def report(
     rectification and feedback with the exemplary cases, what remains) from the same data.
     """
     if fmt == DRAFT:
-        _draft(app, campaign_code, as_of, lang, output, username)
+        _draft(app, campaign_code, as_of, lang or app.reader.locale, output, username)
         return
     try:
         if fmt == "xlsx" and not output:
-            raise ValidationError("an xlsx report needs a file: add -o report.xlsx")
+            raise ValidationError(_("an xlsx report needs a file: add -o report.xlsx"))
         # A report tolerates a few seconds of lag: the standby, when one is close enough.
         with app.ctx.reading() as (uow, choice):
             act_as(uow, username, "report.view")
@@ -73,27 +73,33 @@ def report(
                 # report, as text or JSON.
                 if fmt not in ("text", "json"):
                     raise ValidationError(
-                        f"{campaign_code} has the service report: use --format text or json"
+                        _(
+                            "%(code)s has the service report: use --format text or json",
+                            code=campaign_code,
+                        )
                     )
                 service = service_report(uow, campaign_code, as_of=as_of)
                 click.echo(
                     json.dumps(service, indent=2, ensure_ascii=False)
                     if fmt == "json"
-                    else render_service_text(service),
+                    else render_service_text(service, app.reader),
                     nl=fmt == "json",
                 )
                 return
             data = campaign_report(uow, campaign_code, as_of=as_of, now=app.now())
         if app.ctx.read_source.has_standby:
-            click.echo(f"read from the {choice.header}", err=True)
+            click.echo(_("read from the %(source)s", source=choice.header), err=True)
     except EngineError as exc:
         fail(exc)
+    # Text and XLSX are read by people: in the reader's language. JSON and CSV are read by
+    # programs and keep their keys and headings.
+    words = report_text(app.reader) if fmt in ("text", "xlsx") else ENGLISH
     if output:
         with open(output, "wb") as handle:
-            write_report(data, fmt, handle)
-        click.echo(f"report ({fmt}) written to {output}", err=True)
+            write_report(data, fmt, handle, words)
+        click.echo(_("report (%(format)s) written to %(file)s", format=fmt, file=output), err=True)
     else:
-        write_report(data, fmt, sys.stdout.buffer)
+        write_report(data, fmt, sys.stdout.buffer, words)
         sys.stdout.flush()
 
 
@@ -120,7 +126,9 @@ def _draft(
     path = output or f"situation-report-{campaign_code}-{day}-{lang}.docx"
     with open(path, "wb") as handle:
         handle.write(buffer.getvalue())
-    click.echo(f"situation report draft ({lang}) written to {path}", err=True)
+    click.echo(
+        _("situation report draft (%(lang)s) written to %(file)s", lang=lang, file=path), err=True
+    )
 
 
 @main.command("report-snapshots")
@@ -136,4 +144,6 @@ def report_snapshots(app: AppContext, campaign_code: str) -> None:
             days = take_snapshots(uow, campaign_code, now=app.now())
     except EngineError as exc:
         fail(exc)
-    click.echo(f"{len(days)} day(s) computed and kept for {campaign_code}")
+    click.echo(
+        _("%(count)s day(s) computed and kept for %(code)s", count=len(days), code=campaign_code)
+    )

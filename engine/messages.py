@@ -658,3 +658,20 @@ def report_item(r: Reader, section: str, item: str) -> str:
     if section == "by_state":
         return r.state(item)
     return item
+
+
+def source_title(r: Reader, source: str | None) -> str:
+    """How a ticket was received (its channel), in ``r``'s language."""
+    sources = {
+        "visit": r.gettext("visit to a household or unit"),
+        "meeting": r.gettext("symposium or meeting"),
+        "phone": r.gettext("telephone"),
+        "letter": r.gettext("letter or mailbox"),
+        "web": r.gettext("web form"),
+        "import": r.gettext("spreadsheet import"),
+        "open311": r.gettext("Open311 client"),
+        "api": r.gettext("API"),
+        "cli": r.gettext("command line"),
+        "unknown": r.gettext("unknown"),
+    }
+    return sources.get(source or "", source or "—")

@@ -24,6 +24,8 @@ from sqlalchemy import select
 from engine.context import UnitOfWork
 from engine.deadlines import campaign_clock, state_due
 from engine.errors import NotFound
+from engine.i18n import Reader
+from engine.messages import source_title
 from engine.models import Campaign, Ticket, TransitionLog, Unit
 from engine.report import resolve_as_of
 
@@ -145,12 +147,16 @@ def service_report(
     workflows = {(t.workflow_name, t.workflow_version) for t in tickets.values()}
     closed_states: set[str] = set()
     choices: list[str] = []
-    for name, version in workflows:
+    figure_titles: dict[str, dict[str, str]] = {}
+    satisfaction_field: str | None = None
+    for name, version in sorted(workflows):
         wf = uow.registry.get(name, version)
         closed_states |= wf.closed_states
         field_name = wf.report.satisfaction_field
         if field_name and field_name in wf.fields:
+            satisfaction_field = field_name
             choices += [c for c in wf.fields[field_name].choices if c not in choices]
+        figure_titles.update(wf.report.figure_titles)
     answered = sum(ratings.values())
     zone = ZoneInfo(campaign.timezone)
     judged = cutoff or uow.now()
@@ -192,6 +198,10 @@ def service_report(
             for code, values in sorted(per_unit.items(), key=lambda kv: kv[0])
         },
         "unit_names": {code: name for code, name in units.values()},
+        # What the workflow file calls each figure, in both languages (the keys stay codes).
+        "figure_titles": {f: figure_titles.get(f, {}) for f in on_time},
+        "satisfaction_field": satisfaction_field,
+        "workflows": sorted(f"{name} v{version}" for name, version in workflows),
     }
 
 
@@ -204,40 +214,117 @@ def _on_time_specs(uow: UnitOfWork, tickets: dict[int, Any]) -> list[tuple[str, 
     return seen
 
 
-def render_service_text(report: dict[str, Any]) -> str:
-    """The service report as plain text, for the terminal."""
+def figure_name(report: dict[str, Any], figure: str, r: Reader) -> str:
+    """An on-time figure's title (from the workflow file) in ``r``'s language."""
+    return r.title(report["figure_titles"].get(figure), figure.replace("_", " "))
+
+
+def item_name(report: dict[str, Any], section: str, key: str, r: Reader) -> str:
+    """A row of a ``by_...`` section, or a per-unit figure, in ``r``'s language: names and
+    titles, never codes."""
+    placeholders = {
+        "uncategorized": r.gettext("(uncategorized)"),
+        "unspecified": r.gettext("(no kind)"),
+        "none": r.gettext("(none)"),
+    }
+    if section == "by_channel":
+        return source_title(r, key)
+    if key in placeholders and section in ("by_category", "by_kind", "by_priority"):
+        return placeholders[key]
+    if section == "by_category":
+        return r.category(key)
+    if section == "by_kind":
+        return r.kind(key)
+    if section == "by_priority":
+        return r.choice("priority", key)
+    if section == "by_state":
+        return r.state(key)
+    if section == "returned":
+        return r.trigger(key)
+    if section == "per_unit":
+        if key == "tickets":
+            return r.gettext("Tickets")
+        if key == "returned":
+            return r.gettext("Returned")
+        if key.startswith("rated_"):
+            rating = r.choice(report.get("satisfaction_field") or "", key[len("rated_") :])
+            return r.gettext("Rated %(rating)s", rating=rating)
+        if key.endswith("_on_time") and key[: -len("_on_time")] in report["on_time"]:
+            figure = figure_name(report, key[: -len("_on_time")], r)
+            return r.gettext("%(figure)s on time", figure=figure)
+        if key in report["on_time"]:
+            return figure_name(report, key, r)
+    return key
+
+
+def unit_name(report: dict[str, Any], code: str, r: Reader) -> str:
+    return r.gettext("(no unit)") if code == "none" else r.unit(code)
+
+
+def render_service_text(report: dict[str, Any], r: Reader) -> str:
+    """The service report as plain text for the terminal, in ``r``'s language."""
     prog = report["programme"]
+
+    def listed(section: str) -> str:
+        return r.gettext(", ").join(
+            f"{item_name(report, section, k, r)} {v}" for k, v in report[section].items()
+        )
+
     lines = [
-        f"{prog['name']} ({prog['code']}), "
+        f"{r.campaign(prog['code'])} ({prog['code']}), "
         + (
-            "continuous service"
+            r.gettext(
+                "continuous service since %(day)s", day=r.day(date.fromisoformat(prog["starts_on"]))
+            )
             if prog["continuous"]
-            else f"{prog['starts_on']} – {prog['ends_on']}"
+            else f"{r.day(date.fromisoformat(prog['starts_on']))} – "
+            f"{r.day(date.fromisoformat(prog['ends_on']))}"
         ),
-        f"as of {report['as_of']}",
+        r.gettext(
+            "as of %(when)s",
+            when=r.when(datetime.fromisoformat(report["as_of"]), prog["timezone"]),
+        ),
         "",
-        f"Tickets: {report['total']}  closed {report['closed']}",
-        "By channel:   " + ", ".join(f"{k} {v}" for k, v in report["by_channel"].items()),
-        "By category:  " + ", ".join(f"{k} {v}" for k, v in report["by_category"].items()),
-        "By kind:      " + ", ".join(f"{k} {v}" for k, v in report["by_kind"].items()),
-        "By priority:  " + ", ".join(f"{k} {v}" for k, v in report["by_priority"].items()),
+        r.gettext(
+            "Tickets: %(total)s  closed %(closed)s", total=report["total"], closed=report["closed"]
+        ),
+        r.gettext("By channel: %(items)s", items=listed("by_channel")),
+        r.gettext("By category: %(items)s", items=listed("by_category")),
+        r.gettext("By kind: %(items)s", items=listed("by_kind")),
+        r.gettext("By priority: %(items)s", items=listed("by_priority")),
     ]
     for figure, f in report["on_time"].items():
         rate = f"{f['rate']}%" if f["rate"] is not None else "—"
         lines.append(
-            f"{figure.replace('_', ' ').capitalize()} on time: {f['on_time']} of {f['total']} "
-            f"({rate})"
+            r.gettext(
+                "%(figure)s on time: %(on_time)s of %(total)s (%(rate)s)",
+                figure=figure_name(report, figure, r),
+                on_time=f["on_time"],
+                total=f["total"],
+                rate=rate,
+            )
         )
-    lines.append(
-        "Returned:     " + (", ".join(f"{k} {v}" for k, v in report["returned"].items()) or "0")
-    )
+    lines.append(r.gettext("Returned: %(items)s", items=listed("returned") or "0"))
     sat = report["satisfaction"]
     rate = f"{sat['rate']}%" if sat["rate"] is not None else "—"
-    parts = ", ".join(f"{k} {v}" for k, v in sat.items() if k not in ("answered", "rate"))
-    lines.append(f"Satisfaction: {sat['answered']} rated ({parts}); satisfied rate {rate}")
+    parts = r.gettext(", ").join(
+        f"{r.choice(report.get('satisfaction_field') or '', k)} {v}"
+        for k, v in sat.items()
+        if k not in ("answered", "rate")
+    )
+    lines.append(
+        r.gettext(
+            "Satisfaction: %(answered)s rated (%(parts)s); satisfied rate %(rate)s",
+            answered=sat["answered"],
+            parts=parts,
+            rate=rate,
+        )
+    )
     lines.append("")
-    lines.append("Per unit:")
+    lines.append(r.gettext("Per unit:"))
     for code, values in report["per_unit"].items():
-        shown = ", ".join(f"{k} {v}" for k, v in values.items())
-        lines.append(f"  {report['unit_names'].get(code, code)}: {shown}")
+        shown = r.gettext(", ").join(
+            f"{item_name(report, 'per_unit', k, r)} {v}" for k, v in values.items()
+        )
+        lines.append(f"  {unit_name(report, code, r)}: {shown}")
     return "\n".join(lines) + "\n"

@@ -126,6 +126,11 @@ class QueueSpec:
     states: tuple[str, ...]
     permission: str
     scope: str = "all"
+    # {zh_CN: ..., en: ...}; ``title`` is the English one.
+    titles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def title_in(self, locale: str) -> str:
+        return pick(self.titles, locale, self.title)
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,11 @@ class ReportSpec:
     on_time: tuple[tuple[str, str], ...] = ()
     # Triggers that count as a ticket returned (sent back, reply returned).
     returned: tuple[str, ...] = ()
+    # Figure name -> {zh_CN, en}: what the report calls each on-time figure.
+    figure_titles: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
+
+    def figure_title(self, figure: str, locale: str) -> str:
+        return pick(self.figure_titles.get(figure), locale, figure.replace("_", " "))
 
 
 @dataclass(frozen=True)
@@ -328,7 +338,13 @@ class Workflow:
             "kinds": list(self.kinds),
             "priorities": list(self.priorities),
             "queues": [
-                {"name": q.name, "title": q.title, "states": list(q.states), "scope": q.scope}
+                {
+                    "name": q.name,
+                    "title": q.title,
+                    "titles": dict(q.titles),
+                    "states": list(q.states),
+                    "scope": q.scope,
+                }
                 for q in self.queues
             ],
             "fields": {
@@ -751,13 +767,15 @@ def _parse_queues(raw: Any, states: dict[str, Any], source: str) -> tuple[QueueS
         scope = q.get("scope", "all")
         if scope not in ("all", "unit"):
             raise _fail(source, item, f"scope must be 'all' or 'unit', got {scope!r}")
+        titles = _titles(q, source, item)
         out.append(
             QueueSpec(
                 name=qname,
-                title=str(q.get("title", qname.capitalize())),
+                title=titles["en"],
                 states=qstates,
                 permission=_require(q, "permission", str, source, item),
                 scope=scope,
+                titles=titles,
             )
         )
     return tuple(out)
@@ -797,11 +815,24 @@ def _parse_report(
     if sat is not None and (sat not in fields or fields[sat].type != "choice"):
         raise _fail(source, "report.satisfaction_field", f"{sat!r} is not a choice field")
     names = {t.name for t in triggers}
-    on_time = raw.get("on_time", {})
-    if not isinstance(on_time, dict) or any(
-        not isinstance(v, str) or v not in names for v in on_time.values()
-    ):
-        raise _fail(source, "report.on_time", "each figure must name a trigger of this workflow")
+    on_time: dict[str, str] = {}
+    figure_titles: dict[str, dict[str, str]] = {}
+    raw_on_time = raw.get("on_time", {})
+    if not isinstance(raw_on_time, dict):
+        raise _fail(source, "report.on_time", "must be a table of figures")
+    for figure, spec in raw_on_time.items():
+        item = f"report.on_time.{figure}"
+        if not isinstance(spec, dict):
+            raise _fail(
+                source,
+                item,
+                'must be a table: trigger = "...", title = { zh_CN = "...", en = "..." }',
+            )
+        trigger = spec.get("trigger")
+        if not isinstance(trigger, str) or trigger not in names:
+            raise _fail(source, item, f"trigger {trigger!r} is not a trigger of this workflow")
+        on_time[figure] = trigger
+        figure_titles[figure] = _titles(spec, source, item)
     returned = _str_list(raw.get("returned", []), source, "report.returned", "returned")
     unknown = [t for t in returned if t not in names]
     if unknown:
@@ -812,6 +843,7 @@ def _parse_report(
         satisfaction_field=sat,
         on_time=tuple(on_time.items()),
         returned=returned,
+        figure_titles=figure_titles,
     )
 
 

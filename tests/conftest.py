@@ -63,6 +63,13 @@ def _seed(engine: Engine) -> None:
         upsert_campaign(uow, campaign_without_phases(), source="tests/conftest.py")
 
 
+@pytest.fixture(autouse=True)
+def _cli_output_in_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests read the CLI's English sentences unless they choose a language themselves
+    (tests/integration/test_cli_i18n.py); the sample bureau's default is Chinese."""
+    monkeypatch.setenv("RECTIFLOW_LANG", "en")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

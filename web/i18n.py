@@ -247,17 +247,11 @@ def field_title(name: str, workflow: Any = None) -> str:
 
 
 def source_title(source: str | None) -> str:
-    sources = {
-        "visit": _("visit to a household or unit"),
-        "meeting": _("symposium or meeting"),
-        "phone": _("telephone"),
-        "letter": _("letter or mailbox"),
-        "web": _("web form"),
-        "import": _("spreadsheet import"),
-        "open311": _("Open311 client"),
-        "api": _("API"),
-    }
-    return sources.get(source or "", source or "—")
+    """How a ticket was received (a channel), in the reader's language."""
+    from engine.messages import source_title as title_in
+    from web.messages import reader
+
+    return title_in(reader(), source)
 
 
 def record_title(kind: str) -> str:

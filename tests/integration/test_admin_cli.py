@@ -80,7 +80,7 @@ def test_routing_and_workflows(run) -> None:  # type: ignore[no-untyped-def]
     added = run("routing", "add", "--unit", "luohe-station", "--area", "New town")
     assert added.exit_code == 0, added.output
     assert "area New town\t→ luohe-station" in run("routing", "list").output
-    assert "consultation\tv1" in run("workflows", "list").output
+    assert "consultation\tv1" in run("workflow", "list").output
 
 
 def test_serve_on_a_busy_port_is_one_line_of_error(run) -> None:  # type: ignore[no-untyped-def]

@@ -60,7 +60,7 @@ requires = ["decision", "note"]
 
 [[queues]]
 name = "intake"
-title = "Applications to take up"
+title = { zh_CN = "待受理的申请", en = "Applications to take up" }
 states = ["applied"]
 permission = "queue.intake"
 

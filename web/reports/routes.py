@@ -11,7 +11,7 @@ from engine.draft import LANGUAGES, write_draft
 from engine.forecast import unit_forecast
 from engine.read import reference
 from engine.report import FORMATS, ReportText, campaign_report, write_report
-from engine.service_report import service_report
+from engine.service_report import figure_name, item_name, service_report, unit_name
 from web import params
 from web.context import login_required, now
 from web.database import get_ctx, get_read_uow, get_session, get_uow
@@ -57,7 +57,23 @@ def campaign(code: str) -> Any:
     if found is not None and get_ctx().workflow(*found).report.on_time:
         # A service whose workflow names on-time figures (a hotline): the service report.
         service = service_report(get_uow(), code, as_of=request.args.get("as_of") or None)
-        return render_template("reports/service.html", report=service, code=code)
+        r = reader()
+
+        def item(report: dict[str, Any], section: str, key: str) -> str:
+            if section == "on_time":
+                return figure_name(report, key, r)
+            return item_name(report, section, key, r)
+
+        return render_template(
+            "reports/service.html",
+            report=service,
+            code=code,
+            service_item=item,
+            service_unit=lambda report, unit: unit_name(report, unit, r),
+            service_as_of=lambda report: r.when(
+                datetime.fromisoformat(report["as_of"]), report["programme"]["timezone"]
+            ),
+        )
     report = _report(code)
     as_of = request.args.get("as_of") or ""
     tz = report["campaign"]["timezone"]
