@@ -71,10 +71,12 @@ class AppContext:
             return reader_for(self.settings, locale)
 
         def names() -> Any:
+            # A read snapshot: the command may hold SQLite's write lock in its own transaction.
+            from engine.db import read_snapshot
             from engine.read.reference import display_names
 
-            with ctx.sessions() as session:
-                return display_names(session)
+            with read_snapshot(ctx.engine) as conn:
+                return display_names(Session(bind=conn))
 
         found = reader_for(self.settings, locale, registry=ctx.registry, policy=ctx.policy)
         found.display = names
@@ -92,9 +94,11 @@ class AppContext:
         username = current.params.get("username") if current is not None else None
         if not username or not self._database_usable():
             return None
+        from engine.db import read_snapshot
+
         try:
-            with self.ctx.sessions() as session:
-                return user_locale(session, str(username))
+            with read_snapshot(self.ctx.engine) as conn:
+                return user_locale(Session(bind=conn), str(username))
         except Exception:  # noqa: BLE001 - no schema yet: the default language
             return None
 
@@ -135,7 +139,7 @@ def reader() -> Reader:
     return app.reader if app is not None else Reader(locale=LANGUAGES[0])
 
 
-def _(message: str, **params: Any) -> str:
+def _(message: str, /, **params: Any) -> str:
     """``message`` in the reader's language (extracted by ``pybabel`` like the web's)."""
     return reader().gettext(message, **params)
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, support
 from babel.dates import format_skeleton
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from engine.errors import ValidationError
@@ -75,7 +76,7 @@ class Reader:
     workflow_name: str = "consultation"
     _names: Any = field(default=None, repr=False)
 
-    def gettext(self, message: str, **params: Any) -> str:
+    def gettext(self, message: str, /, **params: Any) -> str:
         """``message`` from the catalogue, its ``%(name)s`` placeholders filled."""
         found = self.translations.ugettext(message)
         return found % params if params else found
@@ -198,29 +199,31 @@ class Readers:
     settings: Mapping[str, Any]
     registry: Any = None
     policy: Any = None
-    sessions: Callable[[], Session] | None = None
+    engine: Engine | None = None
     _made: dict[str, Reader] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, ctx: Any) -> Readers:
         """The readers of an engine context (its settings, workflows, policy, database)."""
-        return cls(ctx.settings, ctx.registry, ctx.policy, ctx.sessions)
+        return cls(ctx.settings, ctx.registry, ctx.policy, ctx.engine)
 
     def __call__(self, locale: str | None) -> Reader:
         chosen = locale if locale in LANGUAGES else default_locale(self.settings)
         if chosen not in self._made:
             found = reader_for(self.settings, chosen, registry=self.registry, policy=self.policy)
-            if self.sessions is not None:
+            if self.engine is not None:
                 found.display = self._names
             self._made[chosen] = found
         return self._made[chosen]
 
     def _names(self) -> Any:
+        from engine.db import read_snapshot
         from engine.read.reference import display_names
 
-        assert self.sessions is not None
-        with self.sessions() as session:
-            return display_names(session)
+        assert self.engine is not None
+        # A read snapshot: it never waits for (or takes) SQLite's write lock.
+        with read_snapshot(self.engine) as conn:
+            return display_names(Session(bind=conn))
 
 
 def user_locale(session: Session, username: str) -> str | None:

@@ -124,7 +124,7 @@ def deliver(
         ).all()
     if not rows:
         return 0
-    readers = readers or Readers(load_settings(), sessions=sessions)
+    readers = readers or Readers(load_settings())
     sent: list[int] = []
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:

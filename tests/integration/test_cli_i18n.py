@@ -1,0 +1,131 @@
+"""The command line in the reader's language: --lang, RECTIFLOW_LANG, the --as user's stored
+preference, the organisation's default; refusals translated through the pages' table; times in
+the campaign's timezone as each language writes them; JSON keeps its keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, update
+
+from cli import main
+from engine.models import User
+
+
+@pytest.fixture
+def run(sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The CLI on a seeded database, with no language chosen by the environment."""
+    monkeypatch.delenv("RECTIFLOW_LANG", raising=False)
+
+    def _run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(
+            main, ["--database-url", sqlite_url, "--now", "2005-03-01T10:00+08:00", *args], env=env
+        )
+
+    return _run
+
+
+def _created_number(output: str) -> str:
+    return output.split()[1]
+
+
+def test_the_same_commands_speak_chinese_and_english(run) -> None:  # type: ignore[no-untyped-def]
+    zh = run("--lang", "zh_CN", "ticket", "create", "--campaign", "consultation-2005",
+             "--text", "路灯坏了")  # fmt: skip
+    assert zh.exit_code == 0, zh.output
+    assert "已登记" in zh.output and "回执查询码" in zh.output and "created" not in zh.output
+    en = run("--lang", "en", "ticket", "create", "--campaign", "consultation-2005",
+             "--text", "street light broken")  # fmt: skip
+    assert en.exit_code == 0, en.output
+    assert en.output.startswith("created ") and "receipt secret" in en.output
+    number = _created_number(en.output)
+
+    # A refusal from the engine, through the same table the pages use.
+    refused_zh = run("--lang", "zh_CN", "ticket", "fire", number, "rectify", "--as", "clerk")
+    assert refused_zh.exit_code == 2
+    assert refused_zh.output.startswith("错误：") and "is not allowed" not in refused_zh.output
+    refused_en = run("--lang", "en", "ticket", "fire", number, "rectify", "--as", "clerk")
+    assert refused_en.exit_code == 2 and refused_en.output.startswith("error: ")
+
+    # A ticket page: state titles, the due rule and the history in each language.
+    fired = run("--lang", "zh_CN", "ticket", "fire", number, "categorize", "--as", "clerk",
+                "--data", "category=traffic_management", "--data", "kind=criticism")  # fmt: skip
+    assert fired.exit_code == 0, fired.output
+    assert "→" in fired.output and "categorized" not in fired.output
+    shown_zh = run("--lang", "zh_CN", "ticket", "show", number).output
+    shown_en = run("--lang", "en", "ticket", "show", number).output
+    assert "办理记录：" in shown_zh and "交通管理" in shown_zh and "状态：" in shown_zh
+    assert "history:" in shown_en and "Traffic management" in shown_en
+    assert "traffic_management" not in shown_zh + shown_en
+
+    # Tables: users with their roles' and units' names.
+    users_zh = run("--lang", "zh_CN", "users", "list").output
+    assert "个会话" in users_zh and "session(s)" not in users_zh
+    assert "session(s)" in run("--lang", "en", "users", "list").output
+
+
+def test_dates_are_in_the_campaigns_timezone_as_each_language_writes_them(run) -> None:  # type: ignore[no-untyped-def]
+    made = run("--lang", "en", "ticket", "create", "--campaign", "consultation-2005",
+               "--text", "noise at night")  # fmt: skip
+    number = _created_number(made.output)
+    run("ticket", "fire", number, "categorize", "--as", "clerk",
+        "--data", "category=traffic_management", "--data", "kind=criticism")  # fmt: skip
+    shown_zh = run("--lang", "zh_CN", "ticket", "show", number).output
+    shown_en = run("--lang", "en", "ticket", "show", number).output
+    # Recorded at 10:00 Beijing time (02:00 UTC): the campaign's time, not UTC.
+    assert "2005年3月1日 10:00" in shown_zh
+    assert "Mar 1, 2005, 10:00" in shown_en
+    assert "02:00" not in shown_zh + shown_en
+
+
+def test_json_output_keeps_its_keys(run) -> None:  # type: ignore[no-untyped-def]
+    made = run("--lang", "zh_CN", "ticket", "create", "--campaign", "consultation-2005",
+               "--text", "x")  # fmt: skip
+    number = made.output.split()[1].split("（")[0]
+    out = run("--lang", "zh_CN", "ticket", "fire", number, "categorize", "--as", "clerk",
+              "--data", "category=traffic_management", "--data", "kind=criticism",
+              "--json")  # fmt: skip
+    assert json.loads(out.output) == {
+        "number": number,
+        "from": "received",
+        "to": "categorized",
+        "version": 2,
+    }
+    listed = json.loads(run("--lang", "zh_CN", "workflow", "list", "--format", "json").output)
+    assert {v["name"] for v in listed} >= {"consultation", "hotline"}
+
+
+def test_the_language_is_chosen_in_order(run, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    # No --lang, no RECTIFLOW_LANG, no --as: the organisation's default (zh_CN).
+    assert "没有待审批的延期申请" in run("extension", "list").output
+    # RECTIFLOW_LANG over the default; --lang over RECTIFLOW_LANG.
+    assert "no extension request" in run("extension", "list", env={"RECTIFLOW_LANG": "en"}).output
+    assert (
+        "没有待审批"
+        in run("--lang", "zh_CN", "extension", "list", env={"RECTIFLOW_LANG": "en"}).output
+    )
+    # The --as user's stored preference over the default.
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.username == "clerk").values(locale="en"))
+    engine.dispose()
+    made = run("ticket", "create", "--campaign", "consultation-2005", "--text", "y",
+               "--as", "clerk")  # fmt: skip
+    assert made.output.startswith("created "), made.output
+    # ...and --lang over the preference.
+    made_zh = run("--lang", "zh_CN", "ticket", "create", "--campaign", "consultation-2005",
+                  "--text", "z", "--as", "clerk")  # fmt: skip
+    assert "已登记" in made_zh.output
+
+
+def test_an_unknown_locale_is_one_clear_line_and_exit_2(run) -> None:  # type: ignore[no-untyped-def]
+    out = run("--lang", "fr", "extension", "list")
+    assert out.exit_code == 2
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 1 and "fr" in lines[0] and "zh_CN, en" in lines[0]
+    assert "Traceback" not in out.output
+    env = run("extension", "list", env={"RECTIFLOW_LANG": "klingon"})
+    assert env.exit_code == 2 and "RECTIFLOW_LANG" in env.output
+    assert len(env.output.strip().splitlines()) == 1
