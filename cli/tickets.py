@@ -9,7 +9,7 @@ import click
 from cli.context import AppContext, _, act_as, fail, pass_app, when
 from cli.main import main
 from engine.errors import EngineError, ValidationError
-from engine.messages import translate
+from engine.messages import log_title, translate
 from engine.models import User
 from engine.read import reference
 from engine.tickets import allowed_triggers, create_ticket, fire, get_actor, load_ticket_row
@@ -115,7 +115,7 @@ def show(app: AppContext, number: str, username: str | None) -> None:
             click.echo(_("history:"))
             for entry in reference.ticket_history(session, t.id, t.number):
                 click.echo(
-                    f"  {entry.seq:>3} {when(entry.at, tz)}  {r.trigger(entry.trigger, wf)}  "
+                    f"  {entry.seq:>3} {when(entry.at, tz)}  {log_title(r, entry.trigger, wf)}  "
                     f"{r.state(entry.from_state, wf) if entry.from_state else '-'} → "
                     f"{r.state(entry.to_state, wf)}  "
                     + _("by %(user)s (%(role)s)", user=entry.actor, role=r.role(entry.role))

@@ -544,6 +544,25 @@ def _due_hours(m: dict[str, str], r: Reader) -> str:
     return r.gettext("%(state)s: %(count)s hours", state=_state(r, m["s"]), count=m["n"])
 
 
+@rule(
+    r"state (?P<s>[a-z_]+): (?P<n>\d+) (?P<unit>working days?|calendar days?|hours?) "
+    r"from phase (?P<p>\S+) \((?P<d>\d{4}-\d\d-\d\d)\)"
+)
+def _due_from_phase(m: dict[str, str], r: Reader) -> str:
+    units = {
+        "working": r.gettext("%(count)s working days", count=m["n"]),
+        "calendar": r.gettext("%(count)s calendar days", count=m["n"]),
+        "hour": r.gettext("%(count)s hours", count=m["n"]),
+    }
+    return r.gettext(
+        "%(state)s: %(limit)s from the %(phase)s phase (%(date)s)",
+        state=_state(r, m["s"]),
+        limit=units[m["unit"].split()[0].rstrip("s")],
+        phase=m["p"],
+        date=m["d"],
+    )
+
+
 @rule(r"campaign deadline (?P<d>\d{4}-\d\d-\d\d)")
 def _due_cap(m: dict[str, str], r: Reader) -> str:
     return r.gettext("the campaign's rectification deadline %(date)s", date=m["d"])
@@ -675,3 +694,28 @@ def source_title(r: Reader, source: str | None) -> str:
         "unknown": r.gettext("unknown"),
     }
     return sources.get(source or "", source or "—")
+
+
+def event_title(r: Reader, kind: str) -> str:
+    """A log row that is not a workflow trigger (one of the engine's own events)."""
+    titles = {
+        "create": r.gettext("Recorded"),
+        "deadline_warning": r.gettext("Warning: due soon"),
+        "overdue": r.gettext("Overdue"),
+        "escalated": r.gettext("Escalated (supervision level raised)"),
+        "escalated_by_hand": r.gettext("Escalated by a supervisor"),
+        "extension_requested": r.gettext("Extension asked"),
+        "extension_approved": r.gettext("Extension approved"),
+        "extension_refused": r.gettext("Extension refused"),
+        "citizen_satisfied": r.gettext("Citizen satisfied"),
+        "citizen_unsatisfied": r.gettext("Citizen not satisfied"),
+        "reopen_refused": r.gettext("Reopen request refused"),
+        "service_requested": r.gettext("Category asked by the citizen"),
+    }
+    return titles.get(kind, kind.replace("_", " "))
+
+
+def log_title(r: Reader, trigger: str, workflow: Any = None) -> str:
+    """A log row's trigger by its title: the workflow's trigger, else the engine's event."""
+    found = r.trigger(trigger, workflow)
+    return event_title(r, trigger) if found == trigger else found

@@ -190,21 +190,10 @@ def trigger_title(trigger: str | None, workflow: Any = None) -> str:
 
 def event_title(kind: str) -> str:
     """Log rows that are not workflow triggers (the engine's own events)."""
-    titles = {
-        "create": _("Recorded"),
-        "deadline_warning": _("Warning: due soon"),
-        "overdue": _("Overdue"),
-        "escalated": _("Escalated (supervision level raised)"),
-        "escalated_by_hand": _("Escalated by a supervisor"),
-        "extension_requested": _("Extension asked"),
-        "extension_approved": _("Extension approved"),
-        "extension_refused": _("Extension refused"),
-        "citizen_satisfied": _("Citizen satisfied"),
-        "citizen_unsatisfied": _("Citizen not satisfied"),
-        "reopen_refused": _("Reopen request refused"),
-        "service_requested": _("Category asked by the citizen"),
-    }
-    return titles.get(kind, kind.replace("_", " "))
+    from engine.messages import event_title as title_in
+    from web.messages import reader
+
+    return title_in(reader(), kind)
 
 
 def kind_title(kind: str | None, workflow: Any = None) -> str:
