@@ -32,7 +32,7 @@ DRAFT = "docx"
 )
 @click.option(
     "--lang",
-    type=click.Choice(("zh_CN", "en")),
+    metavar="zh_CN|en",
     help="Language of the docx draft (default: the output's language, see `rectiflow --lang`).",
 )
 @click.option(

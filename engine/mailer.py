@@ -73,10 +73,11 @@ def _message(
     msg["From"] = smtp.sender
     msg["To"] = to
     msg["Subject"] = f"[rectiflow] {text['subject']}"
-    msg["Content-Language"] = locale.replace("_", "-")
     if number:
         msg["X-Rectiflow-Ticket"] = number
     msg.set_content(text["body"] or text["subject"])
+    # After set_content, which replaces the Content-* headers.
+    msg["Content-Language"] = locale.replace("_", "-")
     return msg
 
 

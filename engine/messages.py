@@ -422,7 +422,11 @@ def _f_officer_unit(m: dict[str, str], r: Reader) -> str:
 
 @rule(r"(?P<v>'[^']*') is not one of (?P<choices>.+)")
 def _f_choice(m: dict[str, str], r: Reader) -> str:
-    return r.gettext("%(value)s is not one of the choices offered.", value=_unquote(m["v"]))
+    return r.gettext(
+        "%(value)s is not one of the choices offered: %(choices)s.",
+        value=_unquote(m["v"]),
+        choices=m["choices"],
+    )
 
 
 # --- notices --------------------------------------------------------------------------------

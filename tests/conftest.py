@@ -63,11 +63,13 @@ def _seed(engine: Engine) -> None:
         upsert_campaign(uow, campaign_without_phases(), source="tests/conftest.py")
 
 
-@pytest.fixture(autouse=True)
-def _cli_output_in_english(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _cli_output_in_english() -> Iterator[None]:
     """Tests read the CLI's English sentences unless they choose a language themselves
     (tests/integration/test_cli_i18n.py); the sample bureau's default is Chinese."""
-    monkeypatch.setenv("RECTIFLOW_LANG", "en")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECTIFLOW_LANG", "en")
+        yield
 
 
 @pytest.fixture(scope="session")

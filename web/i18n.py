@@ -17,10 +17,8 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel import Locale, support
-from babel.dates import format_skeleton
 from flask import (
     Blueprint,
     Flask,
@@ -109,21 +107,15 @@ def title(titles: Mapping[str, str] | None, fallback: str = "") -> str:
 def local_datetime(value: datetime | None, tz: str) -> str:
     """A UTC time in the campaign's timezone, written the way the reader's language writes it
     (2005年3月1日 09:05; Mar 1, 2005, 09:05)."""
-    if value is None:
-        return "—"
-    locale = Locale.parse(locale_code())
-    moment = value.astimezone(ZoneInfo(tz))
-    day = format_skeleton("yMMMd", moment, locale=locale)
-    clock = format_skeleton("Hm", moment, locale=locale)
-    return str(locale.datetime_formats["medium"]).replace("{1}", day).replace("{0}", clock)
+    from web.messages import reader
+
+    return reader().when(value, tz)
 
 
 def local_date(value: date | datetime | None, tz: str | None = None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime) and tz:
-        value = value.astimezone(ZoneInfo(tz))
-    return format_skeleton("yMMMd", value, locale=Locale.parse(locale_code()))
+    from web.messages import reader
+
+    return reader().day(value, tz)
 
 
 class Names:

@@ -155,7 +155,7 @@ def test_an_unseen_workflow_through_cli_api_and_web(
         ],
     )
     assert made.exit_code == 0, made.output
-    assert "created P-0001 (state applied)" in made.output
+    assert "created P-0001 (Applied)" in made.output
     refused = runner.invoke(
         main,
         [
@@ -200,7 +200,7 @@ def test_an_unseen_workflow_through_cli_api_and_web(
             "note=ok",
         ],
     )
-    assert no.exit_code == 2 and "permit_clerk" in no.output
+    assert no.exit_code == 2 and "needs the role Permit clerk" in no.output
 
     # The API: create with the workflow's kind, fire with its fields.
     from engine.tokens import create_token
@@ -239,7 +239,7 @@ def test_an_unseen_workflow_through_cli_api_and_web(
     page = client.get("/desk/categorize?campaign=permits-2005")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Applications to take up" in html and number in html and "P-0001" not in html
+    assert "待受理的申请" in html and number in html and "P-0001" not in html  # its queue title
     detail = client.get(f"/tickets/{number}")
     assert detail.status_code == 200 and "take_up" in detail.get_data(as_text=True).lower().replace(
         " ", "_"

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from engine import db, timers
+from engine.i18n import Readers
 from engine.mailer import SmtpSettings, deliver, deliver_pending
 from engine.models import Notification, User
 from engine.notifications import notify
@@ -75,7 +77,9 @@ def test_notices_are_mailed_after_commit_once(
     msg = inbox.messages[0]
     assert msg["To"] == "officer@example.test"
     assert msg["X-Rectiflow-Ticket"] == number
-    assert "is due within 24 hours" in msg["Subject"]
+    # No stored preference: the organisation's language (zh_CN for the sample bureau).
+    assert msg["Content-Language"] == "zh-CN"
+    assert "将在 24 小时内到期" in _subject(msg) and "is due within" not in _subject(msg)
     with sessions() as s:
         ids = list(s.scalars(select(Notification.id)))
         assert (
@@ -84,6 +88,61 @@ def test_notices_are_mailed_after_commit_once(
     # Delivering the same notices again sends nothing more.
     assert deliver(sessions, ids, smtp=smtp, now=local(2005, 3, 14, 10)) == 0
     assert len(inbox.messages) == 1
+    engine.dispose()
+
+
+def _subject(msg: Any) -> str:
+    return str(make_header(decode_header(msg["Subject"])))
+
+
+def _body(msg: Any) -> str:
+    return str(msg.get_payload(decode=True).decode(msg.get_content_charset() or "utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("locale", "subject", "body", "absent"),
+    [
+        ("en", "is due within 24 hours", "must be done by", "将在"),
+        ("zh_CN", "将在 24 小时内到期", "须在", "is due within"),
+    ],
+)
+def test_each_letter_is_in_its_recipients_language(
+    sqlite_url: str,
+    smtp_server: tuple[Inbox, int],
+    locale: str,
+    subject: str,
+    body: str,
+    absent: str,
+) -> None:
+    """The inbox keeps the engine's sentence; the letter is written in the recipient's stored
+    language, state titles included (the engine context's readers)."""
+    inbox, port = smtp_server
+    engine = db.make_engine(sqlite_url)
+    sessions = db.session_factory(engine)
+    with sessions() as s:
+        assigned_ticket(s, local(2005, 2, 28, 10))
+        s.execute(
+            update(User)
+            .where(User.username == "traffic.officer")
+            .values(email="officer@example.test", locale=locale)
+        )
+        s.commit()
+    ctx = ctx_of(sessions)
+    result = swept(ctx, now=local(2005, 3, 14, 9))
+    smtp = SmtpSettings(enabled=True, host="127.0.0.1", port=port)
+    readers = Readers.of(ctx)
+    assert deliver(sessions, result.notification_ids, smtp=smtp, now=local(2005, 3, 14, 9),
+                   readers=readers) == 1  # fmt: skip
+    msg = inbox.messages[0]
+    assert msg["Content-Language"] == locale.replace("_", "-")
+    assert subject in _subject(msg) and absent not in _subject(msg)
+    text = _body(msg)
+    assert body in text and absent not in text
+    assert "(assigned)" not in text  # the state by its title, not its code
+    with sessions() as s:
+        # The inbox row is unchanged: the engine's sentence, translated where it is read.
+        stored = s.scalar(select(Notification.subject).where(Notification.user_id.is_not(None)))
+        assert stored is not None and "is due within 24 hours" in stored
     engine.dispose()
 
 

@@ -225,3 +225,37 @@ def test_a_choice_without_a_title_is_refused(definition: dict) -> None:
     _refused(definition, "field 'kind'", "choice 'praise' has no title")
     definition["fields"]["kind"]["choice_titles"]["praise"] = {"zh_CN": "表扬", "en": " "}
     _refused(definition, "field 'kind' choice 'praise'", "title lacks en")
+
+
+def _hotline() -> dict:
+    with (BUILTIN.parent / "hotline-v1.toml").open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def test_queue_titles_carry_both_languages(definition: dict) -> None:
+    wf = parse_workflow(definition, "wf.toml")
+    intake = next(q for q in wf.queues if q.name == "intake")
+    assert (intake.title_in("zh_CN"), intake.title_in("en")) == ("待分类", "To categorize")
+    plain = copy.deepcopy(definition)
+    plain["queues"][0]["title"] = "To categorize"
+    _refused(plain, "queue 'intake'", "title must give every language")
+    english_only = copy.deepcopy(definition)
+    english_only["queues"][1]["title"] = {"en": "Unit queue"}
+    _refused(english_only, "queue 'unit'", "title lacks zh_CN")
+
+
+def test_report_figures_carry_both_languages() -> None:
+    data = _hotline()
+    wf = parse_workflow(copy.deepcopy(data), "hotline.toml")
+    assert dict(wf.report.on_time) == {"signed_for": "sign_for", "handled": "reply"}
+    assert wf.report.figure_title("signed_for", "zh_CN") == "签收"
+    assert wf.report.figure_title("signed_for", "en") == "Signed for"
+    untitled = copy.deepcopy(data)
+    del untitled["report"]["on_time"]["handled"]["title"]["zh_CN"]
+    _refused(untitled, "report.on_time.handled", "title lacks zh_CN")
+    bare = copy.deepcopy(data)
+    bare["report"]["on_time"]["handled"] = "reply"
+    _refused(bare, "report.on_time.handled", "must be a table")
+    unknown = copy.deepcopy(data)
+    unknown["report"]["on_time"]["handled"]["trigger"] = "nope"
+    _refused(unknown, "report.on_time.handled", "'nope' is not a trigger")

@@ -54,6 +54,10 @@ def _extract(tmp_path: Path) -> set[str]:
 def test_every_message_has_a_chinese_translation_and_the_catalogues_are_current(tmp_path):
     extracted = _extract(tmp_path)
     assert len(extracted) > 300  # templates, flash messages, forms, refusals, notices
+    # The command line's output and the engine's sentences (shared by pages, CLI and e-mails)
+    # come from the same catalogue.
+    assert "no extension request is waiting" in extracted  # cli/extensions.py
+    assert "%(number)s is overdue (was due %(due)s)" in extracted  # engine/messages.py
     for locale in ("zh_CN", "en"):
         catalog = _catalog(locale)
         ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
@@ -88,6 +92,18 @@ def test_an_untranslated_template_string_is_caught(tmp_path, monkeypatch):
         assert "A sentence nobody translated yet" not in {m.id for m in _catalog("zh_CN")}
     finally:
         template.unlink()
+
+
+def test_an_untranslated_cli_string_is_caught(tmp_path):
+    """A new sentence in cli/ (``_`` from cli.context) is extracted, so the test above fails on
+    it until both catalogues have it."""
+    probe = PROJECT_ROOT / "cli" / "_probe_untranslated.py"
+    probe.write_text('from cli.context import _\n\nLINE = _("A CLI line nobody translated")\n')
+    try:
+        assert "A CLI line nobody translated" in _extract(tmp_path)
+        assert "A CLI line nobody translated" not in {m.id for m in _catalog("zh_CN")}
+    finally:
+        probe.unlink()
 
 
 def _text(response) -> str:

@@ -84,7 +84,7 @@ def test_hotline_desk_and_service_report(app: Flask, client: FlaskClient, login_
     page = client.get("/desk/categorize?campaign=hotline-12345")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "To dispatch" in html
+    assert "待派单" in html  # the queue's title in the reader's language (zh_CN by default)
     intake = client.get("/desk/intake?campaign=hotline-12345").get_data(as_text=True)
     assert 'value="complaint"' in intake and 'value="urgent"' in intake
     report = client.get("/reports/hotline-12345")
@@ -92,4 +92,10 @@ def test_hotline_desk_and_service_report(app: Flask, client: FlaskClient, login_
     text = report.get_data(as_text=True)
     # The operator reads the pages in Chinese (the report's labels are in the catalogues).
     assert 'lang="zh-CN"' in text
-    assert "Signed for 按时" in text and "按单位" in text and "常态化服务" in text
+    assert "按时签收" in text and "按单位" in text and "常态化服务" in text
+    assert "signed_for" not in text and "rated_" not in text  # titles, not codes
+    english = client.get("/reports/hotline-12345", headers={"Accept-Language": "en"})
+    shown = english.get_data(as_text=True)
+    assert (
+        "Signed for on time" in shown and "Handled on time" in shown and "signed_for" not in shown
+    )
