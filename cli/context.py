@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import FixedClock, SystemClock, parse_instant
 from engine.context import EngineContext, UnitOfWork, build_context
 from engine.errors import EngineError
-from engine.i18n import Reader, default_locale, reader_for, user_locale
+from engine.i18n import Reader, Readers, default_locale, reader_for, user_locale
 from engine.settings import load_settings
 from engine.titles import LANGUAGES
 
@@ -66,21 +66,11 @@ class AppContext:
     def reader(self) -> Reader:
         """The reader's language, settled on first use (after ``--as`` is parsed)."""
         locale = self.lang or self._as_user_locale() or default_locale(self.settings)
-        ctx = self.ctx if self._database_usable() else None
-        if ctx is None:
+        if not self._database_usable():
             return reader_for(self.settings, locale)
-
-        def names() -> Any:
-            # A read snapshot: the command may hold SQLite's write lock in its own transaction.
-            from engine.db import read_snapshot
-            from engine.read.reference import display_names
-
-            with read_snapshot(ctx.engine) as conn:
-                return display_names(Session(bind=conn))
-
-        found = reader_for(self.settings, locale, registry=ctx.registry, policy=ctx.policy)
-        found.display = names
-        return found
+        # Titles from the workflows and the policy; names read from a snapshot, since the
+        # command may hold SQLite's write lock in its own transaction.
+        return Readers.of(self.ctx)(locale)
 
     def _database_usable(self) -> bool:
         try:

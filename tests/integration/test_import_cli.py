@@ -52,7 +52,7 @@ def test_import_report_and_duplicates(sqlite_url: str, tmp_path: Path) -> None:
         "kind=criticism",
     )
     assert acted.exit_code == 0, acted.output  # type: ignore[attr-defined]
-    assert acted.output.count("received -> categorized") == 2  # type: ignore[attr-defined]
+    assert acted.output.count("Received → Categorized") == 2  # type: ignore[attr-defined]
 
     report = _run(sqlite_url, "report", "--campaign", "consultation-2005", "--format", "json")
     data = json.loads(report.output)  # type: ignore[attr-defined]

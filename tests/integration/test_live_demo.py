@@ -34,7 +34,7 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         main, ["--now", TODAY.isoformat(), "--database-url", url, "demo", "--no-report"]
     )
     assert out.exit_code == 0, out.output
-    assert "campaign live (running today, 2026-11-30): 14 tickets" in out.output, out.output
+    assert "campaign live (running today, Nov 30, 2026): 14 tickets" in out.output, out.output
     assert "at level 1" in out.output and "at level 2" in out.output
     assert "at level 3" in out.output
     return url

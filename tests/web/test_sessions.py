@@ -216,5 +216,5 @@ def test_cli_password_and_deactivate_end_sessions(app, login_as, db_session) -> 
     assert client.get("/supervisor/board").status_code == 302
     listed = CliRunner().invoke(main, ["--database-url", url, "users", "list"])
     assert (
-        "supervisor\tsupervisor\t" in listed.output and "\tinactive\t0 session(s)" in listed.output
+        "supervisor\tSupervisor\t" in listed.output and "\tinactive\t0 session(s)" in listed.output
     )
