@@ -694,6 +694,7 @@ def source_title(r: Reader, source: str | None) -> str:
         "import": r.gettext("spreadsheet import"),
         "open311": r.gettext("Open311 client"),
         "api": r.gettext("API"),
+        "wechat": r.gettext("WeChat"),
         "cli": r.gettext("command line"),
         "unknown": r.gettext("unknown"),
     }

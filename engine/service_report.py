@@ -231,23 +231,25 @@ def item_name(report: dict[str, Any], section: str, key: str, r: Reader) -> str:
         return source_title(r, key)
     if key in placeholders and section in ("by_category", "by_kind", "by_priority"):
         return placeholders[key]
+    wf = _workflow(report, r)
     if section == "by_category":
         return r.category(key)
     if section == "by_kind":
-        return r.kind(key)
+        return r.kind(key, wf)
     if section == "by_priority":
-        return r.choice("priority", key)
+        return r.choice("priority", key, wf)
     if section == "by_state":
-        return r.state(key)
+        return r.state(key, wf)
     if section == "returned":
-        return r.trigger(key)
+        return r.trigger(key, wf)
     if section == "per_unit":
         if key == "tickets":
             return r.gettext("Tickets")
         if key == "returned":
             return r.gettext("Returned")
         if key.startswith("rated_"):
-            rating = r.choice(report.get("satisfaction_field") or "", key[len("rated_") :])
+            field_name = report.get("satisfaction_field") or ""
+            rating = r.choice(field_name, key[len("rated_") :], _workflow(report, r))
             return r.gettext("Rated %(rating)s", rating=rating)
         if key.endswith("_on_time") and key[: -len("_on_time")] in report["on_time"]:
             figure = figure_name(report, key[: -len("_on_time")], r)
@@ -255,6 +257,15 @@ def item_name(report: dict[str, Any], section: str, key: str, r: Reader) -> str:
         if key in report["on_time"]:
             return figure_name(report, key, r)
     return key
+
+
+def _workflow(report: dict[str, Any], r: Reader) -> Any:
+    """The workflow the programme's tickets run on (its titles first), when the reader has
+    the registry and the report names one."""
+    if r.registry is None or not report.get("workflows"):
+        return None
+    name, version = report["workflows"][-1].rsplit(" v", 1)
+    return r.registry.get(name, int(version))
 
 
 def unit_name(report: dict[str, Any], code: str, r: Reader) -> str:
@@ -308,7 +319,7 @@ def render_service_text(report: dict[str, Any], r: Reader) -> str:
     sat = report["satisfaction"]
     rate = f"{sat['rate']}%" if sat["rate"] is not None else "—"
     parts = r.gettext(", ").join(
-        f"{r.choice(report.get('satisfaction_field') or '', k)} {v}"
+        f"{r.choice(report.get('satisfaction_field') or '', k, _workflow(report, r))} {v}"
         for k, v in sat.items()
         if k not in ("answered", "rate")
     )
