@@ -10,13 +10,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from engine.tickets import TEXT_MAX
 from engine.workflow import Workflow
 from web.choices import SelectField, options
-
-KIND_TITLES = {
-    "praise": _l("Praise"),
-    "criticism": _l("Criticism"),
-    "suggestion": _l("Suggestion"),
-    "request": _l("Request (a specific problem)"),
-}
+from web.i18n import locale_code
 
 
 class OpinionForm(FlaskForm):
@@ -54,13 +48,22 @@ class OpinionForm(FlaskForm):
     )
 
 
+def choice_title(workflow: Workflow, field: str, code: str) -> str:
+    """A kind's or priority's title in the reader's language, from the workflow's field of that
+    name (the code itself when the workflow gives it no title)."""
+    spec = workflow.fields.get(field)
+    return str(spec.choice_title(code, locale_code())) if spec and code in spec.choices else code
+
+
 def fit_to_workflow(form: OpinionForm, workflow: Workflow) -> None:
     """The kinds and priorities the programme's workflow declares, as the form's choices."""
     form.kind.choices = options(
-        ((k, KIND_TITLES.get(k, k)) for k in workflow.kinds), blank=_l("— not sure —")
+        ((k, choice_title(workflow, "kind", k)) for k in workflow.kinds), blank=_l("— not sure —")
     )
     if workflow.priorities:
-        form.priority.choices = options(((p, p) for p in workflow.priorities), blank=None)
+        form.priority.choices = options(
+            ((p, choice_title(workflow, "priority", p)) for p in workflow.priorities), blank=None
+        )
         if not form.priority.data and workflow.default_priority:
             form.priority.data = workflow.default_priority
     else:
