@@ -8,10 +8,12 @@ back, never the ticket rows, so a million tickets cost a handful of scans.
 or before T), each in the state of its last log row at or before T; solved
 means rectified at or before T (``rectified_at``), escalated means a
 government escalation recorded at or before T; citizens' answers and
-reopenings are counted from the log rows before T. Category, kind, unit and
-escalation level are read from the ticket as it is now (a ticket still
-``received`` at T counts as uncategorized), which is exact for the built-in
-workflow except for a later reassignment or escalation step.
+reopenings are counted from the log rows before T. Category, kind and unit are
+the ones the ticket had at T: the ``head`` its last log row before T leaves behind
+(migration 0007); a row written before 0007 has no head, and for it the ticket's
+current values stand in. The escalation level at T is the ladder step its clock had
+reached (timers fired by then). A ticket still ``received`` at T counts as
+uncategorized.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, not_, or_, select, true
+from sqlalchemy import JSON, Integer, String, and_, case, func, not_, or_, select, true
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Subquery
+from sqlalchemy.types import TypeEngine
 
 from engine.audit import safe_cell
 from engine.context import UnitOfWork
@@ -89,18 +93,31 @@ def _settled_states(workflow: Workflow) -> list[str]:
     return sorted(rectifying | set(workflow.final_states))
 
 
+def _head_value(
+    head: ColumnElement[Any], name: str, type_: TypeEngine[Any], dialect: str
+) -> ColumnElement[Any]:
+    """One column of a log row's ``head`` (canonical JSON text, ``engine.audit.HEAD_COLUMNS``)
+    read in SQL: ``json_extract`` on SQLite, ``json_extract_path_text`` on PostgreSQL."""
+    if dialect == "postgresql":
+        return sql_cast(func.json_extract_path_text(sql_cast(head, JSON), name), type_)
+    return func.json_extract(head, f"$.{name}", type_=type_)
+
+
 def _ticket_view(
-    campaign_id: int, cutoff: datetime | None, workflow: Workflow
+    campaign_id: int, cutoff: datetime | None, workflow: Workflow, dialect: str = "sqlite"
 ) -> tuple[Subquery, Any]:
-    """One row per ticket the system held at ``cutoff``: its state, rectification and
-    closing times then, and the columns counted; plus the current row of each ticket's
-    overdue clock at ``cutoff`` (None for the current report, which reads the ticket)."""
+    """One row per ticket the system held at ``cutoff``: its state, category, kind, unit,
+    rectification and closing times then, and the columns counted; plus the current row of
+    each ticket's overdue clock at ``cutoff`` (None for the current report, which reads the
+    ticket). ``dialect`` says how the log's ``head`` JSON is read."""
     t = Ticket.__table__
-    columns = [t.c.id, t.c.category, t.c.kind, t.c.unit_id]
     if cutoff is None:
         view = (
             select(
-                *columns,
+                t.c.id,
+                t.c.category,
+                t.c.kind,
+                t.c.unit_id,
                 t.c.escalation_level,
                 t.c.due_at,
                 t.c.rectified_at,
@@ -128,9 +145,24 @@ def _ticket_view(
         .subquery("last")
     )
     clock = _clock_at(campaign_id, cutoff)
+    # What the ticket was then: the head its last row before the cutoff left behind; a row
+    # from before migration 0007 has none, and the ticket's current values stand in.
+    headless = log.c.head.is_(None)
+    then = [
+        case(
+            (headless, current),
+            else_=_head_value(log.c.head, current.name, type_, dialect),
+        ).label(current.name)
+        for current, type_ in (
+            (t.c.category, String()),
+            (t.c.kind, String()),
+            (t.c.unit_id, Integer()),
+        )
+    ]
     view = (
         select(
-            *columns,
+            t.c.id,
+            *then,
             func.coalesce(clock.c.level, 0).label("escalation_level"),
             clock.c.due_at,
             last.c.rectified_at,
@@ -289,7 +321,7 @@ def campaign_report(
             campaign.ends_on + timedelta(days=1), time(0), tzinfo=zone
         ).astimezone(UTC)
     )
-    view, _ = _ticket_view(campaign.id, cutoff, workflow)
+    view, _ = _ticket_view(campaign.id, cutoff, workflow, session.get_bind().dialect.name)
     # A continuous programme has no deadline: everything solved is solved in time.
     in_time: ColumnElement[bool] = (
         view.c.rectified_at < deadline if deadline is not None else true()
