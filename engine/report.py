@@ -8,10 +8,12 @@ back, never the ticket rows, so a million tickets cost a handful of scans.
 or before T), each in the state of its last log row at or before T; solved
 means rectified at or before T (``rectified_at``), escalated means a
 government escalation recorded at or before T; citizens' answers and
-reopenings are counted from the log rows before T. Category, kind, unit and
-escalation level are read from the ticket as it is now (a ticket still
-``received`` at T counts as uncategorized), which is exact for the built-in
-workflow except for a later reassignment or escalation step.
+reopenings are counted from the log rows before T. Category, kind and unit are
+the ones the ticket had at T: the ``head`` its last log row before T leaves behind
+(migration 0007); a row written before 0007 has no head, and for it the ticket's
+current values stand in. The escalation level at T is the ladder step its clock had
+reached (timers fired by then). A ticket still ``received`` at T counts as
+uncategorized.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, not_, or_, select, true
+from sqlalchemy import JSON, Integer, String, and_, case, func, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Subquery
+from sqlalchemy.types import TypeEngine
 
 from engine.audit import safe_cell
 from engine.context import UnitOfWork
@@ -89,18 +93,31 @@ def _settled_states(workflow: Workflow) -> list[str]:
     return sorted(rectifying | set(workflow.final_states))
 
 
+def _head_value(
+    head: ColumnElement[Any], name: str, type_: TypeEngine[Any], dialect: str
+) -> ColumnElement[Any]:
+    """One column of a log row's ``head`` (canonical JSON text, ``engine.audit.HEAD_COLUMNS``)
+    read in SQL: ``json_extract`` on SQLite, ``json_extract_path_text`` on PostgreSQL."""
+    if dialect == "postgresql":
+        return sql_cast(func.json_extract_path_text(sql_cast(head, JSON), name), type_)
+    return func.json_extract(head, f"$.{name}", type_=type_)
+
+
 def _ticket_view(
-    campaign_id: int, cutoff: datetime | None, workflow: Workflow
+    campaign_id: int, cutoff: datetime | None, workflow: Workflow, dialect: str = "sqlite"
 ) -> tuple[Subquery, Any]:
-    """One row per ticket the system held at ``cutoff``: its state, rectification and
-    closing times then, and the columns counted; plus the current row of each ticket's
-    overdue clock at ``cutoff`` (None for the current report, which reads the ticket)."""
+    """One row per ticket the system held at ``cutoff``: its state, category, kind, unit,
+    rectification and closing times then, and the columns counted; plus the current row of
+    each ticket's overdue clock at ``cutoff`` (None for the current report, which reads the
+    ticket). ``dialect`` says how the log's ``head`` JSON is read."""
     t = Ticket.__table__
-    columns = [t.c.id, t.c.category, t.c.kind, t.c.unit_id]
     if cutoff is None:
         view = (
             select(
-                *columns,
+                t.c.id,
+                t.c.category,
+                t.c.kind,
+                t.c.unit_id,
                 t.c.escalation_level,
                 t.c.due_at,
                 t.c.rectified_at,
@@ -128,9 +145,24 @@ def _ticket_view(
         .subquery("last")
     )
     clock = _clock_at(campaign_id, cutoff)
+    # What the ticket was then: the head its last row before the cutoff left behind; a row
+    # from before migration 0007 has none, and the ticket's current values stand in.
+    headless = log.c.head.is_(None)
+    then = [
+        case(
+            (headless, current),
+            else_=_head_value(log.c.head, current.name, type_, dialect),
+        ).label(current.name)
+        for current, type_ in (
+            (t.c.category, String()),
+            (t.c.kind, String()),
+            (t.c.unit_id, Integer()),
+        )
+    ]
     view = (
         select(
-            *columns,
+            t.c.id,
+            *then,
             func.coalesce(clock.c.level, 0).label("escalation_level"),
             clock.c.due_at,
             last.c.rectified_at,
@@ -289,27 +321,20 @@ def campaign_report(
             campaign.ends_on + timedelta(days=1), time(0), tzinfo=zone
         ).astimezone(UTC)
     )
-    view, _ = _ticket_view(campaign.id, cutoff, workflow)
+    view, _ = _ticket_view(campaign.id, cutoff, workflow, session.get_bind().dialect.name)
     # A continuous programme has no deadline: everything solved is solved in time.
+    # Rectified in time: before the deadline (a continuous programme has none: every
+    # rectification is in time).
     in_time: ColumnElement[bool] = (
-        view.c.rectified_at < deadline if deadline is not None else true()
+        view.c.rectified_at < deadline if deadline is not None else view.c.rectified_at.is_not(None)
     )
-
-    solved: ColumnElement[bool] = and_(
-        view.c.rectified_at.is_not(None), view.c.state.in_(_settled_states(workflow))
-    )
-    closed = view.c.state.in_(final_states)
-    overdue = and_(
-        view.c.due_at.is_not(None),
-        view.c.due_at < judged_at,
-        view.c.state.not_in(final_states),
-    )
-    # Closed by the campaign's end: while the end is ahead every closed ticket is, which the
-    # covering index answers; after it, the closing time is read (``_implemented_late``).
-    implemented = and_(closed, or_(view.c.kind.is_(None), view.c.kind != SPECIFIC_PROBLEM_KIND))
     # Grouped on the raw columns, in the order of the covering index ix_tickets_report, so
     # the database streams the groups without sorting (SQLite: 1.0 s → 0.3 s at 400k tickets);
-    # a ticket still in the initial state counts as uncategorized below.
+    # a ticket still in the initial state counts as uncategorized below. The database sums
+    # only what depends on each row's times; what depends on the state (solved only in a
+    # settled state, overdue only while open, implemented only when closed) is decided per
+    # group below, since the state is a group key: a condition per row cost the current-day
+    # report 15% more in this query (BENCHMARKS.md, issue 14's regression).
     groups = session.execute(
         select(
             view.c.state,
@@ -318,10 +343,9 @@ def campaign_report(
             view.c.unit_id,
             view.c.escalation_level,
             func.count().label("n"),
-            func.sum(case((and_(solved, in_time), 1), else_=0)).label("solved_early"),
-            func.sum(case((and_(solved, not_(in_time)), 1), else_=0)).label("solved_late"),
-            func.sum(case((overdue, 1), else_=0)).label("overdue"),
-            func.sum(case((implemented, 1), else_=0)).label("implemented"),
+            func.count(view.c.rectified_at).label("rectified"),
+            func.sum(case((in_time, 1), else_=0)).label("rectified_in_time"),
+            func.sum(case((view.c.due_at < judged_at, 1), else_=0)).label("past_due"),
         ).group_by(
             view.c.state, view.c.category, view.c.kind, view.c.unit_id, view.c.escalation_level
         )
@@ -347,6 +371,7 @@ def campaign_report(
     overdue_by_unit_level: dict[tuple[str, int], int] = defaultdict(int)
     sums: dict[str, int] = defaultdict(int)
     problems: dict[str, int] = defaultdict(int)
+    settled_states, closed_states = set(_settled_states(workflow)), set(final_states)
     for g in groups:
         n = int(g.n)
         total += n
@@ -357,18 +382,28 @@ def campaign_report(
         by_kind[kind] = by_kind.get(kind, 0) + n
         unit = units[g.unit_id][0] if g.unit_id in units else UNASSIGNED
         by_unit[unit] = by_unit.get(unit, 0) + n
-        for key in ("solved_early", "solved_late", "overdue", "implemented"):
-            sums[key] += int(getattr(g, key) or 0)
-        if g.overdue:
-            overdue_by_unit[unit] += int(g.overdue)
-            overdue_by_level[str(g.escalation_level)] += int(g.overdue)
-            overdue_by_unit_level[(unit, int(g.escalation_level))] += int(g.overdue)
+        is_closed = g.state in closed_states
+        # Solved: rectified and in a settled state (a reopened ticket is not solved while open).
+        solved_early = int(g.rectified_in_time or 0) if g.state in settled_states else 0
+        solved_late = int(g.rectified) - solved_early if g.state in settled_states else 0
+        overdue = 0 if is_closed else int(g.past_due or 0)
+        sums["solved_early"] += solved_early
+        sums["solved_late"] += solved_late
+        sums["overdue"] += overdue
+        # Closed by the campaign's end: while the end is ahead every closed opinion besides
+        # the specific problems is; after it, those closed later are taken off below.
+        if is_closed and g.kind != SPECIFIC_PROBLEM_KIND:
+            sums["implemented"] += n
+        if overdue:
+            overdue_by_unit[unit] += overdue
+            overdue_by_level[str(g.escalation_level)] += overdue
+            overdue_by_unit_level[(unit, int(g.escalation_level))] += overdue
         if g.kind == SPECIFIC_PROBLEM_KIND:
             problems["total"] += n
-            problems["solved_by_deadline"] += int(g.solved_early or 0)
-            problems["solved_after_deadline"] += int(g.solved_late or 0)
-            problems["overdue"] += int(g.overdue or 0)
-            if g.state in final_states:
+            problems["solved_by_deadline"] += solved_early
+            problems["solved_after_deadline"] += solved_late
+            problems["overdue"] += overdue
+            if is_closed:
                 problems["fed_back"] += n
     if not by_category.get(UNCATEGORIZED):
         by_category.pop(UNCATEGORIZED, None)
@@ -561,11 +596,19 @@ def _extended_and_late(
         .join(t, t.c.id == log.c.ticket_id)
         .where(log.c.trigger == BREACH_EVENT, t.c.campaign_id == campaign_id)
     )
-    if cutoff is not None:
+    if cutoff is None:
+        # Now: each breach row's ticket read once by its key, its state with it (a third of
+        # the list-then-lookup form's cost: BENCHMARKS.md, issue 14's regression).
+        late = session.scalar(
+            breaches.where(t.c.state.in_(final_states)).with_only_columns(
+                func.count(func.distinct(log.c.ticket_id))
+            )
+        )
+    else:
         breaches = breaches.where(log.c.at < cutoff)
-    late = session.scalar(
-        select(func.count()).select_from(_closed_at(breaches.distinct(), cutoff, final_states))
-    )
+        late = session.scalar(
+            select(func.count()).select_from(_closed_at(breaches.distinct(), cutoff, final_states))
+        )
     return int(extended or 0), int(late or 0)
 
 

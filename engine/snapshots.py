@@ -12,6 +12,7 @@ fresh: no log row was written since it was computed with a time before the day's
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.context import UnitOfWork
-from engine.errors import NotFound
+from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, ReportSnapshot, TransitionLog
 
 
@@ -52,11 +53,16 @@ def kept_report(session: Session, campaign_id: int, day: date, cutoff: datetime)
 
 
 def take_snapshots(
-    uow: UnitOfWork, campaign_code: str, *, now: datetime | None = None
+    uow: UnitOfWork,
+    campaign_code: str,
+    *,
+    now: datetime | None = None,
+    days: Iterable[date] | None = None,
 ) -> list[date]:
     """Compute and keep the report of every day of the campaign that is over at ``now`` and
-    has no fresh snapshot (first day to last, or to yesterday). Returns the days written;
-    the caller commits."""
+    has no fresh snapshot (first day to last, or to yesterday); with ``days``, of those days
+    only (each must be a day of the campaign that is over). Returns the days written; the
+    caller commits."""
     from engine.report import campaign_report
 
     now = uow.now(now)
@@ -65,9 +71,25 @@ def take_snapshots(
     if campaign is None:
         raise NotFound(f"no campaign {campaign_code!r}")
     zone = ZoneInfo(campaign.timezone)
-    written = []
+    over = []
     day = campaign.starts_on
     while day <= campaign.ends_on and _end_of(day, zone) <= now:
+        over.append(day)
+        day += timedelta(days=1)
+    if days is not None:
+        asked = sorted(set(days))
+        outside = [d for d in asked if d not in set(over)]
+        if outside:
+            last = over[-1].isoformat() if over else "none yet"
+            raise ValidationError(
+                f"no snapshot can be taken of {', '.join(d.isoformat() for d in outside)}: "
+                f"a snapshot is of a day of campaign {campaign.code!r} that is over "
+                f"({campaign.starts_on.isoformat()} to {last})",
+                fields={"days": f"give days from {campaign.starts_on.isoformat()} to {last}"},
+            )
+        over = asked
+    written = []
+    for day in over:
         cutoff = _end_of(day, zone)
         high_water = session.scalar(select(func.max(TransitionLog.id))) or 0
         if kept_report(session, campaign.id, day, cutoff) is not None:
@@ -95,5 +117,4 @@ def take_snapshots(
             )
             session.flush()
             written.append(day)
-        day += timedelta(days=1)
     return written

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.citizen import answer_feedback, decide_reopen_request
 from engine.errors import NotFound, ValidationError
+from engine.models import Ticket, TransitionLog
 from engine.report import campaign_report, render_text, resolve_as_of, write_report
 from engine.tickets import create_ticket, fire
 
@@ -245,3 +247,40 @@ def test_as_of_before_the_campaign_or_in_the_future_is_refused(uow) -> None:  # 
         campaign_report(uow, CAMPAIGN, as_of="2005-03-12T15:00:00+08:00", now=today)
     assert campaign_report(uow, CAMPAIGN, as_of="2005-03-12", now=today)["total"] == 0
     assert campaign_report(uow, CAMPAIGN, as_of="2005-02-25", now=today)["total"] == 0
+
+
+def test_a_log_row_from_before_migration_0007_falls_back_to_the_ticket(
+    session: Session, uow, actor, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    """Rows written before migration 0007 carry no head: as of a moment whose last row is one
+    of those, the ticket's current category, kind and unit stand in (README)."""
+    numbers = _build(uow, actor, now)
+    ticket = session.scalars(select(Ticket).where(Ticket.number == numbers["early"])).one()
+    last = session.scalars(
+        select(TransitionLog)
+        .where(TransitionLog.ticket_id == ticket.id)
+        .order_by(TransitionLog.seq.desc())
+    ).first()
+    assert last is not None and last.head is not None
+    session.execute(
+        insert(TransitionLog).values(
+            ticket_id=ticket.id,
+            seq=last.seq + 1,
+            trigger="reassign",
+            from_state=last.to_state,
+            to_state=last.to_state,
+            actor="supervisor",
+            role="supervisor",
+            at=last.at + timedelta(hours=1),
+            data="{}",
+            workflow_version=last.workflow_version,
+            prev_hash=last.hash,
+            hash="0" * 64,
+            head=None,
+        )
+    )
+    session.commit()
+    report = campaign_report(uow, CAMPAIGN, as_of="2005-03-20", now=AFTER)
+    assert report["by_unit"]["luohe-station"] == 2
+    assert report["by_category"]["public_security_management"] == 2
+    assert report["by_kind"]["request"] == 2
