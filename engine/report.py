@@ -408,7 +408,7 @@ def campaign_report(
     if not by_category.get(UNCATEGORIZED):
         by_category.pop(UNCATEGORIZED, None)
 
-    escalated, problems["escalated_to_government"] = _escalated(session, campaign.id, cutoff)
+    escalated, problems["escalated_to_government"] = _escalated(session, campaign.id, cutoff, view)
     answers = _log_counts(session, campaign.id, cutoff, workflow.use("reopen"))
     reopened = answers[REOPEN]
     themes = _themes(session, campaign.id, total, cutoff)
@@ -616,19 +616,24 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _escalated(session: Session, campaign_id: int, cutoff: datetime | None) -> tuple[int, int]:
-    """Tickets escalated to government (each once), all and specific problems, in one scan."""
+def _escalated(
+    session: Session, campaign_id: int, cutoff: datetime | None, view: Subquery
+) -> tuple[int, int]:
+    """Tickets escalated to government (each once), all and specific problems, in one scan.
+    As of a moment, a specific problem is one whose kind was that then (``view``: the
+    ticket's head at the cutoff); now, its current kind."""
     g = GovernmentEscalation.__table__
-    query = (
-        select(
-            func.count(func.distinct(g.c.ticket_id)),
-            func.count(func.distinct(case((Ticket.kind == SPECIFIC_PROBLEM_KIND, g.c.ticket_id)))),
-        )
-        .join(Ticket, Ticket.id == g.c.ticket_id)
-        .where(Ticket.campaign_id == campaign_id)
+    kind = Ticket.__table__.c.kind if cutoff is None else view.c.kind
+    query = select(
+        func.count(func.distinct(g.c.ticket_id)),
+        func.count(func.distinct(case((kind == SPECIFIC_PROBLEM_KIND, g.c.ticket_id)))),
     )
-    if cutoff is not None:
-        query = query.where(g.c.at < cutoff)
+    if cutoff is None:
+        query = query.join(Ticket, Ticket.id == g.c.ticket_id).where(
+            Ticket.campaign_id == campaign_id
+        )
+    else:
+        query = query.select_from(g).join(view, view.c.id == g.c.ticket_id).where(g.c.at < cutoff)
     row = session.execute(query).one()
     return int(row[0] or 0), int(row[1] or 0)
 
