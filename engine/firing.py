@@ -185,6 +185,7 @@ def fire(
         ticket=number,
         state=ticket.state,
         now=now,
+        cache=uow.ctx.cache,
     )
     if (
         "unit" in checked.ids
@@ -212,7 +213,7 @@ def fire(
                 state=ticket.state,
                 details={"guard": guard},
             )
-    dest = workflow.next_state(ticket.state, trigger)
+    dest = spec.dest  # what the compiled machine moves to (transition_for keys by source)
     record = Effect(
         conn=conn,
         ticket=ticket,
@@ -221,6 +222,7 @@ def fire(
         actor=actor,
         now=now,
         values={},
+        cache=uow.ctx.cache,
     )
     apply_effects(spec.effects, record)
     values, logged = record.values, record.logged

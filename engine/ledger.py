@@ -28,7 +28,7 @@ from engine.clock import ensure_utc
 from engine.context import UnitOfWork
 from engine.errors import Conflict, NotFound, ValidationError
 from engine.models import Ticket, TransitionLog
-from engine.rawsql import BulkInsert, BulkUpdate, PreparedWrite
+from engine.rawsql import BulkInsert, BulkUpdate, PreparedQuery, PreparedWrite
 
 tickets_t = cast(Table, Ticket.__table__)
 log_t = cast(Table, TransitionLog.__table__)
@@ -76,7 +76,9 @@ _TICKET_COLUMNS = (
 
 # Built once: building Core constructs per call costs more than the SQL itself
 # (bench/transitions.py).
-_LOAD_TICKET = select(*_TICKET_COLUMNS).where(tickets_t.c.number == bindparam("number"))
+_LOAD_TICKET = PreparedQuery(
+    select(*_TICKET_COLUMNS).where(tickets_t.c.number == bindparam("number"))
+)
 INSERT_LOG = insert(log_t)
 _ALWAYS_SET = ("state", "version", "last_hash", "updated_at")
 
@@ -94,7 +96,7 @@ def _update_ticket(extra: frozenset[str]) -> Any:
 
 def load_ticket_row(conn: Connection, number: str) -> Any:
     """The columns a change needs, by ticket number; ``NotFound`` if there is no such ticket."""
-    row = conn.execute(_LOAD_TICKET, {"number": number}).first()
+    row = _LOAD_TICKET.first(conn, {"number": number})
     if row is None:
         raise NotFound(f"no ticket {number!r}", ticket=number)
     return row
@@ -275,7 +277,7 @@ def write_change(
         # The other writer has committed (our UPDATE waited for its lock): say where the
         # ticket is now, so a client that retried a request whose answer it lost can tell
         # whether its own first attempt is the one that got there.
-        now_at = conn.execute(_LOAD_TICKET, {"number": ticket.number}).first()
+        now_at = _LOAD_TICKET.first(conn, {"number": ticket.number})
         state = now_at.state if now_at is not None else ticket.state
         details = {"current_version": now_at.version} if now_at is not None else {}
         raise Conflict(

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from engine.models import RoutingRule, Unit
+from engine.rawsql import PreparedQuery
+from engine.readcache import ReadCache
 
 # Built once: categorizing runs it inside the transition.
 _RULES = (
@@ -31,6 +35,21 @@ _RULES = (
     .where(or_(RoutingRule.category.is_(None), RoutingRule.category == bindparam("category")))
     .where(or_(RoutingRule.area.is_(None), RoutingRule.area == bindparam("area")))
 )
+# Every rule that can apply in a campaign, for the read cache (filtered in Python).
+_CAMPAIGN_RULES = PreparedQuery(
+    select(
+        RoutingRule.category,
+        RoutingRule.area,
+        RoutingRule.campaign_id,
+        Unit.id,
+        Unit.code,
+        Unit.name,
+    )
+    .join(Unit, Unit.id == RoutingRule.unit_id)
+    .where(
+        or_(RoutingRule.campaign_id == bindparam("campaign_id"), RoutingRule.campaign_id.is_(None))
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -42,12 +61,31 @@ class Suggestion:
 
 
 def suggest_unit(
-    conn: Connection, *, campaign_id: int, category: str | None, area: str | None
+    conn: Connection,
+    *,
+    campaign_id: int,
+    category: str | None,
+    area: str | None,
+    cache: ReadCache | None = None,
 ) -> Suggestion | None:
-    """The unit the routing rules suggest for ``category`` in ``area``, or None."""
-    rows = conn.execute(
-        _RULES, {"campaign_id": campaign_id, "category": category, "area": area}
-    ).all()
+    """The unit the routing rules suggest for ``category`` in ``area``, or None.
+
+    With ``cache`` (``uow.ctx.cache``), the campaign's rules are read once and kept there.
+    """
+    rows: list[Any]
+    if cache is None:
+        rows = list(
+            conn.execute(_RULES, {"campaign_id": campaign_id, "category": category, "area": area})
+        )
+    else:
+        rows = [
+            row
+            for row in cache.get(
+                ("routing_rules", campaign_id),
+                lambda: _CAMPAIGN_RULES.all(conn, {"campaign_id": campaign_id}),
+            )
+            if row.category in (None, category) and row.area in (None, area)
+        ]
     best = None
     best_score = -1
     for row in rows:
