@@ -92,9 +92,7 @@ class WorkingCalendar:
 
 
 @lru_cache(maxsize=4096)
-def _working_days_from(
-    calendar: WorkingCalendar, day: date, days: int, zone: ZoneInfo
-) -> datetime:
+def _working_days_from(calendar: WorkingCalendar, day: date, days: int, zone: ZoneInfo) -> datetime:
     """Local midnight after the ``days``-th working day counted from ``day``, in UTC.
 
     Depends on the local date only, so every deadline started on one day (and each

@@ -183,9 +183,7 @@ class UnitOfWork:
         if self._session is None:
             # Joins the connection's transaction: our commit() commits it, its rollback
             # rolls it back.
-            self._session = self.ctx.sessions(
-                bind=self.conn, join_transaction_mode="rollback_only"
-            )
+            self._session = self.ctx.sessions(bind=self.conn, join_transaction_mode="rollback_only")
         return self._session
 
     @property
@@ -214,6 +212,14 @@ class UnitOfWork:
     def now(self, now: datetime | None = None) -> datetime:
         """``now`` as UTC when a caller gave one, else the context's clock."""
         return ensure_utc(now) if now is not None else self.ctx.now()
+
+    def read_mostly_changed(self) -> None:
+        """An administrator changes read-mostly rows (units, users, categories, routing, a
+        campaign, tokens): drop this process's cached copies now and again once the change
+        commits (what was read meanwhile is read again). Other processes' copies expire
+        within the cache's TTL (``engine.readcache``)."""
+        self.ctx.cache.invalidate()
+        self.after_commit(self.ctx.cache.invalidate)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit of work has committed (never on rollback)."""

@@ -50,6 +50,7 @@ def _looked_up(
         cache.forget(key)
     return row
 
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
 
@@ -108,11 +109,15 @@ def check_data(
                     f"{out.logged[name]} is in the future (today is {today.isoformat()}); "
                     "give the day it happened"
                 )
-    if "unit" in out.ids and "officer" in out.ids and errors.get("officer") is None:
-        if out.officer_unit != out.ids["unit"]:
-            errors["officer"] = (
-                f"{out.logged['officer']!r} is not an officer of unit {out.logged['unit']!r}"
-            )
+    if (
+        "unit" in out.ids
+        and "officer" in out.ids
+        and errors.get("officer") is None
+        and out.officer_unit != out.ids["unit"]
+    ):
+        errors["officer"] = (
+            f"{out.logged['officer']!r} is not an officer of unit {out.logged['unit']!r}"
+        )
     if errors:
         listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
         raise ValidationError(

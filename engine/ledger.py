@@ -94,9 +94,31 @@ def _update_ticket(extra: frozenset[str]) -> Any:
     )
 
 
-def load_ticket_row(conn: Connection, number: str) -> Any:
-    """The columns a change needs, by ticket number; ``NotFound`` if there is no such ticket."""
-    row = _LOAD_TICKET.first(conn, {"number": number})
+# The change's columns and the rest of what the API answers with (``fire(view=True)``):
+# the answer is built from the row as read and what the change wrote, not re-read.
+_LOAD_TICKET_VIEW = PreparedQuery(
+    select(
+        *_TICKET_COLUMNS,
+        tickets_t.c.text,
+        tickets_t.c.citizen_name,
+        tickets_t.c.citizen_contact,
+        tickets_t.c.address,
+        tickets_t.c.lat,
+        tickets_t.c.long,
+        tickets_t.c.due_rule,
+        tickets_t.c.received_at,
+        tickets_t.c.created_at,
+        tickets_t.c.closed_at,
+        tickets_t.c.satisfied,
+        tickets_t.c.source,
+    ).where(tickets_t.c.number == bindparam("number"))
+)
+
+
+def load_ticket_row(conn: Connection, number: str, *, view: bool = False) -> Any:
+    """The columns a change needs, by ticket number (``view``: and every column the API
+    shows); ``NotFound`` if there is no such ticket."""
+    row = (_LOAD_TICKET_VIEW if view else _LOAD_TICKET).first(conn, {"number": number})
     if row is None:
         raise NotFound(f"no ticket {number!r}", ticket=number)
     return row

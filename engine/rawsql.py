@@ -280,33 +280,42 @@ class PreparedQuery:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self.row_type = namedtuple(  # type: ignore[misc]
+        self.row_type: Any = namedtuple(  # type: ignore[misc]
             "Row", [c.key for c in statement.selected_columns]
         )
-        self._by_dialect: dict[
-            str, tuple[str, tuple[str, ...], tuple[Processor, ...], tuple[Processor, ...]]
-        ] = {}
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple[Processor, ...]]] = {}
+        # (index, processor) of the columns whose values need converting, per dialect; made
+        # at the first execution, from the driver's type codes (psycopg's numeric types).
+        self._results: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
 
-    def _compiled(
-        self, dialect: Dialect
-    ) -> tuple[str, tuple[str, ...], tuple[Processor, ...], tuple[Processor, ...]]:
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple[Processor, ...]]:
         cached = self._by_dialect.get(dialect.name)
         if cached is None:
-            sql, names, processors = _compile_positional(self.statement, dialect)
-            results = tuple(
-                c.type._cached_result_processor(dialect, None)
-                for c in self.statement.selected_columns
-            )
-            cached = self._by_dialect[dialect.name] = (sql, names, processors, results)
+            cached = self._by_dialect[dialect.name] = _compile_positional(self.statement, dialect)
         return cached
 
+    def _converters(self, dialect: Dialect, cursor: Any) -> list[tuple[int, Any]]:
+        convert = self._results.get(dialect.name)
+        if convert is None:
+            # a driver cursor, or SQLAlchemy's result around one (run_driver with listeners)
+            description = getattr(cursor, "description", None) or cursor.cursor.description
+            codes = [d[1] for d in description]
+            processors = [
+                c.type._cached_result_processor(dialect, code)
+                for c, code in zip(self.statement.selected_columns, codes, strict=True)
+            ]
+            convert = self._results[dialect.name] = [
+                (i, process) for i, process in enumerate(processors) if process is not None
+            ]
+        return convert
+
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
-        sql, names, processors, results = self._compiled(conn.dialect)
+        sql, names, processors = self._compiled(conn.dialect)
         cursor = run_driver(conn, sql, _bound(names, processors, params))
+        convert = self._converters(conn.dialect, cursor)
         raw = cursor.fetchall()
         cursor.close()
         make = self.row_type._make
-        convert = [(i, process) for i, process in enumerate(results) if process is not None]
         if not convert:
             return [make(row) for row in raw]
         out = []

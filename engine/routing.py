@@ -8,7 +8,6 @@ Campaign-specific rules win over general ones at the same specificity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
