@@ -17,24 +17,9 @@ from engine.models import RoutingRule, Unit
 from engine.rawsql import PreparedQuery
 from engine.readcache import ReadCache
 
-# Built once: categorizing runs it inside the transition.
-_RULES = (
-    select(
-        RoutingRule.category,
-        RoutingRule.area,
-        RoutingRule.campaign_id,
-        Unit.id,
-        Unit.code,
-        Unit.name,
-    )
-    .join(Unit, Unit.id == RoutingRule.unit_id)
-    .where(
-        or_(RoutingRule.campaign_id == bindparam("campaign_id"), RoutingRule.campaign_id.is_(None))
-    )
-    .where(or_(RoutingRule.category.is_(None), RoutingRule.category == bindparam("category")))
-    .where(or_(RoutingRule.area.is_(None), RoutingRule.area == bindparam("area")))
-)
-# Every rule that can apply in a campaign, for the read cache (filtered in Python).
+# Built once: categorizing runs it inside the transition. Every rule that can apply in a
+# campaign (its own and the general ones); the category and area are matched in Python, so the
+# rows can be kept in the context's read cache.
 _CAMPAIGN_RULES = PreparedQuery(
     select(
         RoutingRule.category,
@@ -71,20 +56,12 @@ def suggest_unit(
 
     With ``cache`` (``uow.ctx.cache``), the campaign's rules are read once and kept there.
     """
-    rows: list[Any]
-    if cache is None:
-        rows = list(
-            conn.execute(_RULES, {"campaign_id": campaign_id, "category": category, "area": area})
-        )
-    else:
-        rows = [
-            row
-            for row in cache.get(
-                ("routing_rules", campaign_id),
-                lambda: _CAMPAIGN_RULES.all(conn, {"campaign_id": campaign_id}),
-            )
-            if row.category in (None, category) and row.area in (None, area)
-        ]
+
+    def load() -> list[Any]:
+        return _CAMPAIGN_RULES.all(conn, {"campaign_id": campaign_id})
+
+    rules = load() if cache is None else cache.get(("routing_rules", campaign_id), load)
+    rows = [r for r in rules if r.category in (None, category) and r.area in (None, area)]
     best = None
     best_score = -1
     for row in rows:
