@@ -1,127 +1,310 @@
-"""Transitions through the JSON API, next to the engine's own ``fire()`` on the same database.
+"""API transitions under gunicorn, next to a trivial endpoint of the same app (issue 15 item 3).
 
-The API path: ``POST /api/v1/tickets/{number}/transitions`` through the Flask app in-process
-(WSGI test client, no sockets): Bearer-token lookup, JSON parsing and marshmallow validation,
-the unit check, ``fire()``, one commit, re-reading the ticket and serializing it with its
-allowed triggers. The peer, in the same run on the same SQLite file and settings:
-``engine.tickets.fire`` called directly with one commit per transition (bench.transitions
-compares that one with the bare SQL floor). Rounds alternate; the best and median of each are
-reported with the ratio, which is the API layer's cost.
+    python -m bench.run api                     # SQLite and PostgreSQL, results to bench/results/
+    python -m bench.api [--database sqlite] [--clients 4] [--rounds 3]
 
-    python -m bench.api [--tickets 300] [--rounds 3] [--synchronous FULL]
+For each database, one gunicorn (``--web-workers`` gthread workers × ``--threads``) serves
+``web:create_app()`` on loopback, on a fresh database with the sample organisation and
+campaign; rate-limit counters go to Redis when one answers (the setting a deployment of
+several processes uses; else the database). ``--clients`` threads, each with its own
+keep-alive connection and its own API tokens, drive two sides in interleaved blocks:
+
+* transitions: ``POST /api/v1/tickets/{number}/transitions`` — each client takes its own
+  tickets through the four steps (categorize, assign, rectify, feed back) with the
+  ``expected_version`` it last saw, so nothing conflicts; every answer must be 200 with the
+  next version (token check, JSON validation, ``fire()``, one commit, the answer);
+* trivial: ``GET /healthz`` of the same app, same clients and connections: what the
+  machine gives any request of this app now.
+
+Each round reports both rates and the ratio transitions / trivial; the summary their
+medians and spread. Target: ≥ 0.3.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import platform
-import sqlite3
-import statistics
+import http.client
+import json
+import os
 import tempfile
+import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from bench.engine_context import as_uow
-from bench.transitions import NOW, STEPS, build
-from engine.clock import FixedClock
-from engine.tickets import fire, get_actor
+from bench.common import PG_ADMIN, interleave, require_postgres, result, spread
+from bench.loadtest import free_port, start_processes, stop_processes, wait_until_up
+from bench.transitions import STEPS, build_url
 from engine.tokens import create_token
-from web import create_app
+
+REDIS_URL = os.environ.get("RECTIFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+PG_DATABASE = "rectiflow_bench_api"
 
 
-def run_api(url: str, engine, numbers: list[str], synchronous: str) -> tuple[int, float]:  # type: ignore[no-untyped-def]
-    app = create_app(
-        {"database_url": url, "secret_key": "bench", "sqlite_synchronous": synchronous}
+def redis_answers(url: str) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except Exception:  # noqa: BLE001 - any failure means "no Redis here"
+        return False
+
+
+def _post(conn: http.client.HTTPConnection, path: str, token: str, body: Any) -> tuple[int, Any]:
+    conn.request(
+        "POST",
+        path,
+        body=json.dumps(body),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
     )
-    clock = FixedClock(NOW)
-    app.config["CLOCK"] = clock
-    with Session(engine) as s:
-        tokens = {user: create_token(s, user, now=NOW).token for _, user, _ in STEPS}
-        s.commit()
-    client = app.test_client()
-    count = 0
-    start = time.perf_counter()
-    for step, (trigger, user, data) in enumerate(STEPS):
-        clock.set(NOW + timedelta(minutes=step))
-        headers = {"Authorization": f"Bearer {tokens[user]}"}
-        for number in numbers:
-            response = client.post(
-                f"/api/v1/tickets/{number}/transitions",
-                json={"trigger": trigger, "expected_version": step + 1, "data": data},
-                headers=headers,
-            )
-            if response.status_code != 200:
-                raise SystemExit(f"{number} {trigger}: {response.status_code} {response.json}")
-            count += 1
-    elapsed = time.perf_counter() - start
-    app.extensions["rectiflow.engine"].dispose()
-    return count, elapsed
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"null")
 
 
-def run_engine(engine, numbers: list[str]) -> tuple[int, float]:  # type: ignore[no-untyped-def]
-    with Session(engine) as s:
-        actors = {user: get_actor(s, user) for _, user, _ in STEPS}
-        s.commit()
-        count = 0
-        start = time.perf_counter()
-        for step, (trigger, user, data) in enumerate(STEPS):
-            for number in numbers:
-                fire(
-                    as_uow(s),
-                    number,
-                    trigger,
-                    actor=actors[user],
-                    data=data,
-                    expected_version=step + 1,
-                    now=NOW + timedelta(minutes=step),
+def _get(conn: http.client.HTTPConnection, path: str) -> int:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def _in_threads(work: list[Any]) -> float:
+    """Run each callable in ``work`` in its own thread at once; the seconds until all ended.
+    The first error any raised is raised here."""
+    errors: list[BaseException] = []
+
+    def run(fn: Any) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in work]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+class Clients:
+    """``n`` clients, each with a keep-alive connection and a token per user of the steps."""
+
+    def __init__(self, port: int, n: int, tokens: list[dict[str, str]]) -> None:
+        self.conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(n)]
+        self.tokens = tokens
+
+    def transitions(self, tickets: list[list[str]]) -> tuple[int, float]:
+        """Client ``i`` takes ``tickets[i]`` through the four steps; every answer a 200."""
+
+        def client(i: int) -> None:
+            conn, tokens = self.conns[i], self.tokens[i]
+            for number in tickets[i]:
+                for step, (trigger, user, data) in enumerate(STEPS):
+                    status, body = _post(
+                        conn,
+                        f"/api/v1/tickets/{number}/transitions",
+                        tokens[user],
+                        {"trigger": trigger, "expected_version": step + 1, "data": data},
+                    )
+                    if status != 200 or body.get("version") != step + 2:
+                        raise RuntimeError(f"{number} {trigger}: {status} {body}")
+
+        seconds = _in_threads([lambda i=i: client(i) for i in range(len(self.conns))])
+        return sum(len(t) for t in tickets) * len(STEPS), seconds
+
+    def trivial(self, per_client: int) -> tuple[int, float]:
+        def client(i: int) -> None:
+            for _ in range(per_client):
+                status = _get(self.conns[i], "/healthz")
+                if status != 200:
+                    raise RuntimeError(f"/healthz answered {status}")
+
+        seconds = _in_threads([lambda i=i: client(i) for i in range(len(self.conns))])
+        return per_client * len(self.conns), seconds
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+
+
+def _database_url(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'api.db'}"
+    require_postgres()
+    url = make_url(PG_ADMIN).set(database=PG_DATABASE)
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
+    admin.dispose()
+    return url.render_as_string(hide_password=False)
+
+
+def _drop_database(kind: str) -> None:
+    if kind != "postgresql":
+        return
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def measure(
+    *,
+    database: str,
+    clients: int,
+    tickets_per_block: int,
+    trivial_per_block: int,
+    blocks: int,
+    rounds: int,
+    web_workers: int,
+    threads: int,
+) -> dict[str, Any]:
+    per_round = tickets_per_block * clients * blocks
+    redis = redis_answers(REDIS_URL)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        url = _database_url(database, workdir)
+        engine, numbers = build_url(url, (per_round * rounds + 1) // 2)
+        now = datetime.now(UTC)
+        with Session(engine) as s:
+            tokens = [
+                {user: create_token(s, user, now=now).token for _, user, _ in STEPS}
+                for _ in range(clients)
+            ]
+            s.commit()
+        engine.dispose()
+        env_before = {k: os.environ.get(k) for k in ("RECTIFLOW_RATE_LIMIT_URL",)}
+        if redis:
+            os.environ["RECTIFLOW_RATE_LIMIT_URL"] = REDIS_URL
+        port = free_port()
+        procs = start_processes(url, port, web_workers, threads, 0, tmp, 1000)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}")
+            driver = Clients(port, clients, tokens)
+            driver.trivial(20)  # warm every worker and connection
+            out_rounds = []
+            for r in range(rounds):
+                mine = numbers[r * per_round : (r + 1) * per_round]
+
+                def block_tickets(i: int, mine: list[str] = mine) -> list[list[str]]:
+                    start = i * tickets_per_block * clients
+                    return [
+                        mine[start + c * tickets_per_block : start + (c + 1) * tickets_per_block]
+                        for c in range(clients)
+                    ]
+
+                done = interleave(
+                    {
+                        "transitions": lambda i: driver.transitions(block_tickets(i)),
+                        "trivial": lambda i: driver.trivial(trivial_per_block),
+                    },
+                    blocks,
                 )
-                s.commit()
-                count += 1
-        return count, time.perf_counter() - start
+                rates = {name: n / seconds for name, (n, seconds) in done.items()}
+                out_rounds.append(
+                    {
+                        "transitions_per_s": round(rates["transitions"], 1),
+                        "trivial_per_s": round(rates["trivial"], 1),
+                        "ratio": round(rates["transitions"] / rates["trivial"], 3),
+                        "transitions": done["transitions"][0],
+                        "trivial_requests": done["trivial"][0],
+                    }
+                )
+            driver.close()
+        finally:
+            stop_processes(procs)
+            for key, value in env_before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            _drop_database(database)
+    summary = {
+        "ratio": spread([r["ratio"] for r in out_rounds]),
+        "transitions_per_s": spread([r["transitions_per_s"] for r in out_rounds]),
+        "trivial_per_s": spread([r["trivial_per_s"] for r in out_rounds]),
+        "target_ratio": 0.3,
+        "backend": database,
+    }
+    summary["met"] = summary["ratio"]["median"] >= summary["target_ratio"]
+    return result(
+        f"api-{database}",
+        command=(
+            f"python -m bench.api --database {database} --clients {clients} "
+            f"--tickets-per-block {tickets_per_block} --trivial-per-block {trivial_per_block} "
+            f"--blocks {blocks} --rounds {rounds} --web-workers {web_workers} --threads {threads}"
+        ),
+        params={
+            "clients": clients,
+            "tickets_per_block": tickets_per_block,
+            "trivial_per_block": trivial_per_block,
+            "blocks": blocks,
+            "rounds": rounds,
+            "web_workers": web_workers,
+            "threads": threads,
+            "rate_limit_storage": "redis" if redis else "database",
+            "sqlite_synchronous": "FULL" if database == "sqlite" else None,
+        },
+        rounds=out_rounds,
+        summary=summary,
+    )
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """For ``bench.run``: SQLite and PostgreSQL."""
+    blocks, rounds = (2, 2) if quick else (4, 3)
+    return [
+        measure(
+            database=kind,
+            clients=4,
+            tickets_per_block=5,
+            trivial_per_block=100,
+            blocks=blocks,
+            rounds=rounds,
+            web_workers=2,
+            threads=4,
+        )
+        for kind in ("sqlite", "postgresql")
+    ]
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=300, help="tickets per round and side")
+    parser.add_argument("--database", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--tickets-per-block", type=int, default=5, help="per client")
+    parser.add_argument("--trivial-per-block", type=int, default=100, help="per client")
+    parser.add_argument("--blocks", type=int, default=4, help="interleaved blocks per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    engine_rates: list[float] = []
-    api_rates: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for round_no in range(args.rounds):
-            path = Path(tmp) / f"round{round_no}.db"
-            engine, numbers = build(path, args.tickets, args.synchronous)
-            half = len(numbers) // 2
-            n, secs = run_engine(engine, numbers[:half])
-            engine_rates.append(n / secs)
-            n, secs = run_api(f"sqlite:///{path}", engine, numbers[half:], args.synchronous)
-            api_rates.append(n / secs)
-            print(
-                f"round {round_no + 1}: engine fire() {engine_rates[-1]:,.0f}/s  "
-                f"API {api_rates[-1]:,.0f}/s  ratio {api_rates[-1] / engine_rates[-1]:.2f}"
-            )
-            engine.dispose()
-    print(
-        f"machine: {platform.machine()}, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, synchronous={args.synchronous}, "
-        f"{args.tickets * 4} transitions per side per round"
+    out = measure(
+        database=args.database,
+        clients=args.clients,
+        tickets_per_block=args.tickets_per_block,
+        trivial_per_block=args.trivial_per_block,
+        blocks=args.blocks,
+        rounds=args.rounds,
+        web_workers=args.web_workers,
+        threads=args.threads,
     )
-    print(
-        f"engine fire():    best {max(engine_rates):,.0f}/s, median {statistics.median(engine_rates):,.0f}/s"
-    )
-    print(
-        f"API transitions:  best {max(api_rates):,.0f}/s, median {statistics.median(api_rates):,.0f}/s"
-    )
-    print(
-        f"ratio (best/best): {max(api_rates) / max(engine_rates):.2f}   ratio (median/median): "
-        f"{statistics.median(api_rates) / statistics.median(engine_rates):.2f}"
-    )
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

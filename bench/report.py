@@ -145,8 +145,39 @@ def timers_section() -> str:
     )
 
 
+def api_section() -> str:
+    rows, notes = [], []
+    for kind in ("sqlite", "postgresql"):
+        r = newest(f"api-{kind}")
+        if r is None:
+            continue
+        s, p = r["summary"], r["params"]
+        rows.append(
+            f"| {s['backend']} | {_spread(s['trivial_per_s'])} | {_spread(s['transitions_per_s'])} "
+            f"| **{_ratio(s['ratio'])}** | ≥ {s['target_ratio']}: {_met(s['met'])} |"
+        )
+        notes.append(
+            f"- {kind}: `{r['command']}` — {p['rounds']} rounds × {r['rounds'][0]['transitions']:,} "
+            f"transitions, rate limits in {p['rate_limit_storage']}; {_when(r)}"
+        )
+    if not rows:
+        return "_No result yet: run `python -m bench.run api`._"
+    return "\n".join(
+        [
+            "| backend | `GET /healthz` /s | `POST .../transitions` /s | transitions / healthz "
+            "| target |",
+            "| --- | ---: | ---: | ---: | --- |",
+            *rows,
+            "",
+            "Medians of the rounds, (min–max) across rounds. Runs:",
+            *notes,
+        ]
+    )
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "transitions": transitions_section,
+    "api": api_section,
     "import": import_section,
     "timers": timers_section,
 }

@@ -26,6 +26,7 @@ BENCHMARKS = {
     "transitions": "bench.transitions",
     "import": "bench.import_bench",
     "timers": "bench.timers",
+    "api": "bench.api",
 }
 
 

@@ -74,7 +74,13 @@ FLOOR_INSERT = insert(log_t)
 
 
 def build(path: Path, tickets: int, synchronous: str) -> tuple[Engine, list[str]]:
-    engine = db.make_engine(f"sqlite:///{path}", sqlite_synchronous=synchronous)
+    return build_url(f"sqlite:///{path}", tickets, synchronous)
+
+
+def build_url(url: str, tickets: int, synchronous: str = "FULL") -> tuple[Engine, list[str]]:
+    """A fresh schema at ``url`` with the organisation, the campaign and ``tickets * 2``
+    received tickets; the engine and the ticket numbers."""
+    engine = db.make_engine(url, sqlite_synchronous=synchronous)
     db.upgrade(engine)
     with Session(engine) as s:
         load_organisation_file(as_uow(s), PROJECT_ROOT / "config" / "organisation.toml")

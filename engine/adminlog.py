@@ -63,7 +63,12 @@ def record(
     uow: UnitOfWork, actor: Who, action: str, target: str, data: dict[str, Any] | None = None
 ) -> AdminLog:
     """Append one change to the chain inside the caller's transaction (it commits or not
-    together with the change it records). Never put a password or a token value in ``data``."""
+    together with the change it records). Never put a password or a token value in ``data``.
+
+    Every administrator's change comes through here, so here the read cache of units,
+    users, categories, routing rules and campaigns learns of it (``read_mostly_changed``).
+    """
+    uow.read_mostly_changed()
     session = uow.session
     last = session.execute(
         select(AdminLog.seq, AdminLog.hash).order_by(AdminLog.seq.desc()).limit(1)

@@ -79,15 +79,7 @@ class WorkingCalendar:
         day = local.date()
         if local.time() != time(0):
             day += timedelta(days=1)
-        counted = 0
-        for _ in range(_MAX_SCAN_DAYS):
-            if self.is_working_day(day):
-                counted += 1
-                if counted == days:
-                    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-                    return end.astimezone(UTC)
-            day += timedelta(days=1)
-        raise ConfigError(f"calendar {self.name}: no working day within ten years of {start}")
+        return _working_days_from(self, day, days, zone)
 
     def working_days_between(self, first: date, last: date) -> int:
         """How many working days lie in ``first``..``last`` inclusive."""
@@ -97,6 +89,24 @@ class WorkingCalendar:
             n += self.is_working_day(day)
             day += timedelta(days=1)
         return n
+
+
+@lru_cache(maxsize=4096)
+def _working_days_from(calendar: WorkingCalendar, day: date, days: int, zone: ZoneInfo) -> datetime:
+    """Local midnight after the ``days``-th working day counted from ``day``, in UTC.
+
+    Depends on the local date only, so every deadline started on one day (and each
+    ladder step after it) is counted once per process (a calendar is immutable).
+    """
+    counted = 0
+    for _ in range(_MAX_SCAN_DAYS):
+        if calendar.is_working_day(day):
+            counted += 1
+            if counted == days:
+                end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+                return end.astimezone(UTC)
+        day += timedelta(days=1)
+    raise ConfigError(f"calendar {calendar.name}: no working day within ten years of {day}")
 
 
 @lru_cache(maxsize=64)

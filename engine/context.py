@@ -120,9 +120,13 @@ class EngineContext:
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        """One transaction: committed when the block ends, rolled back on any error."""
-        session = self.sessions()
-        uow = UnitOfWork(self, session)
+        """One transaction: committed when the block ends, rolled back on any error.
+
+        It runs on one connection; the ORM session is made (bound to that connection)
+        only when a service asks for ``uow.session`` — the hot path of a transition
+        (``engine.firing``) runs on the connection alone.
+        """
+        uow = UnitOfWork(self, connection=self.engine.connect())
         try:
             yield uow
             uow.commit()
@@ -130,7 +134,7 @@ class EngineContext:
             uow.rollback()
             raise
         finally:
-            session.close()
+            uow.close()
 
     @contextlib.contextmanager
     def reading(
@@ -153,16 +157,45 @@ class EngineContext:
 
 
 class UnitOfWork:
-    """One transaction and the context it runs in; the one place that commits."""
+    """One transaction and the context it runs in; the one place that commits.
 
-    def __init__(self, ctx: EngineContext, session: Session) -> None:
+    Either on a session the caller opened (``EngineContext.bind``), or on a connection
+    it owns (``EngineContext.unit_of_work``), with a session bound to that connection
+    made on first use.
+    """
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        session: Session | None = None,
+        *,
+        connection: Connection | None = None,
+    ) -> None:
+        if session is None and connection is None:
+            raise ValueError("a unit of work needs a session or a connection")
         self.ctx = ctx
-        self.session = session
+        self._session = session
+        self._connection = connection
         self._after_commit: list[Callable[[], None]] = []
 
     @property
+    def session(self) -> Session:
+        if self._session is None:
+            # Joins the connection's transaction: our commit() commits it, its rollback
+            # rolls it back.
+            self._session = self.ctx.sessions(bind=self.conn, join_transaction_mode="rollback_only")
+        return self._session
+
+    @property
     def conn(self) -> Connection:
-        return self.session.connection()
+        """The connection, in this unit of work's transaction (begun on first use)."""
+        conn = self._connection
+        if conn is None:
+            assert self._session is not None
+            return self._session.connection()
+        if not conn.in_transaction():
+            conn.begin()
+        return conn
 
     @property
     def registry(self) -> WorkflowRegistry:
@@ -179,6 +212,14 @@ class UnitOfWork:
     def now(self, now: datetime | None = None) -> datetime:
         """``now`` as UTC when a caller gave one, else the context's clock."""
         return ensure_utc(now) if now is not None else self.ctx.now()
+
+    def read_mostly_changed(self) -> None:
+        """An administrator changes read-mostly rows (units, users, categories, routing, a
+        campaign, tokens): drop this process's cached copies now and again once the change
+        commits (what was read meanwhile is read again). Other processes' copies expire
+        within the cache's TTL (``engine.readcache``)."""
+        self.ctx.cache.invalidate()
+        self.after_commit(self.ctx.cache.invalidate)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit of work has committed (never on rollback)."""
@@ -200,9 +241,12 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit; a race at commit time becomes ``Conflict``; then the after-commit callbacks."""
         try:
-            self.session.commit()
+            if self._session is not None:
+                self._session.commit()  # on an owned connection: flushes, the connection commits
+            if self._connection is not None and self._connection.in_transaction():
+                self._connection.commit()
         except DBAPIError as exc:
-            self.session.rollback()
+            self.rollback()
             conflict = race_conflict(exc)
             if conflict is not None:
                 raise conflict from exc
@@ -216,7 +260,17 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self._after_commit.clear()
-        self.session.rollback()
+        if self._session is not None:
+            self._session.rollback()
+        if self._connection is not None and self._connection.in_transaction():
+            self._connection.rollback()
+
+    def close(self) -> None:
+        """Give the connection back (a unit of work that owns one)."""
+        if self._session is not None and self._connection is not None:
+            self._session.close()
+        if self._connection is not None:
+            self._connection.close()
 
 
 def build_context(

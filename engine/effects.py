@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Connection
 
 from engine.actors import Actor
 from engine.models import FeedbackRecord, GovernmentEscalation
+from engine.rawsql import PreparedWrite
+from engine.readcache import ReadCache
 from engine.routing import suggest_unit
 
 feedback_t = cast(Table, FeedbackRecord.__table__)
@@ -40,6 +42,7 @@ class Effect:
     actor: Actor
     now: datetime
     values: dict[str, Any]  # ticket columns to change
+    cache: ReadCache | None = None  # the context's read cache (routing rules)
 
 
 EffectFunction = Callable[[Effect], None]
@@ -97,7 +100,11 @@ def route(e: Effect) -> None:
     if "unit" in e.ids or e.ticket.assignee_id is not None:
         return
     suggestion = suggest_unit(
-        e.conn, campaign_id=e.ticket.campaign_id, category=e.logged["category"], area=e.ticket.area
+        e.conn,
+        campaign_id=e.ticket.campaign_id,
+        category=e.logged["category"],
+        area=e.ticket.area,
+        cache=e.cache,
     )
     if suggestion is not None:
         e.values["unit_id"] = suggestion.unit_id
@@ -125,18 +132,26 @@ def record_rectification(e: Effect) -> None:
     e.values["rectified_at"] = e.now
 
 
+_INSERT_FEEDBACK = PreparedWrite(
+    insert(feedback_t).values(
+        {c: bindparam(c) for c in ("ticket_id", "method", "text", "given_on", "by_user_id", "at")}
+    )
+)
+
+
 @effect("record_feedback", needs=("method", "text", "date"))
 def record_feedback(e: Effect) -> None:
     """A feedback record: how, what and when the person was answered."""
-    e.conn.execute(
-        insert(feedback_t).values(
-            ticket_id=e.ticket.id,
-            method=e.logged["method"],
-            text=e.logged["text"],
-            given_on=date.fromisoformat(e.logged["date"]),
-            by_user_id=e.actor.id,
-            at=e.now,
-        )
+    _INSERT_FEEDBACK.execute(
+        e.conn,
+        {
+            "ticket_id": e.ticket.id,
+            "method": e.logged["method"],
+            "text": e.logged["text"],
+            "given_on": date.fromisoformat(e.logged["date"]),
+            "by_user_id": e.actor.id,
+            "at": e.now,
+        },
     )
 
 

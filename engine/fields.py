@@ -12,18 +12,44 @@ from sqlalchemy.engine import Connection
 
 from engine.errors import ValidationError
 from engine.models import Campaign, Category, Unit, User
+from engine.rawsql import PreparedQuery
+from engine.readcache import ReadCache
 from engine.workflow import FieldSpec, TriggerSpec, Workflow
 
-# Built once: these run inside every fire() (bench/transitions.py).
-_UNIT_BY_CODE = select(Unit.id).where(Unit.code == bindparam("code"))
-_USER_BY_NAME = select(User.id, User.role, User.active).where(
-    User.username == bindparam("username")
+# Built once: these run inside fire() (bench/transitions.py), and their answers are kept in
+# the context's read cache (engine.readcache): units, users, categories and a campaign's
+# timezone change only through an administrator.
+_UNIT_BY_CODE = PreparedQuery(select(Unit.id).where(Unit.code == bindparam("code")))
+_USER_BY_NAME = PreparedQuery(
+    select(User.id, User.role, User.active, User.unit_id).where(
+        User.username == bindparam("username")
+    )
 )
-_USER_UNIT = select(User.unit_id).where(User.id == bindparam("id"))
-_CAMPAIGN_TZ = select(Campaign.timezone).where(Campaign.id == bindparam("id"))
-_CATEGORY = select(Category.id).where(
-    Category.campaign_id == bindparam("campaign_id"), Category.code == bindparam("code")
+_CAMPAIGN_TZ = PreparedQuery(select(Campaign.timezone).where(Campaign.id == bindparam("id")))
+_CATEGORY = PreparedQuery(
+    select(Category.id).where(
+        Category.campaign_id == bindparam("campaign_id"), Category.code == bindparam("code")
+    )
 )
+
+
+def _looked_up(
+    cache: ReadCache | None, conn: Connection, query: PreparedQuery, params: dict[str, Any]
+) -> Any:
+    """The first row ``query`` finds for ``params`` (None: none), from the read cache when
+    one is given. A miss is not kept: a row an administrator adds is found at once."""
+
+    def load() -> Any:
+        return query.first(conn, params)
+
+    if cache is None:
+        return load()
+    key = (id(query), *sorted(params.items()))
+    row = cache.get(key, load)
+    if row is None:
+        cache.forget(key)
+    return row
+
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
@@ -35,6 +61,7 @@ class CheckedData:
 
     logged: dict[str, Any] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
+    officer_unit: int | None = None  # the unit of the ``officer`` field's user
 
 
 def check_data(
@@ -47,12 +74,15 @@ def check_data(
     ticket: str | None = None,
     state: str | None = None,
     now: datetime | None = None,
+    cache: ReadCache | None = None,
 ) -> CheckedData:
     """Validate ``data`` for ``spec``: every required field present and well formed,
     no field the trigger does not take. Raises ``ValidationError`` naming each bad field.
 
     A ``date`` field is the day something happened (feedback given, work done):
     with ``now`` given, a day after today in the campaign's timezone is refused.
+    Units, users, categories and the campaign's timezone are read through ``cache``
+    when one is given (``uow.ctx.cache``).
     """
     data = dict(data or {})
     errors: dict[str, str] = {}
@@ -68,25 +98,26 @@ def check_data(
                 errors[name] = f"is required ({workflow.fields[name].title})"
             continue
         try:
-            _check_one(conn, workflow.fields[name], value, out, campaign_id)
+            _check_one(conn, workflow.fields[name], value, out, campaign_id, cache)
         except ValueError as exc:
             errors[name] = str(exc)
             continue
         if workflow.fields[name].type == "date" and now is not None:
-            today = _local_today(conn, campaign_id, now)
+            today = _local_today(conn, campaign_id, now, cache)
             if date.fromisoformat(out.logged[name]) > today:
                 errors[name] = (
                     f"{out.logged[name]} is in the future (today is {today.isoformat()}); "
                     "give the day it happened"
                 )
-    if "unit" in out.ids and "officer" in out.ids and errors.get("officer") is None:
-        officer_unit = conn.execute(
-            select(User.unit_id).where(User.id == out.ids["officer"])
-        ).scalar()
-        if officer_unit != out.ids["unit"]:
-            errors["officer"] = (
-                f"{out.logged['officer']!r} is not an officer of unit {out.logged['unit']!r}"
-            )
+    if (
+        "unit" in out.ids
+        and "officer" in out.ids
+        and errors.get("officer") is None
+        and out.officer_unit != out.ids["unit"]
+    ):
+        errors["officer"] = (
+            f"{out.logged['officer']!r} is not an officer of unit {out.logged['unit']!r}"
+        )
     if errors:
         listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
         raise ValidationError(
@@ -95,9 +126,11 @@ def check_data(
     return out
 
 
-def _local_today(conn: Connection, campaign_id: int, now: datetime) -> date:
-    zone = conn.execute(_CAMPAIGN_TZ, {"id": campaign_id}).scalar()
-    return now.astimezone(ZoneInfo(zone or "UTC")).date()
+def _local_today(
+    conn: Connection, campaign_id: int, now: datetime, cache: ReadCache | None
+) -> date:
+    row = _looked_up(cache, conn, _CAMPAIGN_TZ, {"id": campaign_id})
+    return now.astimezone(ZoneInfo(row.timezone if row is not None else "UTC")).date()
 
 
 def _blank(value: Any) -> bool:
@@ -105,7 +138,12 @@ def _blank(value: Any) -> bool:
 
 
 def _check_one(
-    conn: Connection, spec: FieldSpec, value: Any, out: CheckedData, campaign_id: int
+    conn: Connection,
+    spec: FieldSpec,
+    value: Any,
+    out: CheckedData,
+    campaign_id: int,
+    cache: ReadCache | None = None,
 ) -> None:
     name = spec.name
     if spec.type == "text":
@@ -136,23 +174,25 @@ def _check_one(
                 raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
     elif spec.type == "unit":
         code = str(value).strip()
-        unit_id = conn.execute(_UNIT_BY_CODE, {"code": code}).scalar()
-        if unit_id is None:
+        unit = _looked_up(cache, conn, _UNIT_BY_CODE, {"code": code})
+        if unit is None:
             raise ValueError(f"no unit with code {code!r}")
         out.logged[name] = code
-        out.ids[name] = unit_id
+        out.ids[name] = unit.id
     elif spec.type == "user":
         username = str(value).strip()
-        row = conn.execute(_USER_BY_NAME, {"username": username}).first()
+        row = _looked_up(cache, conn, _USER_BY_NAME, {"username": username})
         if row is None or not row.active:
             raise ValueError(f"no active user {username!r}")
         if spec.role and row.role not in (spec.role, "unit_leader"):
             raise ValueError(f"{username!r} is a {row.role}, not a {spec.role}")
         out.logged[name] = username
         out.ids[name] = row.id
+        if name == "officer":
+            out.officer_unit = row.unit_id
     elif spec.type == "category":
         code = str(value).strip()
-        found = conn.execute(_CATEGORY, {"campaign_id": campaign_id, "code": code}).scalar()
+        found = _looked_up(cache, conn, _CATEGORY, {"campaign_id": campaign_id, "code": code})
         if found is None:
             known = conn.execute(
                 select(Category.code)

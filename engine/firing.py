@@ -37,7 +37,10 @@ class Fired:
     to_state: str
     version: int
     log_seq: int
+    # the ticket columns the change wrote besides state, version, hash and updated_at
     effects: dict[str, Any] = field(default_factory=dict)
+    ticket: Any = None  # the ticket row as fire() read it, before the change
+    at: datetime | None = None  # the change's time (the ticket's new updated_at)
 
 
 def check_actor(policy: Policy, spec: TriggerSpec, ticket: Any, actor: Actor) -> None:
@@ -143,6 +146,7 @@ def fire(
     expected_version: int | None = None,
     now: datetime | None = None,
     reason: str | None = None,
+    view: bool = False,
 ) -> Fired:
     """Fire ``trigger`` on ticket ``number`` as ``actor`` and write the change and its log row.
 
@@ -153,10 +157,12 @@ def fire(
     ticket with ``WHERE version = expected`` (a concurrent writer makes it a
     ``Conflict``) and appends the hash-chained log row, in the caller's unit of
     work. ``now`` defaults to the context's clock; ``reason`` to ``data['reason']``.
+    ``view=True`` reads every column the API shows with the ticket, so the answer is built
+    from ``Fired`` without reading the ticket again (``engine.read.api.ticket_after``).
     """
     now = uow.now(now)
     conn = uow.conn
-    ticket = load_ticket_row(conn, number)
+    ticket = load_ticket_row(conn, number, view=view)
     check_version(ticket, expected_version)
     workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
     spec = workflow.transition_for(trigger, ticket.state)
@@ -185,6 +191,7 @@ def fire(
         ticket=number,
         state=ticket.state,
         now=now,
+        cache=uow.ctx.cache,
     )
     if (
         "unit" in checked.ids
@@ -212,7 +219,7 @@ def fire(
                 state=ticket.state,
                 details={"guard": guard},
             )
-    dest = workflow.next_state(ticket.state, trigger)
+    dest = spec.dest  # what the compiled machine moves to (transition_for keys by source)
     record = Effect(
         conn=conn,
         ticket=ticket,
@@ -221,6 +228,7 @@ def fire(
         actor=actor,
         now=now,
         values={},
+        cache=uow.ctx.cache,
     )
     apply_effects(spec.effects, record)
     values, logged = record.values, record.logged
@@ -260,4 +268,4 @@ def fire(
         workflow_version=workflow.version,
         audit_key=uow.audit_key,
     )
-    return Fired(number, trigger, ticket.state, dest, new_version, new_version, values)
+    return Fired(number, trigger, ticket.state, dest, new_version, new_version, values, ticket, now)

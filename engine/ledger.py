@@ -28,7 +28,7 @@ from engine.clock import ensure_utc
 from engine.context import UnitOfWork
 from engine.errors import Conflict, NotFound, ValidationError
 from engine.models import Ticket, TransitionLog
-from engine.rawsql import BulkInsert, BulkUpdate, PreparedWrite
+from engine.rawsql import BulkInsert, BulkUpdate, PreparedQuery, PreparedWrite
 
 tickets_t = cast(Table, Ticket.__table__)
 log_t = cast(Table, TransitionLog.__table__)
@@ -76,7 +76,9 @@ _TICKET_COLUMNS = (
 
 # Built once: building Core constructs per call costs more than the SQL itself
 # (bench/transitions.py).
-_LOAD_TICKET = select(*_TICKET_COLUMNS).where(tickets_t.c.number == bindparam("number"))
+_LOAD_TICKET = PreparedQuery(
+    select(*_TICKET_COLUMNS).where(tickets_t.c.number == bindparam("number"))
+)
 INSERT_LOG = insert(log_t)
 _ALWAYS_SET = ("state", "version", "last_hash", "updated_at")
 
@@ -92,9 +94,31 @@ def _update_ticket(extra: frozenset[str]) -> Any:
     )
 
 
-def load_ticket_row(conn: Connection, number: str) -> Any:
-    """The columns a change needs, by ticket number; ``NotFound`` if there is no such ticket."""
-    row = conn.execute(_LOAD_TICKET, {"number": number}).first()
+# The change's columns and the rest of what the API answers with (``fire(view=True)``):
+# the answer is built from the row as read and what the change wrote, not re-read.
+_LOAD_TICKET_VIEW = PreparedQuery(
+    select(
+        *_TICKET_COLUMNS,
+        tickets_t.c.text,
+        tickets_t.c.citizen_name,
+        tickets_t.c.citizen_contact,
+        tickets_t.c.address,
+        tickets_t.c.lat,
+        tickets_t.c.long,
+        tickets_t.c.due_rule,
+        tickets_t.c.received_at,
+        tickets_t.c.created_at,
+        tickets_t.c.closed_at,
+        tickets_t.c.satisfied,
+        tickets_t.c.source,
+    ).where(tickets_t.c.number == bindparam("number"))
+)
+
+
+def load_ticket_row(conn: Connection, number: str, *, view: bool = False) -> Any:
+    """The columns a change needs, by ticket number (``view``: and every column the API
+    shows); ``NotFound`` if there is no such ticket."""
+    row = (_LOAD_TICKET_VIEW if view else _LOAD_TICKET).first(conn, {"number": number})
     if row is None:
         raise NotFound(f"no ticket {number!r}", ticket=number)
     return row
@@ -275,7 +299,7 @@ def write_change(
         # The other writer has committed (our UPDATE waited for its lock): say where the
         # ticket is now, so a client that retried a request whose answer it lost can tell
         # whether its own first attempt is the one that got there.
-        now_at = conn.execute(_LOAD_TICKET, {"number": ticket.number}).first()
+        now_at = _LOAD_TICKET.first(conn, {"number": ticket.number})
         state = now_at.state if now_at is not None else ticket.state
         details = {"current_version": now_at.version} if now_at is not None else {}
         raise Conflict(

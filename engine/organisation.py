@@ -46,6 +46,7 @@ def load_organisation(
     Every user's role must be a role of the policy. Unit names are ``{zh_CN, en}`` tables;
     a missing language is a ``ConfigError`` naming the file and item.
     """
+    uow.read_mostly_changed()
     session = uow.session
     roles = uow.policy.role_names()
     units: dict[str, Unit] = {u.code: u for u in session.scalars(select(Unit))}
@@ -123,8 +124,7 @@ def upsert_campaign(
     """
     # The campaign's clock is kept in each process's read cache: drop this process's copy
     # now and once the change commits (other processes' copies expire within seconds).
-    uow.ctx.cache.invalidate()
-    uow.after_commit(uow.ctx.cache.invalidate)
+    uow.read_mostly_changed()
     session = uow.session
     code = _need(data, "code", source, "campaign")
     tz = _need(data, "timezone", source, f"campaign {code!r}")

@@ -12,12 +12,15 @@ which psycopg 3 pipelines on PostgreSQL.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 
 Processor = Callable[[Any], Any] | None
 
@@ -63,7 +66,7 @@ class BulkInsert:
             if process is not None:
                 columns[index] = _rendered(columns[index], process)
         params = list(zip(*columns, strict=True))
-        conn.exec_driver_sql(sql, params)
+        run_driver(conn, sql, params, many=True).close()
         return len(params)
 
     def execute_returning_ids(
@@ -150,8 +153,10 @@ class BulkUpdate:
         for index, process in enumerate(processors):
             if process is not None:
                 columns[index] = _rendered(columns[index], process)
-        result = conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
-        return int(result.rowcount)
+        cursor = run_driver(conn, sql, list(zip(*columns, strict=True)), many=True)
+        count = int(cursor.rowcount)
+        cursor.close()
+        return count
 
 
 def _rendered(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
@@ -171,12 +176,80 @@ def _rendered(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
     return out
 
 
+def run_driver(conn: Connection, sql: str, values: Sequence[Any], *, many: bool = False) -> Any:
+    """Execute ``sql`` (rendered for the driver) with positional ``values`` (``many``: a list
+    of them, executemany) in the connection's transaction; the driver's cursor.
+
+    Straight on the driver's cursor, without SQLAlchemy's per-statement machinery, unless
+    someone listens to the engine's statements (``before_cursor_execute``: statement
+    counters in the tests, the query benchmark): then through ``exec_driver_sql`` so they
+    see every one.
+    A driver error is raised as SQLAlchemy's ``DBAPIError``, as ``exec_driver_sql`` raises
+    it (``engine.context`` turns races into ``Conflict``).
+    """
+    if conn.engine.dispatch.before_cursor_execute:
+        return conn.exec_driver_sql(sql, list(values) if many else tuple(values))
+    if not conn.in_transaction():
+        conn.begin()  # as SQLAlchemy's autobegin would (the "begin" event sets SQLite's mode)
+    dbapi_conn = conn.connection.driver_connection
+    assert dbapi_conn is not None
+    cursor = dbapi_conn.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, values)
+        else:
+            cursor.execute(sql, values)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        raise DBAPIError.instance(
+            sql, values, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    return cursor
+
+
+def _compile_positional(
+    statement: Any, dialect: Dialect
+) -> tuple[str, tuple[str, ...], tuple[Processor, ...]]:
+    """``statement`` rendered for the driver with positional marks, its bind names in order
+    and their bind processors."""
+    compiled = statement.compile(dialect=dialect)
+    if dialect.paramstyle == "qmark":
+        names = tuple(compiled.positiontup or ())
+        sql = compiled.string
+    else:  # pyformat (psycopg): render positionally as %s, in the order of the text
+        names = tuple(_order_of(compiled.string, compiled.binds))
+        sql = compiled.string
+        for name in names:
+            sql = sql.replace(f"%({name})s", "%s")
+    processors = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in names)
+    return sql, names, processors
+
+
+def _bound(
+    names: tuple[str, ...], processors: tuple[Processor, ...], params: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    out = []
+    for name, process in zip(names, processors, strict=True):
+        value = params[name]
+        if process is not None and value is not None:
+            value = _instant(process, value) if type(value) is datetime else process(value)
+        out.append(value)
+    return tuple(out)
+
+
+@lru_cache(maxsize=1024)
+def _instant(process: Callable[[Any], Any], value: datetime) -> Any:
+    """A time bound once: a transition writes its ``now`` into several columns, and the
+    due times of one day repeat from ticket to ticket."""
+    return process(value)
+
+
 class PreparedWrite:
     """One INSERT, UPDATE or DELETE built with SQLAlchemy Core, run through the driver.
 
     Compiled once per dialect; each execution binds its parameters through the
-    columns' own bind processors and calls ``cursor.execute`` directly, without
-    SQLAlchemy's per-statement machinery (the hot path of a transition runs a
+    columns' own bind processors and runs it on the driver's cursor (``run_driver``),
+    without SQLAlchemy's per-statement machinery (the hot path of a transition runs a
     few of these). Returns the driver's row count.
     """
 
@@ -187,28 +260,76 @@ class PreparedWrite:
     def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple[Processor, ...]]:
         cached = self._by_dialect.get(dialect.name)
         if cached is None:
-            compiled = self.statement.compile(dialect=dialect)
-            if dialect.paramstyle == "qmark":
-                names = tuple(compiled.positiontup or ())
-                sql = compiled.string
-            else:  # pyformat (psycopg): render positionally as %s, in the order of the text
-                names = tuple(_order_of(compiled.string, compiled.binds))
-                sql = compiled.string
-                for name in names:
-                    sql = sql.replace(f"%({name})s", "%s")
-            processors = tuple(
-                compiled.binds[name].type._cached_bind_processor(dialect) for name in names
-            )
-            cached = self._by_dialect[dialect.name] = (sql, names, processors)
+            cached = self._by_dialect[dialect.name] = _compile_positional(self.statement, dialect)
         return cached
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         sql, names, processors = self._compiled(conn.dialect)
-        values = tuple(
-            params[name] if process is None or params[name] is None else process(params[name])
-            for name, process in zip(names, processors, strict=True)
+        cursor = run_driver(conn, sql, _bound(names, processors, params))
+        count = int(cursor.rowcount)
+        cursor.close()
+        return count
+
+
+class PreparedQuery:
+    """One SELECT built with SQLAlchemy Core, run through the driver (``run_driver``).
+
+    Rows come back as named tuples with each column's value converted by the column
+    type's own result processor, exactly as SQLAlchemy would return them.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self.row_type: Any = namedtuple(  # type: ignore[misc]
+            "Row", [c.key for c in statement.selected_columns]
         )
-        return int(conn.exec_driver_sql(sql, values).rowcount)
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple[Processor, ...]]] = {}
+        # (index, processor) of the columns whose values need converting, per dialect; made
+        # at the first execution, from the driver's type codes (psycopg's numeric types).
+        self._results: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple[Processor, ...]]:
+        cached = self._by_dialect.get(dialect.name)
+        if cached is None:
+            cached = self._by_dialect[dialect.name] = _compile_positional(self.statement, dialect)
+        return cached
+
+    def _converters(self, dialect: Dialect, cursor: Any) -> list[tuple[int, Any]]:
+        convert = self._results.get(dialect.name)
+        if convert is None:
+            # a driver cursor, or SQLAlchemy's result around one (run_driver with listeners)
+            description = getattr(cursor, "description", None) or cursor.cursor.description
+            codes = [d[1] for d in description]
+            processors = [
+                c.type._cached_result_processor(dialect, code)
+                for c, code in zip(self.statement.selected_columns, codes, strict=True)
+            ]
+            convert = self._results[dialect.name] = [
+                (i, process) for i, process in enumerate(processors) if process is not None
+            ]
+        return convert
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        sql, names, processors = self._compiled(conn.dialect)
+        cursor = run_driver(conn, sql, _bound(names, processors, params))
+        convert = self._converters(conn.dialect, cursor)
+        raw = cursor.fetchall()
+        cursor.close()
+        make = self.row_type._make
+        if not convert:
+            return [make(row) for row in raw]
+        out = []
+        for row in raw:
+            values = list(row)
+            for i, process in convert:
+                values[i] = process(values[i])
+            out.append(make(values))
+        return out
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The first row, or None."""
+        rows = self.all(conn, params)
+        return rows[0] if rows else None
 
 
 def _order_of(sql: str, binds: Mapping[str, Any]) -> list[str]:

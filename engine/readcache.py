@@ -1,10 +1,13 @@
-"""A per-process cache of read-mostly rows (a campaign's clock), short-lived and invalidated.
+"""A per-process cache of read-mostly rows, short-lived and invalidated.
 
 The hot path of a transition reads the same few rows again and again (the
-campaign's timezone, calendar and deadline). Each ``EngineContext`` keeps them
-here for ``ttl_seconds``; an administrator's change made through the engine
-(``engine.organisation``) invalidates this process's copies at once, and other
-processes see it when their copies expire, within the TTL.
+campaign's clock, the units, users and categories its data names, the routing
+rules, the API token). Each ``EngineContext`` keeps them here for
+``ttl_seconds`` (1.5 s by default); an administrator's change made through the
+engine (``engine.adminlog.record``, which every write of ``engine.admin`` goes
+through, and ``engine.organisation``) drops this process's copies at once and
+again when it commits, and other processes see it when their copies expire,
+within the TTL: no generation row to read on the hot path, at most 1.5 s late.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-DEFAULT_TTL_SECONDS = 5.0
+DEFAULT_TTL_SECONDS = 1.5
 
 
 class ReadCache:
@@ -41,6 +44,10 @@ class ReadCache:
         value = load()
         self._entries[key] = (now, value)
         return value
+
+    def forget(self, key: Hashable) -> None:
+        """Drop the entry for ``key`` (a miss the caller does not want kept)."""
+        self._entries.pop(key, None)
 
     def invalidate(self) -> None:
         """Forget everything (an administrator changed organisation or campaign data)."""

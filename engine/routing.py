@@ -8,14 +8,19 @@ Campaign-specific rules win over general ones at the same specificity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from engine.models import RoutingRule, Unit
+from engine.rawsql import PreparedQuery
+from engine.readcache import ReadCache
 
-# Built once: categorizing runs it inside the transition.
-_RULES = (
+# Built once: categorizing runs it inside the transition. Every rule that can apply in a
+# campaign (its own and the general ones); the category and area are matched in Python, so the
+# rows can be kept in the context's read cache.
+_CAMPAIGN_RULES = PreparedQuery(
     select(
         RoutingRule.category,
         RoutingRule.area,
@@ -28,8 +33,6 @@ _RULES = (
     .where(
         or_(RoutingRule.campaign_id == bindparam("campaign_id"), RoutingRule.campaign_id.is_(None))
     )
-    .where(or_(RoutingRule.category.is_(None), RoutingRule.category == bindparam("category")))
-    .where(or_(RoutingRule.area.is_(None), RoutingRule.area == bindparam("area")))
 )
 
 
@@ -42,12 +45,23 @@ class Suggestion:
 
 
 def suggest_unit(
-    conn: Connection, *, campaign_id: int, category: str | None, area: str | None
+    conn: Connection,
+    *,
+    campaign_id: int,
+    category: str | None,
+    area: str | None,
+    cache: ReadCache | None = None,
 ) -> Suggestion | None:
-    """The unit the routing rules suggest for ``category`` in ``area``, or None."""
-    rows = conn.execute(
-        _RULES, {"campaign_id": campaign_id, "category": category, "area": area}
-    ).all()
+    """The unit the routing rules suggest for ``category`` in ``area``, or None.
+
+    With ``cache`` (``uow.ctx.cache``), the campaign's rules are read once and kept there.
+    """
+
+    def load() -> list[Any]:
+        return _CAMPAIGN_RULES.all(conn, {"campaign_id": campaign_id})
+
+    rules = load() if cache is None else cache.get(("routing_rules", campaign_id), load)
+    rows = [r for r in rules if r.category in (None, category) and r.area in (None, area)]
     best = None
     best_score = -1
     for row in rows:

@@ -4,15 +4,21 @@ and the ticket row the API shows, with its campaign, unit and assignee."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Ticket, TransitionLog, Unit, User
 from engine.policy import UnitFilter
+from engine.rawsql import PreparedQuery
 from engine.read.pages import LogEntry, log_entry
+
+if TYPE_CHECKING:
+    from engine.context import UnitOfWork
+    from engine.firing import Fired
 
 Assignee = aliased(User)
 
@@ -58,6 +64,37 @@ def _select() -> Any:
         .outerjoin(Unit, Unit.id == Ticket.unit_id)
         .outerjoin(Assignee, Assignee.id == Ticket.assignee_id)
     )
+
+
+_CAMPAIGN_CODE = PreparedQuery(select(Campaign.code).where(Campaign.id == bindparam("id")))
+_UNIT_NAMES = PreparedQuery(select(Unit.code, Unit.name).where(Unit.id == bindparam("id")))
+_USERNAME = PreparedQuery(select(User.username).where(User.id == bindparam("id")))
+
+
+def ticket_after(uow: UnitOfWork, fired: Fired) -> Any:
+    """The row ``ticket_row`` would read right after ``fired`` (a ``fire(view=True)``), built
+    from the ticket as fire() read it and what the change wrote: no second read of the
+    ticket. Campaign, unit and assignee names come from the context's read cache."""
+    row = fired.ticket
+    if row is None or not hasattr(row, "text"):
+        raise ValueError("ticket_after needs the result of fire(..., view=True)")
+    out = row._asdict()
+    out.update(fired.effects)
+    out.update(state=fired.to_state, version=fired.version, updated_at=fired.at)
+    conn, cache = uow.conn, uow.ctx.cache
+
+    def cached(query: PreparedQuery, key: int | None) -> Any:
+        if key is None:
+            return None
+        return cache.get((id(query), key), lambda: query.first(conn, {"id": key}))
+
+    out["campaign_code"] = cached(_CAMPAIGN_CODE, out["campaign_id"]).code
+    unit = cached(_UNIT_NAMES, out["unit_id"])
+    out["unit_code"] = unit.code if unit is not None else None
+    out["unit_name"] = unit.name if unit is not None else None
+    user = cached(_USERNAME, out["assignee_id"])
+    out["assignee_username"] = user.username if user is not None else None
+    return SimpleNamespace(**out)
 
 
 def ticket_row(session: Session, number: str) -> Any:

@@ -305,3 +305,27 @@ def test_nul_in_the_url_is_400(client, auth):
     clerk = auth("clerk")
     assert_error(client.get(f"{API}/tickets?q=a%00b", headers=clerk), 400, "bad_request")
     assert_error(client.get(f"{API}/tickets/2005%000001", headers=clerk), 400, "bad_request")
+
+
+def test_transition_answer_is_what_a_read_shows(client, auth, new_ticket):
+    """Issue 15 item 3: the transition's answer is built from what fire() read and wrote
+    (no second read of the ticket); it must equal what a read right after shows, at every
+    step (unit, assignee, due time, closing time, allowed triggers), and a refused
+    transition still answers with the error, not a ticket."""
+    number = new_ticket(kind="criticism", area="Luohe")["number"]
+    supervisor, officer = auth("supervisor"), auth("traffic.officer")
+    steps = [
+        (auth("clerk"), "categorize", {"category": "traffic_management", "kind": "criticism"}),
+        (supervisor, "assign", {"unit": "traffic-brigade", "officer": "traffic.officer"}),
+        (officer, "rectify", {"measures": "Four street lamps installed."}),
+        (officer, "feed_back", {"method": "phone", "text": "Told them.", "date": "2005-02-28"}),
+    ]
+    for version, (headers, trigger, data) in enumerate(steps, start=1):
+        moved = fire_as(client, headers, number, trigger, version, **data)
+        assert moved.status_code == 200, moved.json
+        read = client.get(f"{API}/tickets/{number}", headers=headers)
+        assert moved.json == read.json, trigger
+    assert moved.json["state"] == "fed_back" and moved.json["closed_at"] is not None
+    assert moved.json["unit"] == "traffic-brigade" and moved.json["due_at"] is None
+    stale = fire_as(client, supervisor, number, "reopen", 1, reason="again")
+    assert_error(stale, 409, "conflict")

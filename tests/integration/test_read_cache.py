@@ -10,6 +10,7 @@ from sqlalchemy import Engine, event, select
 from engine.context import build_context
 from engine.models import Ticket
 from engine.organisation import read_toml, upsert_campaign
+from engine.readcache import ReadCache
 from engine.settings import PROJECT_ROOT
 from engine.tickets import create_ticket, get_actor
 
@@ -84,3 +85,89 @@ def test_no_timer_statement_when_the_ticket_has_no_clock(engine: Engine) -> None
         reopened = s.scalars(select(Ticket).where(Ticket.number == number)).one()
         assert reopened.state == "assigned" and reopened.due_at is not None  # a new clock
     event.remove(engine, "before_cursor_execute", _count)
+
+
+def _categorized(ctx, n: int) -> list[str]:  # type: ignore[no-untyped-def]
+    from engine.tickets import fire
+
+    numbers = []
+    with ctx.unit_of_work() as uow:
+        clerk = get_actor(uow.session, "clerk")
+        for _ in range(n):
+            number = create_ticket(uow, campaign=CAMPAIGN, text="x", actor=clerk, now=NOW).number
+            data = {"category": "traffic_management", "kind": "criticism"}
+            fire(uow, number, "categorize", actor=clerk, data=data, now=NOW)
+            numbers.append(number)
+    return numbers
+
+
+def _assign(ctx, number: str) -> None:  # type: ignore[no-untyped-def]
+    from engine.actors import Actor
+    from engine.tickets import fire
+
+    with ctx.unit_of_work() as uow:
+        supervisor = Actor("supervisor", "supervisor")  # as a request has it: no read
+        data = {"unit": "traffic-brigade", "officer": "traffic.officer"}
+        fire(uow, number, "assign", actor=supervisor, data=data, now=NOW)
+
+
+def test_fire_reads_users_and_units_once_and_an_admin_change_drops_them(engine: Engine) -> None:
+    """Issue 15 item 2: the users and units a transition names are read once per process and
+    kept (no statement on the next transition); an administrator's change through
+    engine.admin (adminlog.record) drops this process's copies at once: the next transition
+    sees the officer deactivated."""
+    import pytest
+
+    from engine import admin
+    from engine.errors import ValidationError
+
+    clock = [100.0]
+    ctx = build_context(engine=engine)
+    ctx.cache = ReadCache(clock=lambda: clock[0])
+    first, second, third = _categorized(ctx, 3)
+    reads: list[str] = []
+
+    def _count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT") and (
+            "FROM users" in statement or "FROM units" in statement
+        ):
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    try:
+        _assign(ctx, first)
+        assert len(reads) == 2  # the officer and the unit, read once
+        _assign(ctx, second)
+        assert len(reads) == 2  # both from the cache
+        with ctx.unit_of_work() as uow:
+            admin.set_active(uow, get_actor(uow.session, "admin"), "traffic.officer", False)
+        with pytest.raises(ValidationError, match="no active user 'traffic.officer'"):
+            _assign(ctx, third)  # at once, no TTL to wait for
+    finally:
+        event.remove(engine, "before_cursor_execute", _count)
+
+
+def test_another_process_sees_an_admin_change_within_the_ttl(engine: Engine) -> None:
+    """A change made by another process (its own context) reaches this one's cached copy
+    when the copy expires: at most ``DEFAULT_TTL_SECONDS`` (1.5 s) later, on this
+    process's clock."""
+    import pytest
+
+    from engine import admin
+    from engine.errors import ValidationError
+    from engine.readcache import DEFAULT_TTL_SECONDS
+
+    clock = [100.0]
+    here = build_context(engine=engine)
+    here.cache = ReadCache(clock=lambda: clock[0])
+    elsewhere = build_context(engine=engine)  # the administrator's process
+    first, second, third = _categorized(here, 3)
+    _assign(here, first)  # the officer is now in this process's cache
+    with elsewhere.unit_of_work() as uow:
+        admin.set_active(uow, get_actor(uow.session, "admin"), "traffic.officer", False)
+    clock[0] += DEFAULT_TTL_SECONDS - 0.1
+    _assign(here, second)  # the copy is still fresh here: the stale answer is bounded...
+    clock[0] += 0.2
+    with pytest.raises(ValidationError, match="no active user 'traffic.officer'"):
+        _assign(here, third)  # ...by the TTL
+    assert DEFAULT_TTL_SECONDS <= 2

@@ -111,7 +111,7 @@ class TicketTransitions(MethodView):
         session = get_session()
         at = now()
         with one_transaction(session, number):
-            fire(
+            fired = fire(
                 get_uow(),
                 number,
                 body["trigger"],
@@ -120,8 +120,10 @@ class TicketTransitions(MethodView):
                 expected_version=body["expected_version"],
                 reason=body.get("reason"),
                 now=at,
+                view=True,
             )
-            row = queries.ticket_row(session, number)  # read inside the same transaction
+            # the answer from what fire() read and wrote, not a second read of the ticket
+            row = queries.ticket_after(get_uow(), fired)
         return ticket_dict(row, who, at)
 
 
