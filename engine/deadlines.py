@@ -29,7 +29,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from engine.calendar import WorkingCalendar
@@ -64,7 +64,6 @@ _CANCEL_PENDING = (
     )
     .values(cancelled_at=bindparam("v_now"))
 )
-_INSERT_TIMER = insert(timers_t)
 # The transition's own statements run through the driver, compiled once (engine.rawsql).
 _PREPARED_CANCEL = PreparedWrite(_CANCEL_PENDING)
 _BULK_INSERT_TIMERS = BulkInsert(timers_t, ("ticket_id", "kind", "level", "due_at", "created_at"))
@@ -212,13 +211,13 @@ def arm_timers(
     from_level: int = 0,
 ) -> int:
     """Insert the warning and ladder timers for ``due_at`` (see ``armed_times``); how many."""
-    rows = [
-        {"ticket_id": ticket_id, "kind": kind, "level": level, "due_at": at, "created_at": now}
-        for kind, level, at in armed_times(due_at, ladder, clock, now, from_level)
-    ]
-    if rows:
-        conn.execute(_INSERT_TIMER, rows)
-    return len(rows)
+    return _BULK_INSERT_TIMERS.execute_tuples(
+        conn,
+        [
+            (ticket_id, kind, level, at, now)
+            for kind, level, at in armed_times(due_at, ladder, clock, now, from_level)
+        ],
+    )
 
 
 def rearm(

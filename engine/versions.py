@@ -29,18 +29,18 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Connection, and_, bindparam, case, func, literal, or_, select
 
 from engine import audit, deadlines
 from engine.actors import SYSTEM_ACTOR, Actor
 from engine.context import EngineContext, UnitOfWork, workflow_policy_problems
-from engine.errors import NotFound, ValidationError, WorkflowDefinitionError
+from engine.errors import Conflict, NotFound, ValidationError, WorkflowDefinitionError
 from engine.ledger import declare_event, load_ticket_row, log_t, tickets_t, write_change
 from engine.models import Campaign
 from engine.policy import Policy
@@ -55,6 +55,27 @@ from engine.workflow import (
 declare_event("migrate", "workflow_version", "due_at", "due_rule")
 
 ONLY_KEYS = ("campaign", "state", "number", "unit")
+
+# What a move reads of each ticket: what the chained write needs (``ledger.write_change``:
+# the version, the chain's head, the columns the log row's head records) and what deciding
+# and re-arming need.
+_MOVE_COLUMNS = tuple(
+    tickets_t.c[name]
+    for name in dict.fromkeys(
+        (
+            "id",
+            "number",
+            "campaign_id",
+            "state",
+            "version",
+            "priority",
+            "last_hash",
+            "updated_at",
+            "due_at",
+            *audit.HEAD_COLUMNS,
+        )
+    )
+)
 
 
 # --- validating a file ----------------------------------------------------------------------
@@ -345,121 +366,149 @@ def parse_only(query: str | None) -> dict[str, str]:
     return out
 
 
-def _selected(uow: UnitOfWork, plan: Plan, only: dict[str, str], after_id: int, limit: int) -> Any:
+def _selection(plan: Plan, only: dict[str, str]) -> list[Any]:
+    """The WHERE conditions that pick the plan's tickets (``--only`` narrowing them)."""
     from engine.models import Unit
 
-    query = select(tickets_t.c.id, tickets_t.c.number).where(
+    where: list[Any] = [
         tickets_t.c.workflow_name == plan.workflow,
         tickets_t.c.workflow_version == plan.from_version,
-        tickets_t.c.id > after_id,
-    )
+    ]
     if "state" in only:
-        query = query.where(tickets_t.c.state == only["state"])
+        where.append(tickets_t.c.state == only["state"])
     if "number" in only:
-        query = query.where(tickets_t.c.number == only["number"])
+        where.append(tickets_t.c.number == only["number"])
     if "campaign" in only:
-        query = query.where(
+        where.append(
             tickets_t.c.campaign_id
             == select(Campaign.id).where(Campaign.code == only["campaign"]).scalar_subquery()
         )
     if "unit" in only:
-        query = query.where(
+        where.append(
             tickets_t.c.unit_id
             == select(Unit.id).where(Unit.code == only["unit"]).scalar_subquery()
         )
-    return uow.session.execute(query.order_by(tickets_t.c.id).limit(limit)).all()
+    return where
 
 
-def _batches(
-    ctx: EngineContext, plan: Plan, only: dict[str, str], batch: int = 1000
-) -> Iterator[list[str]]:
-    """The selected tickets' numbers, by id, in batches (each read its own short transaction)."""
-    after = 0
-    while True:
-        with ctx.unit_of_work() as uow:
-            rows = _selected(uow, plan, only, after, batch)
-        if not rows:
-            return
-        yield [row.number for row in rows]
-        after = rows[-1].id
-
-
-def _entered_at(uow: UnitOfWork, ticket_id: int) -> datetime:
-    """When the ticket entered its current state (its last state-changing log row)."""
-    row = uow.conn.execute(
+def _entered_at_column() -> Any:
+    """When the ticket entered its current state: its last state-changing log row (a
+    correlated subquery on the log's (ticket_id, seq) key)."""
+    return (
         select(log_t.c.at)
         .where(
-            log_t.c.ticket_id == ticket_id,
-            and_(
-                log_t.c.trigger != "migrate",
-                func.coalesce(log_t.c.from_state, "") != log_t.c.to_state,
-            ),
+            log_t.c.ticket_id == tickets_t.c.id,
+            log_t.c.trigger != "migrate",
+            func.coalesce(log_t.c.from_state, "") != log_t.c.to_state,
         )
         .order_by(log_t.c.seq.desc())
         .limit(1)
-    ).first()
-    assert row is not None
-    at: datetime = row[0]
+        .scalar_subquery()
+    )
+
+
+def _entered_at(uow: UnitOfWork, ticket_id: int) -> datetime:
+    """When one ticket entered its current state (see ``_entered_at_column``)."""
+    at: datetime = uow.conn.execute(
+        select(_entered_at_column()).select_from(tickets_t).where(tickets_t.c.id == ticket_id)
+    ).scalar_one()
     return at
 
 
-def decide(
-    uow: UnitOfWork,
-    plan: Plan,
-    ticket: Any,
-    old: Workflow,
-    new: Workflow,
-    clocks: dict[int, deadlines.CampaignClock] | None = None,
-) -> Decision:
-    """What the plan does to ``ticket`` (a ledger row): its new state and due time, or why not."""
-    state = ticket.state
-    if state in plan.stay:
-        return Decision(
-            ticket.number,
-            state,
-            None,
-            f"the plan keeps tickets in {state!r} on version {plan.from_version}",
-        )
-    target = plan.states[state]
-    reasons = []
-    if ticket.kind is not None and ticket.kind not in new.kinds:
-        reasons.append(f"its kind {ticket.kind!r} is not a kind of {new.key}")
-    if ticket.priority is not None and ticket.priority not in new.priorities:
-        reasons.append(f"its priority {ticket.priority!r} is not a priority of {new.key}")
-    if reasons:
-        return Decision(ticket.number, state, None, "; ".join(reasons))
-    old_spec, new_spec = old.states[state], new.states[target]
-    same_clock = (
-        old_spec.limit_for(ticket.priority) == new_spec.limit_for(ticket.priority)
-        and old_spec.campaign_cap == new_spec.campaign_cap
-        and old_spec.final == new_spec.final
+Group = tuple[str, str | None, str | None]  # (state, kind, priority)
+
+
+def _group_is(group: Group) -> Any:
+    state, kind, priority = group
+    return and_(
+        tickets_t.c.state == state,
+        tickets_t.c.kind.is_(None) if kind is None else tickets_t.c.kind == kind,
+        tickets_t.c.priority.is_(None) if priority is None else tickets_t.c.priority == priority,
     )
-    if same_clock or new_spec.final:
-        return Decision(ticket.number, state, target, old_due=ticket.due_at, new_due=ticket.due_at)
-    if new_spec.limit_for(ticket.priority) is None:
+
+
+class _Decider:
+    """The plan's decisions, made once per (state, kind, priority) group and, for a
+    retimed ticket, once per (state, priority, campaign, entered-at): the dry run and the
+    migration ask the same object, so what one shows is what the other does."""
+
+    def __init__(self, plan: Plan, old: Workflow, new: Workflow) -> None:
+        self.plan, self.old, self.new = plan, old, new
+        self._dues: dict[tuple[str, str | None, int, datetime], deadlines.Due] = {}
+
+    def refusal(self, group: Group) -> str | None:
+        """Why tickets of this group cannot move (None: they move)."""
+        state, kind, priority = group
+        if state in self.plan.stay:
+            return f"the plan keeps tickets in {state!r} on version {self.plan.from_version}"
+        reasons = []
+        if kind is not None and kind not in self.new.kinds:
+            reasons.append(f"its kind {kind!r} is not a kind of {self.new.key}")
+        if priority is not None and priority not in self.new.priorities:
+            reasons.append(f"its priority {priority!r} is not a priority of {self.new.key}")
+        return "; ".join(reasons) or None
+
+    def clock_change(self, state: str, priority: str | None) -> str:
+        """``same`` (the clock stands), ``stop`` (the new state has no limit) or ``restart``
+        (the new state's limit runs from the time the ticket entered its state)."""
+        old_spec, new_spec = self.old.states[state], self.new.states[self.plan.states[state]]
+        if new_spec.final or (
+            old_spec.limit_for(priority) == new_spec.limit_for(priority)
+            and old_spec.campaign_cap == new_spec.campaign_cap
+            and old_spec.final == new_spec.final
+        ):
+            return "same"
+        return "stop" if new_spec.limit_for(priority) is None else "restart"
+
+    def decide(
+        self,
+        ticket: Any,
+        entered_at: datetime | None,
+        clock: Callable[[int], deadlines.CampaignClock],
+    ) -> Decision:
+        """What the plan does to ``ticket`` (a row with number, state, kind, priority,
+        campaign_id, due_at); ``entered_at`` is needed only when its clock restarts."""
+        state, priority = ticket.state, ticket.priority
+        reason = self.refusal((state, ticket.kind, priority))
+        if reason is not None:
+            return Decision(ticket.number, state, None, reason)
+        target = self.plan.states[state]
+        change = self.clock_change(state, priority)
+        if change == "same":
+            return Decision(
+                ticket.number, state, target, old_due=ticket.due_at, new_due=ticket.due_at
+            )
+        if change == "stop":
+            return Decision(
+                ticket.number,
+                state,
+                target,
+                old_due=ticket.due_at,
+                new_due=None,
+                retimed=ticket.due_at is not None,
+            )
+        assert entered_at is not None
+        key = (target, priority, ticket.campaign_id, entered_at)
+        due = self._dues.get(key)
+        if due is None:
+            found = deadlines.state_due(
+                self.new.states[target], clock(ticket.campaign_id), entered_at, priority
+            )
+            assert found is not None
+            due = self._dues[key] = found
         return Decision(
             ticket.number,
             state,
             target,
             old_due=ticket.due_at,
-            new_due=None,
-            retimed=ticket.due_at is not None,
+            new_due=due.at,
+            new_rule=due.rule,
+            retimed=due.at != ticket.due_at,
         )
-    clocks = {} if clocks is None else clocks
-    if ticket.campaign_id not in clocks:
-        clocks[ticket.campaign_id] = deadlines.campaign_clock(uow, ticket.campaign_id)
-    clock = clocks[ticket.campaign_id]
-    due = deadlines.state_due(new_spec, clock, _entered_at(uow, ticket.id), ticket.priority)
-    assert due is not None
-    return Decision(
-        ticket.number,
-        state,
-        target,
-        old_due=ticket.due_at,
-        new_due=due.at,
-        new_rule=due.rule,
-        retimed=due.at != ticket.due_at,
-    )
+
+
+def _clocks(uow: UnitOfWork) -> Callable[[int], deadlines.CampaignClock]:
+    return lambda campaign_id: deadlines.campaign_clock(uow, campaign_id)
 
 
 def _workflows(registry: WorkflowRegistry, plan: Plan) -> tuple[Workflow, Workflow]:
@@ -472,12 +521,65 @@ def plan_migration(
     target: EngineContext | UnitOfWork, plan: Plan, *, only: str | None = None
 ) -> MigrationResult:
     """The dry run: what ``apply_migration`` would do now, writing nothing. Given a unit of
-    work (a web request's), it reads in that transaction; given the context, in its own."""
+    work (a web request's), it reads in that transaction; given the context, in its own.
+
+    Set-based: the moves are counted per (state, kind, priority) in SQL; only the tickets
+    that cannot move and those whose clock restarts are read one row each, and a new due
+    time is computed once per distinct (state, priority, campaign, entered-at)."""
     if isinstance(target, UnitOfWork):
-        return _run(target.ctx, plan, only=only, apply=False, reader=target)
+        return _dry_run(target, plan, parse_only(only))
     with target.unit_of_work() as uow:
-        result = _run(target, plan, only=only, apply=False, reader=uow)
+        result = _dry_run(uow, plan, parse_only(only))
         uow.rollback()
+    return result
+
+
+def _dry_run(uow: UnitOfWork, plan: Plan, only: dict[str, str]) -> MigrationResult:
+    decider = _Decider(plan, *_workflows(uow.registry, plan))
+    result = MigrationResult(plan=plan, dry_run=True)
+    where = _selection(plan, only)
+    groups = uow.conn.execute(
+        select(tickets_t.c.state, tickets_t.c.kind, tickets_t.c.priority, func.count())
+        .where(*where)
+        .group_by(tickets_t.c.state, tickets_t.c.kind, tickets_t.c.priority)
+    ).all()
+    refused: list[Group] = []
+    retimed: list[Group] = []
+    for state, kind, priority, count in groups:
+        group = (state, kind, priority)
+        if decider.refusal(group) is not None:
+            refused.append(group)
+            continue
+        result.moves[(state, plan.states[state])] += int(count)
+        if decider.clock_change(state, priority) != "same":
+            retimed.append(group)
+    if refused:
+        for row in uow.conn.execute(
+            select(tickets_t.c.number, tickets_t.c.state, tickets_t.c.kind, tickets_t.c.priority)
+            .where(*where, or_(*(_group_is(g) for g in refused)))
+            .order_by(tickets_t.c.id)
+        ):
+            reason = decider.refusal((row.state, row.kind, row.priority))
+            result.refused.append(Decision(row.number, row.state, None, reason))
+    if retimed:
+        clock = _clocks(uow)
+        rows = uow.conn.execute(
+            select(
+                tickets_t.c.number,
+                tickets_t.c.state,
+                tickets_t.c.kind,
+                tickets_t.c.priority,
+                tickets_t.c.campaign_id,
+                tickets_t.c.due_at,
+                _entered_at_column().label("entered_at"),
+            )
+            .where(*where, or_(*(_group_is(g) for g in retimed)))
+            .order_by(tickets_t.c.id)
+        )
+        for ticket in rows:
+            decision = decider.decide(ticket, ticket.entered_at, clock)
+            if decision.retimed:
+                result.retimed.append(decision)
     return result
 
 
@@ -489,76 +591,120 @@ def apply_migration(
     actor: Actor = SYSTEM_ACTOR,
     now: datetime | None = None,
     after_each: Callable[[Decision], None] | None = None,
+    batch: int = 1000,
 ) -> MigrationResult:
-    """Move each selected ticket in its own transaction (see the module's docstring)."""
-    return _run(ctx, plan, only=only, apply=True, actor=actor, now=now, after_each=after_each)
+    """Move each selected ticket in its own transaction (see the module's docstring).
 
-
-def _run(
-    ctx: EngineContext,
-    plan: Plan,
-    *,
-    only: str | None,
-    apply: bool,
-    actor: Actor = SYSTEM_ACTOR,
-    now: datetime | None = None,
-    after_each: Callable[[Decision], None] | None = None,
-    reader: UnitOfWork | None = None,
-) -> MigrationResult:
+    The tickets are read a batch at a time (their rows and, where the clock restarts, the
+    time they entered their state) and decided in that read; each move is then written in
+    its own transaction by prebuilt statements, the ticket's UPDATE checking the version
+    read, so a ticket changed in between is read and decided again on its own."""
     filters = parse_only(only)
-    old, new = _workflows(ctx.registry, plan)
-    result = MigrationResult(plan=plan, dry_run=not apply)
-    clocks: dict[int, deadlines.CampaignClock] = {}
-
-    def one(uow: UnitOfWork, number: str) -> Decision | None:
-        ticket = load_ticket_row(uow.conn, number)
-        if ticket.workflow_version != plan.from_version:
-            return None  # moved meanwhile (another run): never twice
-        decision = decide(uow, plan, ticket, old, new, clocks)
-        if decision.to_state is None:
-            result.refused.append(decision)
-            return None
-        result.moves[(decision.from_state, decision.to_state)] += 1
-        if decision.retimed:
-            result.retimed.append(decision)
-        if apply:
-            _write(uow, plan, ticket, decision, new, actor, uow.now(now))
-            result.migrated += 1
-        return decision
-
-    if reader is not None:
-        # The dry run: every read in the reader's transaction, nothing written.
-        after = 0
-        while rows := _selected(reader, plan, filters, after, 1000):
-            for row in rows:
-                one(reader, row.number)
+    decider = _Decider(plan, *_workflows(ctx.registry, plan))
+    result = MigrationResult(plan=plan, dry_run=False)
+    restart_states = [
+        s
+        for s in plan.states
+        if any(decider.clock_change(s, p) == "restart" for p in (None, *decider.old.priorities))
+    ]
+    entered = (
+        case((tickets_t.c.state.in_(restart_states), _entered_at_column()), else_=None)
+        if restart_states
+        else literal(None)
+    )
+    query = (
+        select(*_MOVE_COLUMNS, entered.label("entered_at"))
+        .where(*_selection(plan, filters), tickets_t.c.id > bindparam("after"))
+        .order_by(tickets_t.c.id)
+        .limit(batch)
+    )
+    after = 0
+    # The moves are written on one connection, a transaction each: no session per ticket.
+    with ctx.engine.connect() as conn:
+        while True:
+            with ctx.unit_of_work() as uow:
+                rows = uow.conn.execute(query, {"after": after}).all()
+                clock = _clocks(uow)
+                decided = [(row, decider.decide(row, row.entered_at, clock)) for row in rows]
+                clocks = {
+                    t.campaign_id: clock(t.campaign_id)
+                    for t, d in decided
+                    if d.retimed and d.new_due is not None
+                }
+                moment = uow.now(now)
+            if not rows:
+                return result
             after = rows[-1].id
-        return result
-    for numbers in _batches(ctx, plan, filters):
-        for number in numbers:
-            with ctx.unit_of_work() as uow:  # each ticket its own transaction
-                decision = one(uow, number)
-            if decision is not None and after_each is not None:
-                after_each(decision)
-    return result
+            for ticket, decision in decided:
+                if decision.to_state is None:
+                    result.refused.append(decision)
+                    continue
+                try:
+                    with conn.begin():  # each ticket its own transaction
+                        _write(
+                            conn,
+                            ctx.audit_key,
+                            plan,
+                            ticket,
+                            decision,
+                            decider.new,
+                            actor,
+                            moment,
+                            clocks,
+                        )
+                except Conflict:
+                    # Changed since the batch was read: read and decide it again, on its own.
+                    with ctx.unit_of_work() as uow:
+                        fresh = load_ticket_row(uow.conn, ticket.number)
+                        if fresh.workflow_version != plan.from_version:
+                            continue  # moved meanwhile (another run): never twice
+                        need = decider.clock_change(fresh.state, fresh.priority) == "restart"
+                        decision = decider.decide(
+                            fresh, _entered_at(uow, fresh.id) if need else None, _clocks(uow)
+                        )
+                        if decision.to_state is None:
+                            result.refused.append(decision)
+                            continue
+                        _write(
+                            uow.conn,
+                            ctx.audit_key,
+                            plan,
+                            fresh,
+                            decision,
+                            decider.new,
+                            actor,
+                            uow.now(now),
+                            {fresh.campaign_id: deadlines.campaign_clock(uow, fresh.campaign_id)},
+                        )
+                assert decision.to_state is not None
+                result.moves[(decision.from_state, decision.to_state)] += 1
+                if decision.retimed:
+                    result.retimed.append(decision)
+                result.migrated += 1
+                if after_each is not None:
+                    after_each(decision)
 
 
 def _write(
-    uow: UnitOfWork,
+    conn: Connection,
+    audit_key: bytes | None,
     plan: Plan,
     ticket: Any,
     decision: Decision,
     new: Workflow,
     actor: Actor,
     now: datetime,
+    clocks: dict[int, deadlines.CampaignClock],
 ) -> None:
+    """One move in the caller's transaction: the ticket's UPDATE (version check) and its
+    chained ``migrate`` log row, and for a retimed ticket its timers cancelled and re-armed."""
     assert decision.to_state is not None
     values: dict[str, Any] = {"workflow_version": plan.to_version}
     if decision.retimed:
         values["due_at"] = decision.new_due
         values["due_rule"] = decision.new_rule
     write_change(
-        uow.conn,
+        conn,
         ticket,
         trigger="migrate",
         dest=decision.to_state,
@@ -577,18 +723,17 @@ def _write(
         values=values,
         now=now,
         workflow_version=plan.to_version,
-        audit_key=uow.audit_key,
+        audit_key=audit_key,
     )
     if decision.retimed:
-        if decision.new_due is None:
-            deadlines.cancel_pending(uow.conn, ticket.id, now)
-        else:
-            deadlines.rearm(
-                uow,
-                workflow=new,
+        deadlines.cancel_pending(conn, ticket.id, now)
+        if decision.new_due is not None:
+            deadlines.arm_timers(
+                conn,
                 ticket_id=ticket.id,
-                campaign_id=ticket.campaign_id,
                 due_at=decision.new_due,
+                ladder=new.ladder,
+                clock=clocks[ticket.campaign_id],
                 now=now,
                 from_level=ticket.escalation_level,
             )
