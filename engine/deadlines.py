@@ -36,7 +36,7 @@ from engine.calendar import WorkingCalendar
 from engine.context import UnitOfWork
 from engine.models import Campaign, CampaignPhase, Timer
 from engine.rawsql import BulkInsert, PreparedWrite
-from engine.workflow import Ladder, StateSpec, Workflow
+from engine.workflow import Ladder, StateSpec, TimeLimit, Workflow
 
 timers_t = cast(Table, Timer.__table__)
 campaigns_t = cast(Table, Campaign.__table__)
@@ -149,14 +149,7 @@ def state_due(
     if phase is not None and phase[1] > now:
         start = phase[1]
         since = f" from phase {phase[0]} ({clock.local(start).date().isoformat()})"
-    n = limit.amount
-    if limit.unit == "working_days":
-        at = clock.calendar.add_working_days(start, n, clock.timezone)
-    elif limit.unit == "calendar_days":
-        local = clock.local(start)
-        at = (local + timedelta(days=n)).astimezone(start.tzinfo)
-    else:
-        at = start + timedelta(hours=n)
+    at = add_limit(clock, start, limit)
     has_own = priority is not None and any(p == priority for p, _ in spec.priority_limits)
     rule = f"state {spec.name}: {limit.describe()}" + (f" ({priority})" if has_own else "")
     rule += since
@@ -167,26 +160,43 @@ def state_due(
     return Due(at=at, rule=rule)
 
 
+def add_limit(clock: CampaignClock, start: datetime, limit: TimeLimit) -> datetime:
+    """``start`` plus ``limit``: working days on the campaign's calendar in its timezone
+    (to local midnight after the last one), whole local calendar days, or elapsed hours."""
+    n = limit.amount
+    if limit.unit == "working_days":
+        return clock.calendar.add_working_days(start, n, clock.timezone)
+    if limit.unit == "calendar_days":
+        return (clock.local(start) + timedelta(days=n)).astimezone(start.tzinfo)
+    return start + timedelta(hours=n)
+
+
 def cancel_pending(conn: Connection, ticket_id: int, now: datetime) -> int:
     """Cancel every timer of the ticket that has neither fired nor been cancelled."""
     return _PREPARED_CANCEL.execute(conn, {"w_ticket_id": ticket_id, "v_now": now})
 
 
 def ladder_times(
-    due_at: datetime, ladder: Ladder, clock: CampaignClock
+    due_at: datetime, ladder: Ladder, clock: CampaignClock, priority: str | None = None
 ) -> list[tuple[str, int, datetime]]:
-    """(kind, level, due time) of each timer a due time arms, warning first."""
+    """(kind, level, due time) of each timer a due time arms, warning first; each step's
+    ``after`` (for the ticket's priority) counts from the due time in its own unit."""
     out: list[tuple[str, int, datetime]] = []
     if ladder.warning_before_hours > 0:
         out.append((WARNING, 0, due_at - timedelta(hours=ladder.warning_before_hours)))
     for step in ladder.steps:
-        at = clock.calendar.add_working_days(due_at, step.after_working_days, clock.timezone)
+        at = add_limit(clock, due_at, step.after_for(priority))
         out.append((BREACH if step.level == 1 else LADDER, step.level, at))
     return out
 
 
 def armed_times(
-    due_at: datetime, ladder: Ladder, clock: CampaignClock, now: datetime, from_level: int = 0
+    due_at: datetime,
+    ladder: Ladder,
+    clock: CampaignClock,
+    now: datetime,
+    from_level: int = 0,
+    priority: str | None = None,
 ) -> list[tuple[str, int, datetime]]:
     """The (kind, level, due time) of the timers ``arm_timers`` writes for ``due_at``.
 
@@ -195,7 +205,7 @@ def armed_times(
     """
     return [
         (kind, level, at)
-        for kind, level, at in ladder_times(due_at, ladder, clock)
+        for kind, level, at in ladder_times(due_at, ladder, clock, priority)
         if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
     ]
 
@@ -209,13 +219,14 @@ def arm_timers(
     clock: CampaignClock,
     now: datetime,
     from_level: int = 0,
+    priority: str | None = None,
 ) -> int:
     """Insert the warning and ladder timers for ``due_at`` (see ``armed_times``); how many."""
     return _BULK_INSERT_TIMERS.execute_tuples(
         conn,
         [
             (ticket_id, kind, level, at, now)
-            for kind, level, at in armed_times(due_at, ladder, clock, now, from_level)
+            for kind, level, at in armed_times(due_at, ladder, clock, now, from_level, priority)
         ],
     )
 
@@ -229,8 +240,10 @@ def rearm(
     due_at: datetime,
     now: datetime,
     from_level: int = 0,
+    priority: str | None = None,
 ) -> int:
-    """Move a ticket's clock to ``due_at``: cancel its pending timers and arm new ones."""
+    """Move a ticket's clock to ``due_at``: cancel its pending timers and arm new ones (the
+    ladder's steps for the ticket's ``priority``)."""
     conn = uow.conn
     cancel_pending(conn, ticket_id, now)
     clock = campaign_clock(uow, campaign_id)
@@ -242,6 +255,7 @@ def rearm(
         clock=clock,
         now=now,
         from_level=from_level,
+        priority=priority,
     )
 
 
@@ -305,5 +319,5 @@ def entry_plan(
     campaign = clock()
     due = state_due(spec, campaign, now, priority)
     assert due is not None
-    times = armed_times(due.at, workflow.ladder, campaign, now)
+    times = armed_times(due.at, workflow.ladder, campaign, now, priority=priority)
     return {"due_at": due.at, "due_rule": due.rule, "escalation_level": 0}, times

@@ -232,6 +232,7 @@ def decide_extension(
             campaign_id=row.campaign_id,
             due_at=ext.requested_due_at,
             now=now,
+            priority=row.priority,
         )
         values = {
             "due_at": ext.requested_due_at,

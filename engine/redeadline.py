@@ -84,6 +84,7 @@ def set_deadline(
         campaign_id=ticket.campaign_id,
         due_at=due_at,
         now=now,
+        priority=ticket.priority,
     )
     local = clock.local(due_at).strftime("%Y-%m-%d %H:%M")
     return record_event(

@@ -736,6 +736,7 @@ def _write(
                 clock=clocks[ticket.campaign_id],
                 now=now,
                 from_level=ticket.escalation_level,
+                priority=ticket.priority,
             )
 
 

@@ -180,9 +180,27 @@ class TriggerSpec:
 
 @dataclass(frozen=True)
 class LadderStep:
+    """One rung: ``after`` the due time (per priority where the workflow has priorities),
+    the ticket reaches ``level`` and ``notify`` are told."""
+
     level: int
-    after_working_days: int
+    after: TimeLimit | None
     notify: tuple[str, ...]
+    priority_after: tuple[tuple[str, TimeLimit], ...] = ()
+
+    def after_for(self, priority: str | None) -> TimeLimit:
+        """How long after the due time this step fires for a ticket of ``priority``."""
+        if priority is not None:
+            for name, limit in self.priority_after:
+                if name == priority:
+                    return limit
+        return self.after if self.after is not None else TimeLimit(0, "hours")
+
+    def describe(self) -> str:
+        parts = [f"{p}: {lim.describe()}" for p, lim in self.priority_after]
+        if self.after is not None:
+            parts.append(("otherwise " if parts else "") + self.after.describe())
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -362,13 +380,25 @@ class Workflow:
                 "steps": [
                     {
                         "level": s.level,
-                        "after_working_days": s.after_working_days,
+                        "after": _limit_dict(s.after, s.priority_after),
                         "notify": list(s.notify),
                     }
                     for s in self.ladder.steps
                 ],
             },
         }
+
+
+def _limit_dict(
+    default: TimeLimit | None, per: tuple[tuple[str, TimeLimit], ...]
+) -> dict[str, Any]:
+    """A limit as the file spells it: ``{unit: n}``, or per priority with ``default``."""
+    if not per:
+        return {default.unit: default.amount} if default is not None else {}
+    out: dict[str, Any] = {p: {lim.unit: lim.amount} for p, lim in per}
+    if default is not None:
+        out["default"] = {default.unit: default.amount}
+    return out
 
 
 def _fail(source: str, item: str, problem: str) -> WorkflowDefinitionError:
@@ -623,7 +653,7 @@ def parse_workflow(data: dict[str, Any], source: str = "<memory>") -> Workflow:
     uses: dict[str, str] = {}
     report = ReportSpec()
     with _collecting(problems):
-        ladder = _parse_ladder(data.get("ladder") or {}, source)
+        ladder = _parse_ladder(data.get("ladder") or {}, priorities, source, problems)
     with _collecting(problems):
         queues = _parse_queues(data.get("queues", []), raw_states, source)
     with _collecting(problems):
@@ -723,27 +753,28 @@ def _one_limit(value: Any, source: str, item: str, where: str) -> TimeLimit:
 
 
 def _parse_limits(
-    value: Any, priorities: tuple[str, ...], source: str, item: str
+    value: Any, priorities: tuple[str, ...], source: str, item: str, where: str = "time_limit"
 ) -> tuple[TimeLimit | None, tuple[tuple[str, TimeLimit], ...]]:
-    """``{ working_days = 2 }``, or per priority ``{ urgent = { hours = 4 }, default = {...} }``."""
+    """``{ working_days = 2 }``, or per priority ``{ urgent = { hours = 4 }, default = {...} }``
+    (a state's ``time_limit``, a ladder step's ``after``: ``where`` names which)."""
     if not value:
         return None, ()
     if not isinstance(value, dict):
-        raise _fail(source, item, "time_limit must be a table")
+        raise _fail(source, item, f"{where} must be a table")
     if set(value) <= set(TIME_UNITS):
-        return _one_limit(value, source, item, "time_limit"), ()
+        return _one_limit(value, source, item, where), ()
     default: TimeLimit | None = None
     per: list[tuple[str, TimeLimit]] = []
     for key, sub in value.items():
         if key == "default":
-            default = _one_limit(sub, source, item, "time_limit.default")
+            default = _one_limit(sub, source, item, f"{where}.default")
         elif key in priorities:
-            per.append((key, _one_limit(sub, source, item, f"time_limit.{key}")))
+            per.append((key, _one_limit(sub, source, item, f"{where}.{key}")))
         else:
             raise _fail(
                 source,
                 item,
-                f"time_limit: {key!r} is neither a unit ({', '.join(TIME_UNITS)}) nor a "
+                f"{where}: {key!r} is neither a unit ({', '.join(TIME_UNITS)}) nor a "
                 f"priority ({', '.join(priorities) or 'the workflow declares none'})",
             )
     return default, tuple(per)
@@ -847,26 +878,88 @@ def _parse_report(
     )
 
 
-def _parse_ladder(data: dict[str, Any], source: str) -> Ladder:
+def _parse_ladder(
+    data: dict[str, Any],
+    priorities: tuple[str, ...],
+    source: str,
+    problems: list[WorkflowDefinitionError],
+) -> Ladder:
+    """The ladder; each step's problem is named (``ladder step #N``) and the next is read.
+
+    A step says when it fires after the due time as ``after`` in the shape of a state's
+    ``time_limit`` (``{ working_days = N }``, ``{ calendar_days = N }``, ``{ hours = N }``,
+    or one per priority with ``default``); ``after_working_days = N`` is the older spelling
+    of ``after = { working_days = N }``.
+    """
     if not isinstance(data, dict):
         raise _fail(source, "ladder", "must be a table")
     warning = data.get("warning_before_hours", 24)
-    if not isinstance(warning, int) or warning < 0:
-        raise _fail(source, "ladder", "warning_before_hours must be a whole number >= 0")
+    if not isinstance(warning, int) or isinstance(warning, bool) or warning < 0:
+        problems.append(_fail(source, "ladder", "warning_before_hours must be a whole number >= 0"))
+        warning = 24
+    raw_steps = data.get("steps", [])
+    if not isinstance(raw_steps, list):
+        raise _fail(source, "ladder", "steps must be a list of tables")
     steps: list[LadderStep] = []
-    for i, step in enumerate(data.get("steps", []), start=1):
-        item = f"ladder step #{i}"
-        if not isinstance(step, dict):
-            raise _fail(source, item, "must be a table")
-        level = _require(step, "level", int, source, item)
-        after = _require(step, "after_working_days", int, source, item)
-        notify = _str_list(step.get("notify", []), source, item, "notify")
-        if level != i:
-            raise _fail(source, item, f"levels must count up from 1; expected {i}, got {level}")
-        if steps and after < steps[-1].after_working_days:
-            raise _fail(source, item, "after_working_days must not decrease along the ladder")
-        steps.append(LadderStep(level=level, after_working_days=after, notify=notify))
+    for i, step in enumerate(raw_steps, start=1):
+        with _collecting(problems):
+            steps.append(_parse_ladder_step(step, i, steps, priorities, source))
     return Ladder(warning_before_hours=warning, steps=tuple(steps))
+
+
+def _parse_ladder_step(
+    step: Any, i: int, before: list[LadderStep], priorities: tuple[str, ...], source: str
+) -> LadderStep:
+    item = f"ladder step #{i}"
+    if not isinstance(step, dict):
+        raise _fail(source, item, "must be a table")
+    level = _require(step, "level", int, source, item)
+    if level != i:
+        raise _fail(source, item, f"levels must count up from 1; expected {i}, got {level}")
+    unknown = sorted(set(step) - {"level", "after", "after_working_days", "notify"})
+    if unknown:
+        raise _fail(
+            source, item, f"{', '.join(unknown)}: not a ladder step setting (level, after, notify)"
+        )
+    if "after" in step and "after_working_days" in step:
+        raise _fail(source, item, "give after or after_working_days, not both")
+    if "after_working_days" in step:
+        raw: Any = {"working_days": step["after_working_days"]}
+        where = "after_working_days"
+    elif "after" in step:
+        raw, where = step["after"], "after"
+    else:
+        raise _fail(
+            source,
+            item,
+            "missing after: when the step fires after the due time, e.g. "
+            "after = { working_days = 2 }, { calendar_days = 3 } or { hours = 4 }",
+        )
+    if where == "after_working_days":
+        amount = step["after_working_days"]
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise _fail(source, item, "after_working_days must be a whole number >= 0")
+    if raw == {} or raw is None:
+        raise _fail(source, item, f"{where} is empty; give one of {', '.join(TIME_UNITS)}")
+    default, per = _parse_limits(raw, priorities, source, item, "after")
+    if per and default is None:
+        missing = [p for p in priorities if p not in dict(per)]
+        if missing:
+            raise _fail(source, item, f"after: no default for priority {', '.join(missing)}")
+    notify = _str_list(step.get("notify", []), source, item, "notify")
+    current = LadderStep(level=level, after=default, notify=notify, priority_after=per)
+    if before:
+        prior = before[-1]
+        for priority in (None, *priorities):
+            a, b = prior.after_for(priority), current.after_for(priority)
+            if a.unit == b.unit and b.amount < a.amount:
+                raise _fail(
+                    source,
+                    item,
+                    f"after must not decrease along the ladder ({b.describe()} after "
+                    f"step #{prior.level}'s {a.describe()})",
+                )
+    return current
 
 
 def _compile(workflow: Workflow) -> Machine:
