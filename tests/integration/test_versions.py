@@ -259,6 +259,48 @@ def test_a_crash_half_way_then_a_rerun_migrates_each_ticket_once(
         assert audit.verify(s, key=vctx.audit_key) == []
 
 
+def test_a_ticket_changed_after_its_batch_was_read_is_decided_again(
+    vctx: EngineContext, plan_file: Path
+) -> None:
+    """The migration reads and decides a batch at a time, then writes each ticket in its own
+    transaction checking the version it read: a ticket someone moved in between is read and
+    decided again from where it now is, not written from the stale read."""
+    made = _tickets(vctx)
+    late = [n for n, s in made.items() if s == "received"][-1]
+    plan = load_plan(vctx.registry, plan_file)
+
+    def meanwhile(decision) -> None:  # type: ignore[no-untyped-def]
+        if decision.number == next(iter(made)):
+            with vctx.unit_of_work() as uow:
+                fire(
+                    uow,
+                    late,
+                    "categorize",
+                    actor=get_actor(uow.session, "clerk"),
+                    data={"category": "traffic_management", "kind": "criticism"},
+                    now=NOW,
+                )
+
+    done = apply_migration(vctx, plan, after_each=meanwhile)
+    assert done.migrated == 8
+    assert done.moves[("categorized", "categorized")] == 1  # decided from its new state
+    assert done.moves[("received", "received")] == 2
+    assert _state(vctx)[late] == ("categorized", 2)
+    with vctx.sessions() as s:
+        rows = (
+            s.execute(
+                select(TransitionLog.trigger)
+                .join(Ticket, Ticket.id == TransitionLog.ticket_id)
+                .where(Ticket.number == late)
+                .order_by(TransitionLog.seq)
+            )
+            .scalars()
+            .all()
+        )
+        assert rows == ["create", "categorize", "migrate"]
+        assert audit.verify(s, key=vctx.audit_key) == []
+
+
 def test_only_narrows_the_run(vctx: EngineContext, plan_file: Path) -> None:
     _tickets(vctx)
     plan = load_plan(vctx.registry, plan_file)

@@ -61,7 +61,8 @@ def test_georeport_client_submits_and_reads_back(live_app: tuple[Flask, str]) ->
     client = SubmittingGeoReport(root, jurisdiction="consultation-2005", api_key=key)
     services = client.get_service_list()
     codes = [s["service_code"] for s in services]
-    assert "opinion" in codes and "public_security_management" in codes
+    assert "consultation-2005.opinion" in codes
+    assert "consultation-2005.public_security_management" in codes
     definition = client.get_service_definition("opinion")
     assert definition["attributes"][0]["code"] == "kind"
 
@@ -77,7 +78,7 @@ def test_georeport_client_submits_and_reads_back(live_app: tuple[Flask, str]) ->
     one = client.get_service_request(number)
     assert one["service_request_id"] == number
     assert one["status"] == "open"
-    assert one["service_code"] == "public_security_management"
+    assert one["service_code"] == "consultation-2005.public_security_management"
     assert one["address"] is None  # the public (georeport sends no key on reads) sees no address
     assert one["status_notes"] == "Categorized"  # the service chosen categorized it
     staff = requests.get(
@@ -93,7 +94,7 @@ def test_georeport_client_submits_and_reads_back(live_app: tuple[Flask, str]) ->
     assert from_xml["service_request_id"] == number
     assert from_xml["status"] == "open"
     definition_xml = xml_client.get_service_definition("opinion")
-    assert definition_xml["service_code"] == "opinion"
+    assert definition_xml["service_code"] == "consultation-2005.opinion"
 
     with pytest.raises(requests.HTTPError) as refused:
         SubmittingGeoReport(root, api_key="wrong").post_service_request("opinion", description="x")

@@ -51,12 +51,16 @@ def test_services_and_definitions(client, open311_schema):
     services = client.get(f"{BASE}/services.json").json
     open311_schema("services.json").validate(services)
     codes = [s["service_code"] for s in services]
-    assert codes[0] == "opinion" and "traffic_management" in codes
+    # Each open programme's services, coded <programme>.<category> (the seed has one).
+    assert codes[0] == "consultation-2005.opinion"
+    assert "consultation-2005.traffic_management" in codes
     assert client.get(f"{BASE}/services").json == services
     root = ET.fromstring(client.get(f"{BASE}/services.xml").data)
     assert [s.findtext("service_code") for s in root.findall("service")] == codes
-    definition = client.get(f"{BASE}/services/opinion.json").json
+    definition = client.get(f"{BASE}/services/consultation-2005.opinion.json").json
     open311_schema("service-definition.json").validate(definition)
+    # A plain code is still understood while one open programme alone offers it.
+    assert client.get(f"{BASE}/services/opinion.json").json == definition
     assert [a["code"] for a in definition["attributes"]] == ["kind", "area"]
     xml = ET.fromstring(client.get(f"{BASE}/services/traffic_management.xml").data)
     assert xml.tag == "service_definition"
@@ -88,11 +92,13 @@ def test_submit_and_read_back(client, token, open311_schema):
     number = created[0]["service_request_id"]
     assert "Receipt code" in created[0]["service_notice"]
 
-    one = client.get(f"{BASE}/requests/{number}.json").json
+    one = client.get(f"{BASE}/requests/{number}.json", headers={"Accept-Language": "en"}).json
     open311_schema("requests.json").validate(one)
     item = one[0]
-    assert item["service_code"] == "traffic_management"
+    assert item["service_code"] == "consultation-2005.traffic_management"
     assert item["service_name"] == "Traffic management"
+    # Names are in the reader's language (the organisation's default, Chinese, without one).
+    assert client.get(f"{BASE}/requests/{number}.json").json[0]["service_name"] == "交通管理"
     assert item["status"] == "open"
     # The public sees where the request stands, not where the person is (privacy).
     assert item["lat"] is None and item["address"] is None and item["description"] is None
@@ -136,7 +142,7 @@ def test_status_notes_and_agency_follow_the_workflow(client, token, auth):
     assert item["status_notes"] == "Fed back to the citizen"
     staff = client.get(f"{BASE}/requests/{number}.json?api_key={key}").json[0]
     assert staff["status_notes"] == "Thank you for your kind words."
-    assert item["service_code"] == "team_building"
+    assert item["service_code"] == "consultation-2005.team_building"
     closed = client.get(f"{BASE}/requests.json?status=closed").json
     assert [r["service_request_id"] for r in closed] == [number]
 

@@ -2,8 +2,9 @@
 
 It follows GeoReport v2 (open311.org; the Swagger 2.0 file of open311/schema-validation) and
 says what this server does: each resource at ``.json`` and ``.xml``, form-encoded POST with
-``api_key``, errors as a list of ``{code, description}``. The service codes are the served
-campaign's, read when the document is asked for. Links let a stateful client go from a
+``api_key``, errors as a list of ``{code, description}``. The service codes are those of the
+programmes open for intake (``<programme>.<category>``; a configured ``open311_campaign``'s
+plain codes), read when the document is asked for. Links let a stateful client go from a
 created request to reading it back, and from the service list to a service's definition.
 """
 
@@ -93,9 +94,13 @@ def _path_param(name: str, description: str, schema: dict[str, Any]) -> dict[str
     }
 
 
-def document(base: str, service_codes: list[str]) -> dict[str, Any]:
-    """The document for this server at ``base`` (``/open311/v2``), with its service codes."""
-    code_schema = {"type": "string", "enum": service_codes}
+def document(base: str, service_codes: list[str], kinds: list[str]) -> dict[str, Any]:
+    """The document for this server at ``base`` (``/open311/v2``), with its service codes and
+    the kinds their programmes' workflows take."""
+    # An empty enum is not valid JSON Schema: with no programme open, any string (then 400).
+    code_schema: dict[str, Any] = {"type": "string"}
+    if service_codes:
+        code_schema["enum"] = service_codes
     request_id = {"type": "string", "maxLength": 40, "pattern": r"^[^\s,]+$"}
     read_request_link = {
         "operationId": "getServiceRequest",
@@ -116,7 +121,12 @@ def document(base: str, service_codes: list[str]) -> dict[str, Any]:
         "/services.{format}": {
             "get": {
                 "operationId": "getServiceList",
-                "summary": "the served campaign's services (its categories, and 'opinion')",
+                "summary": (
+                    "the services of every programme open for intake: each programme's "
+                    "categories and its general service, coded <programme>.<category> "
+                    "(<programme>.opinion), grouped by the programme's title in the reader's "
+                    "language (Accept-Language)"
+                ),
                 "parameters": [FORMAT, JURISDICTION],
                 "responses": {
                     "200": _answer(
@@ -170,7 +180,10 @@ def document(base: str, service_codes: list[str]) -> dict[str, Any]:
                     {
                         "name": "service_code",
                         "in": "query",
-                        "description": "comma-separated service codes",
+                        "description": (
+                            "comma-separated service codes (a closed programme's too; a plain "
+                            "category code matches it in every programme)"
+                        ),
                         "schema": {"type": "string"},
                     },
                     {
@@ -397,7 +410,11 @@ def document(base: str, service_codes: list[str]) -> dict[str, Any]:
                 "phone": {"type": "string", "maxLength": 50},
                 "attribute[kind]": {
                     "type": "string",
-                    "enum": ["praise", "criticism", "suggestion", "request"],
+                    "description": (
+                        "one of the kinds the service's definition lists (its programme's "
+                        "workflow); another programme's kind is refused with 400"
+                    ),
+                    **({"enum": kinds} if kinds else {}),
                 },
                 "attribute[area]": {"type": "string", "maxLength": 100},
             },

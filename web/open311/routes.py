@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +23,7 @@ from engine.tokens import authenticate
 from web import params
 from web.api.common import can_see
 from web.database import get_ctx, get_session, get_uow
+from web.i18n import locale_code
 from web.open311 import openapi
 from web.open311.formats import error, render, w3c
 
@@ -31,7 +33,16 @@ FORMAT = "<any(json, xml):fmt>"
 STATUSES = ("open", "closed")
 MAX_SPAN = timedelta(days=90)
 DESCRIPTION_MAX = 4000
-OPINION_NAME = "Opinion, criticism or suggestion"
+
+
+def _general() -> str:
+    """The name of each programme's general service (its staff sort it into a category)."""
+    return _("Opinion, request or problem (staff sort it into a category)")
+
+
+def _catalogue() -> queries.Catalogue:
+    """What Open311 serves now: every programme open for intake (or the one configured)."""
+    return queries.catalogue(get_session(), current_app.config["RECTIFLOW"], now())
 
 
 def _route(rule: str, **options: Any):  # type: ignore[no-untyped-def]
@@ -165,10 +176,17 @@ def _unknown(unknown: str) -> Response:
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """This API's OpenAPI 3 description (``web.open311.openapi``), with the served codes."""
-    session = get_session()
-    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
-    codes = [s["service_code"] for s in queries.services(session, campaign)]
-    return render(openapi.document(bp.url_prefix or "", codes), "json", root="openapi")
+    listed = _catalogue().listed
+    registry = get_ctx().registry
+    kinds = {
+        kind
+        for s in listed
+        for kind in registry.get(s.programme.workflow_name, s.programme.workflow_version).kinds
+    }
+    codes = [s.code for s in listed]
+    return render(
+        openapi.document(bp.url_prefix or "", codes, sorted(kinds)), "json", root="openapi"
+    )
 
 
 @_route("/discovery", endpoint="discovery")
@@ -196,19 +214,14 @@ def discovery(fmt: str) -> Response:
 
 @_route("/services", endpoint="services")
 def services(fmt: str) -> Response:
-    session = get_session()
-    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
-    return render(queries.services(session, campaign), fmt, root="services")
+    return render(queries.services(_catalogue(), locale_code(), _general()), fmt, root="services")
 
 
 @_route("/services/<code>", endpoint="service_definition")
 def service_definition(code: str, fmt: str) -> Response:
-    session = get_session()
-    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
-    known = {s["service_code"] for s in queries.services(session, campaign)}
-    if code not in known:
-        raise NotFound(f"no service {code!r}; the services are {', '.join(sorted(known))}")
-    kinds = get_ctx().workflow(campaign.workflow_name, campaign.workflow_version).kinds
+    service = _catalogue().resolve(code)
+    programme = service.programme
+    kinds = get_ctx().workflow(programme.workflow_name, programme.workflow_version).kinds
     attributes = [
         {
             "variable": True,
@@ -230,7 +243,9 @@ def service_definition(code: str, fmt: str) -> Response:
             "description": "Which town or area it concerns (helps send it to the right station)",
         },
     ]
-    return render({"service_code": code, "attributes": attributes}, fmt, root="service_definition")
+    return render(
+        {"service_code": service.code, "attributes": attributes}, fmt, root="service_definition"
+    )
 
 
 # ---------------------------------------------------------------- requests
@@ -246,19 +261,20 @@ def _public_note(row: Any) -> str:
     return spec.title if spec is not None else row.state.replace("_", " ").capitalize()
 
 
-def _request_dict(row: Any, names: dict[str, str], viewer: Actor | None) -> dict[str, Any]:
+def _request_dict(row: Any, cat: queries.Catalogue, viewer: Actor | None) -> dict[str, Any]:
     """The request as GeoReport v2 shows it. Without an api_key (the public) only what
     identifies nobody: status, a public status note, the service, the agency and the times.
     The person's words, address and coordinates and the feedback text (which may name them)
     only to staff whose key may see the ticket (as on the JSON API)."""
-    code = row.category or queries.OPINION
+    code = cat.code_of(row.campaign_code, row.category)
+    service = cat.every.get(code)
     full = viewer is not None and can_see(viewer, row)
     text = row.text if len(row.text) <= DESCRIPTION_MAX else row.text[: DESCRIPTION_MAX - 1] + "…"
     return {
         "service_request_id": row.number,
         "status": "closed" if row.closed_at is not None else "open",
         "status_notes": (row.feedback_text or _public_note(row)) if full else _public_note(row),
-        "service_name": names.get(code, OPINION_NAME),
+        "service_name": service.name(locale_code(), _general()) if service else code,
         "service_code": code,
         "description": text if full else None,
         "agency_responsible": row.unit_name,
@@ -300,7 +316,7 @@ def _instant(name: str) -> datetime | None:
 
 def list_requests(fmt: str) -> Response:
     session = get_session()
-    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
+    cat = _catalogue()
     numbers = _list_arg("service_request_id")
     statuses = _list_arg("status")
     wrong = [s for s in statuses if s not in STATUSES]
@@ -329,16 +345,15 @@ def list_requests(fmt: str) -> Response:
             )
     rows = queries.find_requests(
         session,
-        campaign_id=campaign.id,
+        cat,
         numbers=numbers,
         service_codes=_list_arg("service_code"),
         start=start,
         end=end,
         statuses=statuses,
     )
-    names = queries.category_names(session, campaign.id)
     viewer = _viewer()
-    body = [_request_dict(r, names, viewer) for r in rows]
+    body = [_request_dict(r, cat, viewer) for r in rows]
     session.commit()  # the key's time of use, if one was given
     return render(body, fmt, root="service_requests")
 
@@ -384,16 +399,16 @@ def create_request(fmt: str) -> Response:
     except NotPermitted as exc:
         raise NotPermitted(f"api_key is not valid: {exc.message}") from None
     get_ctx().policy.require(actor, "ticket.create")
-    campaign = queries.served_campaign(session, current_app.config["RECTIFLOW"])
     problems: dict[str, str] = {}
     code = (request.form.get("service_code") or "").strip()
-    known = {s["service_code"] for s in queries.services(session, campaign)}
+    service: queries.Service | None = None
     if not code:
         problems["service_code"] = "is required; see services.json"
-    elif code not in known:
-        problems["service_code"] = (
-            f"{code!r} is not a service; use one of {', '.join(sorted(known))}"
-        )
+    else:
+        try:
+            service = _catalogue().resolve(code)
+        except NotFound as exc:
+            problems["service_code"] = exc.message
     description = _field("description", 10_000)
     if not description:
         problems["description"] = "is required: what is the opinion or problem?"
@@ -406,7 +421,7 @@ def create_request(fmt: str) -> Response:
         problems["location"] = (
             "is required: give lat and long, address_string or address_id (GeoReport v2)"
         )
-    if problems:
+    if problems or service is None:
         raise ValidationError(
             "the request cannot be accepted: "
             + "; ".join(f"{k}: {v}" for k, v in problems.items()),
@@ -416,10 +431,12 @@ def create_request(fmt: str) -> Response:
     contact = "; ".join(p for p in (_field("email", 200), _field("phone", 50)) if p)
     kind = (request.form.get("attribute[kind]") or "").strip() or None
     at = now()
+    programme = service.programme
     try:
+        # The ticket goes to the service's programme: its workflow, its numbering.
         created = create_ticket(
             get_uow(),
-            campaign=campaign.code,
+            campaign=programme.code,
             text=description or "",
             kind=kind,
             citizen_name=name or None,
@@ -432,13 +449,13 @@ def create_request(fmt: str) -> Response:
             actor=actor,
             now=at,
         )
-        workflow = get_ctx().workflow(campaign.workflow_name, campaign.workflow_version)
+        workflow = get_ctx().workflow(programme.workflow_name, programme.workflow_version)
         categorize = workflow.use("categorize")
-        if code != queries.OPINION and categorize is not None:
+        if service.category is not None and categorize is not None:
             # The service the client chose is the category: set through the workflow's own
             # categorize trigger ([uses] categorize), as the system, so it is checked and
             # logged like any other.
-            data: dict[str, Any] = {"category": code}
+            data: dict[str, Any] = {"category": service.category}
             spec = workflow.transition_for(categorize, workflow.initial)
             if spec is not None and "kind" in spec.requires:
                 data["kind"] = kind or workflow.default_kind
@@ -448,7 +465,7 @@ def create_request(fmt: str) -> Response:
                 categorize,
                 actor=SYSTEM_ACTOR,
                 data=data,
-                reason=f"service {code!r} chosen by the Open311 client",
+                reason=f"service {service.code!r} chosen by the Open311 client",
                 now=at,
             )
         get_uow().commit()
@@ -478,8 +495,7 @@ def requests_(fmt: str) -> Response:
 def one_request(number: str, fmt: str) -> Response:
     session = get_session()
     row = queries.find_request(session, number)
-    names = queries.category_names(session, row.campaign_id)
-    body = [_request_dict(row, names, _viewer())]
+    body = [_request_dict(row, _catalogue(), _viewer())]
     session.commit()  # the key's time of use, if one was given
     return render(body, fmt, root="service_requests")
 
