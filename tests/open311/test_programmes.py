@@ -75,6 +75,10 @@ def test_both_programmes_list_their_services_under_their_titles(both, client, op
     zh_by_code = {s["service_code"]: s for s in zh}
     assert zh_by_code["hotline-12345.noise"]["group"] == "县12345市民服务热线"
     assert zh_by_code["hotline-12345.noise"]["service_name"] == "噪声与邻里纠纷"
+    assert (
+        zh_by_code["hotline-12345.opinion"]["service_name"] == "意见、诉求或问题（由工作人员分类）"
+    )
+    assert by_code["hotline-12345.opinion"]["service_name"].startswith("Opinion, request")
     # A service's definition carries its own workflow's kinds.
     definition = client.get(f"{BASE}/services/hotline-12345.noise.json").json
     open311_schema("service-definition.json").validate(definition)
