@@ -35,7 +35,7 @@ from engine import audit, db
 from engine.actors import SYSTEM_ACTOR
 from engine.clock import FixedClock
 from engine.context import build_context
-from engine.deadlines import timers_t
+from engine.deadlines import cancel_pending, timers_t
 from engine.ledger import LOG_COLUMNS, log_row, log_t, tickets_t
 from engine.models import Campaign, Timer
 from engine.organisation import load_campaign_file, load_organisation_file, upsert_campaign
@@ -177,15 +177,6 @@ _FLOOR_UPDATE = PreparedWrite(
     )
 )
 _FLOOR_LOG = PreparedWrite(insert(log_t).values({c: bindparam(c) for c in LOG_COLUMNS}))
-_FLOOR_CANCEL = PreparedWrite(
-    update(timers_t)
-    .where(
-        timers_t.c.ticket_id == bindparam("w_ticket_id"),
-        timers_t.c.fired_at.is_(None),
-        timers_t.c.cancelled_at.is_(None),
-    )
-    .values(cancelled_at=bindparam("v_now"))
-)
 _FLOOR_TIMERS = BulkInsert(timers_t, ("ticket_id", "kind", "level", "due_at", "created_at"))
 
 
@@ -256,7 +247,7 @@ class Floor:
                 )
                 _FLOOR_LOG.execute(self.conn, log)
                 if retimed:
-                    _FLOOR_CANCEL.execute(self.conn, {"w_ticket_id": r.id, "v_now": NOW})
+                    cancel_pending(self.conn, r.id, NOW)  # the engine's prebuilt statement
                     _FLOOR_TIMERS.execute_tuples(
                         self.conn,
                         [
