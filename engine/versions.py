@@ -19,10 +19,13 @@ the item, before any ticket is read.
 
 ``plan_migration`` is the dry run: per old state how many tickets would move where, each
 timer that would be recalculated (old and new due time), and every ticket that cannot move
-with the reason. ``apply_migration`` decides with the same function and moves each ticket in
-its own transaction, writing a ``migrate`` log row (from version, to version, plan digest)
-into the ticket's hash chain; a ticket already on the new version is not selected again, so a
-re-run after a crash finishes the rest and migrates each ticket once.
+with the reason. It is set-based: counts per (state, kind, priority) in SQL, one row read
+only for a ticket that cannot move or whose clock restarts, a new due time computed once per
+distinct (state, priority, campaign, entered-at). ``apply_migration`` decides with the same
+``_Decider`` and moves each ticket in its own transaction (prebuilt statements on one
+connection), writing a ``migrate`` log row (from version, to version, plan digest) into the
+ticket's hash chain; a ticket already on the new version is not selected again, so a re-run
+after a crash finishes the rest and migrates each ticket once.
 """
 
 from __future__ import annotations
