@@ -22,6 +22,7 @@ from engine.organisation import load_campaign_file
 from engine.settings import PROJECT_ROOT
 from engine.tickets import create_ticket, fire, get_actor
 from engine.workflow import TimeLimit, parse_workflow
+from tests.integration.deadline_support import assigned_ticket
 
 HOTLINE = "hotline-12345"
 # Monday 2026-03-02, 10:00 in Shanghai.
@@ -163,31 +164,7 @@ def test_calendar_day_and_hour_steps_on_the_sweep(engine: Engine, tmp_path: Path
         overrides={"workflows_dir": str(wf)},
     )
     with ctx.unit_of_work() as uow:
-        clerk = get_actor(uow.session, "clerk")
-        number = create_ticket(
-            uow,
-            campaign="consultation-2005",
-            text="Speed bumps outside the school",
-            kind="criticism",
-            actor=clerk,
-            now=CONSULTATION_NOW,
-        ).number
-        fire(
-            uow,
-            number,
-            "categorize",
-            actor=clerk,
-            data={"category": "traffic_management", "kind": "criticism"},
-            now=CONSULTATION_NOW,
-        )
-        fire(
-            uow,
-            number,
-            "assign",
-            actor=get_actor(uow.session, "supervisor"),
-            data={"unit": "traffic-brigade", "officer": "traffic.officer"},
-            now=CONSULTATION_NOW,
-        )
+        number = assigned_ticket(uow, CONSULTATION_NOW)
     # Assigned Monday Feb 28: 10 working days -> due Tuesday March 15, 00:00 Shanghai.
     due = datetime(2005, 3, 14, 16, 0, tzinfo=UTC)
     # 5 calendar days later is Sunday March 20 (5 working days would be the end of Monday
