@@ -288,11 +288,22 @@ def units_update(
 
 
 @main.group()
+def campaign() -> None:
+    """Campaigns and continuous programmes: list, load from a file, close intake."""
+
+
+@main.group("campaigns", hidden=True)
 def campaigns() -> None:
-    """Campaigns: list, load from a file, close intake."""
+    """Former name of ``campaign``; kept for one release."""
+    click.echo(
+        _(
+            "note: `rectiflow campaigns` is now `rectiflow campaign`; the old name goes next release"
+        ),
+        err=True,
+    )
 
 
-@campaigns.command("list")
+@campaign.command("list")
 @pass_app
 def campaigns_list(app: AppContext) -> None:
     """One line per campaign: code, dates, deadline, workflow, intake, tickets."""
@@ -314,23 +325,32 @@ def campaigns_list(app: AppContext) -> None:
         )
 
 
-@campaigns.command("load")
+@campaign.command("load")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @AS_OPTION
 @pass_app
 def campaigns_load(app: AppContext, path: Path, username: str | None) -> None:
-    """Create a campaign from a TOML file like config/campaigns/consultation-2005.toml (or update
-    the one with its code)."""
+    """Create a campaign or continuous programme (and its categories) from a TOML file like
+    config/campaigns/consultation-2005.toml, or update the one with its code; running tickets
+    keep their workflow version. Recorded in the administration log."""
     try:
         with app.unit_of_work() as uow:
-            campaign = admin_services.load_campaign_file(uow, who(uow, username), path)
-            code = campaign.code
+            found = admin_services.load_campaign_file(uow, who(uow, username), path)
+            line = _(
+                "%(code)s: %(what)s %(name)s on %(workflow)s v%(version)s, %(count)s categories",
+                code=found.code,
+                what=_("continuous programme") if found.continuous else _("campaign"),
+                name=repr(found.name),
+                workflow=found.workflow_name,
+                version=found.workflow_version,
+                count=len(found.categories),
+            )
     except EngineError as exc:
         fail(exc)
-    click.echo(_("campaign %(code)s loaded from %(file)s", code=code, file=path))
+    click.echo(line)
 
 
-@campaigns.command("close")
+@campaign.command("close")
 @click.argument("code")
 @click.option("--reopen", is_flag=True, help="Accept new opinions again.")
 @AS_OPTION
@@ -347,6 +367,10 @@ def campaigns_close(app: AppContext, code: str, reopen: bool, username: str | No
         if reopen
         else _("campaign %(code)s: intake closed", code=code)
     )
+
+
+for _name, _command in list(campaign.commands.items()):
+    campaigns.add_command(_command, _name)
 
 
 # -- routing ------------------------------------------------------------------

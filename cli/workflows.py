@@ -1,4 +1,4 @@
-"""``rectiflow workflow validate|list|migrate`` and ``rectiflow campaign load``.
+"""``rectiflow workflow validate|list|migrate``.
 
 One ``workflow`` group for processes and their administration. ``rectiflow workflows
 list`` (the administration's former group) stays a hidden alias of ``workflow list``
@@ -160,33 +160,3 @@ def migrate(
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(render_result(result), nl=False)
-
-
-@main.group()
-def campaign() -> None:
-    """Campaigns and continuous programmes."""
-
-
-@campaign.command("load")
-@click.argument("file", type=click.Path(path_type=Path))
-@pass_app
-def load(app: AppContext, file: Path) -> None:
-    """Create or update a campaign or continuous programme (and its categories) from FILE;
-    running tickets keep their workflow version."""
-    from engine.organisation import load_campaign_file
-
-    try:
-        with app.unit_of_work() as uow:
-            found = load_campaign_file(uow, file)
-            line = _(
-                "%(code)s: %(what)s %(name)s on %(workflow)s v%(version)s, %(count)s categories",
-                code=found.code,
-                what=_("continuous programme") if found.continuous else _("campaign"),
-                name=repr(found.name),
-                workflow=found.workflow_name,
-                version=found.workflow_version,
-                count=len(found.categories),
-            )
-    except EngineError as exc:
-        fail(exc)
-    click.echo(line)

@@ -67,11 +67,18 @@ def test_campaigns_load_list_close(run, tmp_path: Path) -> None:  # type: ignore
         'number_prefix = "C26"\n\n[[categories]]\ncode = "traffic_management"\n'
         'name = { zh_CN = "交通管理", en = "Traffic management" }\n'
     )
-    assert run("campaigns", "load", str(path)).exit_code == 0
-    assert "c2026\tMar 1, 2026 – Apr 30, 2026" in run("campaigns", "list").output
-    closed = run("campaigns", "close", "c2026")
+    loaded = run("campaign", "load", str(path))
+    assert loaded.exit_code == 0 and "c2026: campaign 'Spring 2026'" in loaded.output
+    assert "c2026\tMar 1, 2026 – Apr 30, 2026" in run("campaign", "list").output
+    closed = run("campaign", "close", "c2026")
     assert closed.exit_code == 0
-    assert "intake closed" in run("campaigns", "list").output
+    assert "intake closed" in run("campaign", "list").output
+    # The administration's former group, kept one release as a hidden alias.
+    alias = run("campaigns", "list")
+    assert alias.exit_code == 0 and "now `rectiflow campaign`" in alias.output
+    # Both changes are in the administration log, and it verifies.
+    verified = run("audit", "verify-admin")
+    assert verified.exit_code == 0 and "admin log intact (2 change(s))" in verified.output
     made = run("ticket", "create", "--campaign", "c2026", "--text", "late opinion")
     assert made.exit_code == 2 and "closed" in made.output
 
