@@ -56,13 +56,16 @@ class LiveSummary:
 
 def _assigned_at(cal: WorkingCalendar, tz: ZoneInfo, now: datetime, overdue_days: int) -> datetime:
     """A time to assign at so that the ticket is ``overdue_days`` working days past its due
-    time now (0: due within the next day, so the warning is due)."""
+    time now (0: the soonest due time still ahead, which is within the warning's 24 hours
+    unless a weekend or holiday lies between; due times are local midnights, so the search
+    cannot ask for a narrower window at every hour of the day)."""
+    soonest: tuple[datetime, datetime] | None = None
     for hours in range(6, 24 * 90, 3):
         at = now - timedelta(hours=hours)
         due = cal.add_working_days(at, ASSIGNED_LIMIT_DAYS, tz)
         if overdue_days == 0:
-            if now < due <= now + timedelta(hours=20):
-                return at
+            if now < due and (soonest is None or due < soonest[0]):
+                soonest = (due, at)
         elif (
             due < now
             and cal.working_days_between(
@@ -71,6 +74,8 @@ def _assigned_at(cal: WorkingCalendar, tz: ZoneInfo, now: datetime, overdue_days
             >= overdue_days
         ):
             return at
+    if soonest is not None:
+        return soonest[1]
     raise RuntimeError(f"no assignment time gives {overdue_days} working days overdue")
 
 

@@ -88,3 +88,23 @@ def test_new_opinions_are_numbered_in_the_live_campaign(app: Flask) -> None:
     client = _as(app, "luohe.officer")
     queue = client.get("/my/queue").get_data(as_text=True)
     assert LIVE_NUMBER.search(queue)
+
+
+def test_the_live_tickets_can_be_planned_at_any_hour_of_any_day(ctx) -> None:  # type: ignore[no-untyped-def]
+    """`rectiflow demo` runs at whatever time it is: a local midnight (16:00 UTC) once found no
+    due time within the next 20 hours, and a weekend none within the warning's 24, so the demo
+    failed then. Every hour of two weeks, holidays' weekends included, gets a plan."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from demo.live import ASSIGNED_LIMIT_DAYS, _assigned_at
+
+    cal, tz = ctx.calendar("CN"), ZoneInfo("Asia/Shanghai")
+    start = datetime(2026, 9, 26, 0, 10, tzinfo=UTC)  # a Saturday, then National Day's week
+    for hour in range(24 * 14):
+        now = start + timedelta(hours=hour)
+        soon = cal.add_working_days(_assigned_at(cal, tz, now, 0), ASSIGNED_LIMIT_DAYS, tz)
+        assert now < soon
+        for days in (1, 3, 6):
+            due = cal.add_working_days(_assigned_at(cal, tz, now, days), ASSIGNED_LIMIT_DAYS, tz)
+            assert due < now
