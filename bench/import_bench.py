@@ -125,7 +125,7 @@ def run_floor(url: str, path: Path, batch: int) -> dict[str, float]:
     batches and durability. No checks, no hashing, no calendar: those are rectiflow's work."""
     from sqlalchemy import func, select
 
-    from engine import db
+    from engine import audit, db
     from engine.ledger import LOG_COLUMNS
     from engine.models import Campaign, Ticket, TicketTheme, Timer, TransitionLog
     from engine.rawsql import BulkInsert
@@ -159,12 +159,14 @@ def run_floor(url: str, path: Path, batch: int) -> dict[str, float]:
         "last_hash",
         "due_at",
         "due_rule",
+        "contact_salt",
     )
     tickets = BulkInsert(Ticket.__table__, ticket_cols)
     logs = BulkInsert(TransitionLog.__table__, LOG_COLUMNS)
     themes = BulkInsert(TicketTheme.__table__, ("ticket_id", "tag", "campaign_id"))
     timers = BulkInsert(Timer.__table__, ("ticket_id", "kind", "level", "due_at", "created_at"))
     due = NOW + timedelta(days=2)
+    head = audit.head_json(dict.fromkeys(audit.HEAD_COLUMNS))
     ladder = (
         ("warning", 0, due - timedelta(hours=24)),
         ("breach", 1, due),
@@ -209,6 +211,7 @@ def run_floor(url: str, path: Path, batch: int) -> dict[str, float]:
                             "0" * 64,
                             due,
                             "state received: 2 working days",
+                            "0" * 32,
                         )
                         for tid, row in zip(ids, chunk, strict=True)
                     ],
@@ -230,6 +233,7 @@ def run_floor(url: str, path: Path, batch: int) -> dict[str, float]:
                             1,
                             "0" * 64,
                             "0" * 64,
+                            head,
                         )
                         for tid, row in zip(ids, chunk, strict=True)
                     ],

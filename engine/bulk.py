@@ -12,19 +12,27 @@ is bad nothing is written and every bad one is listed. The caller commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, update
 
-from engine import audit, deadlines, personal_data
+from engine import deadlines
 from engine.actors import Actor
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
-from engine.creating import Created, _campaign, hash_secret, new_secret, opinion_errors
+from engine.creating import (
+    TICKET_COLUMNS,
+    Created,
+    new_secrets,
+    open_campaign,
+    opening,
+    opinion_errors,
+    theme_tags,
+)
 from engine.errors import ValidationError
-from engine.ledger import BULK_INSERT_LOG, log_row, tickets_t
+from engine.ledger import BULK_INSERT_LOG, tickets_t
 from engine.models import Campaign, TicketTheme, Timer
 from engine.rawsql import BulkInsert
 
@@ -35,43 +43,10 @@ _ADVANCE_NUMBERS = (
     .values(ticket_seq=Campaign.ticket_seq + bindparam("n"))
     .returning(Campaign.ticket_seq)
 )
-_TICKET_COLUMNS = (
-    "number",
-    "campaign_id",
-    "kind",
-    "priority",
-    "text",
-    "citizen_name",
-    "citizen_contact",
-    "area",
-    "address",
-    "lat",
-    "long",
-    "state",
-    "version",
-    "workflow_name",
-    "workflow_version",
-    "escalation_level",
-    "received_at",
-    "created_at",
-    "updated_at",
-    "source",
-    "external_key",
-    "secret_hash",
-    "last_hash",
-    "due_at",
-    "due_rule",
-    "contact_salt",
-)
-_INSERT_TICKETS = BulkInsert(tickets_t, _TICKET_COLUMNS)
+_INSERT_TICKETS = BulkInsert(tickets_t, TICKET_COLUMNS)
 _INSERT_LOGS = BULK_INSERT_LOG
 _INSERT_THEMES = BulkInsert(cast(Table, TicketTheme.__table__), ("ticket_id", "tag", "campaign_id"))
 _INSERT_TIMERS = BulkInsert(timers_t, ("ticket_id", "kind", "level", "due_at", "created_at"))
-# The new tickets' ids, by number (unique): the driver's executemany returns no rows.
-_IDS_BY_NUMBER = select(tickets_t.c.number, tickets_t.c.id).where(
-    tickets_t.c.number.in_(bindparam("numbers", expanding=True))
-)
-ID_LOOKUP_CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -104,12 +79,12 @@ class BatchRejected(ValidationError):
         self.details["rejected"] = {str(i): fields for i, fields in rejected.items()}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     spec: NewTicket
     body: str
     received: datetime
-    tags: list[str] = field(default_factory=list)
+    priority: str | None
 
 
 def create_tickets(
@@ -133,17 +108,19 @@ def create_tickets(
     now = uow.now(now)
     conn = uow.conn
     audit_key = uow.audit_key
-    camp = _campaign(conn, campaign)
+    camp = open_campaign(conn, campaign, now)
     workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
+    default_priority = workflow.default_priority
     rows: list[_Row] = []
     rejected: dict[int, dict[str, str]] = {}
     for index, spec in enumerate(tickets):
         body = (spec.text or "").strip()
         received = ensure_utc(spec.received_at) if spec.received_at is not None else now
+        priority = spec.priority if spec.priority is not None else default_priority
         errors = opinion_errors(
             text=body,
             kind=spec.kind,
-            priority=spec.priority,
+            priority=priority,
             workflow=workflow,
             citizen_name=spec.citizen_name,
             citizen_contact=spec.citizen_contact,
@@ -157,8 +134,7 @@ def create_tickets(
         if errors:
             rejected[index] = errors
             continue
-        tags = sorted({t.strip().lower() for t in spec.themes if t and t.strip()})
-        rows.append(_Row(spec, body, received, tags))
+        rows.append(_Row(spec, body, received, priority))
     if rejected:
         listed = "; ".join(
             f"#{i}: " + ", ".join(f"{k} {v}" for k, v in fields.items())
@@ -171,134 +147,68 @@ def create_tickets(
             rejected=rejected,
         )
 
-    # One calendar computation per priority the batch holds.
+    # Every ticket enters the initial state at ``now``: one calendar computation per
+    # priority the batch holds.
     plans: dict[str | None, tuple[dict[str, Any], list[tuple[str, int, datetime]]]] = {}
-    for row in rows:
-        priority = _priority(row.spec, workflow.default_priority)
-        if priority not in plans:
-            plans[priority] = deadlines.entry_plan(
-                workflow,
-                workflow.initial,
-                lambda: deadlines.campaign_clock(uow, camp.id),
-                now,
-                priority,
-            )
+    for priority in {row.priority for row in rows}:
+        plans[priority] = deadlines.entry_plan(
+            workflow,
+            workflow.initial,
+            lambda: deadlines.campaign_clock(uow, camp.id),
+            now,
+            priority,
+        )
     last = conn.execute(_ADVANCE_NUMBERS, {"campaign_id": camp.id, "n": len(rows)}).scalar_one()
     first_seq = last - len(rows) + 1
-    ticket_params: list[dict[str, Any]] = []
+    prefix = camp.number_prefix
+    secrets_out = new_secrets(len(rows))
     log_rows: list[dict[str, Any]] = []
-    secrets_out: list[str] = []
-    for offset, row in enumerate(rows):
+    ticket_rows: list[tuple[Any, ...]] = []
+    for offset, (row, secret) in enumerate(zip(rows, secrets_out, strict=True)):
         spec = row.spec
-        priority = _priority(spec, workflow.default_priority)
-        due_values = plans[priority][0]
-        number = f"{camp.number_prefix}-{first_seq + offset:04d}"
-        secret = new_secret()
-        secrets_out.append(secret)
-        logged = {
-            "text": row.body,
-            "kind": spec.kind,
-            "priority": priority,
-            "area": spec.area,
-            "source": spec.source,
-            "received_at": audit.format_instant(row.received),
-        }
-        contact = personal_data.commit_contact(
-            name=spec.citizen_name, contact=spec.citizen_contact, address=spec.address
-        )
-        if contact is not None:
-            logged["contact"] = contact.commitment
-        first = log_row(
-            ticket_id=None,
-            number=number,
-            seq=1,
-            trigger="create",
-            from_state=None,
-            to_state=workflow.initial,
+        first, ticket = opening(
+            number=f"{prefix}-{first_seq + offset:04d}",
+            campaign_id=camp.id,
+            workflow=workflow,
             actor=actor,
-            at=now,
-            reason=None,
-            data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
-            workflow_version=workflow.version,
-            prev_hash=audit.genesis_hash(number, audit_key),
-            head=audit.head_json(
-                {
-                    "unit_id": None,
-                    "assignee_id": None,
-                    "escalation_level": 0,
-                    "category": None,
-                    "kind": spec.kind,
-                }
-            ),
+            now=now,
             audit_key=audit_key,
+            secret=secret,
+            text=row.body,
+            kind=spec.kind,
+            priority=row.priority,
+            citizen_name=spec.citizen_name,
+            citizen_contact=spec.citizen_contact,
+            area=spec.area,
+            address=spec.address,
+            lat=spec.lat,
+            long=spec.long,
+            received=row.received,
+            source=spec.source,
+            external_key=spec.external_key,
+            due=plans[row.priority][0],
         )
         log_rows.append(first)
-        ticket_params.append(
-            {
-                "number": number,
-                "campaign_id": camp.id,
-                "kind": spec.kind,
-                "priority": priority,
-                "text": row.body,
-                "citizen_name": (spec.citizen_name or "").strip() or None,
-                "citizen_contact": (spec.citizen_contact or "").strip() or None,
-                "area": (spec.area or "").strip() or None,
-                "address": spec.address,
-                "lat": spec.lat,
-                "long": spec.long,
-                "state": workflow.initial,
-                "version": 1,
-                "workflow_name": workflow.name,
-                "workflow_version": workflow.version,
-                "escalation_level": 0,
-                "received_at": row.received,
-                "created_at": now,
-                "updated_at": now,
-                "source": spec.source,
-                "external_key": spec.external_key,
-                "secret_hash": hash_secret(secret),
-                "last_hash": first["hash"],
-                # create_ticket sets these with a second statement; the result is the same.
-                "due_at": due_values.get("due_at"),
-                "due_rule": due_values.get("due_rule"),
-                "contact_salt": contact.salt if contact is not None else None,
-            }
-        )
-    _INSERT_TICKETS.execute(conn, ticket_params)
-    numbers = [p["number"] for p in ticket_params]
-    ids: dict[str, int] = {}
-    for start in range(0, len(numbers), ID_LOOKUP_CHUNK):
-        chunk = numbers[start : start + ID_LOOKUP_CHUNK]
-        ids.update((n, i) for n, i in conn.execute(_IDS_BY_NUMBER, {"numbers": chunk}))
-    ordered_ids = [ids[n] for n in numbers]
-    for ticket_id, first in zip(ordered_ids, log_rows, strict=True):
+        ticket_rows.append(ticket)
+    ids = _INSERT_TICKETS.execute_tuples_returning_ids(conn, ticket_rows)
+    for ticket_id, first in zip(ids, log_rows, strict=True):
         first["ticket_id"] = ticket_id
     _INSERT_LOGS.execute(conn, log_rows)
     tag_rows = [
         (ticket_id, tag, camp.id)
-        for ticket_id, row in zip(ordered_ids, rows, strict=True)
-        for tag in row.tags
+        for ticket_id, row in zip(ids, rows, strict=True)
+        for tag in theme_tags(row.spec.themes)
     ]
     if tag_rows:
         _INSERT_THEMES.execute_tuples(conn, tag_rows)
     timer_rows = [
-        (ticket_id, k, lv, at, now)
-        for ticket_id, row in zip(ordered_ids, rows, strict=True)
-        for k, lv, at in plans[_priority(row.spec, workflow.default_priority)][1]
+        (ticket_id, kind, level, at, now)
+        for ticket_id, row in zip(ids, rows, strict=True)
+        for kind, level, at in plans[row.priority][1]
     ]
     if timer_rows:
         _INSERT_TIMERS.execute_tuples(conn, timer_rows)
     return [
-        Created(
-            id=ticket_id,
-            number=params["number"],
-            secret=secret,
-            state=workflow.initial,
-            version=1,
-        )
-        for ticket_id, params, secret in zip(ordered_ids, ticket_params, secrets_out, strict=True)
+        Created(id=ticket_id, number=ticket[0], secret=secret, state=workflow.initial, version=1)
+        for ticket_id, ticket, secret in zip(ids, ticket_rows, secrets_out, strict=True)
     ]
-
-
-def _priority(spec: NewTicket, default: str | None) -> str | None:
-    return spec.priority if spec.priority is not None else default

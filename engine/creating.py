@@ -8,9 +8,11 @@ and starts the initial state's clock, in the caller's unit of work.
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -44,12 +46,37 @@ SECRET_GROUPS = 3
 SECRET_GROUP_SIZE = 5
 
 
+# os.urandom bytes below 248 (= 8 × 31) map evenly onto the alphabet (byte % 31); the rest
+# are dropped, so every symbol is equally likely. ``bytes.translate`` does it in C.
+_SECRET_SYMBOLS = bytes(range(248)).translate(
+    bytes(SECRET_ALPHABET.encode("ascii")[b % len(SECRET_ALPHABET)] for b in range(256))
+)
+_SECRET_TABLE = _SECRET_SYMBOLS + bytes(8)
+_SECRET_DROPPED = bytes(range(248, 256))
+
+
+def new_secrets(n: int) -> list[str]:
+    """``n`` receipt secrets like ``K7QXM-3PA9R-TWZ4H``: groups of 5 from ``SECRET_ALPHABET``,
+    each symbol uniform and independent (one ``os.urandom`` read for a whole batch)."""
+    size = SECRET_GROUPS * SECRET_GROUP_SIZE
+    need = n * size
+    symbols = b""
+    while len(symbols) < need:
+        # 3% of the bytes are dropped; ask for a little more than is missing
+        missing = need - len(symbols)
+        symbols += os.urandom(missing + missing // 16 + 16).translate(
+            _SECRET_TABLE, _SECRET_DROPPED
+        )
+    text = symbols[:need].decode("ascii")
+    groups = [text[at : at + SECRET_GROUP_SIZE] for at in range(0, need, SECRET_GROUP_SIZE)]
+    return [
+        "-".join(groups[at : at + SECRET_GROUPS]) for at in range(0, len(groups), SECRET_GROUPS)
+    ]
+
+
 def new_secret() -> str:
     """A receipt secret like ``K7QXM-3PA9R-TWZ4H``: groups of 5 from ``SECRET_ALPHABET``."""
-    return "-".join(
-        "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_GROUP_SIZE))
-        for _ in range(SECRET_GROUPS)
-    )
+    return new_secrets(1)[0]
 
 
 def normalise_secret(secret: str) -> str:
@@ -99,6 +126,24 @@ def _campaign(conn: Connection, code: str) -> Any:
         known = ", ".join(conn.execute(select(Campaign.code).order_by(Campaign.code)).scalars())
         raise NotFound(f"no campaign {code!r}; known campaigns: {known or 'none'}")
     return row
+
+
+def open_campaign(conn: Connection, code: str, now: datetime) -> Any:
+    """The campaign row by code; ``NotPermitted`` once its intake has closed at ``now``."""
+    camp = _campaign(conn, code)
+    if camp.intake_closed_at is not None and camp.intake_closed_at <= now:
+        raise NotPermitted(
+            f"intake of campaign {camp.code} closed on "
+            f"{camp.intake_closed_at:%Y-%m-%d %H:%M} UTC; no new opinion is recorded",
+            message_id="campaign.intake_closed",
+            params={"campaign": camp.code},
+        )
+    return camp
+
+
+def theme_tags(themes: Iterable[str]) -> list[str]:
+    """A ticket's theme tags as stored: stripped, lower case, each once, sorted."""
+    return sorted({t.strip().lower() for t in themes if t and t.strip()})
 
 
 def opinion_errors(
@@ -155,6 +200,142 @@ def opinion_errors(
     return errors
 
 
+# The columns a new ticket's INSERT sets, in the order ``opening`` gives its values.
+TICKET_COLUMNS = (
+    "number",
+    "campaign_id",
+    "kind",
+    "priority",
+    "text",
+    "citizen_name",
+    "citizen_contact",
+    "area",
+    "address",
+    "lat",
+    "long",
+    "state",
+    "version",
+    "workflow_name",
+    "workflow_version",
+    "escalation_level",
+    "received_at",
+    "created_at",
+    "updated_at",
+    "source",
+    "external_key",
+    "secret_hash",
+    "last_hash",
+    "due_at",
+    "due_rule",
+    "contact_salt",
+)
+
+
+@lru_cache(maxsize=64)
+def _opening_head(kind: str | None) -> str:
+    """The ``head`` of a create row: nothing assigned yet, only the kind (one per kind)."""
+    return audit.head_json(
+        {
+            "unit_id": None,
+            "assignee_id": None,
+            "escalation_level": 0,
+            "category": None,
+            "kind": kind,
+        }
+    )
+
+
+def opening(
+    *,
+    number: str,
+    campaign_id: int,
+    workflow: Workflow,
+    actor: Actor,
+    now: datetime,
+    audit_key: bytes | None,
+    secret: str,
+    text: str,
+    kind: str | None,
+    priority: str | None,
+    citizen_name: str | None,
+    citizen_contact: str | None,
+    area: str | None,
+    address: str | None,
+    lat: float | None,
+    long: float | None,
+    received: datetime,
+    source: str,
+    external_key: str | None,
+    due: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """A new ticket's ``create`` log row (chained to the number's genesis hash, ``ticket_id``
+    still None) and its ticket row, valued in ``TICKET_COLUMNS`` order.
+
+    ``text`` is stripped and the opinion already checked (``opinion_errors``);
+    ``due`` carries ``due_at`` and ``due_rule`` when the caller knows them
+    (the bulk path), else they are left empty for the deadline hook to set.
+    The one place both ``create_ticket`` and ``engine.bulk`` build these.
+    """
+    logged = {
+        "text": text,
+        "kind": kind,
+        "priority": priority,
+        "area": area,
+        "source": source,
+        "received_at": audit.format_instant(received),
+    }
+    contact = personal_data.commit_contact(
+        name=citizen_name, contact=citizen_contact, address=address
+    )
+    if contact is not None:
+        logged["contact"] = contact.commitment
+    first = log_row(
+        ticket_id=None,
+        number=number,
+        seq=1,
+        trigger="create",
+        from_state=None,
+        to_state=workflow.initial,
+        actor=actor,
+        at=now,
+        reason=None,
+        data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
+        workflow_version=workflow.version,
+        prev_hash=audit.genesis_hash(number, audit_key),
+        head=_opening_head(kind),
+        audit_key=audit_key,
+    )
+    row = (
+        number,
+        campaign_id,
+        kind,
+        priority,
+        text,
+        (citizen_name or "").strip() or None,
+        (citizen_contact or "").strip() or None,
+        (area or "").strip() or None,
+        address,
+        lat,
+        long,
+        workflow.initial,
+        1,
+        workflow.name,
+        workflow.version,
+        0,
+        received,
+        now,
+        now,
+        source,
+        external_key,
+        hash_secret(secret),
+        first["hash"],
+        due.get("due_at") if due else None,
+        due.get("due_rule") if due else None,
+        contact.salt if contact is not None else None,
+    )
+    return first, row
+
+
 def create_ticket(
     uow: UnitOfWork,
     *,
@@ -183,14 +364,7 @@ def create_ticket(
     now = uow.now(now)
     conn = uow.conn
     audit_key = uow.audit_key
-    camp = _campaign(conn, campaign)
-    if camp.intake_closed_at is not None and camp.intake_closed_at <= now:
-        raise NotPermitted(
-            f"intake of campaign {camp.code} closed on "
-            f"{camp.intake_closed_at:%Y-%m-%d %H:%M} UTC; no new opinion is recorded",
-            message_id="campaign.intake_closed",
-            params={"campaign": camp.code},
-        )
+    camp = open_campaign(conn, campaign, now)
     workflow = uow.registry.get(camp.workflow_name, camp.workflow_version)
     body = (text or "").strip()
     if priority is None:
@@ -217,75 +391,33 @@ def create_ticket(
     seq = conn.execute(_NEXT_NUMBER, {"campaign_id": camp.id}).scalar_one()
     number = f"{camp.number_prefix}-{seq:04d}"
     secret = new_secret()
-    logged = {
-        "text": body,
-        "kind": kind,
-        "priority": priority,
-        "area": area,
-        "source": source,
-        "received_at": audit.format_instant(received),
-    }
-    contact = personal_data.commit_contact(
-        name=citizen_name, contact=citizen_contact, address=address
-    )
-    if contact is not None:
-        logged["contact"] = contact.commitment
-    first = log_row(
-        ticket_id=None,
+    first, row = opening(
         number=number,
-        seq=1,
-        trigger="create",
-        from_state=None,
-        to_state=workflow.initial,
+        campaign_id=camp.id,
+        workflow=workflow,
         actor=actor,
-        at=now,
-        reason=None,
-        data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
-        workflow_version=workflow.version,
-        prev_hash=audit.genesis_hash(number, audit_key),
-        head=audit.head_json(
-            {
-                "unit_id": None,
-                "assignee_id": None,
-                "escalation_level": 0,
-                "category": None,
-                "kind": kind,
-            }
-        ),
+        now=now,
         audit_key=audit_key,
+        secret=secret,
+        text=body,
+        kind=kind,
+        priority=priority,
+        citizen_name=citizen_name,
+        citizen_contact=citizen_contact,
+        area=area,
+        address=address,
+        lat=lat,
+        long=long,
+        received=received,
+        source=source,
+        external_key=external_key,
     )
     ticket_id = conn.execute(
-        _INSERT_TICKET,
-        {
-            "number": number,
-            "campaign_id": camp.id,
-            "kind": kind,
-            "priority": priority,
-            "text": body,
-            "citizen_name": (citizen_name or "").strip() or None,
-            "citizen_contact": (citizen_contact or "").strip() or None,
-            "area": (area or "").strip() or None,
-            "address": address,
-            "lat": lat,
-            "long": long,
-            "state": workflow.initial,
-            "version": 1,
-            "workflow_name": workflow.name,
-            "workflow_version": workflow.version,
-            "escalation_level": 0,
-            "received_at": received,
-            "created_at": now,
-            "updated_at": now,
-            "source": source,
-            "external_key": external_key,
-            "secret_hash": hash_secret(secret),
-            "last_hash": first["hash"],
-            "contact_salt": contact.salt if contact is not None else None,
-        },
+        _INSERT_TICKET, dict(zip(TICKET_COLUMNS, row, strict=True))
     ).scalar_one()
     first["ticket_id"] = ticket_id
     conn.execute(INSERT_LOG, first)
-    tags = sorted({t.strip().lower() for t in themes if t and t.strip()})
+    tags = theme_tags(themes)
     if tags:
         conn.execute(
             _INSERT_THEME,

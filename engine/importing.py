@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -404,9 +405,22 @@ def check_row(
     kinds: Mapping[str, str],
 ) -> tuple[CheckedRow | None, list[RowError]]:
     """Check one row; return it ready to import, or the reasons it cannot be."""
+    # Runs twice for every row of a file (check pass, import pass): the cells are read in
+    # one loop and the common case (no error) allocates nothing else.
+    cells: dict[str, Any] = {}
+    width = len(row)
+    for name, index in columns.items():
+        if index < width:
+            value = row[index]
+            if isinstance(value, str):
+                value = value.strip()
+                if value:
+                    cells[name] = value
+            elif value is not None:
+                cells[name] = value
     errors: list[RowError] = []
     values: dict[str, Any] = {}
-    text = _cell(row, columns, "text")
+    text = cells.get("text")
     if text is None:
         errors.append(RowError(line, "text", "is empty: what did the person say?"))
     else:
@@ -414,7 +428,7 @@ def check_row(
         if len(text) > TEXT_MAX:
             errors.append(RowError(line, "text", f"is too long ({len(text)} > {TEXT_MAX})"))
         values["text"] = text
-    kind = _cell(row, columns, "kind")
+    kind = cells.get("kind")
     if kind is not None:
         word = str(kind).lower()
         if word not in kinds:
@@ -430,7 +444,7 @@ def check_row(
             )
         else:
             values["kind"] = kinds[word]
-    category = _cell(row, columns, "category")
+    category = cells.get("category")
     if category is not None:
         code = categories.get(str(category).lower())
         if code is None:
@@ -446,37 +460,49 @@ def check_row(
             errors.append(RowError(line, "kind", "is needed to categorize the row"))
         else:
             values["category"] = code
-    when = _cell(row, columns, "received_at")
+    when = cells.get("received_at")
     if when is not None:
         try:
-            received = parse_when(when, zone)
+            received = (
+                _parse_text_when(when, zone) if isinstance(when, str) else parse_when(when, zone)
+            )
         except (ValueError, OverflowError) as exc:
             errors.append(RowError(line, "received_at", str(exc)))
         else:
-            if received > now + timedelta(minutes=5):
+            if received > now + _FUTURE_SLACK:
                 errors.append(RowError(line, "received_at", f"{when!s} is in the future"))
             values["received_at"] = received
     for name, limit in LIMITS.items():
-        value = _cell(row, columns, name)
+        value = cells.get(name)
         if value is None:
             continue
         value = str(value)
         if len(value) > limit:
             errors.append(RowError(line, name, f"is too long ({len(value)} > {limit})"))
         values[name] = value
-    themes = _cell(row, columns, "themes")
+    themes = cells.get("themes")
     if themes is not None:
         values["themes"] = tuple(t.strip() for t in THEME_SPLIT.split(str(themes)) if t.strip())
-    key = _cell(row, columns, "external_key")
+    key = cells.get("external_key")
     if key is not None:
         key = str(key)
         if len(key) > 128:
             errors.append(RowError(line, "external_key", "is longer than 128 characters"))
     if errors:
         return None, errors
-    stamp = values.get("received_at")
-    key_values = {**values, "received_at": stamp.isoformat() if stamp else ""}
-    return CheckedRow(line, key or row_key(key_values), values), []
+    if key is None:
+        stamp = values.get("received_at")
+        key = row_key({**values, "received_at": stamp.isoformat() if stamp else ""})
+    return CheckedRow(line, key, values), []
+
+
+_FUTURE_SLACK = timedelta(minutes=5)
+
+
+@lru_cache(maxsize=8192)
+def _parse_text_when(text: str, zone: ZoneInfo) -> datetime:
+    """``parse_when`` of a cell's text, remembered: a sheet repeats its dates row after row."""
+    return parse_when(text, zone)
 
 
 def _is_empty(row: list[Any]) -> bool:
@@ -523,7 +549,7 @@ def check_file(
     """
     camp = _campaign(session, campaign)
     workflow = registry.get(camp.workflow_name, camp.workflow_version)
-    return _check_rows(
+    result, bad, _repeated = _check_rows(
         Path(path),
         zone=ZoneInfo(camp.timezone),
         categories=_category_lookup(session, camp.id),
@@ -533,6 +559,7 @@ def check_file(
         encoding=encoding,
         progress=progress,
     )
+    return result, bad
 
 
 def _check_rows(
@@ -545,11 +572,14 @@ def _check_rows(
     mapping: ColumnMapping | None,
     encoding: str | None,
     progress: Callable[[Progress], None] | None,
-) -> tuple[ImportResult, set[int]]:
+) -> tuple[ImportResult, set[int], set[int]]:
+    """Check every row; return the counts and errors, the bad lines, and the lines whose
+    key an earlier good row of the file has (the import pass skips them)."""
     source, chosen = open_source(path, encoding=encoding)
     result = ImportResult(encoding=chosen)
     bad: set[int] = set()
-    seen: dict[bytes, int] = {}
+    repeated: set[int] = set()
+    seen: set[bytes] = set()  # 16-byte digests: only this pass holds one per row
     try:
         columns = (mapping or ColumnMapping()).resolve(source.header)
         for line, row in source.rows:
@@ -568,8 +598,9 @@ def _check_rows(
                 digest = hashlib.blake2b(checked.key.encode(), digest_size=16).digest()
                 if digest in seen:
                     result.duplicates_in_file += 1
+                    repeated.add(line)
                 else:
-                    seen[digest] = line
+                    seen.add(digest)
             if progress and result.rows % 1000 == 0:
                 progress(Progress("check", result.rows, source.position(), source.total))
     finally:
@@ -577,7 +608,7 @@ def _check_rows(
     if progress:
         progress(Progress("check", result.rows, source.total, source.total))
     result.rejected = len(bad)
-    return result, bad
+    return result, bad, repeated
 
 
 def import_file(
@@ -617,7 +648,7 @@ def import_file(
         categories = _category_lookup(session, camp_id) if categorize else {}
         kinds = workflow.kind_words()
         session.rollback()
-    result, bad = _check_rows(
+    result, bad, repeated = _check_rows(
         path,
         zone=camp_zone,
         categories=categories,
@@ -645,7 +676,6 @@ def import_file(
         errors_by_line.setdefault(error.line, []).append(error)
     columns = (mapping or ColumnMapping()).resolve(source.header)
     batch: list[CheckedRow] = []
-    seen_keys: set[bytes] = set()  # 16-byte digests: flat-ish memory for a large file
     done = 0
 
     def flush() -> None:
@@ -680,7 +710,7 @@ def import_file(
                             + [line, err.column, "; ".join(e.reason for e in reasons)]
                         )
                 continue
-            if _is_empty(row):
+            if line in repeated or _is_empty(row):
                 continue
             checked, _errors = check_row(
                 line,
@@ -693,10 +723,6 @@ def import_file(
             )
             if checked is None:
                 continue
-            digest = hashlib.blake2b(checked.key.encode(), digest_size=16).digest()
-            if digest in seen_keys:
-                continue
-            seen_keys.add(digest)
             batch.append(checked)
             if len(batch) >= batch_size:
                 flush()

@@ -11,7 +11,6 @@ changed. The erasure itself is a log event on the ticket (``personal_data_erased
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -67,7 +66,7 @@ def contact_commitment(
 ) -> str:
     """HMAC-SHA256 of the canonical contact data under ``salt`` (hex)."""
     raw = _canonical_contact(name, contact, address)
-    return hmac.new(bytes.fromhex(salt), raw, hashlib.sha256).hexdigest()
+    return hmac.digest(bytes.fromhex(salt), raw, "sha256").hex()
 
 
 @dataclass(frozen=True)

@@ -51,42 +51,58 @@ class BulkInsert:
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert ``rows`` (mappings with every column named) in the caller's transaction."""
-        return self._run(conn, [[row[name] for row in rows] for name in self.columns])
+        return self._run(conn, _columns_of_mappings(rows, self.columns))
 
     def execute_tuples(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
         """Insert ``rows`` given as tuples in the order of ``columns``."""
-        return self._run(conn, [list(column) for column in zip(*rows, strict=True)] if rows else [])
+        return self._run(conn, _columns_of_tuples(rows))
 
-    def _run(self, conn: Connection, columns: list[list[Any]]) -> int:
-        if not columns or not columns[0]:
-            return 0
+    def _params(self, conn: Connection, columns: list[list[Any]]) -> tuple[str, list[Any]]:
         sql, processors = self._compiled(conn.dialect)
         # Column by column: a processor is looked up once per column, not once per value.
         for index, process in enumerate(processors):
             if process is not None:
                 columns[index] = _rendered(columns[index], process)
-        params = list(zip(*columns, strict=True))
+        return sql, list(zip(*columns, strict=True))
+
+    def _run(self, conn: Connection, columns: list[list[Any]]) -> int:
+        if not columns or not columns[0]:
+            return 0
+        sql, params = self._params(conn, columns)
         run_driver(conn, sql, params, many=True).close()
         return len(params)
 
     def execute_returning_ids(
         self, conn: Connection, rows: Sequence[Mapping[str, Any]]
     ) -> list[int]:
-        """Insert ``rows`` and return their ids in the order given (PostgreSQL: one pipelined
-        executemany with RETURNING; SQLite: under its write lock, ids follow the order given)."""
-        if not rows:
+        """Insert ``rows`` (mappings) and return their ids in the order given."""
+        return self._returning_ids(conn, _columns_of_mappings(rows, self.columns))
+
+    def execute_tuples_returning_ids(
+        self, conn: Connection, rows: Sequence[Sequence[Any]]
+    ) -> list[int]:
+        """Insert ``rows`` (tuples in the order of ``columns``) and return their ids in order.
+
+        PostgreSQL: one pipelined executemany with RETURNING; SQLite: under its write
+        lock (BEGIN IMMEDIATE), one executemany assigns increasing rowids in the order given.
+        """
+        return self._returning_ids(conn, _columns_of_tuples(rows))
+
+    def _returning_ids(self, conn: Connection, columns: list[list[Any]]) -> list[int]:
+        if not columns or not columns[0]:
             return []
+        count_given = len(columns[0])
         if conn.dialect.name != "postgresql":
             # Under SQLite's write lock (BEGIN IMMEDIATE) nobody else inserts, and one
             # executemany assigns increasing rowids: the new ids are those above the old
             # maximum, usually one unbroken run (then no need to read them one by one).
             table = self.table.name
             before = conn.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar() or 0
-            self.execute(conn, rows)
+            self._run(conn, columns)
             count, first, last = conn.exec_driver_sql(
                 f"SELECT count(*), min(id), max(id) FROM {table} WHERE id > ?", (before,)
             ).one()
-            if count != len(rows):  # pragma: no cover - a second writer on SQLite
+            if count != count_given:  # pragma: no cover - a second writer on SQLite
                 raise RuntimeError(f"rows inserted into {table} by another writer")
             if last - first + 1 == count:
                 return list(range(first, last + 1))
@@ -96,16 +112,10 @@ class BulkInsert:
                     f"SELECT id FROM {table} WHERE id > ? ORDER BY id", (before,)
                 )
             ]
-        sql, processors = self._compiled(conn.dialect)
-        columns = [[row[name] for row in rows] for name in self.columns]
-        for index, process in enumerate(processors):
-            if process is not None:
-                columns[index] = _rendered(columns[index], process)
+        sql, params = self._params(conn, columns)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(
-                sql + " RETURNING id", list(zip(*columns, strict=True)), returning=True
-            )
+            cursor.executemany(sql + " RETURNING id", params, returning=True)
             out: list[int] = []
             while True:
                 out.append(cursor.fetchone()[0])
@@ -114,6 +124,16 @@ class BulkInsert:
         finally:
             cursor.close()
         return out
+
+
+def _columns_of_mappings(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> list[list[Any]]:
+    return [[row[name] for row in rows] for name in names]
+
+
+def _columns_of_tuples(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else []
 
 
 class BulkUpdate:
