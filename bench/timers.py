@@ -185,6 +185,7 @@ def core_floor(engine: Engine, *, now: datetime, batch: int = BATCH) -> int:
     (pipelined by psycopg) with every repeated value rendered once. No checks, no
     hashing, no recipient look-ups, no ticket read: those are the engine's work.
     """
+    from engine import audit
     from engine.ledger import LOG_COLUMNS
     from engine.rawsql import BulkInsert, BulkUpdate
 
@@ -219,6 +220,9 @@ def core_floor(engine: Engine, *, now: datetime, batch: int = BATCH) -> int:
     notices = BulkInsert(
         Notification.__table__, ("user_id", "kind", "ticket_id", "subject", "body", "created_at")
     )
+    head = audit.head_json(
+        {"unit_id": 1, "assignee_id": officer, "escalation_level": 1, "category": "x", "kind": "y"}
+    )
     fired = 0
     while True:
         with engine.begin() as conn:
@@ -246,6 +250,7 @@ def core_floor(engine: Engine, *, now: datetime, batch: int = BATCH) -> int:
                             1,
                             "0" * 64,
                             "0" * 64,
+                            head,
                         )
                         for r in rows
                     ],

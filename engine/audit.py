@@ -58,7 +58,12 @@ def format_instant(at: datetime) -> str:
 
 def head_json(values: Any) -> str:
     """The ``head`` of a log row: ``HEAD_COLUMNS`` read from a mapping, as canonical JSON."""
-    return canonical_json({name: values[name] for name in HEAD_COLUMNS})
+    return _head_json(tuple(values[name] for name in HEAD_COLUMNS))
+
+
+@lru_cache(maxsize=4096)  # a sweep or an import writes many rows with the same head
+def _head_json(head: tuple[Any, ...]) -> str:
+    return canonical_json(dict(zip(HEAD_COLUMNS, head, strict=True)))
 
 
 def genesis_hash(ticket_number: str, key: bytes | None = None) -> str:

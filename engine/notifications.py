@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,23 @@ def notify(
     return [r[0] for r in result]
 
 
+# Recipients' look-ups, built once (a sweep asks them in every transaction).
+_ACTIVE_WITH_ROLE = select(users_t.c.id, users_t.c.unit_id).where(
+    users_t.c.role == bindparam("role"), users_t.c.active.is_(True)
+)
+_UNIT_LEADERS = select(users_t.c.id).where(
+    users_t.c.unit_id == bindparam("unit_id"),
+    users_t.c.role == "unit_leader",
+    users_t.c.active.is_(True),
+)
+_SUPERVISORS = (
+    select(users_t.c.id, units_t.c.code)
+    .select_from(users_t.outerjoin(units_t, units_t.c.id == users_t.c.unit_id))
+    .where(users_t.c.role == "supervisor", users_t.c.active.is_(True))
+    .order_by(users_t.c.id)
+)
+
+
 class Recipients:
     """Who a ladder step's ``notify`` names mean, cached for one sweep.
 
@@ -93,12 +110,7 @@ class Recipients:
     def with_role(self, role: str, unit_id: int | None) -> list[int]:
         if role not in self._by_role:
             self._by_role[role] = [
-                (r.id, r.unit_id)
-                for r in self.conn.execute(
-                    select(users_t.c.id, users_t.c.unit_id).where(
-                        users_t.c.role == role, users_t.c.active.is_(True)
-                    )
-                )
+                (r.id, r.unit_id) for r in self.conn.execute(_ACTIVE_WITH_ROLE, {"role": role})
             ]
         everyone = self._by_role[role]
         in_unit = [uid for uid, unit in everyone if unit_id is not None and unit == unit_id]
@@ -109,23 +121,12 @@ class Recipients:
             return []
         if unit_id not in self._leaders:
             self._leaders[unit_id] = list(
-                self.conn.execute(
-                    select(users_t.c.id).where(
-                        users_t.c.unit_id == unit_id,
-                        users_t.c.role == "unit_leader",
-                        users_t.c.active.is_(True),
-                    )
-                ).scalars()
+                self.conn.execute(_UNIT_LEADERS, {"unit_id": unit_id}).scalars()
             )
         return self._leaders[unit_id]
 
     def _load_supervisors(self) -> None:
-        rows = self.conn.execute(
-            select(users_t.c.id, units_t.c.code)
-            .select_from(users_t.outerjoin(units_t, units_t.c.id == users_t.c.unit_id))
-            .where(users_t.c.role == "supervisor", users_t.c.active.is_(True))
-            .order_by(users_t.c.id)
-        ).all()
+        rows = self.conn.execute(_SUPERVISORS).all()
         leadership = [r.id for r in rows if r.code == BUREAU_UNIT]
         board = [r.id for r in rows if r.code != BUREAU_UNIT]
         self._leadership = leadership or [r.id for r in rows]

@@ -169,11 +169,21 @@ def next_due(session: Session) -> datetime | None:
     )
 
 
+@dataclass
+class SweepLookups:
+    """What the chunks of one sweep transaction read once and share: who a ladder step
+    notifies, and each campaign's time zone. Valid for one transaction (its connection)."""
+
+    recipients: Recipients
+    timezones: dict[int, ZoneInfo] = field(default_factory=dict)
+
+
 def fire_due_timers(
     uow: UnitOfWork,
     *,
     now: datetime | None = None,
     limit: int = 500,
+    lookups: SweepLookups | None = None,
 ) -> SweepResult:
     """Claim up to ``limit`` due timers and fire them, in due-time order; the caller commits.
 
@@ -218,39 +228,41 @@ def fire_due_timers(
     claimed = [t for t in claimed if t.id in armed]
     if not claimed:
         return result
-    timezones: dict[int, ZoneInfo] = {}
-    recipients = Recipients(conn)
-    notices: list[dict[str, Any]] = []
-    shown: dict[tuple[datetime, ZoneInfo], str] = {}  # a due time as people read it
-    pending: list[dict[str, Any]] = []  # each firing's fields, until its notices have ids
+    if lookups is None:
+        lookups = SweepLookups(Recipients(conn))
+    timezones, recipients = lookups.timezones, lookups.recipients
+    # Per chunk, each computed once: a due time as people read it, who a step notifies
+    # for a ticket's officer and unit, a workflow's ladder step by level.
+    shown: dict[tuple[datetime, ZoneInfo], str] = {}
+    notified: dict[tuple[str, int | None, int | None], list[int]] = {}
+    steps: dict[tuple[str, int, int], tuple[str, ...]] = {}
+    notices: list[tuple[Any, ...]] = []
+    owners: list[int] = []  # index in ``claimed`` of each notice
     events: list[Event] = []
-    owners: list[int] = []  # index in result.firings of each notice
-    for timer in claimed:
+    for index, timer in enumerate(claimed):
         ticket = tickets[timer.ticket_id]
-        if ticket.campaign_id not in timezones:
+        tz = timezones.get(ticket.campaign_id)
+        if tz is None:
             tz_name = conn.execute(
                 _CAMPAIGN_TIMEZONE, {"campaign_id": ticket.campaign_id}
             ).scalar_one()
-            timezones[ticket.campaign_id] = ZoneInfo(tz_name)
-        tz = timezones[ticket.campaign_id]
-        workflow = registry.get(ticket.workflow_name, ticket.workflow_version)
+            tz = timezones[ticket.campaign_id] = ZoneInfo(tz_name)
         due = ticket.due_at or timer.due_at
         due_local = shown.get((due, tz))
         if due_local is None:
             due_local = shown[(due, tz)] = due.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        wanted: list[tuple[str, list[int], str, str]] = []
+        wanted: list[tuple[str, str, str, str]] = []  # notice kind, recipient name, texts
         if timer.kind == WARNING:
             event = "deadline_warning"
-            values: dict[str, Any] = {}
+            values: dict[str, Any] = {"escalation_level": levels[ticket.id]}
             data: dict[str, Any] = {"timer": timer.id, "due_at": due_local}
-            hours = workflow.ladder.warning_before_hours
+            ladder = registry.get(ticket.workflow_name, ticket.workflow_version).ladder
             wanted.append(
                 (
                     "warning",
-                    recipients.resolve(
-                        ["assignee"], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
-                    ),
-                    f"{ticket.number} is due within {hours} hours (by {due_local})",
+                    "assignee",
+                    f"{ticket.number} is due within {ladder.warning_before_hours} hours "
+                    f"(by {due_local})",
                     f"{ticket.number} ({ticket.state}) must be done by {due_local}.",
                 )
             )
@@ -259,58 +271,57 @@ def fire_due_timers(
             event = "overdue" if timer.kind == BREACH else "escalated"
             values = {"escalation_level": max(levels[ticket.id], level)}
             data = {"timer": timer.id, "level": level, "due_at": due_local}
-            step = next((s for s in workflow.ladder.steps if s.level == level), None)
-            what = "overdue" if level == 1 else f"escalated to level {level}"
-            for name in step.notify if step else ():
-                wanted.append(
-                    (
-                        NOTICE_KIND.get(name, "escalation"),
-                        recipients.resolve(
-                            [name], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
-                        ),
-                        f"{ticket.number} is {what} (was due {due_local})",
-                        f"{ticket.number} ({ticket.state}, unit {ticket.unit_code or 'none'}) "
-                        f"passed its due time {due_local}; escalation level {level}.",
-                    )
+            key = (ticket.workflow_name, ticket.workflow_version, level)
+            names = steps.get(key)
+            if names is None:
+                workflow = registry.get(ticket.workflow_name, ticket.workflow_version)
+                step = next((s for s in workflow.ladder.steps if s.level == level), None)
+                names = steps[key] = step.notify if step else ()
+            if names:
+                what = "overdue" if level == 1 else f"escalated to level {level}"
+                subject = f"{ticket.number} is {what} (was due {due_local})"
+                body = (
+                    f"{ticket.number} ({ticket.state}, unit {ticket.unit_code or 'none'}) "
+                    f"passed its due time {due_local}; escalation level {level}."
                 )
-        values.setdefault("escalation_level", levels[ticket.id])
+                for name in names:
+                    wanted.append((NOTICE_KIND.get(name, "escalation"), name, subject, body))
         events.append(Event(ticket=ticket, event=event, data=data, values=values))
         levels[ticket.id] = values["escalation_level"]
-        index = len(pending)
-        for kind, users, subject, body in wanted:
-            for uid in sorted(set(users)):
-                notices.append(
-                    {
-                        "user_id": uid,
-                        "kind": kind,
-                        "ticket_id": ticket.id,
-                        "subject": subject[:300],
-                        "body": body,
-                        "created_at": now,
-                    }
+        for kind, name, subject, body in wanted:
+            who = (name, ticket.assignee_id, ticket.unit_id)
+            users = notified.get(who)
+            if users is None:
+                users = notified[who] = sorted(
+                    set(
+                        recipients.resolve(
+                            [name], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
+                        )
+                    )
                 )
+            for uid in users:
+                notices.append((uid, kind, ticket.id, subject[:300], body, now))
                 owners.append(index)
-        pending.append(
-            {
-                "timer_id": timer.id,
-                "ticket": ticket.number,
-                "kind": timer.kind,
-                "level": timer.level,
-                "due_at": timer.due_at,
-                "fired_at": now,
-                "unit_id": ticket.unit_id,
-                "unit_code": ticket.unit_code,
-                "campaign_id": ticket.campaign_id,
-            }
-        )
     record_events(uow, events, actor=SYSTEM_ACTOR, now=now)
-    ids = _INSERT_NOTICES.execute_returning_ids(conn, notices)
+    ids = _INSERT_NOTICES.execute_tuples_returning_ids(conn, notices)
     result.notification_ids = ids
     per_firing: dict[int, list[int]] = {}
     for owner, nid in zip(owners, ids, strict=True):
         per_firing.setdefault(owner, []).append(nid)
     result.firings = [
-        Firing(**fields, notified=tuple(per_firing.get(i, ()))) for i, fields in enumerate(pending)
+        Firing(
+            timer_id=timer.id,
+            ticket=tickets[timer.ticket_id].number,
+            kind=timer.kind,
+            level=timer.level,
+            due_at=timer.due_at,
+            fired_at=now,
+            unit_id=tickets[timer.ticket_id].unit_id,
+            unit_code=tickets[timer.ticket_id].unit_code,
+            campaign_id=tickets[timer.ticket_id].campaign_id,
+            notified=tuple(per_firing.get(index, ())),
+        )
+        for index, timer in enumerate(claimed)
     ]
     return result
 
@@ -370,7 +381,8 @@ def sweep(
     has fired ``batch`` or run for ``budget_seconds`` (by ``perf_counter``), so
     no transaction holds its tickets' locks much longer than the budget; a chunk that
     took more than half the budget halves the chunks after it, so on a loaded machine
-    the overshoot shrinks too. The
+    the overshoot shrinks too; one that took under a quarter of it doubles them again, up to
+    ``chunk``, so a passing stall does not leave the rest of a backlog in small chunks. The
     runner owns its transactions (each batch commits, a failed batch rolls back
     and stops the sweep); ``after_commit`` runs after each committed batch with
     that batch's firings (e-mail delivery, a listing). Returns counts only.
@@ -386,9 +398,10 @@ def sweep(
         started = perf_counter()
         elapsed_before = 0.0
         with ctx.unit_of_work() as uow:
+            lookups = SweepLookups(Recipients(uow.conn))
             while True:
                 limit = min(size, batch - len(part.firings))
-                step = fire_due_timers(uow, now=now, limit=limit)
+                step = fire_due_timers(uow, now=now, limit=limit, lookups=lookups)
                 part.extend(step)
                 claimed = len(step.firings) + step.skipped + step.deferred
                 if not step.firings or claimed < limit:
@@ -397,8 +410,11 @@ def sweep(
                 if step.deferred or len(part.firings) >= batch:
                     break
                 elapsed = perf_counter() - started
-                if elapsed - elapsed_before > budget_seconds / 2 and size > 1:
+                took = elapsed - elapsed_before
+                if took > budget_seconds / 2 and size > 1:
                     size = max(1, size // 2)  # smaller chunks hold their locks for less
+                elif took < budget_seconds / 4 and size < chunk:
+                    size = min(chunk, size * 2)  # the stall has passed
                 elapsed_before = elapsed
                 if elapsed >= budget_seconds:
                     break
