@@ -12,6 +12,7 @@ which psycopg 3 pipelines on PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -301,7 +302,7 @@ class PreparedQuery:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self.row_type: Any = namedtuple(  # type: ignore[misc]
-            "Row", [c.key for c in statement.selected_columns]
+            "Row", [c.key for c in statement.exported_columns]
         )
         self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple[Processor, ...]]] = {}
         # (index, processor) of the columns whose values need converting, per dialect; made
@@ -322,7 +323,7 @@ class PreparedQuery:
             codes = [d[1] for d in description]
             processors = [
                 c.type._cached_result_processor(dialect, code)
-                for c, code in zip(self.statement.selected_columns, codes, strict=True)
+                for c, code in zip(self.statement.exported_columns, codes, strict=True)
             ]
             convert = self._results[dialect.name] = [
                 (i, process) for i, process in enumerate(processors) if process is not None
@@ -360,3 +361,79 @@ def _order_of(sql: str, binds: Mapping[str, Any]) -> list[str]:
         if at >= 0:
             found.append((at, name))
     return [name for _, name in sorted(found)]
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|\?|__\[POSTCOMPILE_(\w+)\]")
+
+
+class PreparedInQuery(PreparedQuery):
+    """``PreparedQuery`` for a statement with an expanding ``IN`` list
+    (``bindparam(..., expanding=True)``; a sweep's chunk of ids) or a write with RETURNING.
+
+    Rendered for each length the list has (cached), literal binds (a LIMIT's OFFSET)
+    bound with their own values; a value that repeats in the result (a batch's shared
+    due time) is converted once.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        super().__init__(statement)
+        self._by_length: dict[tuple[str, int], tuple[str, tuple[Any, ...]]] = {}
+
+    def _expanded(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        length = next((len(v) for v in params.values() if isinstance(v, list | tuple)), 0)
+        cached = self._by_length.get((dialect.name, length))
+        if cached is not None:
+            return cached
+        compiled = self.statement.compile(dialect=dialect)
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        positional = iter(compiled.positiontup or ())
+        names: list[str] = []
+
+        def placeholder(match: re.Match[str]) -> str:
+            if match.group(2):  # the expanding list: one mark a value
+                names.append(match.group(2))
+                next(positional, None)
+                return ", ".join([mark] * length)
+            names.append(match.group(1) or next(positional))
+            return mark
+
+        sql = _PLACEHOLDER.sub(placeholder, compiled.string)
+        binds = tuple(
+            (
+                name,
+                compiled.binds[name].type._cached_bind_processor(dialect),
+                compiled.binds[name].effective_value,  # a literal's own value
+            )
+            for name in names
+        )
+        cached = self._by_length[(dialect.name, length)] = (sql, binds)
+        return cached
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """The rows for ``params`` (the expanding list must not be empty)."""
+        sql, binds = self._expanded(conn.dialect, params)
+        values: list[Any] = []
+        for name, process, default in binds:
+            value = params.get(name, default)
+            if isinstance(value, list | tuple):
+                values.extend(value if process is None else [process(v) for v in value])
+            else:
+                values.append(value if process is None or value is None else process(value))
+        cursor = run_driver(conn, sql, tuple(values))
+        convert = self._converters(conn.dialect, cursor)
+        raw = cursor.fetchall()
+        cursor.close()
+        if not raw:
+            return []
+        columns = [list(column) for column in zip(*raw, strict=True)]
+        for index, process in convert:
+            memo: dict[Any, Any] = {}
+            converted = []
+            for value in columns[index]:
+                got = memo.get(value, memo)
+                if got is memo:
+                    got = memo[value] = process(value)
+                converted.append(got)
+            columns[index] = converted
+        make = self.row_type._make
+        return [make(row) for row in zip(*columns, strict=True)]

@@ -24,6 +24,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, Table, bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from engine.actors import SYSTEM_ACTOR
@@ -33,7 +34,7 @@ from engine.deadlines import BREACH, WARNING
 from engine.ledger import Event, record_events
 from engine.models import Campaign, Notification, Ticket, Timer, Unit
 from engine.notifications import Recipients
-from engine.rawsql import BulkInsert
+from engine.rawsql import BulkInsert, PreparedInQuery
 
 log = logging.getLogger(__name__)
 timers_t = cast(Table, Timer.__table__)
@@ -95,7 +96,7 @@ _CLAIM = (
     .order_by(timers_t.c.due_at)
     .limit(bindparam("limit", type_=Integer))
 )
-_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_CLAIM_SKIP_LOCKED = PreparedInQuery(_CLAIM.with_for_update(skip_locked=True))
 _SWEEP_TICKETS = (
     select(
         tickets_t.c.id,
@@ -120,7 +121,9 @@ _SWEEP_TICKETS = (
     .where(tickets_t.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(tickets_t.c.id)
 )
-_SWEEP_TICKETS_SKIP_LOCKED = _SWEEP_TICKETS.with_for_update(of=tickets_t, skip_locked=True)
+_SWEEP_TICKETS_SKIP_LOCKED = PreparedInQuery(
+    _SWEEP_TICKETS.with_for_update(of=tickets_t, skip_locked=True)
+)
 _MARK_FIRED = (
     update(timers_t)
     .where(
@@ -131,16 +134,20 @@ _MARK_FIRED = (
     .values(fired_at=bindparam("now"))
     .returning(timers_t.c.id)
 )
+# Run through the driver (engine.rawsql): every chunk runs these three.
+_PREPARED_CLAIM = PreparedInQuery(_CLAIM)
+_PREPARED_SWEEP_TICKETS = PreparedInQuery(_SWEEP_TICKETS)
+_PREPARED_MARK_FIRED = PreparedInQuery(_MARK_FIRED)
 _CAMPAIGN_TIMEZONE = select(Campaign.timezone).where(Campaign.id == bindparam("campaign_id"))
 _INSERT_NOTICES = BulkInsert(
     notifications_t, ("user_id", "kind", "ticket_id", "subject", "body", "created_at")
 )
 
 
-def _claim(session: Session, now: datetime, limit: int) -> list[Any]:
-    pg = session.get_bind().dialect.name == "postgresql"
-    query = _CLAIM_SKIP_LOCKED if pg else _CLAIM
-    return list(session.execute(query, {"now": now, "limit": limit}).all())
+def _claim(conn: Connection, now: datetime, limit: int) -> list[Any]:
+    pg = conn.dialect.name == "postgresql"
+    query = _CLAIM_SKIP_LOCKED if pg else _PREPARED_CLAIM
+    return query.all(conn, {"now": now, "limit": limit})
 
 
 def due_count(session: Session, *, now: datetime) -> int:
@@ -196,21 +203,18 @@ def fire_due_timers(
     """
     now = uow.now(now)
     registry = uow.registry
-    session = uow.session
     conn = uow.conn
-    claimed = _claim(session, now, limit)
+    claimed = _claim(conn, now, limit)
     result = SweepResult()
     if not claimed:
         return result
-    pg = session.get_bind().dialect.name == "postgresql"
+    pg = conn.dialect.name == "postgresql"
     ticket_ids = sorted({t.ticket_id for t in claimed})
     # Lock the batch's tickets in id order and read them fresh. A ticket a user's
     # transaction holds is skipped, not waited for: that transaction may be about to
     # cancel these very timers (which we hold), and waiting would deadlock.
-    ticket_query = _SWEEP_TICKETS_SKIP_LOCKED if pg else _SWEEP_TICKETS
-    tickets: dict[int, Any] = {
-        row.id: row for row in conn.execute(ticket_query, {"ids": ticket_ids}).all()
-    }
+    ticket_query = _SWEEP_TICKETS_SKIP_LOCKED if pg else _PREPARED_SWEEP_TICKETS
+    tickets: dict[int, Any] = {row.id: row for row in ticket_query.all(conn, {"ids": ticket_ids})}
     # A ticket whose last log row is dated after this sweep's clock (another host's clock
     # runs ahead) waits for the next sweep: the log's times only move forward.
     tickets = {k: t for k, t in tickets.items() if t.updated_at is None or t.updated_at <= now}
@@ -221,9 +225,10 @@ def fire_due_timers(
     claimed = [t for t in claimed if t.ticket_id in tickets]
     if not claimed:
         return result
-    armed = set(
-        conn.execute(_MARK_FIRED, {"ids": [t.id for t in claimed], "now": now}).scalars().all()
-    )
+    armed = {
+        row.id
+        for row in _PREPARED_MARK_FIRED.all(conn, {"ids": [t.id for t in claimed], "now": now})
+    }
     result.skipped = len(claimed) - len(armed)
     claimed = [t for t in claimed if t.id in armed]
     if not claimed:

@@ -253,6 +253,47 @@ def test_slow_chunks_are_halved_so_transactions_stay_near_the_budget(
     assert totals.fired == 16 == sum(sizes)
 
 
+def test_chunks_grow_back_once_a_stall_has_passed(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk that stalls halves the chunks after it; once one takes under a quarter of the
+    budget they double again, up to ``chunk``, so the rest of a backlog is not swept in the
+    small chunks a passing stall left behind."""
+    start = local(2005, 2, 28, 10)
+    for i in range(8):
+        assigned_ticket(session, start + timedelta(minutes=i))
+    session.commit()
+    session.close()
+    limits: list[int] = []
+    real = timers.fire_due_timers
+
+    def recording(uow, **kw):  # type: ignore[no-untyped-def]
+        limits.append(kw["limit"])
+        return real(uow, **kw)
+
+    monkeypatch.setattr(timers, "fire_due_timers", recording)
+    ticks = iter([0.0, 0.6])  # the first chunk "takes" 0.6 s of a 1 s budget, the rest 0.1 s
+
+    class StallThenQuick:
+        now = 0.0
+
+        def __call__(self) -> float:
+            self.now += next(ticks, 0.1)
+            return self.now
+
+    totals = timers.sweep(
+        ctx_of(db.session_factory(engine)),
+        now=local(2005, 3, 15, 12),
+        batch=500,
+        chunk=4,
+        budget_seconds=1.0,
+        perf_counter=StallThenQuick(),
+    )
+    assert limits[:4] == [4, 2, 4, 4]  # halved after the stall, back to 4 (never above)
+    assert max(limits) == 4
+    assert totals.fired == 16 and totals.transactions == 1
+
+
 def test_sweep_refuses_a_nonsense_budget(engine: Engine) -> None:
     with pytest.raises(ValueError, match="budget positive"):
         timers.sweep(ctx_of(db.session_factory(engine)), now=local(2005, 3, 15), budget_seconds=0)
