@@ -116,6 +116,9 @@ def import_section() -> str:
     )
 
 
+TIMERS_TARGET_SIZE = 100_000  # issue 15 item 5: 100,000 timers due at once
+
+
 def timers_section() -> str:
     rows, notes = [], []
     for kind in ("sqlite", "postgresql"):
@@ -123,11 +126,18 @@ def timers_section() -> str:
         if r is None:
             continue
         s, p = r["summary"], r["params"]
+        # The target is set for 100,000 due at once: a smaller run says so, not "met".
+        verdict = (
+            _met(s["met"])
+            if p["timers"] >= TIMERS_TARGET_SIZE
+            else f"{'reached' if s['met'] else '**not reached**'} at this size, "
+            f"**not shown** at {TIMERS_TARGET_SIZE:,}"
+        )
         rows.append(
             f"| {s['backend']} | {p['timers']:,} | {_spread(s['engine_per_s'])} | "
             f"{_spread(s['floor_per_s'])} | **{_ratio(s['ratio'])}** | "
             f"{'yes' if s['exactly_once_in_due_order'] else '**no**'} | "
-            f"{s['longest_transaction_s']:.2f} s | ≥ {s['target_ratio']}: {_met(s['met'])} |"
+            f"{s['longest_transaction_s']:.2f} s | ≥ {s['target_ratio']}: {verdict} |"
         )
         notes.append(f"- {kind}: `{r['command']}`; {_when(r)}")
     if not rows:
