@@ -178,3 +178,38 @@ def test_bulk_refuses_the_whole_batch_and_lists_every_bad_opinion(engine: Engine
         assert s.scalar(select(func.count()).select_from(Ticket)) == 0
         assert s.scalar(select(Campaign.ticket_seq).where(Campaign.code == CAMPAIGN)) == 0
         assert s.scalar(text("select count(*) from timers")) == 0
+
+
+def test_bulk_refuses_a_campaign_whose_intake_has_closed(engine: Engine) -> None:
+    """As create_ticket does: once intake has closed nothing is recorded, the counter untouched."""
+    from sqlalchemy import update
+
+    from engine.errors import NotPermitted
+
+    with Session(engine) as s:
+        s.execute(
+            update(Campaign)
+            .where(Campaign.code == CAMPAIGN)
+            .values(intake_closed_at=NOW - timedelta(hours=1))
+        )
+        s.commit()
+        with pytest.raises(NotPermitted, match="intake of campaign"):
+            create_tickets(
+                as_uow(s),
+                campaign=CAMPAIGN,
+                tickets=[NewTicket(text="late opinion")],
+                actor=get_actor(s, "clerk"),
+                now=NOW,
+            )
+        s.rollback()
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0
+        assert s.scalar(select(Campaign.ticket_seq).where(Campaign.code == CAMPAIGN)) == 0
+        # still open a moment before the close: the same batch goes in
+        created = create_tickets(
+            as_uow(s),
+            campaign=CAMPAIGN,
+            tickets=[NewTicket(text="on time")],
+            actor=get_actor(s, "clerk"),
+            now=NOW - timedelta(hours=2),
+        )
+        assert len(created) == 1
