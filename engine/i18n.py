@@ -157,6 +157,11 @@ class Reader:
         clock = format_skeleton("Hm", moment, locale=locale)
         return str(locale.datetime_formats["medium"]).replace("{1}", day).replace("{0}", clock)
 
+    def month_day(self, value: datetime, tz: str) -> str:
+        """A day without its year, as the language writes it (March 18; 3月18日)."""
+        moment = value.astimezone(ZoneInfo(tz))
+        return str(format_skeleton("MMMMd", moment, locale=Locale.parse(self.locale)))
+
     def day(self, value: date | datetime | None, tz: str | None = None) -> str:
         if value is None:
             return "—"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from engine.errors import EngineError, ValidationError
@@ -638,6 +639,20 @@ def report_text(r: Reader, item: Callable[[str, str], str] | None = None) -> Rep
             "reopened %(reopened)s (%(reopen_rate)s)"
         ),
         "themes_line": r.gettext("Themes (share of all opinions)"),
+        "phase_line": r.gettext("Phase: %(phase)s"),
+        "no_phase": r.gettext("none"),
+        "problems_statement": r.gettext(
+            "Specific problems: %(early)s of %(total)s solved before %(deadline)s; "
+            "%(escalated)s reported to the Party committee and government"
+        ),
+        "problems_statement_open": r.gettext(
+            "Specific problems: %(early)s of %(total)s solved; %(escalated)s reported to the "
+            "Party committee and government"
+        ),
+        "rectified_after": r.gettext("Rectified after %(deadline)s, within the campaign:"),
+        "extended_line": "  " + r.gettext("of all closed: closed within an approved extension:"),
+        "late_line": "  " + r.gettext("of all closed: closed after their own due time (late):"),
+        "measures_line": r.gettext("Measures implemented by the end (besides the problems):"),
         "column_section": r.gettext("Section"),
         "column_item": r.gettext("Item"),
         "column_count": r.gettext("Count"),
@@ -659,7 +674,10 @@ def report_text(r: Reader, item: Callable[[str, str], str] | None = None) -> Rep
     }
     # %(...)s placeholders stay for the engine to fill; gettext returned them untouched.
     return ReportText(
-        words=words, item=item or (lambda section, code: report_item(r, section, code))
+        words=words,
+        item=item or (lambda section, code: report_item(r, section, code)),
+        when=lambda iso, tz: r.when(datetime.fromisoformat(iso), tz),
+        day=lambda iso, tz: r.month_day(datetime.fromisoformat(iso), tz),
     )
 
 
@@ -672,6 +690,8 @@ def report_item(r: Reader, section: str, item: str) -> str:
     }
     if item in placeholders:
         return placeholders[item]
+    if section == "campaign":
+        return r.campaign(item)
     if section == "by_category":
         return r.category(item)
     if section in ("by_unit", "overdue_by_unit"):

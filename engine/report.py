@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -717,6 +718,16 @@ WORDS: dict[str, str] = {
     "satisfaction_line": "Satisfaction: %(satisfied)s of %(answered)s answers satisfied "
     "(%(rate)s); reopened %(reopened)s (%(reopen_rate)s)",
     "themes_line": "Themes (share of all opinions)",
+    "phase_line": "Phase: %(phase)s",
+    "no_phase": "none",
+    "problems_statement": "Specific problems: %(early)s of %(total)s solved before "
+    "%(deadline)s; %(escalated)s reported to the Party committee and government",
+    "problems_statement_open": "Specific problems: %(early)s of %(total)s solved; "
+    "%(escalated)s reported to the Party committee and government",
+    "rectified_after": "Rectified after %(deadline)s, within the campaign:",
+    "extended_line": "  of all closed: closed within an approved extension:",
+    "late_line": "  of all closed: closed after their own due time (late):",
+    "measures_line": "Measures implemented by the end (besides the problems):",
     "column_section": "section",
     "column_item": "item",
     "column_count": "count",
@@ -746,6 +757,10 @@ class ReportText:
 
     words: Mapping[str, str] = field(default_factory=dict)
     item: Callable[[str, str], str] | None = None
+    # ``when(iso, tz)``: an ISO time as the reader writes it; ``day(iso, tz)``: its day
+    # without the year ("March 18", "3月18日"). Default: the ISO text, the report's label.
+    when: Callable[[str, str], str] | None = None
+    day: Callable[[str, str], str] | None = None
 
     def __call__(self, key: str, **values: Any) -> str:
         template = self.words.get(key) or WORDS[key]
@@ -754,6 +769,8 @@ class ReportText:
     def name(self, report: dict[str, Any], section: str, key: str) -> str:
         if self.item is not None:
             return self.item(section, key)
+        if section == "campaign":
+            return str(report["campaign"]["name"])
         if section == "by_category":
             return str(report.get("category_names", {}).get(key, key))
         return key
@@ -808,15 +825,32 @@ def report_rows(
     return rows
 
 
+def _pad(label: str, width: int) -> str:
+    """``label`` padded to ``width`` columns, a wide (CJK) character taking two."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in label)
+    return label + " " * max(width - used, 0)
+
+
 def render_text(report: dict[str, Any], text: ReportText = ENGLISH) -> str:
     """The report as the plain text a supervisor reads or pastes into a letter."""
     total = report["total"]
     camp = report["campaign"]
-    deadline = camp.get("deadline_label") or camp["rectification_deadline"] or "the deadline"
+    tz = camp["timezone"]
+    iso_deadline = camp["rectification_deadline"]
+    deadline = (
+        (text.day(iso_deadline, tz) if text.day else camp.get("deadline_label"))
+        if iso_deadline
+        else None
+    )
     phase = report.get("phase")
+    when = text.when or (lambda iso, _tz: iso)
     lines = [
-        text("title", name=camp["name"], code=camp["code"]),
-        text("as_of", as_of=report["as_of"], deadline=camp["rectification_deadline"]),
+        text("title", name=text.name(report, "campaign", camp["code"]), code=camp["code"]),
+        text(
+            "as_of",
+            as_of=when(report["as_of"], tz),
+            deadline=when(iso_deadline, tz) if iso_deadline else "—",
+        ),
         "",
         text("recorded", total=total),
     ]
@@ -824,29 +858,43 @@ def render_text(report: dict[str, Any], text: ReportText = ENGLISH) -> str:
         lines += ["", text(key) + ":"]
         for item, count in report[key].items():
             name = text.name(report, key, item)
-            lines.append(f"  {name:<36} {count:>7}  {_pct(count, total):>6}")
+            lines.append(f"  {_pad(name, 36)} {count:>7}  {_pct(count, total):>6}")
     sp = report["specific_problems"]
     w = 58
-    # Issue 14's figures, each saying what it counts (English until the catalogue has them).
+    problems = {
+        "early": sp["solved_by_deadline"],
+        "total": sp["total"],
+        "escalated": sp["escalated_to_government"],
+    }
     lines += [
         "",
-        "phase: "
-        + (f"{phase['name']} ({phase['starts_on']} – {phase['ends_on']})" if phase else "none"),
-        f"Specific problems: {sp['statement']}",
-        f"{f'Rectified after {deadline}, within the campaign:':<{w}}"
-        f"{report['solved_after_deadline']:>7}",
-        f"{'  of all closed: closed within an approved extension:':<{w}}{report['extended']:>7}",
-        f"{'  of all closed: closed after their own due time (late):':<{w}}{report['late']:>7}",
-        f"{'Measures implemented by the end (besides the problems):':<{w}}"
-        f"{report['measures_implemented']:>7}",
+        text(
+            "phase_line",
+            phase=f"{phase['name']} ({phase['starts_on']} – {phase['ends_on']})"
+            if phase
+            else text("no_phase"),
+        ),
+        text("problems_statement", deadline=deadline, **problems)
+        if deadline
+        else text("problems_statement_open", **problems),
+    ]
+    if deadline:
+        lines.append(
+            f"{_pad(text('rectified_after', deadline=deadline), w)}"
+            f"{report['solved_after_deadline']:>7}"
+        )
+    lines += [
+        f"{_pad(text('extended_line'), w)}{report['extended']:>7}",
+        f"{_pad(text('late_line'), w)}{report['late']:>7}",
+        f"{_pad(text('measures_line'), w)}{report['measures_implemented']:>7}",
     ]
     lines += [
         "",
-        f"{text('fed_back') + ':':<38} {report['fed_back']:>7}  "
+        f"{_pad(text('fed_back') + ':', 38)} {report['fed_back']:>7}  "
         f"{_pct(report['fed_back'], total):>6}",
-        f"{text('solved_by_deadline') + ':':<38} {report['solved_by_deadline']:>7}",
-        f"{text('solved_after_deadline') + ':':<38} {report['solved_after_deadline']:>7}",
-        f"{text('escalated_to_government') + ':':<38} {report['escalated_to_government']:>7}",
+        f"{_pad(text('solved_by_deadline') + ':', 38)} {report['solved_by_deadline']:>7}",
+        f"{_pad(text('solved_after_deadline') + ':', 38)} {report['solved_after_deadline']:>7}",
+        f"{_pad(text('escalated_to_government') + ':', 38)} {report['escalated_to_government']:>7}",
         "",
         text(
             "specific_problems_line",
@@ -860,9 +908,9 @@ def render_text(report: dict[str, Any], text: ReportText = ENGLISH) -> str:
         text("overdue_line", total=report["overdue"]["total"]),
     ]
     for unit, count in report["overdue"]["by_unit"].items():
-        lines.append(f"  {text.name(report, 'by_unit', unit):<36} {count:>7}")
+        lines.append(f"  {_pad(text.name(report, 'by_unit', unit), 36)} {count:>7}")
     for level, count in report["overdue"]["by_level"].items():
-        lines.append(f"  {text('level', level=level):<36} {count:>7}")
+        lines.append(f"  {_pad(text('level', level=level), 36)} {count:>7}")
     sat = report["satisfaction"]
     rate = f"{100 * sat['rate']:.1f}%" if sat["rate"] is not None else "-"
     reopen = f"{100 * sat['reopen_rate']:.1f}%" if sat["reopen_rate"] is not None else "-"
@@ -880,7 +928,7 @@ def render_text(report: dict[str, Any], text: ReportText = ENGLISH) -> str:
         text("themes_line") + ":",
     ]
     for tag, theme in report["themes"].items():
-        lines.append(f"  {tag:<36} {theme['count']:>7}  {_pct(theme['count'], total):>6}")
+        lines.append(f"  {_pad(tag, 36)} {theme['count']:>7}  {_pct(theme['count'], total):>6}")
     return "\n".join(lines) + "\n"
 
 

@@ -129,3 +129,18 @@ def test_an_unknown_locale_is_one_clear_line_and_exit_2(run) -> None:  # type: i
     env = run("extension", "list", env={"RECTIFLOW_LANG": "klingon"})
     assert env.exit_code == 2 and "RECTIFLOW_LANG" in env.output
     assert len(env.output.strip().splitlines()) == 1
+
+
+def test_the_campaign_report_reads_in_each_language(run) -> None:  # type: ignore[no-untyped-def]
+    """Every line of the text report, issue 14's figures included, in the reader's language;
+    the campaign by its title and times as the language writes them, not ISO text."""
+    zh = run("--lang", "zh_CN", "report", "--campaign", "consultation-2005")
+    assert zh.exit_code == 0, zh.output
+    assert "具体问题：0 件中 0 件已于3月18日前解决；0 件已上报党委、政府" in zh.output
+    assert "3月18日后、活动期内整改：" in zh.output and "阶段：无" in zh.output
+    assert "整改截止 2005年3月18日 00:00" in zh.output
+    for english in ("Specific problems", "Rectified after", "of all closed", "phase:", "T00:00"):
+        assert english not in zh.output
+    en = run("--lang", "en", "report", "--campaign", "consultation-2005")
+    assert "Specific problems: 0 of 0 solved before March 18; 0 reported" in en.output
+    assert "rectification deadline Mar 18, 2005, 00:00" in en.output
