@@ -11,7 +11,9 @@ down.
 A checkpoint is a text file, written and read as a stream (a million tickets
 is a file of ~90 MB and flat memory):
 
-- line 1, a JSON header: format, time taken, database, the campaign counters;
+- line 1, a JSON header: format, time taken, database, the campaign counters and the
+  admin log's head (its last ``seq`` and that row's hash), so removing the admin log's
+  newest rows (which its chain alone cannot show) is found too;
 - one line per ticket in id order: ``id<TAB>number<TAB>version<TAB>last_hash``;
 - a last JSON line: the number of tickets, the SHA-256 of everything before
   it, and an Ed25519 signature over that digest with the id of the signing key.
@@ -43,7 +45,7 @@ from sqlalchemy.engine import Connection
 from engine.audit import Problem, format_instant
 from engine.clock import ensure_utc
 from engine.errors import EngineError
-from engine.models import Campaign, Ticket, TransitionLog
+from engine.models import AdminLog, Campaign, Ticket, TransitionLog
 
 FORMAT = "rectiflow-checkpoint/1"
 
@@ -164,6 +166,10 @@ def _signed_message(digest: str) -> bytes:
     return f"{FORMAT} {digest}".encode("ascii")
 
 
+_ADMIN_HEAD = select(AdminLog.seq, AdminLog.hash).order_by(AdminLog.seq.desc()).limit(1)
+_ADMIN_HASH_AT = select(AdminLog.hash).where(AdminLog.seq == bindparam("seq"))
+
+
 # --- writing --------------------------------------------------------------------------
 
 
@@ -205,11 +211,15 @@ def write(
             select(Campaign.code, Campaign.ticket_seq).order_by(Campaign.code)
         )
     }
+    admin_head = conn.execute(_ADMIN_HEAD).first()
     header = {
         "format": FORMAT,
         "taken_at": format_instant(now),
         "database": database,
         "counters": counters,
+        "admin_log": (
+            {"seq": admin_head.seq, "hash": admin_head.hash} if admin_head is not None else None
+        ),
     }
     emit(json.dumps(header, sort_keys=True, ensure_ascii=False))
     count = 0
@@ -262,6 +272,9 @@ class Header:
     tickets: int
     key_id: str | None
     key_status: str | None  # current, retired, or None when unsigned
+    # The admin log's (seq, hash) at the checkpoint; None when it was empty or the file
+    # predates admin log heads.
+    admin_head: tuple[int, str] | None = None
 
 
 def check_file(path: Path, trusted: TrustedKeys, *, allow_unsigned: bool = False) -> Header:
@@ -326,7 +339,14 @@ def check_file(path: Path, trusted: TrustedKeys, *, allow_unsigned: bool = False
         tickets=int(trailer["tickets"]),
         key_id=kid,
         key_status=status,
+        admin_head=_admin_head(header.get("admin_log")),
     )
+
+
+def _admin_head(value: Any) -> tuple[int, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return int(value["seq"]), str(value["hash"])
 
 
 def _heads(path: Path) -> Iterator[tuple[int, str, int, str]]:
@@ -377,6 +397,7 @@ def compare(conn: Connection, path: Path, header: Header) -> list[Problem]:
                     row_value=counters[code],
                 )
             )
+    problems.extend(_compare_admin_log(conn, header))
     result = conn.execute(
         select(Ticket.id, Ticket.number, Ticket.version, Ticket.last_hash)
         .order_by(Ticket.id)
@@ -387,6 +408,43 @@ def compare(conn: Connection, path: Path, header: Header) -> list[Problem]:
     finally:
         result.close()  # tickets created since the checkpoint are left unread
     return problems
+
+
+def _compare_admin_log(conn: Connection, header: Header) -> list[Problem]:
+    """The admin log's row at the recorded head must still be there with the recorded hash:
+    its newest rows removed (``rewound``) or its chain re-forged (``rewritten``) is found."""
+    if header.admin_head is None:
+        return []
+    seq, recorded = header.admin_head
+    when = header.taken_at
+    now_head = conn.execute(_ADMIN_HEAD).first()
+    last = now_head.seq if now_head is not None else 0
+    if last < seq:
+        return [
+            Problem(
+                "admin_log",
+                seq,
+                None,
+                "rewound",
+                f"the admin log ends at row {last} but had row {seq} at the checkpoint of "
+                f"{when}: its newest rows were removed",
+                column="seq",
+                log_value=seq,
+                row_value=last,
+            )
+        ]
+    if conn.execute(_ADMIN_HASH_AT, {"seq": seq}).scalar() != recorded:
+        return [
+            Problem(
+                "admin_log",
+                seq,
+                None,
+                "rewritten",
+                f"the admin log's row {seq} is not the one in the checkpoint of {when}: "
+                "its history up to the checkpoint was rewritten",
+            )
+        ]
+    return []
 
 
 def _compare_tickets(

@@ -138,3 +138,35 @@ def test_extensions_from_the_command_line(run) -> None:  # type: ignore[no-untyp
     assert approved.exit_code == 0, approved.output
     assert "approved by supervisor: due Mar 16, 2005, 00:00" in approved.output
     assert "no extension request is waiting" in run(*now, "extension", "list").output
+
+
+def test_users_password_and_deactivate_are_in_the_admin_log(run, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from engine import db
+
+    assert run("users", "password", "clerk", "--password", "a long new password").exit_code == 0
+    assert run("users", "deactivate", "luohe.officer", "--as", "admin").exit_code == 0
+    assert run("users", "activate", "luohe.officer").exit_code == 0
+    refused = run("users", "deactivate", "nobody.here")
+    assert refused.exit_code == 2
+    engine = db.make_engine(sqlite_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT seq, actor, action, target, data FROM admin_log ORDER BY seq")
+        ).all()
+    assert [(r.action, r.target) for r in rows] == [
+        ("user.set_password", "clerk"),
+        ("user.deactivate", "luohe.officer"),
+        ("user.activate", "luohe.officer"),
+    ]  # the refused command left nothing
+    assert rows[0].actor.startswith("operator:") and rows[1].actor == "admin"
+    assert "long" not in rows[0].data  # never the password
+    verified = run("audit", "verify-admin")
+    assert verified.exit_code == 0 and "admin log intact (3 change(s))" in verified.output
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER admin_log_no_update"))
+        conn.execute(text("UPDATE admin_log SET target = 'supervisor' WHERE seq = 2"))
+    engine.dispose()
+    tampered = run("audit", "verify-admin")
+    assert tampered.exit_code == 1 and "row 2" in tampered.output, tampered.output

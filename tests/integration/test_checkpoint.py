@@ -306,3 +306,77 @@ def test_without_an_audit_key_the_warning_is_loud(
     assert "WARNING: NO AUDIT KEY IS SET" in capsys.readouterr().err
     _check_audit_key(AppContext(overrides={"database_url": sqlite_url, "audit_key": "k" * 32}))
     assert capsys.readouterr().err == ""
+
+
+def _drop_admin_log_guard(conn) -> None:  # type: ignore[no-untyped-def]
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TRIGGER admin_log_no_update"))
+        conn.execute(text("DROP TRIGGER admin_log_no_delete"))
+    else:
+        conn.execute(text("ALTER TABLE admin_log DISABLE TRIGGER admin_log_no_change"))
+
+
+def test_the_admin_log_tail_removed_or_rewritten_is_found(  # type: ignore[no-untyped-def]
+    engine: Engine, ctx, now, tmp_path: Path, keys
+) -> None:
+    """Deleting the admin log's newest rows leaves a chain that verifies; the checkpoint
+    remembers its head."""
+    from engine import admin, adminlog
+    from engine.actors import Actor
+
+    root = Actor(username="operator:test", role="admin")
+    for code in ("u1", "u2", "u3"):
+        with ctx.unit_of_work() as uow:
+            admin.create_unit(uow, root, code=code, name=code, name_zh=code, kind="office")
+    path = tmp_path / "cp.txt"
+    _take(engine, path, now, keys["new"])
+    assert checkpoint.check_file(path, _trust(keys)).admin_head is not None
+    assert _compare(engine, path, _trust(keys)) == []
+    with ctx.unit_of_work() as uow:  # later administration is not a finding
+        admin.create_unit(uow, root, code="u4", name="u4", name_zh="u4", kind="office")
+    assert _compare(engine, path, _trust(keys)) == []
+
+    with engine.begin() as conn:
+        _drop_admin_log_guard(conn)
+        conn.execute(text("DELETE FROM admin_log WHERE seq >= 3"))
+    with ctx.unit_of_work() as uow:
+        assert adminlog.verify(uow.session, key=ctx.audit_key) == []  # the chain cannot tell
+    problems = _compare(engine, path, _trust(keys))
+    assert [(p.ticket, p.kind, p.log_value, p.row_value) for p in problems] == [
+        ("admin_log", "rewound", 3, 2)
+    ]
+    assert "newest rows were removed" in problems[0].message
+
+    with engine.begin() as conn:  # put a forged row 3 back: the head's hash differs
+        conn.execute(
+            text(
+                "INSERT INTO admin_log (seq, at, actor, role, action, target, data, prev_hash, "
+                "hash) SELECT 3, at, actor, role, action, 'forged', data, hash, :h "
+                "FROM admin_log WHERE seq = 2"
+            ),
+            {"h": "0" * 64},
+        )
+    kinds = [(p.ticket, p.kind) for p in _compare(engine, path, _trust(keys))]
+    assert kinds == [("admin_log", "rewritten")]
+
+
+def test_the_command_line_finds_a_truncated_admin_log(sqlite_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"RECTIFLOW_CHECKPOINT_KEY_FILE": str(tmp_path / "k.pem")}
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, ["--database-url", sqlite_url, *args], env=env)
+
+    assert run("audit", "keygen", "--private", str(tmp_path / "k.pem")).exit_code == 0
+    assert run("users", "deactivate", "clerk").exit_code == 0
+    assert run("users", "activate", "clerk").exit_code == 0
+    assert run("audit", "checkpoint", "-o", str(tmp_path / "cp.txt")).exit_code == 0
+    assert run("audit", "verify", "--checkpoint", str(tmp_path / "cp.txt")).exit_code == 0
+    engine = db.make_engine(sqlite_url)
+    with engine.begin() as conn:
+        _drop_admin_log_guard(conn)
+        conn.execute(text("DELETE FROM admin_log WHERE seq = 2"))
+    engine.dispose()
+    assert run("audit", "verify-admin").exit_code == 0  # the chain alone cannot tell
+    found = run("audit", "verify", "--checkpoint", str(tmp_path / "cp.txt"))
+    assert found.exit_code == 1 and "admin log ends at row 1" in found.output, found.output
