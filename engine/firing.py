@@ -5,7 +5,8 @@ actor reaches the ticket, checks the workflow (the trigger from this state and
 the roles it names), the data and the guards, runs the trigger's declared
 effects, moves the clock, and writes the ticket (with an optimistic version
 check) and its hash-chained log row through the ledger, in the caller's unit of
-work. On any error the caller rolls back and nothing is half-written.
+work, with the notices to whoever must now act (``engine.notices``). On any error
+the caller rolls back and nothing is half-written.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from engine import deadlines
+from engine import deadlines, notices
 from engine.actors import Actor
 from engine.context import UnitOfWork
 from engine.effects import Effect, apply_effects
@@ -267,5 +268,8 @@ def fire(
         now=now,
         workflow_version=workflow.version,
         audit_key=uow.audit_key,
+    )
+    notices.notify_who_must_act(
+        uow, ticket, trigger=trigger, dest=dest, values=values, actor=actor, reason=why, now=now
     )
     return Fired(number, trigger, ticket.state, dest, new_version, new_version, values, ticket, now)

@@ -109,6 +109,8 @@ def deliver(
                 Notification.id,
                 Notification.subject,
                 Notification.body,
+                Notification.message_id,
+                Notification.params,
                 User.email,
                 User.locale,
                 Ticket.number,

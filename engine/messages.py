@@ -13,6 +13,7 @@ per recipient.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -605,8 +606,54 @@ def field_errors(error: ValidationError, r: Reader) -> dict[str, str]:
     return {name: translate(message, r) for name, message in error.fields.items()}
 
 
+def _notice_by_id(message_id: str, params: dict[str, Any], r: Reader) -> dict[str, str] | None:
+    """A notice written with a message id (``engine.notices``) in ``r``'s language; None for
+    an id this table does not know."""
+    workflow = None
+    if r.registry is not None:
+        try:
+            workflow = r.registry.get(params.get("workflow"), params.get("version"))
+        except EngineError:  # a workflow no longer loaded: its codes are shown
+            workflow = None
+    number, actor = str(params.get("number", "")), str(params.get("actor", ""))
+    trigger = r.trigger(str(params.get("trigger", "")), workflow)
+    state = r.state(str(params.get("state", "")), workflow)
+    if message_id == "notice.assignment":
+        subject = r.gettext(
+            "%(number)s is yours to act on: %(trigger)s by %(user)s",
+            number=number,
+            trigger=trigger,
+            user=actor,
+        )
+    elif message_id == "notice.returned":
+        subject = r.gettext(
+            "%(number)s came back to you: %(trigger)s by %(user)s",
+            number=number,
+            trigger=trigger,
+            user=actor,
+        )
+    elif message_id == "notice.reopen":
+        subject = r.gettext(
+            "%(number)s was reopened by %(user)s: it is yours to act on", number=number, user=actor
+        )
+    else:
+        return None
+    body = r.gettext("Now: %(state)s.", state=state)
+    if params.get("reason"):
+        body += "\n" + r.gettext("Reason: %(reason)s", reason=params["reason"])
+    return {"subject": subject, "body": body}
+
+
 def notice_text(notice: Any, r: Reader) -> dict[str, str]:
-    """A notice's subject and body in ``r``'s language (digest bodies stay as written)."""
+    """A notice's subject and body in ``r``'s language: by its message id where it has one
+    (``message_id`` and ``params``), else through the table (digest bodies stay as written)."""
+    if getattr(notice, "message_id", None):
+        params = getattr(notice, "params", None) or {}
+        if isinstance(params, str):  # a row read straight from the table: the JSON text
+            params = json.loads(params)
+        found = _notice_by_id(notice.message_id, params, r)
+        if found is not None:
+            return found
     return {
         "subject": translate(notice.subject or "", r),
         "body": "\n".join(translate(line, r) for line in (notice.body or "").split("\n")),

@@ -461,6 +461,10 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A notice the pages render in the reader's language: a message id and its parameters
+    # (JSON); ``subject`` and ``body`` keep the English text for e-mail and the API.
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiToken(Base):

@@ -6,19 +6,24 @@ Notices are rows written in the same transaction as what caused them; e-mail
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from engine.audit import canonical_json
 from engine.clock import ensure_utc
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Notification, Ticket, Unit, User
+
+if TYPE_CHECKING:
+    from engine.context import UnitOfWork
 
 notifications_t = cast(Table, Notification.__table__)
 users_t = cast(Table, User.__table__)
@@ -33,6 +38,9 @@ KINDS = (
     "extension",
     "escalation",
     "digest",
+    "assignment",  # the ticket was given to the people who must now act on it
+    "returned",  # it came back to them: sent back, a reply returned, a redo
+    "reopen",  # it was reopened
 )
 BUREAU_UNIT = "bureau"
 # Ladder recipients that are not roles of the policy: the ticket's officer, the bureau leadership.
@@ -48,8 +56,13 @@ def notify(
     now: datetime,
     body: str = "",
     ticket_id: int | None = None,
+    message_id: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> list[int]:
-    """Put one notice in each user's inbox (duplicates in ``user_ids`` count once); their ids."""
+    """Put one notice in each user's inbox (duplicates in ``user_ids`` count once); their ids.
+
+    ``message_id`` and ``params`` let the pages write the notice in the reader's language;
+    ``subject`` and ``body`` are the English text (e-mail, the API)."""
     if kind not in KINDS:
         raise ValidationError(f"unknown notice kind {kind!r}; kinds are {', '.join(KINDS)}")
     now = ensure_utc(now)
@@ -65,6 +78,8 @@ def notify(
             "subject": subject[:300],
             "body": body,
             "created_at": now,
+            "message_id": message_id,
+            "params": canonical_json(params) if params is not None else None,
         }
         for uid in unique
     ]
@@ -170,6 +185,37 @@ class InboxItem:
     ticket_number: str | None
     created_at: datetime
     read_at: datetime | None
+    message_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+_INBOX_COLUMNS = (
+    Notification.id,
+    Notification.kind,
+    Notification.subject,
+    Notification.body,
+    Notification.ticket_id,
+    Ticket.number,
+    Notification.created_at,
+    Notification.read_at,
+    Notification.message_id,
+    Notification.params,
+)
+
+
+def _item(row: Any) -> InboxItem:
+    return InboxItem(
+        id=row.id,
+        kind=row.kind,
+        subject=row.subject,
+        body=row.body,
+        ticket_id=row.ticket_id,
+        ticket_number=row.number,
+        created_at=row.created_at,
+        read_at=row.read_at,
+        message_id=row.message_id,
+        params=json.loads(row.params) if row.params else {},
+    )
 
 
 def list_inbox(
@@ -180,18 +226,9 @@ def list_inbox(
     limit: int = 50,
     offset: int = 0,
 ) -> list[InboxItem]:
-    """A user's notices, newest first."""
+    """A user's notices, newest first (current or not; the inbox page uses ``inbox``)."""
     query = (
-        select(
-            Notification.id,
-            Notification.kind,
-            Notification.subject,
-            Notification.body,
-            Notification.ticket_id,
-            Ticket.number,
-            Notification.created_at,
-            Notification.read_at,
-        )
+        select(*_INBOX_COLUMNS)
         .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
         .where(Notification.user_id == user_id)
         .order_by(Notification.created_at.desc(), Notification.id.desc())
@@ -200,11 +237,11 @@ def list_inbox(
     )
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    return [InboxItem(*row) for row in session.execute(query)]
+    return [_item(row) for row in session.execute(query)]
 
 
 def unread_count(session: Session, user_id: int) -> int:
-    """How many notices the user has not read."""
+    """How many notices the user has not read (current or not; see ``current_unread_count``)."""
     return int(
         session.scalar(
             select(func.count())
@@ -213,6 +250,130 @@ def unread_count(session: Session, user_id: int) -> int:
         )
         or 0
     )
+
+
+@dataclass
+class Inbox:
+    """A user's notices split in two: ``current`` (about tickets the user can still act on,
+    and the newest notice of each kind that concerns no ticket, such as the digest) and
+    ``older`` (tickets closed or moved out of the user's reach since, superseded digests),
+    each newest first; ``unread`` counts the current unread ones."""
+
+    current: list[InboxItem]
+    older: list[InboxItem]
+    unread: int
+
+
+_TICKET_KEY = (
+    Ticket.id,
+    Ticket.number,
+    Ticket.workflow_name,
+    Ticket.workflow_version,
+    Ticket.state,
+    Ticket.unit_id,
+    Ticket.assignee_id,
+)
+
+
+class _Currency:
+    """Whether a notice is current for its reader, decided once per ticket state."""
+
+    def __init__(self, uow: UnitOfWork, user_id: int) -> None:
+        # engine.acting builds on engine.firing, which writes notices through this module.
+        from engine import acting
+
+        self.user_id = user_id
+        self.view = acting.TicketView
+        self.people = acting.People(uow.conn, uow.policy, uow.registry)
+        self.newest_without_ticket = set(
+            uow.session.scalars(
+                select(func.max(Notification.id))
+                .where(Notification.user_id == user_id, Notification.ticket_id.is_(None))
+                .group_by(Notification.kind)
+            )
+        )
+
+    def ticket_is_current(self, row: Any) -> bool:
+        """``row`` has the ticket's ``tid``, ``number`` and the columns of ``_TICKET_KEY``."""
+        if row.tid is None:
+            return False
+        view = self.view(
+            id=row.tid,
+            number=row.number,
+            workflow_name=row.workflow_name,
+            workflow_version=row.workflow_version,
+            state=row.state,
+            unit_id=row.unit_id,
+            assignee_id=row.assignee_id,
+        )
+        return self.people.can_act(self.user_id, view)
+
+
+def inbox(uow: UnitOfWork, user_id: int, *, unread_only: bool = False, limit: int = 100) -> Inbox:
+    """The user's inbox as the page shows it: current notices first (see ``Inbox``)."""
+    currency = _Currency(uow, user_id)
+    query = (
+        select(*_INBOX_COLUMNS, *_TICKET_KEY[2:], Ticket.id.label("tid"))
+        .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .execution_options(yield_per=500)
+    )
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    current: list[InboxItem] = []
+    older: list[InboxItem] = []
+    result = uow.session.execute(query)
+    try:
+        for row in result:
+            item = _item(row)
+            if item.ticket_id is None:
+                is_current = item.id in currency.newest_without_ticket
+            else:
+                is_current = currency.ticket_is_current(row)
+            (current if is_current else older).append(item)
+            if len(current) >= limit and len(older) >= limit:
+                break
+    finally:
+        result.close()
+    return Inbox(current[:limit], older[:limit], current_unread_count(uow, user_id, currency))
+
+
+def current_unread_count(uow: UnitOfWork, user_id: int, currency: _Currency | None = None) -> int:
+    """How many unread notices are current for the user (the number beside "Inbox"): one
+    grouped read per ticket state, whatever the number of notices."""
+    currency = currency or _Currency(uow, user_id)
+    rows = uow.session.execute(
+        select(
+            *_TICKET_KEY[2:],
+            func.count().label("notices"),
+            func.min(Ticket.id).label("tid"),
+            func.min(Ticket.number).label("number"),
+        )
+        .select_from(Notification)
+        .join(Ticket, Ticket.id == Notification.ticket_id)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .group_by(*_TICKET_KEY[2:])
+    ).all()
+    count = 0
+    for row in rows:
+        # Whether the user can act depends on these columns only (the ticket's id and
+        # number name it in refusals), so one answer serves the whole group.
+        if currency.ticket_is_current(row):
+            count += int(row.notices)
+    if currency.newest_without_ticket:
+        count += int(
+            uow.session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(
+                    Notification.id.in_(sorted(currency.newest_without_ticket)),
+                    Notification.read_at.is_(None),
+                )
+            )
+            or 0
+        )
+    return count
 
 
 def mark_read(
@@ -377,4 +538,6 @@ def as_dict(item: InboxItem) -> dict[str, Any]:
         "ticket": item.ticket_number,
         "created_at": item.created_at.isoformat(),
         "read_at": item.read_at.isoformat() if item.read_at else None,
+        "message_id": item.message_id,
+        "params": item.params,
     }

@@ -27,12 +27,14 @@ from sqlalchemy import Integer, Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from engine import acting
 from engine.actors import SYSTEM_ACTOR
 from engine.clock import ensure_utc
 from engine.context import EngineContext, UnitOfWork
 from engine.deadlines import BREACH, WARNING
 from engine.ledger import Event, record_events
 from engine.models import Campaign, Notification, Ticket, Timer, Unit
+from engine.notices import ladder_audience
 from engine.notifications import Recipients
 from engine.rawsql import BulkInsert, PreparedInQuery
 
@@ -182,6 +184,8 @@ class SweepLookups:
     notifies, and each campaign's time zone. Valid for one transaction (its connection)."""
 
     recipients: Recipients
+    # Who can act on a ticket in its state: ladder notices go only to them (engine.acting).
+    people: acting.People
     timezones: dict[int, ZoneInfo] = field(default_factory=dict)
 
 
@@ -234,8 +238,8 @@ def fire_due_timers(
     if not claimed:
         return result
     if lookups is None:
-        lookups = SweepLookups(Recipients(conn))
-    timezones, recipients = lookups.timezones, lookups.recipients
+        lookups = SweepLookups(Recipients(conn), acting.People(conn, uow.policy, registry))
+    timezones, recipients, people = lookups.timezones, lookups.recipients, lookups.people
     # Per chunk, each computed once: a due time as people read it, who a step notifies
     # for a ticket's officer and unit, a workflow's ladder step by level.
     shown: dict[tuple[datetime, ZoneInfo], str] = {}
@@ -257,10 +261,15 @@ def fire_due_timers(
         if due_local is None:
             due_local = shown[(due, tz)] = due.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         wanted: list[tuple[str, str, str, str]] = []  # notice kind, recipient name, texts
-        if timer.kind == WARNING:
+        step_level = 0
+        values: dict[str, Any] = {"escalation_level": levels[ticket.id]}
+        data: dict[str, Any] = {"timer": timer.id, "due_at": due_local}
+        if timer.kind == WARNING and ticket.due_at is not None and ticket.due_at <= now:
+            # After downtime: the ticket is already overdue and its overdue notice fires in
+            # this sweep; a warning beside it would tell of a due time still to come.
             event = "deadline_warning"
-            values: dict[str, Any] = {"escalation_level": levels[ticket.id]}
-            data: dict[str, Any] = {"timer": timer.id, "due_at": due_local}
+        elif timer.kind == WARNING:
+            event = "deadline_warning"
             ladder = registry.get(ticket.workflow_name, ticket.workflow_version).ladder
             wanted.append(
                 (
@@ -272,7 +281,7 @@ def fire_due_timers(
                 )
             )
         else:
-            level = timer.level
+            level = step_level = timer.level
             event = "overdue" if timer.kind == BREACH else "escalated"
             values = {"escalation_level": max(levels[ticket.id], level)}
             data = {"timer": timer.id, "level": level, "due_at": due_local}
@@ -293,7 +302,8 @@ def fire_due_timers(
                     wanted.append((NOTICE_KIND.get(name, "escalation"), name, subject, body))
         events.append(Event(ticket=ticket, event=event, data=data, values=values))
         levels[ticket.id] = values["escalation_level"]
-        for kind, name, subject, body in wanted:
+        named: list[list[int]] = []
+        for _, name, _, _ in wanted:
             who = (name, ticket.assignee_id, ticket.unit_id)
             users = notified.get(who)
             if users is None:
@@ -304,9 +314,28 @@ def fire_due_timers(
                         )
                     )
                 )
-            for uid in users:
-                notices.append((uid, kind, ticket.id, subject[:300], body, now))
-                owners.append(index)
+            named.append(users)
+        if wanted:
+            workflow = registry.get(ticket.workflow_name, ticket.workflow_version)
+            kept, instead = ladder_audience(
+                people,
+                recipients,
+                workflow,
+                acting.TicketView.of(ticket),
+                level=step_level,
+                named=named,
+            )
+            audience = [
+                (kind, users, subject, body)
+                for (kind, _, subject, body), users in zip(wanted, kept, strict=True)
+            ]
+            if instead:
+                kind, _, subject, body = audience[0]
+                audience = [(kind, instead, subject, body)]
+            for kind, users, subject, body in audience:
+                for uid in users:
+                    notices.append((uid, kind, ticket.id, subject[:300], body, now))
+                    owners.append(index)
     record_events(uow, events, actor=SYSTEM_ACTOR, now=now)
     ids = _INSERT_NOTICES.execute_tuples_returning_ids(conn, notices)
     result.notification_ids = ids
@@ -403,7 +432,9 @@ def sweep(
         started = perf_counter()
         elapsed_before = 0.0
         with ctx.unit_of_work() as uow:
-            lookups = SweepLookups(Recipients(uow.conn))
+            lookups = SweepLookups(
+                Recipients(uow.conn), acting.People(uow.conn, uow.policy, uow.registry)
+            )
             while True:
                 limit = min(size, batch - len(part.firings))
                 step = fire_due_timers(uow, now=now, limit=limit, lookups=lookups)

@@ -15,7 +15,7 @@ import tomllib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +277,21 @@ class Workflow:
     def closed_states(self) -> frozenset[str]:
         """The states the report counts as closed (the final states unless the file says)."""
         return frozenset(self.report.closed) or self.final_states
+
+    @cached_property
+    def state_ranks(self) -> dict[str, int]:
+        """Each state's distance from the initial state along the triggers (computed once)."""
+        ranks = {self.initial: 0}
+        frontier = [self.initial]
+        while frontier:
+            following = []
+            for state in frontier:
+                for spec in self.triggers_from(state):
+                    if spec.dest not in ranks:
+                        ranks[spec.dest] = ranks[state] + 1
+                        following.append(spec.dest)
+            frontier = following
+        return ranks
 
     def use(self, purpose: str) -> str | None:
         """The trigger the workflow names for ``purpose`` (``categorize``, ``reopen``), if any."""

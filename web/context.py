@@ -17,10 +17,10 @@ from flask_babel import gettext as _
 
 from engine.actors import Actor
 from engine.errors import NotPermitted
-from engine.notifications import unread_count
+from engine.notifications import current_unread_count
 from engine.policy import TicketScope
 from engine.read import reference
-from web.database import get_ctx, get_session
+from web.database import get_ctx, get_session, get_uow
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TZ = "Asia/Shanghai"
@@ -151,7 +151,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _inject() -> dict[str, Any]:
         user = current_user()
-        unread = unread_count(get_session(), user.id) if user is not None else 0
+        unread = current_unread_count(get_uow(), user.id) if user is not None else 0
         return {
             "current_user": user,
             "home_for": home_for,

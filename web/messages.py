@@ -65,5 +65,8 @@ def notice_kind(kind: str) -> str:
         "extension": _("Extension"),
         "escalation": _("Escalation"),
         "digest": _("Daily digest"),
+        "assignment": _("Assigned to you"),
+        "returned": _("Returned to you"),
+        "reopen": _("Reopened"),
     }
     return kinds.get(kind, kind)

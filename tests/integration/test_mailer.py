@@ -81,7 +81,7 @@ def test_notices_are_mailed_after_commit_once(
     assert msg["Content-Language"] == "zh-CN"
     assert "将在 24 小时内到期" in _subject(msg) and "is due within" not in _subject(msg)
     with sessions() as s:
-        ids = list(s.scalars(select(Notification.id)))
+        ids = list(s.scalars(select(Notification.id).where(Notification.kind == "warning")))
         assert (
             s.scalar(select(Notification.emailed_at).where(Notification.id == ids[0])) is not None
         )

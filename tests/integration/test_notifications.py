@@ -18,25 +18,27 @@ def test_inbox_lists_counts_and_marks_read(engine: Engine, session: Session) -> 
     session.commit()
     session.close()
     sessions = db.session_factory(engine)
-    timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 9))  # warning and breach
+    timers.sweep(ctx_of(sessions), now=local(2005, 3, 14, 9))  # the warning
+    timers.sweep(ctx_of(sessions), now=local(2005, 3, 15, 9))  # the breach
     with sessions() as s:
         officer = get_actor(s, "traffic.officer")
         items = notifications.list_inbox(s, officer.id)
-        assert [i.kind for i in items] == ["reminder", "warning"]  # newest first
+        assert [i.kind for i in items] == ["reminder", "warning", "assignment"]  # newest first
         assert all(i.ticket_number == number for i in items)
-        assert notifications.unread_count(s, officer.id) == 2
+        assert notifications.unread_count(s, officer.id) == 3
         assert (
             notifications.mark_read(s, officer.id, ids=[items[0].id], now=local(2005, 3, 15, 10))
             == 1
         )
-        assert notifications.unread_count(s, officer.id) == 1
+        assert notifications.unread_count(s, officer.id) == 2
         assert [i.kind for i in notifications.list_inbox(s, officer.id, unread_only=True)] == [
-            "warning"
+            "warning",
+            "assignment",
         ]
         leader = get_actor(s, "traffic.leader")
         with pytest.raises(NotFound):
             notifications.mark_read(s, leader.id, ids=[items[1].id], now=local(2005, 3, 15, 10))
-        assert notifications.mark_read(s, officer.id, now=local(2005, 3, 15, 10)) == 1
+        assert notifications.mark_read(s, officer.id, now=local(2005, 3, 15, 10)) == 2
         assert notifications.unread_count(s, officer.id) == 0
         s.commit()
 
@@ -50,9 +52,9 @@ def test_daily_digest_per_unit_once_a_day(session: Session) -> None:
     ids = notifications.send_daily_digest(session, campaign="consultation-2005", now=now)
     leader = get_actor(session, "traffic.leader")
     supervisor = get_actor(session, "supervisor")
-    mine = notifications.list_inbox(session, leader.id)
+    mine = [n for n in notifications.list_inbox(session, leader.id) if n.kind == "digest"]
     assert len(mine) == 1 and "1 overdue in Traffic Police Brigade" in mine[0].subject
-    board = notifications.list_inbox(session, supervisor.id)
+    board = [n for n in notifications.list_inbox(session, supervisor.id) if n.kind == "digest"]
     assert "2 overdue in 2 units" in board[0].subject
     assert "luohe" not in mine[0].body.lower()
     assert ids

@@ -62,6 +62,8 @@ def test_ladder_fires_each_step_once_in_order(engine: Engine, session: Session) 
         inbox = _inbox(s, number)
         assert audit.verify(s) == []
     assert inbox == {
+        # routed to the brigade (its leader assigns), then assigned to the officer
+        "assignment": ["traffic.leader", "traffic.officer"],
         "warning": ["traffic.officer"],
         "reminder": ["traffic.officer"],
         "chase": ["traffic.leader"],

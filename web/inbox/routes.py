@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from engine.errors import NotFound
-from engine.notifications import list_inbox, mark_read, unread_count
+from engine.notifications import inbox, mark_read
 from web import params
 from web.context import login_required, now, require_user
 from web.database import get_session, get_uow
@@ -22,13 +22,13 @@ class MarkReadForm(FlaskForm):
 @login_required()
 def index() -> Any:
     user = require_user()
-    db = get_session()
     unread_only = request.args.get("unread") == "1"
-    items = list_inbox(db, user.id, unread_only=unread_only, limit=100)
+    found = inbox(get_uow(), user.id, unread_only=unread_only, limit=100)
     return render_template(
         "inbox/index.html",
-        items=items,
-        unread=unread_count(db, user.id),
+        items=found.current,
+        older=found.older,
+        unread=found.unread,
         unread_only=unread_only,
         form=MarkReadForm(formdata=None),
     )

@@ -1,0 +1,180 @@
+"""Who can act on a ticket now, and who must: the people notices go to.
+
+Everything here is derived from the workflow and the policy, never from state or
+trigger names. Someone *can act* on a ticket when they take part in its workflow
+(a trigger names their role) and can move it in its current state: fire one of
+the triggers from that state (``engine.firing.check_actor``: the policy's
+``ticket.fire`` grant and scope, then the trigger's roles), or, as a supervisor of
+that workflow, escalate it (``ticket.escalate``). Someone *must act* when the
+ticket waits for them: its officer when the officer can fire a trigger in the
+state; otherwise those who can fire one and hold the queue the state is listed
+in (a unit-scoped queue: people of the ticket's unit), the unit's leaders first.
+
+``People`` caches the active users and each answer for one transaction or one
+sweep chunk, so asking for every notice of a batch costs a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
+
+from engine import firing  # a module import: firing writes the notices this module decides
+from engine.actors import Actor
+from engine.errors import NotPermitted
+from engine.models import User
+from engine.policy import Policy
+from engine.workflow import Workflow, WorkflowRegistry
+
+users_t = cast(Table, User.__table__)
+
+# The role that dispatches inside a unit (also a ladder recipient: "unit_leader").
+UNIT_LEADER = "unit_leader"
+
+_ACTIVE_USERS = (
+    select(users_t.c.id, users_t.c.username, users_t.c.role, users_t.c.unit_id)
+    .where(users_t.c.active.is_(True))
+    .order_by(users_t.c.id)
+)
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What deciding who acts reads from a ticket (a row, or the row a transition leaves)."""
+
+    id: int
+    number: str
+    workflow_name: str
+    workflow_version: int
+    state: str
+    unit_id: int | None
+    assignee_id: int | None
+
+    @classmethod
+    def of(cls, row: Any, **changes: Any) -> TicketView:
+        fields = {
+            name: getattr(row, name)
+            for name in (
+                "id",
+                "number",
+                "workflow_name",
+                "workflow_version",
+                "state",
+                "unit_id",
+                "assignee_id",
+            )
+        }
+        fields.update(changes)
+        return cls(**fields)
+
+
+def _roles_in(workflow: Workflow) -> frozenset[str]:
+    return frozenset(role for spec in workflow.triggers for role in spec.roles)
+
+
+class People:
+    """The active users of the installation and what each can do on a ticket, cached."""
+
+    def __init__(self, conn: Connection, policy: Policy, registry: WorkflowRegistry) -> None:
+        self.conn = conn
+        self.policy = policy
+        self.registry = registry
+        self._users: dict[int, Actor] | None = None
+        self._fire: dict[tuple[Any, ...], bool] = {}
+
+    @property
+    def users(self) -> dict[int, Actor]:
+        if self._users is None:
+            self._users = {
+                r.id: Actor(username=r.username, role=r.role, unit_id=r.unit_id, id=r.id)
+                for r in self.conn.execute(_ACTIVE_USERS)
+            }
+        return self._users
+
+    def _key(self, user: Actor, ticket: TicketView) -> tuple[Any, ...]:
+        # What the answer depends on: the user's role and unit, the ticket's workflow, state
+        # and unit, and whether the ticket is assigned to this very user.
+        return (
+            user.role,
+            user.unit_id,
+            ticket.workflow_name,
+            ticket.workflow_version,
+            ticket.state,
+            ticket.unit_id,
+            ticket.assignee_id == user.id,
+        )
+
+    def can_fire(self, user: Actor, ticket: TicketView) -> bool:
+        """Whether ``user`` may fire some trigger on ``ticket`` in its state."""
+        key = self._key(user, ticket)
+        found = self._fire.get(key)
+        if found is None:
+            workflow = self.registry.get(ticket.workflow_name, ticket.workflow_version)
+            found = False
+            for spec in workflow.triggers_from(ticket.state):
+                try:
+                    firing.check_actor(self.policy, spec, ticket, user)
+                except NotPermitted:
+                    continue
+                found = True
+                break
+            self._fire[key] = found
+        return found
+
+    def can_act(self, user_id: int, ticket: TicketView) -> bool:
+        """Whether the active user ``user_id`` can move ``ticket`` now (see the module)."""
+        user = self.users.get(user_id)
+        if user is None:
+            return False
+        if self.can_fire(user, ticket):
+            return True
+        workflow = self.registry.get(ticket.workflow_name, ticket.workflow_version)
+        return (
+            ticket.state not in workflow.final_states
+            and user.role in _roles_in(workflow)
+            and self.policy.can(user, "ticket.escalate", ticket)
+        )
+
+    def who_can_act(self, ticket: TicketView) -> list[int]:
+        return [uid for uid in self.users if self.can_act(uid, ticket)]
+
+    def keep_who_can_act(self, user_ids: Iterable[int], ticket: TicketView) -> list[int]:
+        return sorted({uid for uid in user_ids if self.can_act(uid, ticket)})
+
+    def must_act(self, ticket: TicketView) -> list[int]:
+        """Who the ticket now waits for: its officer, else the queue's people (see the module)."""
+        officer = self.users.get(ticket.assignee_id) if ticket.assignee_id is not None else None
+        if officer is not None and self.can_fire(officer, ticket):
+            return [officer.id] if officer.id is not None else []
+        workflow = self.registry.get(ticket.workflow_name, ticket.workflow_version)
+        firers = [u for u in self.users.values() if self.can_fire(u, ticket)]
+        queues = [q for q in workflow.queues if ticket.state in q.states]
+
+        def holds_queue(user: Actor) -> bool:
+            return any(
+                self.policy.can(user, q.permission)
+                and (
+                    q.scope != "unit"
+                    or (user.unit_id is not None and user.unit_id == ticket.unit_id)
+                )
+                for q in queues
+            )
+
+        chosen = [u for u in firers if holds_queue(u)] or firers
+        leaders = [u for u in chosen if u.role == UNIT_LEADER and u.unit_id == ticket.unit_id]
+        return sorted(u.id for u in (leaders or chosen) if u.id is not None)
+
+
+def goes_back(workflow: Workflow, source: str, dest: str) -> bool:
+    """Whether a transition returns the ticket: out of a final state, or to a state nearer
+    the start of the workflow than the one it leaves (a send-back, a returned reply, a redo)."""
+    if source in workflow.final_states:
+        return True
+    if source == dest:
+        return False
+    ranks = workflow.state_ranks
+    return ranks.get(dest, 0) < ranks.get(source, 0)
