@@ -431,6 +431,56 @@ def _f_choice(m: dict[str, str], r: Reader) -> str:
     )
 
 
+# --- a fresh time limit on reassignment (engine.redeadline.FreshLimit) ------------------------
+
+
+@rule(r"give either a number of working days or a date for the new time limit, not both")
+def _limit_both(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "Give either a number of working days or a date for the new time limit, not both."
+    )
+
+
+@rule(
+    r"the new time limit must be a whole number of working days from 1 to (?P<max>\d+); "
+    r"(?P<v>.+) is not"
+)
+def _limit_days(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "The new time limit must be a whole number of working days from 1 to %(max)s; "
+        "%(value)s is not.",
+        max=m["max"],
+        value=_unquote(m["v"]),
+    )
+
+
+@rule(r"the new time limit's date must be written YYYY-MM-DD; (?P<v>.+) is not")
+def _limit_date(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "The new time limit's date must be written YYYY-MM-DD; %(value)s is not.",
+        value=_unquote(m["v"]),
+    )
+
+
+@rule(r"a new time limit for (?P<n>\S+) cannot be set: due_at: must be later than now")
+def _limit_past(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "No new time limit for %(number)s: it must end later than now.", number=m["n"]
+    )
+
+
+@rule(
+    r"a new time limit for (?P<n>\S+) cannot be set: due_at: is after the campaign's end "
+    r"\((?P<d>[^)]*)\)"
+)
+def _limit_end(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "No new time limit for %(number)s: it would end after the campaign's end (%(date)s).",
+        number=m["n"],
+        date=m["d"],
+    )
+
+
 # --- notices --------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from engine.extensions import decide_extension, list_pending_extensions
 from engine.read import pages as queries
 from engine.read import reference
 from engine.reassign import reassign_many
+from engine.redeadline import FreshLimit
 from web import params
 from web.choices import SelectField, from_choices
 from web.context import login_required, now, require_user
@@ -30,6 +31,17 @@ class BulkReassignForm(FlaskForm):
         _l("Reason"),
         validators=[InputRequired(_l("Give the reason for reassigning.")), Length(max=2000)],
         render_kw={"maxlength": 2000},
+    )
+    # A fresh time limit for the new unit (optional): working days from now, or a date.
+    limit_days = StringField(
+        _l("New time limit: working days from now (optional)"),
+        validators=[Optional(), Length(max=10)],
+        render_kw={"inputmode": "numeric", "maxlength": 10},
+    )
+    limit_until = StringField(
+        _l("or until the end of (YYYY-MM-DD, optional)"),
+        validators=[Optional(), Length(max=10)],
+        render_kw={"type": "date", "maxlength": 10},
     )
 
 
@@ -115,6 +127,7 @@ def bulk_reassign() -> Any:
         return redirect(url_for("supervisor.board"))
     uow = get_uow()
     try:
+        limit = FreshLimit.parse(form.limit_days.data, form.limit_until.data)
         result = reassign_many(
             uow,
             request.form.getlist("numbers"),
@@ -122,8 +135,10 @@ def bulk_reassign() -> Any:
             unit=form.unit.data,
             officer=form.officer.data,
             reason=form.reason.data,
+            limit=limit,
         )
-    except ValidationError as exc:
+    except (ValidationError, NotPermitted) as exc:
+        uow.rollback()
         flash(engine_message(exc), "error")
         return redirect(url_for("supervisor.board"))
     uow.commit()
