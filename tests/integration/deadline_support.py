@@ -24,17 +24,10 @@ def local(y: int, m: int, d: int, h: int = 0, minute: int = 0) -> datetime:
     return datetime(y, m, d, h, minute, tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def assigned_ticket(
-    uow,
-    at: datetime,
-    *,
-    unit: str = "traffic-brigade",
-    officer: str = "traffic.officer",
-) -> str:
-    """A ticket created, categorized and assigned at ``at``; returns its number."""
+def categorized_ticket(uow, at: datetime) -> Any:  # type: ignore[no-untyped-def]
+    """A ticket created and categorized (routed to the traffic brigade) at ``at``; its receipt."""
     uow = as_uow(uow)
-    session = uow.session
-    clerk = get_actor(session, "clerk")
+    clerk = get_actor(uow.session, "clerk")
     created = create_ticket(
         uow, campaign=CAMPAIGN, text="Traffic lights broken", actor=clerk, now=at
     )
@@ -46,6 +39,20 @@ def assigned_ticket(
         data={"category": "traffic_management", "kind": "criticism"},
         now=at,
     )
+    return created
+
+
+def assigned_ticket(
+    uow,
+    at: datetime,
+    *,
+    unit: str = "traffic-brigade",
+    officer: str = "traffic.officer",
+) -> str:
+    """A ticket created, categorized and assigned at ``at``; returns its number."""
+    uow = as_uow(uow)
+    session = uow.session
+    created = categorized_ticket(uow, at)
     fire(
         uow,
         created.number,

@@ -23,7 +23,13 @@ from engine.reassign import reassign_many
 from engine.settings import PROJECT_ROOT
 from engine.tickets import create_ticket, fire, get_actor
 from tests.conftest import as_uow, ctx_of
-from tests.integration.deadline_support import CAMPAIGN, assigned_ticket, local, ticket
+from tests.integration.deadline_support import (
+    CAMPAIGN,
+    assigned_ticket,
+    categorized_ticket,
+    local,
+    ticket,
+)
 
 
 def _notices(session: Session, number: str) -> list[tuple[str, str, str | None]]:
@@ -44,26 +50,9 @@ def _who(session: Session, number: str, kind: str) -> list[str]:
     return sorted({u for u, k, _ in _notices(session, number) if k == kind})
 
 
-def _categorized(session: Session, at: datetime) -> str:
-    uow = as_uow(session)
-    clerk = get_actor(session, "clerk")
-    number = create_ticket(
-        uow, campaign=CAMPAIGN, text="Lights broken at the crossing", actor=clerk, now=at
-    ).number
-    fire(
-        uow,
-        number,
-        "categorize",
-        actor=clerk,
-        data={"category": "traffic_management", "kind": "criticism"},
-        now=at,
-    )
-    return number
-
-
 def test_assignment_notifies_the_new_officer_and_never_the_actor(session: Session) -> None:
     at = local(2005, 2, 28, 10)
-    number = _categorized(session, at)
+    number = categorized_ticket(session, at).number
     # Routed to the brigade: its leader must now assign it (not the clerk who categorized).
     assert _notices(session, number) == [("traffic.leader", "assignment", "notice.assignment")]
     uow = as_uow(session)
@@ -100,7 +89,7 @@ def test_a_refused_assignment_writes_no_notice(engine: Engine) -> None:
     sessions = db.session_factory(engine)
     at = local(2005, 2, 28, 10)
     with sessions() as s:
-        number = _categorized(s, at)
+        number = categorized_ticket(s, at).number
         s.commit()
     with sessions() as s, pytest.raises(ValidationError):
         fire(
@@ -147,17 +136,9 @@ def test_reassignment_single_and_from_the_board_notify_the_new_officer(session: 
 def test_an_approved_reopen_request_notifies_the_officer(session: Session) -> None:
     at = local(2005, 2, 28, 10)
     uow = as_uow(session)
-    clerk, officer = get_actor(session, "clerk"), get_actor(session, "traffic.officer")
-    created = create_ticket(uow, campaign=CAMPAIGN, text="Lights out", actor=clerk, now=at)
+    officer = get_actor(session, "traffic.officer")
+    created = categorized_ticket(session, at)
     number = created.number
-    fire(
-        uow,
-        number,
-        "categorize",
-        actor=clerk,
-        data={"category": "traffic_management", "kind": "criticism"},
-        now=at,
-    )
     fire(
         uow,
         number,
