@@ -28,6 +28,7 @@ from engine.actors import Actor
 from engine.errors import NotPermitted
 from engine.models import User
 from engine.policy import Policy
+from engine.readcache import ReadCache
 from engine.workflow import Workflow, WorkflowRegistry
 
 users_t = cast(Table, User.__table__)
@@ -79,20 +80,37 @@ def _roles_in(workflow: Workflow) -> frozenset[str]:
 class People:
     """The active users of the installation and what each can do on a ticket, cached."""
 
-    def __init__(self, conn: Connection, policy: Policy, registry: WorkflowRegistry) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        policy: Policy,
+        registry: WorkflowRegistry,
+        cache: ReadCache | None = None,
+    ) -> None:
         self.conn = conn
         self.policy = policy
         self.registry = registry
+        # With the context's read cache, the users are read once in its time to live (a few
+        # seconds: a user created or deactivated that long ago is seen) instead of once per
+        # transition.
+        self.cache = cache
         self._users: dict[int, Actor] | None = None
         self._fire: dict[tuple[Any, ...], bool] = {}
 
+    def _load_users(self) -> dict[int, Actor]:
+        return {
+            r.id: Actor(username=r.username, role=r.role, unit_id=r.unit_id, id=r.id)
+            for r in self.conn.execute(_ACTIVE_USERS)
+        }
+
     @property
     def users(self) -> dict[int, Actor]:
+        """The active users by id (never changed in place: a cached copy may be shared)."""
         if self._users is None:
-            self._users = {
-                r.id: Actor(username=r.username, role=r.role, unit_id=r.unit_id, id=r.id)
-                for r in self.conn.execute(_ACTIVE_USERS)
-            }
+            if self.cache is not None:
+                self._users = self.cache.get(("acting", "active_users"), self._load_users)
+            else:
+                self._users = self._load_users()
         return self._users
 
     def _key(self, user: Actor, ticket: TicketView) -> tuple[Any, ...]:
@@ -114,16 +132,26 @@ class People:
         found = self._fire.get(key)
         if found is None:
             workflow = self.registry.get(ticket.workflow_name, ticket.workflow_version)
+            specs = workflow.triggers_from(ticket.state)
             found = False
-            for spec in workflow.triggers_from(ticket.state):
-                try:
-                    firing.check_actor(self.policy, spec, ticket, user)
-                except NotPermitted:
-                    continue
-                found = True
-                break
+            # Cheap necessary conditions first (a trigger names the role; the grant reaches
+            # the ticket), so most people are ruled out without a refusal being built;
+            # check_actor has the last word.
+            if any(user.role in spec.roles for spec in specs) and self.policy.can(
+                user, "ticket.fire", ticket
+            ):
+                found = self._check_actor(specs, user, ticket)
             self._fire[key] = found
         return found
+
+    def _check_actor(self, specs: list[Any], user: Actor, ticket: TicketView) -> bool:
+        for spec in specs:
+            try:
+                firing.check_actor(self.policy, spec, ticket, user)
+            except NotPermitted:
+                continue
+            return True
+        return False
 
     def can_act(self, user_id: int, ticket: TicketView) -> bool:
         """Whether the active user ``user_id`` can move ``ticket`` now (see the module)."""

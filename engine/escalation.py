@@ -13,12 +13,14 @@ from typing import cast
 
 from sqlalchemy import Table, update
 
+from engine import acting
 from engine.actors import Actor
 from engine.context import UnitOfWork
 from engine.deadlines import BREACH, LADDER
 from engine.errors import ValidationError
 from engine.ledger import declare_event, load_ticket_row, record_event
 from engine.models import Timer
+from engine.notices import ladder_audience
 from engine.notifications import Recipients, notify
 
 timers_t = cast(Table, Timer.__table__)
@@ -93,11 +95,18 @@ def escalate_ticket(
     )
     step = next((s for s in workflow.ladder.steps if s.level == target), None)
     recipients = Recipients(conn)
-    users = recipients.resolve(
+    named = recipients.resolve(
         step.notify if step else ("supervisor",),
         assignee_id=ticket.assignee_id,
         unit_id=ticket.unit_id,
     )
+    # As the ladder's own notices: only to people who can act on the ticket (or, when none
+    # of them can, to those who can).
+    people = acting.People(conn, uow.policy, uow.registry, cache=uow.ctx.cache)
+    (kept,), instead = ladder_audience(
+        people, recipients, workflow, acting.TicketView.of(ticket), level=target, named=[named]
+    )
+    users = kept or instead
     notify(
         conn,
         user_ids=[u for u in users if u != actor.id],

@@ -68,7 +68,7 @@ def notify_who_must_act(
         unit_id=values.get("unit_id", ticket.unit_id),
         assignee_id=values.get("assignee_id", ticket.assignee_id),
     )
-    people = acting.People(uow.conn, uow.policy, uow.registry)
+    people = acting.People(uow.conn, uow.policy, uow.registry, cache=uow.ctx.cache)
     users = [uid for uid in people.must_act(after) if uid != actor.id]
     if not users:
         return []

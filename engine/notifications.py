@@ -284,7 +284,7 @@ class _Currency:
 
         self.user_id = user_id
         self.view = acting.TicketView
-        self.people = acting.People(uow.conn, uow.policy, uow.registry)
+        self.people = acting.People(uow.conn, uow.policy, uow.registry, cache=uow.ctx.cache)
         self.newest_without_ticket = set(
             uow.session.scalars(
                 select(func.max(Notification.id))

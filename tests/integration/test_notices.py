@@ -17,6 +17,7 @@ from engine.citizen import answer_feedback, decide_reopen_request
 from engine.clock import FixedClock
 from engine.context import EngineContext, build_context
 from engine.errors import ValidationError
+from engine.escalation import escalate_ticket
 from engine.models import Notification, User
 from engine.organisation import load_campaign_file
 from engine.reassign import reassign_many
@@ -262,6 +263,23 @@ def test_no_ladder_notice_to_someone_who_cannot_act(engine: Engine, session: Ses
     with sessions() as s:
         assert _who(s, number, "board") == ["supervisor"]
         assert _who(s, number, "leadership") == ["leadership"]
+
+
+def test_escalating_by_hand_reaches_only_people_who_can_act(session: Session) -> None:
+    at = local(2005, 2, 28, 10)
+    number = assigned_ticket(session, at)
+    uow = as_uow(session)
+    supervisor = get_actor(session, "supervisor")
+    fire(
+        uow,
+        number,
+        "escalate_to_government",
+        actor=supervisor,
+        data={"receiving_body": "County government", "reason": "Road works are theirs"},
+        now=at,
+    )
+    escalate_ticket(uow, number, actor=supervisor, reason="Chase it", level=1, now=at)
+    assert _who(session, number, "escalation") == ["clerk"]  # not the officer, not the leader
 
 
 def test_an_assigned_ticket_still_chases_its_officer_and_leader(
