@@ -231,6 +231,7 @@ def test_ticket_deleted_with_its_whole_log_is_found(engine: Engine, now) -> None
     _tamper(
         engine,
         f"DELETE FROM timers WHERE ticket_id = {tid}",
+        f"DELETE FROM notifications WHERE ticket_id = {tid}",  # its assignment notice
         f"DELETE FROM transition_log WHERE ticket_id = {tid}",
         f"DELETE FROM tickets WHERE id = {tid}",
     )
