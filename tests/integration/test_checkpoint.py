@@ -128,6 +128,7 @@ def test_newest_ticket_deleted_with_the_counter_decremented_is_found(  # type: i
     _tamper(
         engine,
         f"DELETE FROM timers WHERE ticket_id = {tid}",
+        f"DELETE FROM notifications WHERE ticket_id = {tid}",
         f"DELETE FROM transition_log WHERE ticket_id = {tid}",
         f"DELETE FROM tickets WHERE id = {tid}",
         "UPDATE campaigns SET ticket_seq = ticket_seq - 1 WHERE code = 'consultation-2005'",
