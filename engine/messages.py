@@ -464,9 +464,7 @@ def _limit_date(m: dict[str, str], r: Reader) -> str:
 
 @rule(r"a new time limit for (?P<n>\S+) cannot be set: due_at: must be later than now")
 def _limit_past(m: dict[str, str], r: Reader) -> str:
-    return r.gettext(
-        "No new time limit for %(number)s: it must end later than now.", number=m["n"]
-    )
+    return r.gettext("No new time limit for %(number)s: it must end later than now.", number=m["n"])
 
 
 @rule(
