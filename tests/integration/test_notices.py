@@ -393,3 +393,26 @@ def test_the_inbox_folds_notices_about_tickets_that_moved_on(engine: Engine, now
         # Another unit's leader cannot act on the brigade's tickets: nothing of theirs counts.
         outsider = get_actor(uow.session, "luohe.leader")
         assert notifications.current_unread_count(uow, outsider.id) == 0  # type: ignore[arg-type]
+
+
+def test_a_notice_reads_in_each_readers_language_on_pages_and_in_letters(
+    ctx: EngineContext, session: Session
+) -> None:
+    """The mailer and the pages render a notice from its message id and parameters."""
+    from engine.i18n import reader_for
+    from engine.messages import notice_text
+
+    number = assigned_ticket(session, local(2005, 2, 28, 10))
+    officer = get_actor(session, "traffic.officer")
+    (item,) = [i for i in notifications.list_inbox(session, officer.id) if i.kind == "assignment"]  # type: ignore[arg-type]
+    texts = {
+        locale: notice_text(
+            item, reader_for(ctx.settings, locale, registry=ctx.registry, policy=ctx.policy)
+        )
+        for locale in ("zh_CN", "en")
+    }
+    assert texts["zh_CN"]["subject"] == f"{number} 待您办理：supervisor 交办"
+    assert texts["zh_CN"]["body"] == "当前：已交办责任民警。"
+    assert texts["en"]["subject"] == f"{number} is yours to act on: Assign by supervisor"
+    unknown = notifications.InboxItem(**{**item.__dict__, "message_id": "notice.nonexistent"})
+    assert notice_text(unknown, reader_for(ctx.settings, "zh_CN"))["subject"] == item.subject
