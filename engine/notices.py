@@ -22,13 +22,23 @@ supervisor or a clerk can move on.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table
 
 from engine import acting
 from engine.actors import Actor
+from engine.audit import canonical_json
 from engine.context import UnitOfWork
-from engine.notifications import Recipients, notify
+from engine.models import Notification
+from engine.notifications import Recipients
+from engine.rawsql import BulkInsert
 from engine.workflow import Workflow
+
+_INSERT_NOTICES = BulkInsert(
+    cast(Table, Notification.__table__),
+    ("user_id", "kind", "ticket_id", "subject", "body", "created_at", "message_id", "params"),
+)
 
 SUBJECTS = {
     "assignment": "{number} is yours to act on: {trigger} by {actor}",
@@ -47,13 +57,13 @@ def notify_who_must_act(
     actor: Actor,
     reason: str | None,
     now: datetime,
-) -> list[int]:
+) -> int:
     """After ``trigger`` moved ``ticket`` (the row before) to ``dest`` with ``values``:
     notify who must now act, when the ticket was given, given back or reopened to them
-    (see the module). The notice ids; none for any other transition."""
+    (see the module). How many notices; none for any other transition."""
     workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
     if dest in workflow.final_states:
-        return []
+        return 0
     if ticket.state in workflow.final_states or trigger == workflow.use("reopen"):
         kind = "reopen"
     elif "unit_id" in values or "assignee_id" in values:
@@ -61,7 +71,7 @@ def notify_who_must_act(
     elif acting.goes_back(workflow, ticket.state, dest):
         kind = "returned"
     else:
-        return []
+        return 0
     after = acting.TicketView.of(
         ticket,
         state=dest,
@@ -71,23 +81,14 @@ def notify_who_must_act(
     people = acting.People(uow.conn, uow.policy, uow.registry, cache=uow.ctx.cache)
     users = [uid for uid in people.must_act(after) if uid != actor.id]
     if not users:
-        return []
+        return 0
     trigger_en = workflow.trigger_title(trigger, "en")
     state_en = workflow.state_title(dest, "en")
     why = (reason or "").strip()
     body = f"Now: {state_en}." + (f"\nReason: {why}" if why else "")
-    return notify(
-        uow.conn,
-        user_ids=users,
-        kind=kind,
-        subject=SUBJECTS[kind].format(
-            number=ticket.number, trigger=trigger_en, actor=actor.username
-        ),
-        body=body,
-        ticket_id=ticket.id,
-        now=now,
-        message_id=f"notice.{kind}",
-        params={
+    subject = SUBJECTS[kind].format(number=ticket.number, trigger=trigger_en, actor=actor.username)
+    params = canonical_json(
+        {
             "number": ticket.number,
             "workflow": workflow.name,
             "version": workflow.version,
@@ -95,7 +96,15 @@ def notify_who_must_act(
             "state": dest,
             "actor": actor.username,
             "reason": why[:500],
-        },
+        }
+    )
+    # A prebuilt insert on the driver (the transition's hot path), no ids read back.
+    return _INSERT_NOTICES.execute_tuples(
+        uow.conn,
+        [
+            (uid, kind, ticket.id, subject[:300], body, now, f"notice.{kind}", params)
+            for uid in users
+        ],
     )
 
 
