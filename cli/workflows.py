@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -132,7 +133,7 @@ def migrate(
 ) -> None:
     """Move NAME's running tickets to version --to by a plan; each ticket in its own
     transaction with a `migrate` log row. Re-running finishes what a crash left."""
-    from engine.versions import apply_migration, load_plan, plan_migration, render_result
+    from engine.versions import apply_migration, load_plan, plan_migration
 
     try:
         plan = load_plan(app.ctx.registry, plan_path, name=name, to_version=to_version)
@@ -160,3 +161,33 @@ def migrate(
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(render_result(result), nl=False)
+
+
+def render_result(result: Any) -> str:
+    """The dry run (or what was done) as text in the reader's language; states are the codes
+    the plan names, times ISO with their offset (as the plan's author compares them)."""
+    plan = result.plan
+    head = (
+        _("dry run: nothing was written")
+        if result.dry_run
+        else _("%(count)s migrated", count=result.migrated)
+    )
+    lines = [
+        f"{plan.workflow} v{plan.from_version} -> v{plan.to_version} "
+        + _("(plan %(digest)s)", digest=plan.digest[:12])
+        + f": {head}",
+        _("moving %(count)s ticket(s):", count=result.moving),
+    ]
+    for (a, b), n in sorted(result.moves.items()):
+        lines.append(f"  {a} -> {b}: {n}")
+    lines.append(_("timers recalculated: %(count)s", count=len(result.retimed)))
+    for d in result.retimed:
+        old = d.old_due.isoformat(timespec="minutes") if d.old_due else _("none")
+        new = d.new_due.isoformat(timespec="minutes") if d.new_due else _("none (no limit)")
+        lines.append(
+            f"  {d.number} ({d.to_state}): " + _("due %(old)s -> %(new)s", old=old, new=new)
+        )
+    lines.append(_("cannot move: %(count)s", count=len(result.refused)))
+    for d in result.refused:
+        lines.append(f"  {d.number} ({d.from_state}): {d.reason}")
+    return "\n".join(lines) + "\n"

@@ -743,28 +743,6 @@ def _write(
             )
 
 
-def render_result(result: MigrationResult) -> str:
-    """The dry run (or what was done) as text, for the terminal."""
-    plan = result.plan
-    head = "dry run: nothing was written" if result.dry_run else f"{result.migrated} migrated"
-    lines = [
-        f"{plan.workflow} v{plan.from_version} -> v{plan.to_version} (plan {plan.digest[:12]}): "
-        f"{head}",
-        f"moving {result.moving} ticket(s):",
-    ]
-    for (a, b), n in sorted(result.moves.items()):
-        lines.append(f"  {a} -> {b}: {n}")
-    lines.append(f"timers recalculated: {len(result.retimed)}")
-    for d in result.retimed:
-        old = d.old_due.isoformat(timespec="minutes") if d.old_due else "none"
-        new = d.new_due.isoformat(timespec="minutes") if d.new_due else "none (no limit)"
-        lines.append(f"  {d.number} ({d.to_state}): due {old} -> {new}")
-    lines.append(f"cannot move: {len(result.refused)}")
-    for d in result.refused:
-        lines.append(f"  {d.number} ({d.from_state}): {d.reason}")
-    return "\n".join(lines) + "\n"
-
-
 __all__ = [
     "Decision",
     "MigrationResult",
@@ -775,6 +753,5 @@ __all__ = [
     "load_plan",
     "parse_plan",
     "plan_migration",
-    "render_result",
     "validate_workflow_file",
 ]

@@ -379,6 +379,15 @@ def test_cli_migrate_dry_run_then_apply(
     assert "dry run: nothing was written" in dry.output
     assert "rectified -> verified: 2" in dry.output
     assert "cannot move: 1" in dry.output
+    # The same dry run in the bureau's language.
+    zh = runner.invoke(
+        main,
+        [*base, "--lang", "zh_CN", "workflow", "migrate", "consultation", "--to", "2",
+         "--plan", str(plan_file), "--dry-run"],
+    )  # fmt: skip
+    assert zh.exit_code == 0, zh.output
+    assert "试运行：未写入任何内容" in zh.output and "无法迁移：1 件" in zh.output
+    assert "rectified -> verified: 2" in zh.output and "dry run" not in zh.output
     assert Counter(v for _, v in _state(vctx).values()) == Counter({1: 9})
     wrong = runner.invoke(
         main,
