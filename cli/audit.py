@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.context import AppContext, _, act_as, fail, pass_app
+from cli.context import AppContext, _, act_as, fail, pass_app, reader
 from cli.main import main
 from engine import audit as audit_log
 from engine import checkpoint as checkpoints
@@ -91,8 +91,11 @@ def verify(
 
 def show_problems(problems: list[Any]) -> None:
     """One line per problem: its kind (EDITED, DELETED... a code) and what was found."""
+    from engine.messages import problem_kind
+
+    r = reader()
     for problem in problems:
-        click.echo(f"{problem.kind.upper()}: {problem.message}")
+        click.echo(f"{problem.kind.upper()} ({problem_kind(r, problem.kind)}): {problem.message}")
 
 
 @audit.command()

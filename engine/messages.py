@@ -776,6 +776,24 @@ def report_text(r: Reader, item: Callable[[str, str], str] | None = None) -> Rep
     )
 
 
+def problem_kind(r: Reader, kind: str) -> str:
+    """What verification found (``engine.audit.Problem.kind``), in ``r``'s language; the
+    problem's own message stays the technical detail (hashes, columns, sequence numbers)."""
+    kinds = {
+        "edited": r.gettext("edited (hash does not match)"),
+        "deleted": r.gettext("deleted (rows missing)"),
+        "inserted": r.gettext("inserted or repeated"),
+        "reordered": r.gettext("reordered"),
+        "backdated": r.gettext("back-dated"),
+        "head": r.gettext("ticket head changed"),
+        "unlogged": r.gettext("ticket row differs from its log"),
+        "rewound": r.gettext("log rewound (newest rows removed)"),
+        "rewritten": r.gettext("log rewritten since the checkpoint"),
+        "removed": r.gettext("removed"),
+    }
+    return kinds.get(kind, kind)
+
+
 def report_item(r: Reader, section: str, item: str) -> str:
     """A campaign report's row label in ``r``'s language: a name, never a code."""
     placeholders = {

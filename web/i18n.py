@@ -359,7 +359,7 @@ def switch() -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.messages import notice_kind, notice_text, translate
+    from web.messages import notice_kind, notice_text, problem_kind, translate
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(project_path("web/translations")))
     babel.init_app(
@@ -389,6 +389,7 @@ def init_app(app: Flask) -> None:
         log_values=log_values,
         notice_text=notice_text,
         notice_kind=notice_kind,
+        problem_kind=problem_kind,
         translate=translate,
     )
     app.jinja_env.filters["localdate"] = local_date

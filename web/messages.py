@@ -55,6 +55,11 @@ def notice_text(notice: Any) -> dict[str, str]:
     return messages.notice_text(notice, reader())
 
 
+def problem_kind(kind: str) -> str:
+    """What the log's verification found, in the reader's language."""
+    return messages.problem_kind(reader(), kind)
+
+
 def notice_kind(kind: str) -> str:
     kinds = {
         "warning": _("Warning"),

@@ -243,7 +243,12 @@ def test_audit_verify_and_export(demo_run, tmp_path: Path) -> None:  # type: ign
         conn.execute("UPDATE transition_log SET reason = 'rewritten' WHERE id = 7")
     bad = CliRunner().invoke(main, ["--database-url", f"sqlite:///{run.path}", "audit", "verify"])
     assert bad.exit_code == 1
-    assert "EDITED:" in bad.output and "was edited" in bad.output
+    assert "EDITED (edited (hash does not match)):" in bad.output and "was edited" in bad.output
+    zh = CliRunner().invoke(
+        main, ["--lang", "zh_CN", "--database-url", f"sqlite:///{run.path}", "audit", "verify"]
+    )
+    assert zh.exit_code == 1 and "EDITED（已被改动（哈希值不符））" not in zh.output
+    assert "EDITED (已被改动（哈希值不符）):" in zh.output
 
 
 def test_report_drafts_the_situation_report_as_docx(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
