@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -239,7 +240,7 @@ def simulate(
     for day in days:
         if day.quiet and not quiet_days:
             continue
-        for line in day.lines():
+        for line in _day_lines(day, app.reader):
             click.echo(line)
     total = sum(d.fired for d in days)
     click.echo(
@@ -340,3 +341,33 @@ def _port_problem(host: str, port: int) -> str | None:
         except OSError as exc:
             return exc.strerror or str(exc)
     return None
+
+
+def _day_lines(day: Any, r: Any) -> list[str]:
+    """One simulated day (engine.simulate.DayReport) in the reader's language: the day's
+    counts, then each unit's by its name."""
+    when = r.day(day.day)
+    if day.quiet:
+        return [_("%(day)s: nothing fell due", day=when)]
+    out = [
+        _(
+            "%(day)s: %(warnings)s warnings, %(breaches)s breaches, %(escalations)s escalations",
+            day=when,
+            warnings=sum(day.warnings.values()),
+            breaches=sum(day.breaches.values()),
+            escalations=sum(day.escalations.values()),
+        )
+    ]
+    units = sorted(set(day.warnings) | set(day.breaches) | {u for u, _lvl in day.escalations})
+    for unit in units:
+        parts = []
+        if day.warnings[unit]:
+            parts.append(_("%(count)s warned", count=day.warnings[unit]))
+        if day.breaches[unit]:
+            parts.append(_("%(count)s overdue", count=day.breaches[unit]))
+        for (u, level), n in sorted(day.escalations.items()):
+            if u == unit:
+                parts.append(_("%(count)s to level %(level)s", count=n, level=level))
+        name = r.unit(unit) if unit != "none" else _("(no unit)")
+        out.append("  " + _("%(unit)s: %(what)s", unit=name, what=_(", ").join(parts)))
+    return out

@@ -36,26 +36,6 @@ class DayReport:
     def quiet(self) -> bool:
         return not self.fired
 
-    def lines(self) -> list[str]:
-        if self.quiet:
-            return [f"{self.day.isoformat()}: nothing fell due"]
-        out = [
-            f"{self.day.isoformat()}: {sum(self.warnings.values())} warnings, "
-            f"{sum(self.breaches.values())} breaches, {sum(self.escalations.values())} escalations"
-        ]
-        units = sorted(set(self.warnings) | set(self.breaches) | {u for u, _ in self.escalations})
-        for unit in units:
-            parts = []
-            if self.warnings[unit]:
-                parts.append(f"{self.warnings[unit]} warned")
-            if self.breaches[unit]:
-                parts.append(f"{self.breaches[unit]} overdue")
-            for (u, level), n in sorted(self.escalations.items()):
-                if u == unit:
-                    parts.append(f"{n} to level {level}")
-            out.append(f"  {unit}: {', '.join(parts)}")
-        return out
-
 
 def simulate(
     uow: UnitOfWork,

@@ -64,10 +64,14 @@ def test_simulate_prints_each_day_per_unit(sqlite_url: str) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "2005-03-14: 1 warnings, 0 breaches, 0 escalations" in lines
-    assert "2005-03-15: 0 warnings, 1 breaches, 0 escalations" in lines
-    assert "  traffic-brigade: 1 overdue" in lines
-    assert "  traffic-brigade: 1 to level 3" in lines
+    assert "Mar 14, 2005: 1 warnings, 0 breaches, 0 escalations" in lines
+    assert "Mar 15, 2005: 0 warnings, 1 breaches, 0 escalations" in lines
+    assert "  Traffic Police Brigade: 1 overdue" in lines
+    assert "  Traffic Police Brigade: 1 to level 3" in lines
+    zh = _run(sqlite_url, "--lang", "zh_CN", "simulate", "--campaign", "consultation-2005",
+              "--until", "2005-03-31", "--dry-run").output.splitlines()  # fmt: skip
+    assert "2005年3月14日：1 次预警，0 次超期，0 次升级" in zh
+    assert "  交警大队：1 件升至 3 级" in zh
     assert "4 timers fired" in lines[-1] and "dry run" in lines[-1]
     # The dry run rolled back: a real sweep still finds them due.
     assert "4 timers fired" in _run(sqlite_url, "sweep", "--now", "2005-04-01").output
