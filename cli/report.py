@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 
 import click
 
@@ -133,17 +134,33 @@ def _draft(
 
 @main.command("report-snapshots")
 @click.option("--campaign", "campaign_code", required=True, help="Campaign code.")
+@click.option(
+    "--day",
+    "days",
+    multiple=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only this day (repeatable); else every day that is over and not kept yet.",
+)
 @pass_app
-def report_snapshots(app: AppContext, campaign_code: str) -> None:
+def report_snapshots(app: AppContext, campaign_code: str, days: tuple[datetime, ...]) -> None:
     """Keep the report of every campaign day that is over, so "as of" a past day reads at
-    once (the worker does this every night)."""
+    once (the worker does this every night); --day keeps only the days named."""
     from engine.snapshots import take_snapshots
 
     try:
         with app.unit_of_work() as uow:
-            days = take_snapshots(uow, campaign_code, now=app.now())
+            days_kept = take_snapshots(
+                uow,
+                campaign_code,
+                now=app.now(),
+                days=[d.date() for d in days] if days else None,
+            )
     except EngineError as exc:
         fail(exc)
     click.echo(
-        _("%(count)s day(s) computed and kept for %(code)s", count=len(days), code=campaign_code)
+        _(
+            "%(count)s day(s) computed and kept for %(code)s",
+            count=len(days_kept),
+            code=campaign_code,
+        )
     )

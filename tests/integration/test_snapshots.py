@@ -178,3 +178,27 @@ def test_as_of_a_day_counts_the_category_and_unit_the_ticket_had_that_day(engine
         ):
             assert (report["by_category"]["noise"], report["by_category"]["traffic"]) == (0, 1)
             assert report["by_unit"] == {"traffic-brigade": 1}
+
+
+def test_report_snapshots_command_keeps_the_days_named(sqlite_url: str) -> None:
+    """`rectiflow report-snapshots --day D` keeps only D; a day not over is refused, nothing
+    kept; without --day every day that is over."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(
+            main, ["--database-url", sqlite_url, "--now", "2005-03-01T10:00+08:00", *args]
+        )
+
+    one = run("report-snapshots", "--campaign", "consultation-2005", "--day", "2005-02-26")
+    assert one.exit_code == 0, one.output
+    assert "1 day(s) computed and kept for consultation-2005" in one.output
+    future = run("report-snapshots", "--campaign", "consultation-2005", "--day", "2005-03-05")
+    assert future.exit_code == 2 and "2005-03-05" in future.output
+    bad = run("report-snapshots", "--campaign", "consultation-2005", "--day", "26/02/2005")
+    assert bad.exit_code == 2 and "--day" in bad.output
+    # The rest of the days that are over (Feb 25, 27, 28), the kept one not again.
+    rest = run("report-snapshots", "--campaign", "consultation-2005")
+    assert rest.exit_code == 0 and "3 day(s) computed" in rest.output, rest.output
