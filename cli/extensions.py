@@ -42,6 +42,12 @@ def _due_time(text: str, timezone: str) -> datetime:
     return ensure_utc(value)
 
 
+def _ticket_due_time(uow: Any, number: str, to_text: str) -> tuple[datetime, str]:
+    """``--to`` for ticket NUMBER, read in its campaign's timezone; (due time, timezone)."""
+    tz = reference.ticket_model(uow.session, number).campaign.timezone
+    return _due_time(to_text, tz), tz
+
+
 @ticket.command("extend")
 @click.argument("number")
 @click.option("--to", "to_text", required=True, metavar="DATE|TIME",
@@ -53,9 +59,7 @@ def extend(app: AppContext, number: str, to_text: str, reason: str, username: st
     """Ask for a later due time on ticket NUMBER; a supervisor decides."""
     try:
         with app.unit_of_work() as uow:
-            row = reference.ticket_model(uow.session, number)
-            tz = row.campaign.timezone
-            due = _due_time(to_text, tz)
+            due, tz = _ticket_due_time(uow, number, to_text)
             ext_id = request_extension(
                 uow, number, actor=get_actor(uow.session, username), due_at=due, reason=reason
             )
@@ -84,9 +88,7 @@ def deadline(app: AppContext, number: str, to_text: str, reason: str, username: 
 
     try:
         with app.unit_of_work() as uow:
-            row = reference.ticket_model(uow.session, number)
-            tz = row.campaign.timezone
-            due = _due_time(to_text, tz)
+            due, tz = _ticket_due_time(uow, number, to_text)
             version = set_deadline(
                 uow, number, actor=get_actor(uow.session, username), due_at=due, reason=reason
             )

@@ -30,20 +30,25 @@ from web.tickets.diagram import workflow_svg
 from web.tickets.forms import ActionForm, ChoiceSource, build_form, form_data
 
 
+def _reason(required: Any, field: Any = TextAreaField) -> Any:
+    """A required reason of at most 2000 characters; ``required`` says what to write."""
+    return field(
+        _l("Reason"),
+        validators=[
+            InputRequired(required),
+            Length(max=2000, message=_l("At most 2000 characters.")),
+        ],
+        render_kw={"maxlength": 2000},
+    )
+
+
 class ExtensionForm(FlaskForm):
     expected_version = HiddenField()
     due_on = DateField(
         _l("New due date (end of that day)"),
         validators=[InputRequired(_l("Give the new due date."))],
     )
-    reason = TextAreaField(
-        _l("Reason"),
-        validators=[
-            InputRequired(_l("Say why the work cannot be done in time.")),
-            Length(max=2000, message=_l("At most 2000 characters.")),
-        ],
-        render_kw={"maxlength": 2000},
-    )
+    reason = _reason(_l("Say why the work cannot be done in time."))
 
 
 class DeadlineForm(FlaskForm):
@@ -52,26 +57,12 @@ class DeadlineForm(FlaskForm):
         _l("New deadline (end of that day)"),
         validators=[InputRequired(_l("Give the new due date."))],
     )
-    reason = TextAreaField(
-        _l("Reason"),
-        validators=[
-            InputRequired(_l("Say why this deadline is the right one.")),
-            Length(max=2000, message=_l("At most 2000 characters.")),
-        ],
-        render_kw={"maxlength": 2000},
-    )
+    reason = _reason(_l("Say why this deadline is the right one."))
 
 
 class EscalateForm(FlaskForm):
     expected_version = HiddenField()
-    reason = StringField(
-        _l("Reason"),
-        validators=[
-            InputRequired(_l("Say why the ticket is escalated.")),
-            Length(max=2000, message=_l("At most 2000 characters.")),
-        ],
-        render_kw={"maxlength": 2000},
-    )
+    reason = _reason(_l("Say why the ticket is escalated."), StringField)
     level = IntegerField(
         _l("To level (blank: one up)"), validators=[Optional(), NumberRange(min=1, max=9)]
     )
