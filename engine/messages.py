@@ -805,6 +805,10 @@ def report_item(r: Reader, section: str, item: str) -> str:
         return placeholders[item]
     if section == "campaign":
         return r.campaign(item)
+    if section == "themes":
+        from engine.draft import THEMES
+
+        return THEMES.get(r.locale, {}).get(item, item)
     if section == "by_category":
         return r.category(item)
     if section in ("by_unit", "overdue_by_unit"):

@@ -821,7 +821,9 @@ def report_rows(
     for key, value in report["satisfaction"].items():
         rows.append((text("satisfaction"), text(key) if key in WORDS else key, value, None))
     for tag, theme in report["themes"].items():
-        rows.append((text("themes"), tag, theme["count"], theme["share"]))
+        rows.append(
+            (text("themes"), text.name(report, "themes", tag), theme["count"], theme["share"])
+        )
     return rows
 
 
@@ -928,7 +930,10 @@ def render_text(report: dict[str, Any], text: ReportText = ENGLISH) -> str:
         text("themes_line") + ":",
     ]
     for tag, theme in report["themes"].items():
-        lines.append(f"  {_pad(tag, 36)} {theme['count']:>7}  {_pct(theme['count'], total):>6}")
+        lines.append(
+            f"  {_pad(text.name(report, 'themes', tag), 36)} {theme['count']:>7}  "
+            f"{_pct(theme['count'], total):>6}"
+        )
     return "\n".join(lines) + "\n"
 
 

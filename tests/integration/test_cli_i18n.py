@@ -144,3 +144,15 @@ def test_the_campaign_report_reads_in_each_language(run) -> None:  # type: ignor
     en = run("--lang", "en", "report", "--campaign", "consultation-2005")
     assert "Specific problems: 0 of 0 solved before March 18; 0 reported" in en.output
     assert "rectification deadline Mar 18, 2005, 00:00" in en.output
+
+
+def test_report_themes_are_named_in_the_readers_language() -> None:
+    """Theme rows (text, XLSX, the page) show the theme's name, never its tag."""
+    from engine.i18n import Reader
+    from engine.messages import report_item
+
+    assert report_item(Reader(locale="zh_CN"), "themes", "gambling") == "赌博"
+    assert report_item(Reader(locale="en"), "themes", "hard_to_see_police") == (
+        "hard to see the police in the communities and countryside"
+    )
+    assert report_item(Reader(locale="zh_CN"), "themes", "unknown_tag") == "unknown_tag"
