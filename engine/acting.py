@@ -10,14 +10,16 @@ ticket waits for them: its officer when the officer can fire a trigger in the
 state; otherwise those who can fire one and hold the queue the state is listed
 in (a unit-scoped queue: people of the ticket's unit), the unit's leaders first.
 
-``People`` caches the active users and each answer for one transaction or one
-sweep chunk, so asking for every notice of a batch costs a dictionary lookup.
+``People`` reads the active users once per transaction or sweep chunk, or with the
+context's read cache once in its time to live, and keeps each answer with the users
+it was drawn from, so asking for the notices of a transition or a batch is mostly a
+dictionary lookup.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -77,6 +79,15 @@ def _roles_in(workflow: Workflow) -> frozenset[str]:
     return frozenset(role for spec in workflow.triggers for role in spec.roles)
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """The active users as read at one moment, and the answers drawn from them."""
+
+    users: dict[int, Actor]
+    must_act: dict[tuple[Any, ...], tuple[int, ...]] = field(default_factory=dict)
+    can_fire: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+
+
 class People:
     """The active users of the installation and what each can do on a ticket, cached."""
 
@@ -94,24 +105,27 @@ class People:
         # seconds: a user created or deactivated that long ago is seen) instead of once per
         # transition.
         self.cache = cache
-        self._users: dict[int, Actor] | None = None
-        self._fire: dict[tuple[Any, ...], bool] = {}
+        self._snap: _Snapshot | None = None
 
-    def _load_users(self) -> dict[int, Actor]:
-        return {
+    def _load_users(self) -> _Snapshot:
+        users = {
             r.id: Actor(username=r.username, role=r.role, unit_id=r.unit_id, id=r.id)
             for r in self.conn.execute(_ACTIVE_USERS)
         }
+        return _Snapshot(users)
+
+    def _snapshot(self) -> _Snapshot:
+        if self._snap is None:
+            if self.cache is not None:
+                self._snap = self.cache.get(("acting", "active_users"), self._load_users)
+            else:
+                self._snap = self._load_users()
+        return self._snap
 
     @property
     def users(self) -> dict[int, Actor]:
         """The active users by id (never changed in place: a cached copy may be shared)."""
-        if self._users is None:
-            if self.cache is not None:
-                self._users = self.cache.get(("acting", "active_users"), self._load_users)
-            else:
-                self._users = self._load_users()
-        return self._users
+        return self._snapshot().users
 
     def _key(self, user: Actor, ticket: TicketView) -> tuple[Any, ...]:
         # What the answer depends on: the user's role and unit, the ticket's workflow, state
@@ -129,7 +143,8 @@ class People:
     def can_fire(self, user: Actor, ticket: TicketView) -> bool:
         """Whether ``user`` may fire some trigger on ``ticket`` in its state."""
         key = self._key(user, ticket)
-        found = self._fire.get(key)
+        answers = self._snapshot().can_fire
+        found = answers.get(key)
         if found is None:
             workflow = self.registry.get(ticket.workflow_name, ticket.workflow_version)
             specs = workflow.triggers_from(ticket.state)
@@ -141,7 +156,7 @@ class People:
                 user, "ticket.fire", ticket
             ):
                 found = self._check_actor(specs, user, ticket)
-            self._fire[key] = found
+            answers[key] = found
         return found
 
     def _check_actor(self, specs: list[Any], user: Actor, ticket: TicketView) -> bool:
@@ -174,7 +189,26 @@ class People:
         return sorted({uid for uid in user_ids if self.can_act(uid, ticket)})
 
     def must_act(self, ticket: TicketView) -> list[int]:
-        """Who the ticket now waits for: its officer, else the queue's people (see the module)."""
+        """Who the ticket now waits for: its officer, else the queue's people (see the module).
+
+        With the context's read cache the answer is kept as long as the active users it was
+        drawn from (it depends only on them, the policy and the workflow, which a process
+        loads once); it is kept with the users, for the ticket's workflow, state, unit and
+        officer, so a transition asks it once instead of asking every user."""
+        answers = self._snapshot().must_act
+        key = (
+            ticket.workflow_name,
+            ticket.workflow_version,
+            ticket.state,
+            ticket.unit_id,
+            ticket.assignee_id,
+        )
+        found = answers.get(key)
+        if found is None:
+            found = answers[key] = tuple(self._must_act(ticket))
+        return list(found)
+
+    def _must_act(self, ticket: TicketView) -> list[int]:
         officer = self.users.get(ticket.assignee_id) if ticket.assignee_id is not None else None
         if officer is not None and self.can_fire(officer, ticket):
             return [officer.id] if officer.id is not None else []

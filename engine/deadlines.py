@@ -293,9 +293,7 @@ def on_transition(
         workflow, to_state, lambda: campaign_clock(uow, campaign_id), now, priority
     )
     if times:
-        _BULK_INSERT_TIMERS.execute_tuples(
-            conn, [(ticket_id, k, lv, at, now) for k, lv, at in times]
-        )
+        _BULK_INSERT_TIMERS.execute_few(conn, [(ticket_id, k, lv, at, now) for k, lv, at in times])
     return values
 
 

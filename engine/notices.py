@@ -99,7 +99,7 @@ def notify_who_must_act(
         }
     )
     # A prebuilt insert on the driver (the transition's hot path), no ids read back.
-    return _INSERT_NOTICES.execute_tuples(
+    return _INSERT_NOTICES.execute_few(
         uow.conn,
         [
             (uid, kind, ticket.id, subject[:300], body, now, f"notice.{kind}", params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, event, select
 
 from engine.context import build_context
@@ -171,3 +172,71 @@ def test_another_process_sees_an_admin_change_within_the_ttl(engine: Engine) -> 
     with pytest.raises(ValidationError, match="no active user 'traffic.officer'"):
         _assign(here, third)  # ...by the TTL
     assert DEFAULT_TTL_SECONDS <= 2
+
+
+def test_who_must_act_is_kept_with_the_users_and_dropped_by_an_admin_change(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 2: the people a notice goes to are worked out once per workflow, state,
+    unit and officer and kept with the cached users (no user is read again on the next such
+    transition); an administrator's change drops both at once: a user deactivated is not
+    notified by the very next transition."""
+    from engine import admin, firing
+    from engine.actors import Actor
+    from engine.models import Notification, User
+    from engine.tickets import fire
+
+    clock = [100.0]
+    ctx = build_context(engine=engine)
+    ctx.cache = ReadCache(clock=lambda: clock[0])
+    with ctx.unit_of_work() as uow:
+        clerk = get_actor(uow.session, "clerk")
+        numbers = [
+            create_ticket(uow, campaign=CAMPAIGN, text="x", actor=clerk, now=NOW).number
+            for _ in range(3)
+        ]
+    clerk = Actor("clerk", "clerk", id=clerk.id)  # as a request has it: no read
+
+    def categorize(number: str) -> set[str]:
+        """Categorize (routed to the traffic brigade); who was notified."""
+        with ctx.unit_of_work() as uow:
+            data = {"category": "traffic_management", "kind": "criticism"}
+            fire(uow, number, "categorize", actor=clerk, data=data, now=NOW)
+        with ctx.sessions() as s:
+            return set(
+                s.scalars(
+                    select(User.username)
+                    .join(Notification, Notification.user_id == User.id)
+                    .join(Ticket, Ticket.id == Notification.ticket_id)
+                    .where(Ticket.number == number)
+                )
+            )
+
+    reads: list[str] = []
+
+    def _count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        own_question = "notifications" in statement  # the test's, not fire()'s
+        if statement.startswith("SELECT") and "FROM users" in statement and not own_question:
+            reads.append(statement)
+
+    asked: list[str] = []
+    check_actor = firing.check_actor
+
+    def counted(policy, spec, ticket, actor):  # type: ignore[no-untyped-def]
+        asked.append(actor.username)
+        return check_actor(policy, spec, ticket, actor)
+
+    monkeypatch.setattr(firing, "check_actor", counted)
+    assert categorize(numbers[0]) == {"traffic.leader"}
+    assert len(asked) > 1  # the clerk, then who can act on the categorized ticket
+    asked.clear()
+    event.listen(engine, "before_cursor_execute", _count)
+    try:
+        assert categorize(numbers[1]) == {"traffic.leader"}
+        assert reads == []  # the users: kept
+        assert asked == ["clerk"]  # the actor only: the answer was kept with the users
+    finally:
+        event.remove(engine, "before_cursor_execute", _count)
+    with ctx.unit_of_work() as uow:
+        admin.set_active(uow, get_actor(uow.session, "admin"), "traffic.leader", False)
+    assert "traffic.leader" not in categorize(numbers[2])  # at once, no TTL to wait for
