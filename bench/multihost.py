@@ -26,11 +26,17 @@ to fire), then:
    replay paused the reads go to the primary with the reason in the header;
 7. stops everything and checks: every request id applied at most once and every
    200 exactly once; every ticket's version equals its log length; the touched
-   tickets' logs verify; no timer fired twice; every timer due has fired.
+   tickets' logs verify; no timer fired twice; every timer due has fired; host 1
+   answered nothing while cut, and the primary committed nothing host 1 applied
+   between the link going down and its coming back (``track_commit_timestamp``).
 
-Prints the figures (transitions per second in each phase, latency, how long the
-surviving worker took to fire the cut host's held timers) and exits 1 if a check
-fails, 2 (one line) if the topology cannot be built here.
+A transition counts in the phase it was both sent and answered in (the phase moves
+once the link change has taken effect); one in flight across the cut or the rejoin
+(an answer lost and retried, packets held until the link came back) is counted
+apart, under ``in_flight``. Prints the figures (transitions per second in each
+phase, latency, how long the surviving worker took to fire the cut host's held
+timers) and exits 1 if a check fails, 2 (one line) if the topology cannot be built
+here.
 """
 
 from __future__ import annotations
@@ -133,16 +139,19 @@ class Lost:
     number: str
     expected_version: int
     first_host: str
+    retry_host: str = ""
     retry_status: int = 0
     retry_details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Stats:
-    # (phase, host, status) → count
+    # (phase, host, status) → count; the phase is where the POST was sent *and* answered
+    # (``Hosts.attribute``), a request in flight across a link change has one of its own.
     statuses: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=dict)
-    applied: list[tuple[str, str, int]] = field(default_factory=list)  # request id, number, version
+    # request id, number, version, the host that answered 200
+    applied: list[tuple[str, str, int, str]] = field(default_factory=list)
     sent: set[str] = field(default_factory=set)
     lost: list[Lost] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
@@ -159,15 +168,41 @@ class Stats:
         self.errors += other.errors
 
 
+STEADY_PHASES = ("both", "cut", "rejoined")
+
+
 class Hosts:
-    """Which application hosts the clients use; one that lost an answer is avoided a while."""
+    """Which application hosts the clients use; one that lost an answer is avoided a while.
+
+    Also the phase of the run. The driver moves it ``both`` → ``cutting`` → (link down)
+    ``cut`` → ``restoring`` → (link up) ``rejoined``, stamping the wall-clock time each
+    began in ``marks``; ``cut`` runs from the moment the link *is* down to the moment it
+    starts coming back, so host 1 cannot have seen or answered anything inside it.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.avoid_until: dict[str, float] = {}
         self.phase = "both"
+        self.marks: dict[str, float] = {"both": time.time()}
         self.stop = False
         self.live: Counter[tuple[str, str, int]] = Counter()  # (phase, host, status) so far
+
+    def enter(self, phase: str) -> None:
+        self.marks[phase] = time.time()
+        self.phase = phase
+
+    @staticmethod
+    def attribute(sent_in: str, answered_in: str) -> str:
+        """The phase a transition counts in: the one it was both sent and answered in.
+
+        A POST sent before a link change and answered after it (its answer lost and
+        retried, or its packets held until the link came back) was in flight across
+        the change and counts as ``in flight <sent>→<answered>``, in neither phase.
+        """
+        if sent_in == answered_in and sent_in in STEADY_PHASES:
+            return sent_in
+        return f"in flight {sent_in}→{answered_in}"
 
     def record(self, phase: str, host: str, status: int) -> None:
         with self.lock:
@@ -249,7 +284,6 @@ def client_loop(
     prefix = "/api/v1/tickets/"
     while not hosts.stop:
         number = rng.choice(numbers)
-        phase = hosts.phase
         host = hosts.pick(rng)
         try:
             status, ticket, _ = _call(host, "GET", prefix + number, token, timeout=FIRST_TIMEOUT)
@@ -269,6 +303,7 @@ def client_loop(
         }
         stats.sent.add(request_id)
         path = prefix + number + "/transitions"
+        sent_in = hosts.phase
         started = time.perf_counter()
         try:
             status, data, _ = _call(host, "POST", path, token, body=body, timeout=FIRST_TIMEOUT)
@@ -285,17 +320,19 @@ def client_loop(
                 stats.errors.append(f"retry of {request_id} on {retry_host}: {exc}")
                 stats.lost.append(lost)
                 continue
+            lost.retry_host = retry_host
             lost.retry_status = status
             lost.retry_details = (
                 ((data or {}).get("error") or {}).get("details", {}) if status == 409 else {}
             )
             stats.lost.append(lost)
             host = retry_host
+        phase = hosts.attribute(sent_in, hosts.phase)
         stats.latencies.setdefault(phase, []).append(time.perf_counter() - started)
         stats.statuses[(phase, host, status)] += 1
         hosts.record(phase, host, status)
         if status == 200:
-            stats.applied.append((request_id, number, int(data["version"])))
+            stats.applied.append((request_id, number, int(data["version"]), host))
         elif status != 409:
             stats.unexpected.append(f"POST {number} {trigger} on {host}: {status} {data}")
     with out_lock:
@@ -451,9 +488,9 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
     if fired_before:
         problems.append(f"{fired_before} held timers fired before the cut: they were not held")
     cut_at = time.perf_counter()
+    hosts.enter("cutting")
     p.cut("app1")
-    # Only requests begun after the link is down count as the cut phase's.
-    hosts.phase = "cut"
+    hosts.enter("cut")
     say("  host 1's link is down")
 
     def held_fired() -> bool:
@@ -480,8 +517,9 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
     phase_seconds["cut"] = time.perf_counter() - cut_at
 
     # 3. host 1 comes back; its held sweep must be refused.
+    hosts.enter("restoring")
     p.restore("app1")
-    hosts.phase = "rejoined"
+    hosts.enter("rejoined")
     back_at = time.perf_counter()
     holder.stdin.write(b"commit\n")
     holder.stdin.flush()
@@ -529,12 +567,24 @@ def run(p: Province, opts: Options, *, say: Any = print) -> Result:
             problems.append(f"{host}'s gunicorn logged a traceback")
 
     problems += check_writes(engine, stats, since=since, run_started=run_started)
+    cut_problems, figures["app1_commits"] = check_cut_host(
+        engine, stats, since=since, marks=hosts.marks
+    )
+    problems += cut_problems
     problems += check_timers(engine, held_timers, since=since, run_started=run_started)
     served_after = sum(
         n for (ph, h, s), n in stats.statuses.items() if ph == "rejoined" and h == "app1"
     )
     if served_after == 0:
         problems.append("host 1 answered no transition after it came back")
+    answered_while_cut = sum(
+        n for (ph, h, _s), n in stats.statuses.items() if ph == "cut" and h == "app1"
+    )
+    if answered_while_cut:
+        problems.append(
+            f"host 1 answered {answered_while_cut} transitions sent and answered while its "
+            "link was down"
+        )
     figures.update(_figures(stats, phase_seconds))
     figures["served_by_app1_after_rejoin"] = served_after
     with Session(engine) as session:
@@ -575,6 +625,17 @@ def _figures(stats: Stats, seconds: dict[str, float]) -> dict[str, Any]:
             "median_ms": round(statistics.median(lat) * 1000, 1) if lat else 0,
             "p95_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.95))] * 1000, 1) if lat else 0,
         }
+    in_flight: dict[str, dict[str, Any]] = {}
+    for (ph, host, status), n in sorted(stats.statuses.items()):
+        if ph in seconds:
+            continue
+        bucket = in_flight.setdefault(ph, {"requests": 0, "applied_by_host": {}, "conflicts": 0})
+        bucket["requests"] += n
+        if status == 200:
+            bucket["applied_by_host"][host] = bucket["applied_by_host"].get(host, 0) + n
+        elif status == 409:
+            bucket["conflicts"] += n
+    out["in_flight"] = in_flight
     out["lost_answers"] = len(stats.lost)
     out["lost_retried"] = dict(Counter(lost.retry_status for lost in stats.lost))
     return out
@@ -587,26 +648,16 @@ def check_writes(engine: Engine, stats: Stats, *, since: int, run_started: datet
 
     problems: list[str] = []
     with Session(engine) as session:
-        rows = session.execute(
-            text(
-                "SELECT t.number, l.seq, l.reason, l.data FROM transition_log l "
-                "JOIN tickets t ON t.id = l.ticket_id WHERE l.id > :since AND l.actor = :user"
-            ),
-            {"since": since, "user": API_USER},
-        ).all()
-        written: dict[str, list[tuple[str, int]]] = {}
-        for r in rows:
-            found = REQUEST_ID.search(f"{r.reason or ''} {r.data or ''}")
-            if not found:
-                problems.append(f"{r.number} seq {r.seq}: an API row no client sent")
-                continue
-            written.setdefault(found.group(1), []).append((r.number, r.seq))
+        written = {
+            request_id: [(number, seq) for number, seq, _ in places]
+            for request_id, places in _written(session, since, problems).items()
+        }
         for request_id, places in written.items():
             if len(places) > 1:
                 problems.append(f"{request_id} applied {len(places)} times: {places}")
             if request_id not in stats.sent:
                 problems.append(f"{request_id} written but never sent")
-        for request_id, number, version in stats.applied:
+        for request_id, number, version, _host in stats.applied:
             if written.get(request_id) != [(number, version)]:
                 problems.append(
                     f"{request_id} answered 200 at {number} v{version}, "
@@ -643,6 +694,67 @@ def check_writes(engine: Engine, stats: Stats, *, since: int, run_started: datet
     if not stats.applied:
         problems.append("no transition was applied at all")
     return problems
+
+
+def _written(
+    session: Session, since: int, problems: list[str]
+) -> dict[str, list[tuple[str, int, datetime | None]]]:
+    """The API's log rows since ``since`` by request id: (ticket, seq, when committed)."""
+    rows = session.execute(
+        text(
+            "SELECT t.number, l.seq, l.reason, l.data, "
+            "pg_xact_commit_timestamp(l.xmin) AS committed_at FROM transition_log l "
+            "JOIN tickets t ON t.id = l.ticket_id WHERE l.id > :since AND l.actor = :user"
+        ),
+        {"since": since, "user": API_USER},
+    ).all()
+    written: dict[str, list[tuple[str, int, datetime | None]]] = {}
+    for r in rows:
+        found = REQUEST_ID.search(f"{r.reason or ''} {r.data or ''}")
+        if not found:
+            problems.append(f"{r.number} seq {r.seq}: an API row no client sent")
+            continue
+        written.setdefault(found.group(1), []).append((r.number, r.seq, r.committed_at))
+    return written
+
+
+def check_cut_host(
+    engine: Engine, stats: Stats, *, since: int, marks: dict[str, float]
+) -> tuple[list[str], dict[str, int]]:
+    """Host 1 commits nothing while its link is down, judged by when the primary committed.
+
+    What host 1 applied: each 200 it answered, and each request whose answer it lost
+    whose retry on host 2 was refused with a 409 while the log holds it (host 2 did not
+    write it, so host 1 did). Each must have been committed before the link was
+    down (``cut``) or after it began coming back (``restoring``); the counts are figures.
+    """
+    problems: list[str] = []
+    cut_from = datetime.fromtimestamp(marks["cut"], UTC)
+    cut_until = datetime.fromtimestamp(marks["restoring"], UTC)
+    by_host_1 = {rid for rid, _n, _v, host in stats.applied if host == "app1"}
+    by_host_1 |= {
+        lost.request_id
+        for lost in stats.lost
+        if lost.first_host == "app1" and lost.retry_status == 409
+    }
+    counts = {"before_cut": 0, "while_cut": 0, "after_restore": 0}
+    with Session(engine) as session:
+        written = _written(session, since, [])
+    for request_id in sorted(by_host_1):
+        for number, seq, committed_at in written.get(request_id, []):
+            if committed_at is None:
+                problems.append(f"{request_id}: no commit timestamp (track_commit_timestamp off?)")
+            elif committed_at < cut_from:
+                counts["before_cut"] += 1
+            elif committed_at >= cut_until:
+                counts["after_restore"] += 1
+            else:
+                counts["while_cut"] += 1
+                problems.append(
+                    f"host 1 applied {request_id} ({number} seq {seq}) at {committed_at:%H:%M:%S.%f}"
+                    f", while its link was down ({cut_from:%H:%M:%S.%f}–{cut_until:%H:%M:%S.%f})"
+                )
+    return problems, counts
 
 
 def check_timers(
@@ -722,7 +834,7 @@ def check_reads(
                     body=body, timeout=30,
                 )  # fmt: skip
                 if status == 200:
-                    stats.applied.append((request_id, number, int(data["version"])))
+                    stats.applied.append((request_id, number, int(data["version"]), "app2"))
                     return (
                         number,
                         int(data["version"]),
@@ -751,7 +863,7 @@ def check_reads(
         return [str(exc) + f" (last header: {get(report)[2].get(READ_HEADER)})"]
     cli = subprocess.run(
         ["ip", "netns", "exec", p.ns("app2"), sys.executable, "-c", "import cli; cli.main()",
-         "report", "--campaign", ACTIVE_CAMPAIGN, "--format", "json"],
+         "--lang", "en", "report", "--campaign", ACTIVE_CAMPAIGN, "--format", "json"],
         capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120,
     )  # fmt: skip
     if cli.returncode != 0 or "read from the standby; lag=" not in cli.stderr:

@@ -72,6 +72,9 @@ PRIMARY_SETTINGS = {
     "log_min_messages": "warning",
     "log_connections": "off",
 }
+# Not a production recommendation: lets bench.multihost read when the primary committed
+# each log row (pg_xact_commit_timestamp), to show the cut host committed nothing while cut.
+MEASUREMENT_SETTINGS = {"track_commit_timestamp": "on"}
 STANDBY_SETTINGS = {
     "hot_standby": "on",
     "hot_standby_feedback": "on",
@@ -309,7 +312,7 @@ class Province:
                 "local all all trust\nlocal replication all trust\n"
                 f"host all all {SUBNET}.0/24 trust\nhost replication all {SUBNET}.0/24 trust\n"
             )
-        self._configure(data, PRIMARY_PORT, PRIMARY_SETTINGS)
+        self._configure(data, PRIMARY_PORT, PRIMARY_SETTINGS | MEASUREMENT_SETTINGS)
         self._start(data)
         from sqlalchemy import create_engine, text
 
