@@ -22,7 +22,7 @@ from engine import deadlines, notices
 from engine.actors import Actor
 from engine.context import UnitOfWork
 from engine.effects import Effect, apply_effects
-from engine.errors import InvalidTransition, NotPermitted, ValidationError
+from engine.errors import EngineError, InvalidTransition, NotPermitted, ValidationError
 from engine.fields import check_data
 from engine.guards import GUARDS
 from engine.ledger import check_version, load_ticket_row, log_t, write_change
@@ -73,21 +73,50 @@ def allowed_triggers(uow: UnitOfWork, ticket: Any, actor: Actor) -> list[Trigger
     return out
 
 
-def why_not(uow: UnitOfWork, ticket: Any, actor: Actor) -> str | None:
-    """Why ``actor`` can fire nothing on ``ticket`` now, in a sentence (None when they can)."""
+def why_not(uow: UnitOfWork, ticket: Any, actor: Actor) -> EngineError | None:
+    """Why ``actor`` can fire nothing on ``ticket`` now, as the refusal (None when they can).
+
+    A final state (``fire.final``), the policy's refusal (``policy.*``, the same whichever
+    trigger), or the roles the next triggers need (``fire.roles``); ``message_id`` and
+    ``params`` let a page say it in the reader's language (``engine.messages``).
+    """
     workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
     candidates = workflow.triggers_from(ticket.state)
+    where = {
+        "number": ticket.number,
+        "state": ticket.state,
+        "workflow": ticket.workflow_name,
+        "version": ticket.workflow_version,
+    }
     if not candidates:
-        return f"{ticket.number} is in a final state ({ticket.state}); nothing more can happen"
-    reasons = []
+        return InvalidTransition(
+            f"{ticket.number} is in a final state ({ticket.state}); nothing more can happen",
+            ticket=ticket.number,
+            state=ticket.state,
+            message_id="fire.final",
+            params=where,
+        )
+    refusals: list[NotPermitted] = []
     for spec in candidates:
         try:
             check_actor(uow.policy, spec, ticket, actor)
         except NotPermitted as refusal:
-            reasons.append(refusal.message)
+            refusals.append(refusal)
         else:
             return None
-    return reasons[0]
+    if refusals[0].message_id != "fire.role":
+        return refusals[0]
+    triggers = list(dict.fromkeys(spec.name for spec in candidates))
+    roles = sorted({role for spec in candidates for role in spec.roles})
+    return NotPermitted(
+        f"{', '.join(triggers)} on {ticket.number} need the role {' or '.join(roles)}; "
+        f"{actor.username} is {actor.role}",
+        ticket=ticket.number,
+        state=ticket.state,
+        details={"triggers": triggers, "roles": roles},
+        message_id="fire.roles",
+        params={**where, "triggers": triggers, "roles": roles, "role": actor.role},
+    )
 
 
 _TIMES_FIRED = (

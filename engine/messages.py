@@ -639,14 +639,42 @@ def translate(text: str, r: Reader) -> str:
 def engine_message(error: EngineError, r: Reader) -> str:
     """An engine refusal's message in ``r``'s language: by its ``message_id`` where the
     engine gives one with all it needs, else through the table of sentences."""
+    params = error.params
     if error.message_id == "policy.role":
-        roles = error.params.get("roles") or []
+        roles = params.get("roles") or []
         return r.gettext(
             "This needs the role %(roles)s; you are %(role)s.",
             roles=r.gettext(" or ").join(_role(r, x) for x in roles) or r.gettext("nobody"),
-            role=_role(r, str(error.params.get("role", ""))),
+            role=_role(r, str(params.get("role", ""))),
+        )
+    if error.message_id == "fire.final":
+        return r.gettext(
+            "%(number)s is in a final state (“%(state)s”); nothing more can happen.",
+            number=params.get("number", ""),
+            state=r.state(str(params.get("state", "")), _workflow_of(params, r)),
+        )
+    if error.message_id == "fire.roles":
+        workflow = _workflow_of(params, r)
+        return r.gettext(
+            "Only %(roles)s can act on it in this state (%(triggers)s); you are %(role)s.",
+            roles=r.gettext(" or ").join(_role(r, x) for x in params.get("roles") or []),
+            triggers=r.gettext(", ").join(
+                r.trigger(x, workflow) for x in params.get("triggers") or []
+            ),
+            role=_role(r, str(params.get("role", ""))),
         )
     return translate(error.message, r)
+
+
+def _workflow_of(params: dict[str, Any], r: Reader) -> Any:
+    """The workflow ``params`` name (``workflow``, ``version``), for its titles; None when it
+    is not loaded (the codes are shown)."""
+    if r.registry is None or not params.get("workflow"):
+        return None
+    try:
+        return r.registry.get(params.get("workflow"), params.get("version"))
+    except EngineError:
+        return None
 
 
 def field_errors(error: ValidationError, r: Reader) -> dict[str, str]:
@@ -657,12 +685,7 @@ def field_errors(error: ValidationError, r: Reader) -> dict[str, str]:
 def _notice_by_id(message_id: str, params: dict[str, Any], r: Reader) -> dict[str, str] | None:
     """A notice written with a message id (``engine.notices``) in ``r``'s language; None for
     an id this table does not know."""
-    workflow = None
-    if r.registry is not None:
-        try:
-            workflow = r.registry.get(params.get("workflow"), params.get("version"))
-        except EngineError:  # a workflow no longer loaded: its codes are shown
-            workflow = None
+    workflow = _workflow_of(params, r)
     number, actor = str(params.get("number", "")), str(params.get("actor", ""))
     trigger = r.trigger(str(params.get("trigger", "")), workflow)
     state = r.state(str(params.get("state", "")), workflow)

@@ -412,3 +412,57 @@ def test_report_downloads_are_headed_in_the_readers_language(login_as, make_tick
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0] == ("Section", "Item", "Count", "Share")
     assert ("By unit", "Luohe Police Station", 1, 1.0) in rows
+
+
+def test_a_user_who_cannot_act_reads_the_engines_reason(app, login_as, make_ticket):
+    """The ticket page says why no step is the user's (``firing.why_not``), by its message id
+    and in the reader's language, instead of a line that fits every case."""
+    number, _ = make_ticket("assigned")
+    client = login_as("clerk")
+    english = _text(client.get(f"/tickets/{number}", headers={"Accept-Language": "en"}))
+    assert (
+        "Only Officer or Supervisor or Unit leader can act on it in this state (Reassign, "
+        "Record the rectification, Escalate to government); you are Clerk."
+    ) in english
+    chinese = _text(client.get(f"/tickets/{number}", headers={"Accept-Language": "zh-CN"}))
+    assert (
+        "此状态下只有责任民警或督办员或单位负责人可以办理（改派、整改、上报政府）；"
+        "您的角色是受理员。"
+    ) in chinese
+    assert "unit_leader" not in chinese and "Clerk" not in chinese
+    # No grant to act at all: the policy's refusal, in either language.
+    client = login_as("admin")
+    english = _text(client.get(f"/tickets/{number}", headers={"Accept-Language": "en"}))
+    assert "; you are Administrator." in english and "This needs the role Clerk or" in english
+    chinese = _text(client.get(f"/tickets/{number}", headers={"Accept-Language": "zh-CN"}))
+    assert "此操作需要受理员或" in chinese and "您的角色是系统管理员。" in chinese
+
+
+def test_a_final_state_is_its_own_reason_in_either_language(app, db_session):
+    from types import SimpleNamespace
+
+    from engine.i18n import reader_for
+    from engine.messages import engine_message
+    from engine.tickets import get_actor, why_not
+    from tests.conftest import as_uow
+
+    uow = as_uow(db_session)
+    closed = SimpleNamespace(
+        number="H-1", state="closed", workflow_name="hotline", workflow_version=1
+    )
+    refusal = why_not(uow, closed, get_actor(db_session, "supervisor"))
+    assert refusal is not None and refusal.message_id == "fire.final"
+    said = {
+        locale: engine_message(
+            refusal, reader_for(uow.ctx.settings, locale, registry=uow.registry, policy=uow.policy)
+        )
+        for locale in ("en", "zh_CN")
+    }
+    hotline = uow.registry.get("hotline", 1)
+    assert said["zh_CN"] == (
+        f"H-1已处于终结状态（“{hotline.state_title('closed', 'zh_CN')}”），不能再办理。"
+    )
+    assert said["en"] == (
+        f"H-1 is in a final state (“{hotline.state_title('closed', 'en')}”); "
+        "nothing more can happen."
+    )

@@ -18,7 +18,7 @@ from engine.extensions import request_extension
 from engine.read import pages as queries
 from engine.redeadline import set_deadline
 from engine.routing import suggest_unit
-from engine.tickets import allowed_triggers, fire, load_ticket_row
+from engine.tickets import allowed_triggers, fire, load_ticket_row, why_not
 from engine.workflow import TriggerSpec
 from web import params
 from web.context import CurrentUser, login_required, now, require_user
@@ -136,6 +136,8 @@ def render_ticket(
     workflow = uow.registry.get(detail.workflow_name, detail.workflow_version)
     row = load_ticket_row(uow.conn, number)
     allowed: list[TriggerSpec] = allowed_triggers(uow, row, user.actor)
+    # No step of the workflow is this user's: the engine's reason, in the reader's language.
+    refusal = None if allowed else why_not(uow, row, user.actor)
     posted = posted or {}
     forms: list[tuple[TriggerSpec, FlaskForm]] = []
     if allowed:
@@ -181,6 +183,7 @@ def render_ticket(
         workflow=workflow,
         now=now(),
         forms=forms,
+        why_not=engine_message(refusal) if refusal else None,
         fields=workflow.fields,
         ext_form=ext_form,
         esc_form=esc_form,
