@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.context import AppContext, _, fail, pass_app
+from cli.context import AppContext, _, fail, pass_app, reader
 from cli.main import main
 from cli.scheduler import (
     SchedulerLock,
@@ -21,6 +21,7 @@ from cli.scheduler import (
 from engine import timers
 from engine.clock import FixedClock, parse_instant
 from engine.errors import EngineError, ValidationError
+from engine.messages import translate
 from engine.read import reference
 from engine.settings import database_url, require_audit_key
 
@@ -47,7 +48,9 @@ def _check_audit_key(app: AppContext) -> None:
         fail(exc)
     if warning:
         log.warning(warning)
-        click.echo(_("WARNING: %(warning)s", warning=warning), err=True)
+        # The engine's sentence, in the reader's language like the rest of the CLI's output.
+        said = translate(warning, reader())
+        click.echo(_("WARNING: %(warning)s", warning=said), err=True)
 
 
 def _is_sqlite(app: AppContext) -> bool:

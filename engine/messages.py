@@ -585,6 +585,29 @@ def _n_digest_unit(m: dict[str, str], r: Reader) -> str:
     )
 
 
+# --- start-up -------------------------------------------------------------------------------
+
+
+@rule(
+    r"NO AUDIT KEY IS SET: the transition log is hashed without a key, so anyone who can write "
+    r"the database can forge a consistent log\. Set audit_key \(RECTIFLOW_AUDIT_KEY\) to a long "
+    r"random value kept off the database host\."
+)
+def _no_audit_key(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "NO AUDIT KEY IS SET: the transition log is hashed without a key, so anyone who can "
+        "write the database can forge a consistent log. Set audit_key (RECTIFLOW_AUDIT_KEY) "
+        "to a long random value kept off the database host."
+    )
+
+
+@rule(r"refusing to start with production = true: (?P<why>.+)")
+def _production_refused(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "refusing to start with production = true: %(why)s", why=translate(m["why"], r)
+    )
+
+
 # --- the rule behind a due time ---------------------------------------------------------------
 
 

@@ -156,3 +156,45 @@ def test_report_themes_are_named_in_the_readers_language() -> None:
         "hard to see the police in the communities and countryside"
     )
     assert report_item(Reader(locale="zh_CN"), "themes", "unknown_tag") == "unknown_tag"
+
+
+class _ReturnsAtOnce:
+    """A scheduler or a web server that returns at once: the start-up is what is tested."""
+
+    def start(self) -> None: ...
+    def run(self) -> None: ...
+    def close(self) -> None: ...
+    def shutdown(self, wait: bool = True) -> None: ...
+
+    def get_job(self, name: str) -> object:
+        return type("Job", (), {"trigger": type("Trigger", (), {"interval": "0:00:05"})})
+
+
+def test_the_missing_audit_key_warning_is_said_whole_in_each_language(run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import waitress
+
+    import cli.worker
+
+    monkeypatch.setattr(cli.worker, "build_scheduler", lambda *a, **k: _ReturnsAtOnce())
+    monkeypatch.setattr(waitress, "create_server", lambda *a, **k: _ReturnsAtOnce())
+    no_key = {"RECTIFLOW_AUDIT_KEY": ""}
+    for command in (["worker"], ["serve", "--port", "0", "--no-worker"]):
+        zh = run("--lang", "zh_CN", *command, env=no_key)
+        assert zh.exit_code == 0, zh.output
+        assert "警告：未设置审计密钥：流转日志的哈希链没有使用密钥" in zh.output, zh.output
+        assert "RECTIFLOW_AUDIT_KEY" in zh.output
+        assert "NO AUDIT KEY" not in zh.output and "database host" not in zh.output
+        en = run("--lang", "en", *command, env=no_key)
+        assert en.exit_code == 0, en.output
+        assert (
+            "WARNING: NO AUDIT KEY IS SET: the transition log is hashed without a key" in en.output
+        )
+    # With production = true the same sentence is the refusal, in the reader's language too.
+    production = {**no_key, "RECTIFLOW_PRODUCTION": "true"}
+    refused = run("--lang", "zh_CN", "worker", env=production)
+    assert refused.exit_code == 2
+    assert "已设置 production = true，拒绝启动：未设置审计密钥：" in refused.output
+    assert "NO AUDIT KEY" not in refused.output and "refusing" not in refused.output
+    refused = run("--lang", "en", "serve", "--port", "0", env=production)
+    assert refused.exit_code == 2
+    assert "refusing to start with production = true: NO AUDIT KEY IS SET" in refused.output
