@@ -678,11 +678,14 @@ def engine_message(error: EngineError, r: Reader) -> str:
         )
     if error.message_id == "fire.roles":
         workflow = _workflow_of(params, r)
+        # A trigger's title from this state: triggers of one name are titled per source.
+        steps = workflow.triggers_from(str(params.get("state"))) if workflow is not None else []
+        titles = {spec.name: spec.title_in(r.locale) for spec in steps}
         return r.gettext(
             "Only %(roles)s can act on it in this state (%(triggers)s); you are %(role)s.",
             roles=r.gettext(" or ").join(_role(r, x) for x in params.get("roles") or []),
             triggers=r.gettext(", ").join(
-                r.trigger(x, workflow) for x in params.get("triggers") or []
+                titles.get(x) or r.trigger(x, workflow) for x in params.get("triggers") or []
             ),
             role=_role(r, str(params.get("role", ""))),
         )

@@ -131,6 +131,15 @@ PATH = {
         ("supervisor", "assign", {"unit": "{unit}", "officer": "{officer}"}),
         ("{officer}", "rectify", {"measures": "Patrols doubled at night."}),
     ],
+    "escalated": [
+        ("clerk", "categorize", {"category": "law_enforcement", "kind": "criticism"}),
+        ("supervisor", "assign", {"unit": "{unit}", "officer": "{officer}"}),
+        (
+            "supervisor",
+            "escalate_to_government",
+            {"receiving_body": "County government", "reason": "Needs the county's budget."},
+        ),
+    ],
     "fed_back": [
         ("clerk", "categorize", {"category": "law_enforcement", "kind": "criticism"}),
         ("supervisor", "assign", {"unit": "{unit}", "officer": "{officer}"}),

@@ -438,6 +438,22 @@ def test_a_user_who_cannot_act_reads_the_engines_reason(app, login_as, make_tick
     assert "此操作需要受理员或" in chinese and "您的角色是系统管理员。" in chinese
 
 
+def test_the_reason_stands_above_the_other_actions_left_to_the_user(app, login_as, make_ticket):
+    number, _ = make_ticket("escalated")
+    # The officer may still ask for more time, but the next step is not theirs.
+    client = login_as("officer")
+    page = client.get(f"/tickets/{number}", headers={"Accept-Language": "zh-CN"})
+    assert 'id="action-extension"' in page.get_data(as_text=True)
+    said = "此状态下只有受理员或督办员可以办理（反馈政府办理结果）；您的角色是责任民警。"
+    text = _text(page)
+    assert said in text and text.index(said) < text.index("申请延期")
+    english = _text(client.get(f"/tickets/{number}", headers={"Accept-Language": "en"}))
+    assert (
+        "Only Clerk or Supervisor can act on it in this state (Feed back the government's "
+        "answer); you are Officer."
+    ) in english
+
+
 def test_a_final_state_is_its_own_reason_in_either_language(app, db_session):
     from types import SimpleNamespace
 
