@@ -198,11 +198,12 @@ class Hosts:
 
         A POST sent before a link change and answered after it (its answer lost and
         retried, or its packets held until the link came back) was in flight across
-        the change and counts as ``in flight <sent>→<answered>``, in neither phase.
+        the change and counts as ``<sent>-><answered>`` (``in_flight`` in the figures),
+        in neither phase.
         """
         if sent_in == answered_in and sent_in in STEADY_PHASES:
             return sent_in
-        return f"in flight {sent_in}→{answered_in}"
+        return f"{sent_in}->{answered_in}"
 
     def record(self, phase: str, host: str, status: int) -> None:
         with self.lock:
