@@ -362,6 +362,31 @@ def _f_esc_reason(m: dict[str, str], r: Reader) -> str:
     return r.gettext("is required: say why the ticket is escalated.")
 
 
+@rule(r"is required: say what makes it an example")
+def _f_example_reason(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("is required: say what makes it an example.")
+
+
+@rule(r"(?P<n>\S+) is (?P<already>already|not) marked as exemplary")
+def _exemplary_twice(m: dict[str, str], r: Reader) -> str:
+    if m["already"] == "already":
+        return r.gettext("%(number)s is already marked as exemplary.", number=m["n"])
+    return r.gettext("%(number)s is not marked as exemplary.", number=m["n"])
+
+
+@rule(
+    r"(?P<n>\S+) is not fed back yet \(state (?P<s>'[^']*')\); an example of rectification and "
+    r"feedback must be finished"
+)
+def _exemplary_unfinished(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "%(number)s is not fed back yet (“%(state)s”); an example of rectification and "
+        "feedback must be finished.",
+        number=m["n"],
+        state=_state(r, m["s"]),
+    )
+
+
 @rule(r"is required: say what is still wrong, so it can be put right")
 def _f_answer_reason(m: dict[str, str], r: Reader) -> str:
     return r.gettext("is required: say what is still wrong, so it can be put right.")

@@ -476,9 +476,38 @@ def test_a_final_state_is_its_own_reason_in_either_language(app, db_session):
     }
     hotline = uow.registry.get("hotline", 1)
     assert said["zh_CN"] == (
-        f"H-1已处于终结状态（“{hotline.state_title('closed', 'zh_CN')}”），不能再办理。"
+        f"H-1 已处于终结状态（“{hotline.state_title('closed', 'zh_CN')}”），不能再办理。"
     )
     assert said["en"] == (
         f"H-1 is in a final state (“{hotline.state_title('closed', 'en')}”); "
         "nothing more can happen."
     )
+
+
+def test_the_exemplary_mark_is_offered_refused_and_confirmed_in_chinese(
+    app, login_as, make_ticket, ticket_version
+):
+    number, _ = make_ticket("fed_back")
+    client = login_as("supervisor")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    page = _text(client.get(f"/tickets/{number}"))
+    assert "标记为典型案例（在情况报告中引用）" in page and "典型之处（用于情况报告）" in page
+    assert "Mark as exemplary" not in page
+
+    def post(reason: str):  # type: ignore[no-untyped-def]
+        return client.post(
+            f"/tickets/{number}/exemplary",
+            data={
+                "exemplary-csrf_token": csrf(client, f"/tickets/{number}"),
+                "exemplary-expected_version": str(ticket_version(number)[0]),
+                "exemplary-reason": reason,
+            },
+        )
+
+    refused = post("")
+    assert refused.status_code == 422
+    assert "为必填项：请说明它为何可作为典型。" in _text(refused)
+    done = post("身份证跨省补办")
+    assert done.status_code == 302
+    shown = _text(client.get(done.headers["Location"]))
+    assert f"{number} 已标记为典型案例。" in shown and "撤销典型案例标记" in shown

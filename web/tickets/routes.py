@@ -71,8 +71,8 @@ class EscalateForm(FlaskForm):
 class ExemplaryForm(FlaskForm):
     expected_version = HiddenField()
     reason = StringField(
-        "What makes it an example (for the situation report)",
-        validators=[Length(max=2000, message="At most 2000 characters.")],
+        _l("What makes it an example (for the situation report)"),
+        validators=[Length(max=2000, message=_l("At most 2000 characters."))],
         render_kw={"maxlength": 2000},
     )
     unmark = HiddenField()
@@ -481,17 +481,18 @@ def exemplary(number: str) -> Any:
             now=now(),
         )
         uow.commit()
-    except (ValidationError, Conflict) as exc:
+    except ValidationError as exc:
         uow.rollback()
-        fields = exc.fields if isinstance(exc, ValidationError) else {}
-        for name, message in fields.items():
-            if name in form._fields:
-                form[name].errors = [*form[name].errors, message]
-        if not fields:
-            form.form_errors.append(exc.message)
+        _apply_errors(form, exc)
+        return render_ticket(number, posted={"exemplary": form}, status=422)
+    except Conflict as exc:
+        uow.rollback()
+        form.form_errors.append(engine_message(exc))
         return render_ticket(number, posted={"exemplary": form}, status=422)
     flash(
-        f"{number} marked as exemplary." if marking else f"{number}: exemplary mark taken back.",
+        _("%(number)s marked as exemplary.", number=number)
+        if marking
+        else _("%(number)s: exemplary mark taken back.", number=number),
         "success",
     )
     return redirect(url_for("tickets.detail", number=number))
