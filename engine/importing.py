@@ -1,12 +1,13 @@
 """Importing opinions from the spreadsheets clerks keep: CSV (UTF-8 or GBK/GB18030) and XLSX.
 
-Two passes over the file, each streamed so a 50 MB file costs the memory of
-one batch, not of the file. The first pass checks every row (required
-columns, text, kind, dates in the forms Chinese offices write them, lengths,
-category) and computes a stable key per row; if any row is bad nothing is
-written and every bad row is listed with its line, column and reason —
-unless the caller asks to import the good rows, and then the bad ones go to
-a rejects file. The second pass creates the tickets through
+One pass over the file, streamed, checks every row once (required columns,
+text, kind, dates in the forms Chinese offices write them, lengths,
+category) and computes a stable key per row; the good rows go to a
+temporary file (``_Spill``), so a 50 MB file costs the memory of one batch,
+not of the file. If any row is bad nothing is written and every bad row is
+listed with its line, column and reason — unless the caller asks to import
+the good rows, and then the bad ones go to a rejects file. The write pass
+reads the checked rows back and creates the tickets through
 ``engine.bulk.create_tickets`` (what ``create_ticket`` writes, a batch at a
 time; then the workflow's ``[uses] categorize`` trigger for rows whose sheet carries a
 category), committing every ``batch_size`` rows. A row whose key
@@ -21,13 +22,15 @@ import csv
 import hashlib
 import io
 import logging
+import marshal
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -95,8 +98,8 @@ class Progress:
 
     phase: str  # check | import
     rows: int
-    done: int  # bytes (CSV) or rows (XLSX) read so far
-    total: int
+    done: int  # check: bytes (CSV) or rows (XLSX) read so far; import: rows written so far
+    total: int  # check: the file's bytes (CSV) or rows (XLSX); import: the rows to write
 
 
 class ImportRejected(ValidationError):
@@ -405,8 +408,8 @@ def check_row(
     kinds: Mapping[str, str],
 ) -> tuple[CheckedRow | None, list[RowError]]:
     """Check one row; return it ready to import, or the reasons it cannot be."""
-    # Runs twice for every row of a file (check pass, import pass): the cells are read in
-    # one loop and the common case (no error) allocates nothing else.
+    # Runs for every row of a file: the cells are read in one loop and the common case
+    # (no error) allocates nothing else.
     cells: dict[str, Any] = {}
     width = len(row)
     for name, index in columns.items():
@@ -549,7 +552,7 @@ def check_file(
     """
     camp = _campaign(session, campaign)
     workflow = registry.get(camp.workflow_name, camp.workflow_version)
-    result, bad, _repeated = _check_rows(
+    return _check_rows(
         Path(path),
         zone=ZoneInfo(camp.timezone),
         categories=_category_lookup(session, camp.id),
@@ -559,7 +562,99 @@ def check_file(
         encoding=encoding,
         progress=progress,
     )
-    return result, bad
+
+
+class _Spill:
+    """The good rows of the check pass, kept on disk until the write pass reads them back.
+
+    A file is all-or-nothing while its batches commit one by one, so nothing can be
+    written before every row is checked; keeping the checked rows in memory would make
+    memory grow with the file, and checking them again (as a second pass over the file
+    did) costs as much as the rest of an import. Rows go to a temporary file as marshal
+    records of a few hundred rows (each value a str, int, tuple or None), so each row
+    is checked once and memory stays that of one record.
+    """
+
+    RECORD_ROWS = 256
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file  # a temporary file the caller closes (which deletes it)
+        self.rows = 0
+        self._pending: list[tuple[Any, ...]] = []
+
+    def add(self, checked: CheckedRow) -> None:
+        v = checked.values
+        received = v.get("received_at")
+        self._pending.append(
+            (
+                checked.line,
+                checked.key,
+                v["text"],
+                v.get("kind"),
+                v.get("category"),
+                None if received is None else (received - _EPOCH) // _MICROSECOND,
+                v.get("citizen_name"),
+                v.get("citizen_contact"),
+                v.get("area"),
+                v.get("address"),
+                v.get("themes", ()),
+            )
+        )
+        self.rows += 1
+        if len(self._pending) >= self.RECORD_ROWS:
+            self._write()
+
+    def _write(self) -> None:
+        if self._pending:
+            record = marshal.dumps(self._pending)
+            self.file.write(len(record).to_bytes(8, "little"))
+            self.file.write(record)
+            self._pending = []
+
+    def batches(self, size: int) -> Iterator[list[_GoodRow]]:
+        """The rows in the order they were added, ``size`` at a time."""
+        self._write()
+        self.file.seek(0)
+        batch: list[_GoodRow] = []
+        times: dict[int, datetime] = {}  # a sheet repeats its dates row after row
+        make = _GoodRow._make
+        while head := self.file.read(8):
+            for values in marshal.loads(self.file.read(int.from_bytes(head, "little"))):
+                row = make(values)
+                micros = row.received_at
+                if micros is not None:
+                    when = times.get(micros)
+                    if when is None:
+                        if len(times) > 4096:
+                            times.clear()
+                        when = times[micros] = _EPOCH + timedelta(microseconds=micros)
+                    row = row._replace(received_at=when)
+                batch.append(row)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+
+class _GoodRow(NamedTuple):
+    """A checked row as the write pass reads it back (``received_at``: a UTC datetime)."""
+
+    line: int
+    key: str
+    text: str
+    kind: str | None
+    category: str | None
+    received_at: Any
+    citizen_name: str | None
+    citizen_contact: str | None
+    area: str | None
+    address: str | None
+    themes: tuple[str, ...]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _check_rows(
@@ -572,14 +667,22 @@ def _check_rows(
     mapping: ColumnMapping | None,
     encoding: str | None,
     progress: Callable[[Progress], None] | None,
-) -> tuple[ImportResult, set[int], set[int]]:
-    """Check every row; return the counts and errors, the bad lines, and the lines whose
-    key an earlier good row of the file has (the import pass skips them)."""
+    spill: _Spill | None = None,
+    whole: bool = True,
+    rejects: IO[str] | None = None,
+) -> tuple[ImportResult, set[int]]:
+    """Check every row; return the counts and errors, and the bad lines.
+
+    With ``spill``, the good rows go to it, each key once (a row whose key an earlier
+    good row of the file has is counted in ``duplicates_in_file``); when the file is
+    imported ``whole`` or not at all, nothing more is spilled once a row is bad. With ``rejects``,
+    each bad row is written there (CSV, formula-safe) with its line and reasons.
+    """
     source, chosen = open_source(path, encoding=encoding)
     result = ImportResult(encoding=chosen)
     bad: set[int] = set()
-    repeated: set[int] = set()
-    seen: set[bytes] = set()  # 16-byte digests: only this pass holds one per row
+    seen: set[bytes] = set()  # 16-byte digests: one per distinct key of the file
+    writer = csv.writer(rejects) if rejects is not None else None
     try:
         columns = (mapping or ColumnMapping()).resolve(source.header)
         for line, row in source.rows:
@@ -594,13 +697,21 @@ def _check_rows(
                 bad.add(line)
                 if len(result.errors) < MAX_LISTED_ERRORS:
                     result.errors.extend(errors)
+                if writer is not None:
+                    if len(bad) == 1:
+                        writer.writerow([*source.header, "line", "column", "reason"])
+                    writer.writerow(
+                        [safe_cell(v) for v in row]
+                        + [line, errors[0].column, "; ".join(e.reason for e in errors)]
+                    )
             elif checked is not None:
                 digest = hashlib.blake2b(checked.key.encode(), digest_size=16).digest()
                 if digest in seen:
                     result.duplicates_in_file += 1
-                    repeated.add(line)
                 else:
                     seen.add(digest)
+                    if spill is not None and not (whole and bad):
+                        spill.add(checked)
             if progress and result.rows % 1000 == 0:
                 progress(Progress("check", result.rows, source.position(), source.total))
     finally:
@@ -608,7 +719,7 @@ def _check_rows(
     if progress:
         progress(Progress("check", result.rows, source.total, source.total))
     result.rejected = len(bad)
-    return result, bad, repeated
+    return result, bad
 
 
 def import_file(
@@ -648,87 +759,41 @@ def import_file(
         categories = _category_lookup(session, camp_id) if categorize else {}
         kinds = workflow.kind_words()
         session.rollback()
-    result, bad, repeated = _check_rows(
-        path,
-        zone=camp_zone,
-        categories=categories,
-        kinds=kinds,
-        now=now,
-        mapping=mapping,
-        encoding=encoding,
-        progress=progress,
-    )
-    if bad and not accept_good_rows:
-        listed = "; ".join(str(e) for e in result.errors[:20])
-        more = f" (and {len(result.errors) - 20} more)" if len(result.errors) > 20 else ""
-        raise ImportRejected(
-            f"{len(bad)} of {result.rows} rows cannot be imported, so nothing was: {listed}{more}. "
-            "Fix them and import again, or import only the good rows (--accept-good-rows)",
-            errors=result.errors,
-            bad_rows=len(bad),
+    with tempfile.TemporaryFile(prefix="rectiflow-import-") as spilled:
+        spill = _Spill(spilled)
+        result, bad = _check_rows(
+            path,
+            zone=camp_zone,
+            categories=categories,
+            kinds=kinds,
+            now=now,
+            mapping=mapping,
+            encoding=encoding,
+            progress=progress,
+            spill=spill,
+            whole=not accept_good_rows,
+            rejects=rejects if accept_good_rows else None,
         )
-    source, _ = open_source(path, encoding=result.encoding)
-    writer = csv.writer(rejects) if rejects is not None and bad else None
-    if writer is not None:
-        writer.writerow([*source.header, "line", "column", "reason"])
-    errors_by_line: dict[int, list[RowError]] = {}
-    for error in result.errors:
-        errors_by_line.setdefault(error.line, []).append(error)
-    columns = (mapping or ColumnMapping()).resolve(source.header)
-    batch: list[CheckedRow] = []
-    done = 0
-
-    def flush() -> None:
-        nonlocal done
-        if not batch:
-            return
-        with ctx.unit_of_work() as uow:
-            keys = [r.key for r in batch]
-            existing = set(
-                uow.session.scalars(
-                    select(Ticket.external_key).where(
-                        Ticket.campaign_id == camp_id, Ticket.external_key.in_(keys)
-                    )
-                )
+        if bad and not accept_good_rows:
+            listed = "; ".join(str(e) for e in result.errors[:20])
+            more = f" (and {len(result.errors) - 20} more)" if len(result.errors) > 20 else ""
+            raise ImportRejected(
+                f"{len(bad)} of {result.rows} rows cannot be imported, so nothing was: "
+                f"{listed}{more}. Fix them and import again, or import only the good rows "
+                "(--accept-good-rows)",
+                errors=result.errors,
+                bad_rows=len(bad),
             )
-            fresh = [row for row in batch if row.key not in existing]
-            result.already_imported += len(batch) - len(fresh)
-            _create_batch(uow, campaign, actor, fresh, now, result, categorize)
-        done += len(batch)
-        batch.clear()
-        if progress:
-            progress(Progress("import", done, source.position(), source.total))
-
-    try:
-        for line, row in source.rows:
-            if line in bad:
-                if writer is not None:
-                    reasons = errors_by_line.get(line) or [RowError(line, "*", "rejected")]
-                    for err in reasons[:1]:
-                        writer.writerow(
-                            [safe_cell(v) for v in row]
-                            + [line, err.column, "; ".join(e.reason for e in reasons)]
-                        )
-                continue
-            if line in repeated or _is_empty(row):
-                continue
-            checked, _errors = check_row(
-                line,
-                row,
-                columns,
-                zone=camp_zone,
-                now=now,
-                categories=categories,
-                kinds=kinds,
-            )
-            if checked is None:
-                continue
-            batch.append(checked)
-            if len(batch) >= batch_size:
-                flush()
-        flush()
-    finally:
-        source.close()
+        done = 0
+        for batch in spill.batches(batch_size):
+            with ctx.unit_of_work() as uow:
+                existing = _imported_keys(uow, camp_id, [row.key for row in batch])
+                fresh = [row for row in batch if row.key not in existing]
+                result.already_imported += len(batch) - len(fresh)
+                _create_batch(uow, campaign, actor, fresh, now, result, categorize)
+            done += len(batch)
+            if progress:
+                progress(Progress("import", done, done, spill.rows))
     log.info(
         "import of %s into %s: %d created, %d already there, %d rejected",
         path.name,
@@ -740,11 +805,22 @@ def import_file(
     return result
 
 
+def _imported_keys(uow: UnitOfWork, campaign_id: int, keys: list[str]) -> set[str]:
+    """Which of ``keys`` the campaign's tickets already carry (an earlier import's rows)."""
+    return set(
+        uow.session.scalars(
+            select(Ticket.external_key).where(
+                Ticket.campaign_id == campaign_id, Ticket.external_key.in_(keys)
+            )
+        )
+    )
+
+
 def _create_batch(
     uow: UnitOfWork,
     campaign: str,
     actor: Any,
-    rows: list[CheckedRow],
+    rows: list[_GoodRow],
     now: datetime,
     result: ImportResult,
     categorize: str | None,
@@ -755,16 +831,16 @@ def _create_batch(
         campaign=campaign,
         tickets=[
             NewTicket(
-                text=row.values["text"],
-                kind=row.values.get("kind"),
-                citizen_name=row.values.get("citizen_name"),
-                citizen_contact=row.values.get("citizen_contact"),
-                area=row.values.get("area"),
-                address=row.values.get("address"),
-                received_at=row.values.get("received_at"),
+                text=row.text,
+                kind=row.kind,
+                citizen_name=row.citizen_name,
+                citizen_contact=row.citizen_contact,
+                area=row.area,
+                address=row.address,
+                received_at=row.received_at,
                 source="import",
                 external_key=row.key,
-                themes=row.values.get("themes", ()),
+                themes=row.themes,
             )
             for row in rows
         ],
@@ -772,14 +848,13 @@ def _create_batch(
         now=now,
     )
     for row, ticket in zip(rows, created, strict=True):
-        v = row.values
-        if v.get("category") and categorize:
+        if row.category and categorize:
             fire(
                 uow,
                 ticket.number,
                 categorize,
                 actor=actor,
-                data={"category": v["category"], "kind": v["kind"]},
+                data={"category": row.category, "kind": row.kind},
                 expected_version=ticket.version,
                 now=now,
             )
