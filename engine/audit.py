@@ -51,6 +51,25 @@ def canonical_json(data: Any) -> str:
     return _CANONICAL.encode(data)
 
 
+def canonical_flat_json(data: dict[str, Any]) -> str:
+    """``canonical_json`` of a flat mapping, spelt directly when every value is a string or
+    None (a create row's data, a contact commitment: one per imported ticket): the same
+    characters, without building an encoder per call as ``JSONEncoder.encode`` does."""
+    parts = []
+    for key in sorted(data):
+        value = data[key]
+        if value is None:
+            parts.append(f"{_json_string(key)}:null")
+        elif type(value) is str and type(key) is str:
+            parts.append(f"{_json_string(key)}:{_json_string(value)}")
+        else:
+            return canonical_json(data)
+    return "{" + ",".join(parts) + "}"
+
+
+_json_string = json.encoder.encode_basestring  # what _CANONICAL (ensure_ascii=False) uses
+
+
 @lru_cache(maxsize=4096)  # a batch writes many rows at one instant (a sweep, an import)
 def format_instant(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
 
-from engine import deadlines
+from engine import deadlines, personal_data
 from engine.actors import Actor
 from engine.clock import ensure_utc
 from engine.context import UnitOfWork
@@ -162,6 +162,8 @@ def create_tickets(
     first_seq = last - len(rows) + 1
     prefix = camp.number_prefix
     secrets_out = new_secrets(len(rows))
+    # contact salts drawn for the batch at once, taken in order by the rows with contact data
+    new_salt = iter(personal_data.new_salts(len(rows))).__next__
     log_rows: list[dict[str, Any]] = []
     ticket_rows: list[tuple[Any, ...]] = []
     for offset, (row, secret) in enumerate(zip(rows, secrets_out, strict=True)):
@@ -187,6 +189,7 @@ def create_tickets(
             source=spec.source,
             external_key=spec.external_key,
             due=plans[row.priority][0],
+            new_salt=new_salt,
         )
         log_rows.append(first)
         ticket_rows.append(ticket)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -267,13 +267,15 @@ def opening(
     source: str,
     external_key: str | None,
     due: Mapping[str, Any] | None = None,
+    new_salt: Callable[[], str] | None = None,
 ) -> tuple[dict[str, Any], tuple[Any, ...]]:
     """A new ticket's ``create`` log row (chained to the number's genesis hash, ``ticket_id``
     still None) and its ticket row, valued in ``TICKET_COLUMNS`` order.
 
     ``text`` is stripped and the opinion already checked (``opinion_errors``);
     ``due`` carries ``due_at`` and ``due_rule`` when the caller knows them
-    (the bulk path), else they are left empty for the deadline hook to set.
+    (the bulk path), else they are left empty for the deadline hook to set;
+    ``new_salt`` gives the contact salt (the bulk path draws a batch's at once).
     The one place both ``create_ticket`` and ``engine.bulk`` build these.
     """
     logged = {
@@ -285,7 +287,7 @@ def opening(
         "received_at": audit.format_instant(received),
     }
     contact = personal_data.commit_contact(
-        name=citizen_name, contact=citizen_contact, address=address
+        name=citizen_name, contact=citizen_contact, address=address, new_salt=new_salt
     )
     if contact is not None:
         logged["contact"] = contact.commitment
@@ -299,7 +301,7 @@ def opening(
         actor=actor,
         at=now,
         reason=None,
-        data_json=audit.canonical_json({k: v for k, v in logged.items() if v is not None}),
+        data_json=audit.canonical_flat_json({k: v for k, v in logged.items() if v is not None}),
         workflow_version=workflow.version,
         prev_hash=audit.genesis_hash(number, audit_key),
         head=_opening_head(kind),

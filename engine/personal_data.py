@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,19 +46,35 @@ class ContactCommitment:
 
 
 def _canonical_contact(name: str | None, contact: str | None, address: str | None) -> bytes:
-    from engine.audit import canonical_json
+    from engine.audit import canonical_flat_json
 
-    return canonical_json({"address": address, "contact": contact, "name": name}).encode("utf-8")
+    return canonical_flat_json({"address": address, "contact": contact, "name": name}).encode(
+        "utf-8"
+    )
+
+
+def new_salts(n: int) -> list[str]:
+    """``n`` fresh contact salts (16 random bytes each, as hex) from one read of the
+    random source (an import draws a batch's at once)."""
+    raw = secrets.token_hex(16 * n)
+    return [raw[at : at + 32] for at in range(0, 32 * n, 32)]
 
 
 def commit_contact(
-    *, name: str | None, contact: str | None, address: str | None
+    *,
+    name: str | None,
+    contact: str | None,
+    address: str | None,
+    new_salt: Callable[[], str] | None = None,
 ) -> ContactCommitment | None:
-    """A fresh salt and the commitment to the stripped contact data; None when there is none."""
+    """A fresh salt and the commitment to the stripped contact data; None when there is none.
+
+    ``new_salt`` gives the salt (default: ``new_salts(1)``); it is called only when
+    there is contact data to commit to."""
     name, contact = (name or "").strip() or None, (contact or "").strip() or None
     if name is None and contact is None and not address:
         return None
-    salt = secrets.token_hex(16)
+    salt = new_salt() if new_salt is not None else new_salts(1)[0]
     return ContactCommitment(salt, contact_commitment(salt, name, contact, address))
 
 

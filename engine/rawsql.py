@@ -85,7 +85,7 @@ class BulkInsert:
         head, _, group = sql.partition(" VALUES ")
         return f"{head} VALUES {', '.join([group] * count)}", processors
 
-    def _params(self, conn: Connection, columns: list[list[Any]]) -> tuple[str, list[Any]]:
+    def _params(self, conn: Connection, columns: list[Sequence[Any]]) -> tuple[str, list[Any]]:
         sql, processors = self._compiled(conn.dialect)
         # Column by column: a processor is looked up once per column, not once per value.
         for index, process in enumerate(processors):
@@ -93,7 +93,7 @@ class BulkInsert:
                 columns[index] = _rendered(columns[index], process)
         return sql, list(zip(*columns, strict=True))
 
-    def _run(self, conn: Connection, columns: list[list[Any]]) -> int:
+    def _run(self, conn: Connection, columns: list[Sequence[Any]]) -> int:
         if not columns or not columns[0]:
             return 0
         sql, params = self._params(conn, columns)
@@ -116,7 +116,7 @@ class BulkInsert:
         """
         return self._returning_ids(conn, _columns_of_tuples(rows))
 
-    def _returning_ids(self, conn: Connection, columns: list[list[Any]]) -> list[int]:
+    def _returning_ids(self, conn: Connection, columns: list[Sequence[Any]]) -> list[int]:
         if not columns or not columns[0]:
             return []
         count_given = len(columns[0])
@@ -156,12 +156,13 @@ class BulkInsert:
 
 def _columns_of_mappings(
     rows: Sequence[Mapping[str, Any]], names: Sequence[str]
-) -> list[list[Any]]:
+) -> list[Sequence[Any]]:
     return [[row[name] for row in rows] for name in names]
 
 
-def _columns_of_tuples(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows, strict=True)] if rows else []
+def _columns_of_tuples(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    # the columns as tuples: ``_params`` replaces a rendered column, it never edits one
+    return list(zip(*rows, strict=True)) if rows else []
 
 
 class BulkUpdate:
@@ -207,21 +208,18 @@ class BulkUpdate:
         return count
 
 
-def _rendered(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+def _rendered(values: Sequence[Any], process: Callable[[Any], Any]) -> list[Any]:
     """``process`` applied to each value; a date or time that repeats is rendered once."""
-    memo: dict[Any, Any] = {}
-    out: list[Any] = []
-    for value in values:
-        if value is None:
-            out.append(None)
-        elif isinstance(value, date | datetime):
-            got = memo.get(value)
-            if got is None:
-                got = memo[value] = process(value)
-            out.append(got)
-        else:
-            out.append(process(value))
-    return out
+    kinds = set(map(type, values))
+    if kinds <= _MEMOISED:
+        # Only dates, times and None (a batch's ``now``, its due times, an empty column):
+        # each distinct value rendered once, then looked up row by row in C.
+        memo = {value: None if value is None else process(value) for value in set(values)}
+        return list(map(memo.__getitem__, values))
+    return [None if value is None else process(value) for value in values]
+
+
+_MEMOISED = frozenset({date, datetime, type(None)})
 
 
 def run_driver(conn: Connection, sql: str, values: Sequence[Any], *, many: bool = False) -> Any:

@@ -91,17 +91,18 @@ def twin(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_bulk_writes_exactly_what_create_ticket_writes(
     db_url: str, twin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The contact salt is random by design; both paths draw the same sequence here, so the
-    # commitments and the hashes that cover them can be compared.
+    # The contact salt is random by design; both paths draw the same sequence here (the bulk
+    # path draws a batch's salts at once, the rows with contact data take them in order), so
+    # the commitments and the hashes that cover them can be compared.
     import itertools
 
     from engine import personal_data
 
     def same_salts() -> Any:
         counter = itertools.count()
-        return lambda n: f"{next(counter):0{2 * n}x}"
+        return lambda n: [f"{next(counter):032x}" for _ in range(n)]
 
-    monkeypatch.setattr(personal_data.secrets, "token_hex", same_salts())
+    monkeypatch.setattr(personal_data, "new_salts", same_salts())
     one_by_one, bulk = db.make_engine(db_url), db.make_engine(twin)
     # both with an audit key (HMAC chain), as a production installation has
     ctx_one = replace(build_context(engine=one_by_one), audit_key=KEY)
@@ -119,7 +120,7 @@ def test_bulk_writes_exactly_what_create_ticket_writes(
                 )
                 for o in OPINIONS
             ]
-        monkeypatch.setattr(personal_data.secrets, "token_hex", same_salts())
+        monkeypatch.setattr(personal_data, "new_salts", same_salts())
         with ctx_bulk.unit_of_work() as uow:
             created = create_tickets(
                 uow,
