@@ -55,16 +55,19 @@ def canonical_flat_json(data: dict[str, Any]) -> str:
     """``canonical_json`` of a flat mapping, spelt directly when every value is a string or
     None (a create row's data, a contact commitment: one per imported ticket): the same
     characters, without building an encoder per call as ``JSONEncoder.encode`` does."""
-    parts = []
-    for key in sorted(data):
-        value = data[key]
-        if value is None:
-            parts.append(f"{_json_string(key)}:null")
-        elif type(value) is str and type(key) is str:
-            parts.append(f"{_json_string(key)}:{_json_string(value)}")
-        else:
-            return canonical_json(data)
-    return "{" + ",".join(parts) + "}"
+    try:
+        return (
+            "{"
+            + ",".join(
+                [
+                    f"{_json_string(k)}:{'null' if v is None else _json_string(v)}"
+                    for k, v in sorted(data.items())
+                ]
+            )
+            + "}"
+        )
+    except TypeError:  # a value (or key) that is not a string: the encoder spells it
+        return canonical_json(data)
 
 
 _json_string = json.encoder.encode_basestring  # what _CANONICAL (ensure_ascii=False) uses

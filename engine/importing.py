@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.audit import safe_cell
@@ -42,6 +42,7 @@ from engine.clock import ensure_utc
 from engine.context import EngineContext, UnitOfWork
 from engine.errors import NotFound, ValidationError
 from engine.models import Campaign, Category, Ticket
+from engine.rawsql import PreparedInQuery
 from engine.tickets import TEXT_MAX, fire, get_actor
 from engine.workflow import WorkflowRegistry
 
@@ -389,12 +390,17 @@ def _cell(row: list[Any], columns: Mapping[str, int], name: str) -> Any:
 
 def row_key(values: Mapping[str, Any]) -> str:
     """A stable key for a row without one: a hash of what the person said, who, where, when."""
+    return _key_of([str(values.get(name) or "") for name in _KEY_FIELDS])
+
+
+_KEY_FIELDS = ("text", "citizen_name", "citizen_contact", "area", "received_at")
+
+
+def _key_of(parts: list[str]) -> str:
+    """``row_key`` of the ``_KEY_FIELDS`` values as text ("" for none)."""
     # " ".join(x.split()) is re.sub(r"\s+", " ", x).strip(): both split on str.isspace()
-    parts = [
-        " ".join(str(values.get(name) or "").split()).lower()
-        for name in ("text", "citizen_name", "citizen_contact", "area", "received_at")
-    ]
-    return "sha1:" + hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+    normalised = "\x1f".join([" ".join(part.split()).lower() for part in parts])
+    return "sha1:" + hashlib.sha1(normalised.encode("utf-8")).hexdigest()
 
 
 def check_row(
@@ -495,7 +501,15 @@ def check_row(
         return None, errors
     if key is None:
         stamp = values.get("received_at")
-        key = row_key({**values, "received_at": stamp.isoformat() if stamp else ""})
+        key = _key_of(
+            [
+                text or "",
+                values.get("citizen_name") or "",
+                values.get("citizen_contact") or "",
+                values.get("area") or "",
+                stamp.isoformat() if stamp else "",
+            ]
+        )
     return CheckedRow(line, key, values), []
 
 
@@ -509,7 +523,10 @@ def _parse_text_when(text: str, zone: ZoneInfo) -> datetime:
 
 
 def _is_empty(row: list[Any]) -> bool:
-    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+    try:  # a CSV row: text cells only, blank together only when each is
+        return not "".join(row).strip()
+    except TypeError:  # a sheet's row: numbers, dates, None
+        return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
 
 
 # --- the import ---------------------------------------------------------------------------
@@ -617,19 +634,23 @@ class _Spill:
         self.file.seek(0)
         batch: list[_GoodRow] = []
         times: dict[int, datetime] = {}  # a sheet repeats its dates row after row
-        make = _GoodRow._make
         while head := self.file.read(8):
             for values in marshal.loads(self.file.read(int.from_bytes(head, "little"))):
-                row = make(values)
-                micros = row.received_at
+                line, key, text, kind, category, micros, name, contact, area, address, themes = (
+                    values
+                )
+                when = None
                 if micros is not None:
                     when = times.get(micros)
                     if when is None:
                         if len(times) > 4096:
                             times.clear()
                         when = times[micros] = _EPOCH + timedelta(microseconds=micros)
-                    row = row._replace(received_at=when)
-                batch.append(row)
+                batch.append(
+                    _GoodRow(
+                        line, key, text, kind, category, when, name, contact, area, address, themes
+                    )
+                )
                 if len(batch) >= size:
                     yield batch
                     batch = []
@@ -645,7 +666,7 @@ class _GoodRow(NamedTuple):
     text: str
     kind: str | None
     category: str | None
-    received_at: Any
+    received_at: datetime | None
     citizen_name: str | None
     citizen_contact: str | None
     area: str | None
@@ -807,13 +828,18 @@ def import_file(
 
 def _imported_keys(uow: UnitOfWork, campaign_id: int, keys: list[str]) -> set[str]:
     """Which of ``keys`` the campaign's tickets already carry (an earlier import's rows)."""
-    return set(
-        uow.session.scalars(
-            select(Ticket.external_key).where(
-                Ticket.campaign_id == campaign_id, Ticket.external_key.in_(keys)
-            )
-        )
+    rows = _IMPORTED_KEYS.all(uow.conn, {"campaign_id": campaign_id, "keys": keys})
+    return {row.external_key for row in rows}
+
+
+# Through the driver, rendered once per batch length (engine.rawsql): SQLAlchemy's
+# expanding IN renders a batch's two thousand parameters anew on every call.
+_IMPORTED_KEYS = PreparedInQuery(
+    select(Ticket.external_key).where(
+        Ticket.campaign_id == bindparam("campaign_id"),
+        Ticket.external_key.in_(bindparam("keys", expanding=True)),
     )
+)
 
 
 def _create_batch(
