@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import db
 from engine.audit import verify
 from engine.importing import ImportRejected, import_file
-from engine.models import Ticket, TicketTheme, TransitionLog
+from engine.models import Campaign, Ticket, TicketTheme, TransitionLog
 from tests.conftest import ctx_of
 
 CAMPAIGN = "consultation-2005"
@@ -174,3 +174,105 @@ def test_xlsx_with_date_cells(sessions: sessionmaker[Session], tmp_path: Path) -
     with sessions() as session:
         keys = session.scalars(select(Ticket.external_key).order_by(Ticket.id)).all()
         assert keys == ["A-1", "A-2"]
+
+
+def _many(count: int) -> list[list[str]]:
+    return [["text", "kind", "received_at", "area", "name", "themes"]] + [
+        [
+            f"Opinion {i}: lights out on the high street",
+            "criticism",
+            "2005-02-26",
+            "Luohe",
+            "Li",
+            "",
+        ]
+        for i in range(count)
+    ]
+
+
+def test_one_bad_row_at_the_very_end_writes_nothing_from_any_batch(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The rows are checked once, before any batch is written: the last line's error stops
+    every batch, and it is listed with its line."""
+    rows = [*_many(1200), ["", "praise", "2005-02-30", "", "", ""]]
+    path = _write_csv(tmp_path / "late.csv", rows)
+    with pytest.raises(ImportRejected) as caught:
+        import_file(
+            ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW, batch_size=100
+        )
+    assert {(e.line, e.column) for e in caught.value.errors} == {
+        (1202, "text"),
+        (1202, "received_at"),
+    }
+    assert caught.value.bad_rows == 1
+    assert _count(sessions) == 0 and _count(sessions, TransitionLog) == 0
+    with sessions() as session:
+        assert session.scalar(select(Campaign.ticket_seq).where(Campaign.code == CAMPAIGN)) == 0
+
+
+def test_good_rows_across_batches_with_repeats_and_rejects(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """--accept-good-rows: each bad row goes to the rejects file with all its reasons, a row
+    repeated in a later batch is counted once, the good rows are written in file order."""
+    rows = _many(250)
+    rows.insert(120, ["", "rumour", "", "", "", ""])  # line 121: two reasons
+    rows.append(rows[5])  # line 252 repeats line 6, two batches later
+    path = _write_csv(tmp_path / "mixed.csv", rows)
+    rejects = io.StringIO()
+    seen: list[tuple[str, int, int]] = []
+    result = import_file(
+        ctx_of(sessions),
+        path,
+        campaign=CAMPAIGN,
+        username="clerk",
+        now=NOW,
+        accept_good_rows=True,
+        rejects=rejects,
+        batch_size=100,
+        progress=lambda p: seen.append((p.phase, p.done, p.total)),
+    )
+    assert (result.rows, result.created, result.rejected) == (252, 250, 1)
+    assert result.duplicates_in_file == 1
+    lines = list(csv.reader(io.StringIO(rejects.getvalue())))
+    assert len(lines) == 2 and lines[1][-3:-1] == ["121", "text"]
+    assert "is empty" in lines[1][-1] and "'rumour'" in lines[1][-1]
+    assert [p for p in seen if p[0] == "import"][-1] == ("import", 250, 250)
+    with sessions() as session:
+        texts = session.scalars(select(Ticket.text).order_by(Ticket.id)).all()
+        assert texts[:2] == [rows[1][0], rows[2][0]] and len(texts) == 250
+        assert verify(session) == []
+
+
+def test_an_import_cut_short_is_finished_by_running_it_again(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches commit one by one: a failure in the third leaves the first two, and the same
+    file run again skips their rows by key and writes the rest."""
+    from engine import importing
+
+    path = _write_csv(tmp_path / "long.csv", _many(450))
+    real = importing._create_batch
+    calls = {"n": 0}
+
+    def failing(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("the disk is full")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importing, "_create_batch", failing)
+    with pytest.raises(RuntimeError):
+        import_file(
+            ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW, batch_size=100
+        )
+    assert _count(sessions) == 200
+    monkeypatch.setattr(importing, "_create_batch", real)
+    again = import_file(
+        ctx_of(sessions), path, campaign=CAMPAIGN, username="clerk", now=NOW, batch_size=100
+    )
+    assert (again.created, again.already_imported) == (250, 200)
+    assert _count(sessions) == 450
+    with sessions() as session:
+        assert verify(session) == []
