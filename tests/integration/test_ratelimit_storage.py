@@ -37,6 +37,25 @@ def test_database_counters_are_shared_between_processes(db_url: str) -> None:
         second.dispose()
 
 
+def test_database_storage_adds_a_batch_of_hits_at_once(db_url: str) -> None:
+    """A process that counts a large limit in batches adds several hits in one statement; two
+    processes' batches add up, and a new window starts from the batch alone."""
+    first, second = db.make_engine(db_url), db.make_engine(db_url)
+    try:
+        a, b = DatabaseStorage(first), DatabaseStorage(second)
+        assert a.hit("api_token:t", 100, 60, 12) == 12
+        assert b.hit("api_token:t", 100, 60, 12) == 24
+        assert a.hit("api_token:t", 100, 60, 0) == 24  # nothing to add: a read
+        assert b.hit("api_token:t", 101, 60, 5) == 5
+        limiter = RateLimiter(a, {"api_token": Limit(100, 60)}, local_share=0.05)
+        for _ in range(101):
+            last = limiter.hit("api_token", "u", now=T0)
+        assert not last.allowed and last.hits == 101  # type: ignore[union-attr]
+    finally:
+        first.dispose()
+        second.dispose()
+
+
 def test_database_storage_purges_windows_long_past(db_url: str) -> None:
     engine = db.make_engine(db_url)
     try:
@@ -74,3 +93,16 @@ def test_redis_counters_are_shared_between_processes(redis_url: str) -> None:
     keys = a.storage.client.keys(f"{prefix}*")  # type: ignore[attr-defined]
     assert len(keys) == 1 and 0 < a.storage.client.ttl(keys[0]) <= 61  # type: ignore[attr-defined]
     a.storage.client.delete(*keys)  # type: ignore[attr-defined]
+
+
+def test_redis_adds_a_batch_of_hits_at_once(redis_url: str) -> None:
+    prefix = f"rectiflow-test:{uuid.uuid4().hex}:"
+    a, b = RedisStorage(redis_url, prefix=prefix), RedisStorage(redis_url, prefix=prefix)
+    try:
+        assert a.hit("api_token:t", 100, 60, 12) == 12
+        assert b.hit("api_token:t", 100, 60, 12) == 24
+        assert b.hit("api_token:t", 101, 60, 5) == 5
+    finally:
+        keys = a.client.keys(f"{prefix}*")
+        if keys:
+            a.client.delete(*keys)
