@@ -1,0 +1,147 @@
+"""How connections are handed out (engine.db): SQLite writers queue for the write lock without
+SQLite's coarse busy sleeps; a pooled PostgreSQL connection is pinged only after lying idle."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from engine import db
+from tests.conftest import PG_ADMIN_URL
+
+
+def _counter_table(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE hits (n INTEGER NOT NULL)"))
+
+
+def test_sqlite_writers_of_two_processes_and_many_threads_all_commit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    first, second = db.make_engine(url), db.make_engine(url)  # two processes' engines
+    _counter_table(first)
+    errors: list[BaseException] = []
+
+    def write(engine, rollback_every: int) -> None:  # type: ignore[no-untyped-def]
+        try:
+            for i in range(25):
+                with engine.connect() as conn:
+                    conn.execute(text("INSERT INTO hits (n) VALUES (1)"))
+                    if i % rollback_every == 0:
+                        conn.rollback()  # leaves the queue as a commit does
+                    else:
+                        conn.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(engine, 5))
+        for engine in (first, second)
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        with first.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM hits")).scalar() == 8 * 20
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_sqlite_writer_still_told_the_database_is_locked_past_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 0.05)
+    path = tmp_path / "locked.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    _counter_table(engine)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(OperationalError, match="locked"), engine.connect() as conn:
+            conn.execute(text("INSERT INTO hits (n) VALUES (1)"))
+        holder.execute("ROLLBACK")
+        # The refused writer left the queue: the next one goes straight in.
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO hits (n) VALUES (1)"))
+    finally:
+        holder.close()
+        engine.dispose()
+
+
+def test_sqlite_read_snapshot_does_not_take_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "snap.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    _counter_table(engine)
+    try:
+        with db.read_snapshot(engine) as snapshot:
+            assert snapshot.execute(text("SELECT count(*) FROM hits")).scalar() == 0
+            with engine.begin() as conn:  # a writer goes on meanwhile, in this very thread
+                conn.execute(text("INSERT INTO hits (n) VALUES (1)"))
+            assert snapshot.execute(text("SELECT count(*) FROM hits")).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_template: str):  # type: ignore[no-untyped-def]
+    from tests.conftest import fresh_pg_database
+
+    url, drop = fresh_pg_database(pg_template)
+    yield url
+    drop()  # type: ignore[operator]
+
+
+def _pings(engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:  # type: ignore[no-untyped-def]
+    calls: list[int] = []
+    real = engine.dialect.do_ping
+
+    def counted(dbapi_connection):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return calls
+
+
+@pytest.mark.postgres
+def test_pg_connection_used_just_now_is_not_pinged(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(pg_url, ping_after_idle=3600)
+    pings = _pings(engine, monkeypatch)
+    try:
+        for _ in range(3):
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT 1")).scalar() == 1
+        assert pings == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_pg_connection_idle_past_the_bound_is_pinged_and_replaced_when_dead(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(pg_url, ping_after_idle=0)
+    pings = _pings(engine, monkeypatch)
+    admin = db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin.connect() as conn:  # the server drops the pooled connection while idle
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with engine.connect() as conn:  # found dead by the ping, replaced: no error here
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+        assert len(pings) >= 1
+    finally:
+        engine.dispose()
+        admin.dispose()
