@@ -92,56 +92,52 @@ def test_sqlite_read_snapshot_does_not_take_the_write_lock(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def pg_url(pg_template: str):  # type: ignore[no-untyped-def]
+def pg_engine(pg_template: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``pg_engine(ping_after_idle)`` → an engine on a fresh database, and the pings it sends."""
     from tests.conftest import fresh_pg_database
 
     url, drop = fresh_pg_database(pg_template)
-    yield url
+    engines = []
+
+    def make(ping_after_idle: float):  # type: ignore[no-untyped-def]
+        engine = db.make_engine(url, ping_after_idle=ping_after_idle)
+        engines.append(engine)
+        pings: list[int] = []
+        real = engine.dialect.do_ping
+
+        def counted(dbapi_connection):  # type: ignore[no-untyped-def]
+            pings.append(1)
+            return real(dbapi_connection)
+
+        monkeypatch.setattr(engine.dialect, "do_ping", counted)
+        return engine, pings
+
+    yield make
+    for engine in engines:
+        engine.dispose()
     drop()  # type: ignore[operator]
 
 
-def _pings(engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:  # type: ignore[no-untyped-def]
-    calls: list[int] = []
-    real = engine.dialect.do_ping
-
-    def counted(dbapi_connection):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(dbapi_connection)
-
-    monkeypatch.setattr(engine.dialect, "do_ping", counted)
-    return calls
+@pytest.mark.postgres
+def test_pg_connection_used_just_now_is_not_pinged(pg_engine) -> None:  # type: ignore[no-untyped-def]
+    engine, pings = pg_engine(ping_after_idle=3600)
+    for _ in range(3):
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+    assert pings == []
 
 
 @pytest.mark.postgres
-def test_pg_connection_used_just_now_is_not_pinged(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = db.make_engine(pg_url, ping_after_idle=3600)
-    pings = _pings(engine, monkeypatch)
-    try:
-        for _ in range(3):
-            with engine.connect() as conn:
-                assert conn.execute(text("SELECT 1")).scalar() == 1
-        assert pings == []
-    finally:
-        engine.dispose()
-
-
-@pytest.mark.postgres
-def test_pg_connection_idle_past_the_bound_is_pinged_and_replaced_when_dead(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = db.make_engine(pg_url, ping_after_idle=0)
-    pings = _pings(engine, monkeypatch)
+def test_pg_connection_idle_past_the_bound_is_pinged_and_replaced_when_dead(pg_engine) -> None:  # type: ignore[no-untyped-def]
+    engine, pings = pg_engine(ping_after_idle=0)
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
     admin = db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        with engine.connect() as conn:
-            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
         with admin.connect() as conn:  # the server drops the pooled connection while idle
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        with engine.connect() as conn:  # found dead by the ping, replaced: no error here
-            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
-        assert len(pings) >= 1
     finally:
-        engine.dispose()
         admin.dispose()
+    with engine.connect() as conn:  # found dead by the ping, replaced: no error here
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    assert len(pings) >= 1
