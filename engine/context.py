@@ -176,6 +176,7 @@ class UnitOfWork:
         self.ctx = ctx
         self._session = session
         self._connection = connection
+        self._session_conn: Connection | None = None
         self._after_commit: list[Callable[[], None]] = []
 
     @property
@@ -192,7 +193,12 @@ class UnitOfWork:
         conn = self._connection
         if conn is None:
             assert self._session is not None
-            return self._session.connection()
+            # The session's connection for its current transaction, asked once: it stays the
+            # same until the session commits or rolls back, which closes it.
+            conn = self._session_conn
+            if conn is None or conn.closed or not conn.in_transaction():
+                conn = self._session_conn = self._session.connection()
+            return conn
         if not conn.in_transaction():
             conn.begin()
         return conn

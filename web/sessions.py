@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, current_app, request, session
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.context import UnitOfWork
@@ -23,13 +23,21 @@ from web.database import get_ctx
 
 SESSION_KEY = "sid"
 TOKEN_PREFIXES = ("/api/", "/open311/")  # token-authenticated: cookies play no part
+API_PREFIX = "/api/"
 
 
 class CookieInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie, marked Secure per request when it came over HTTPS."""
+    """Flask's signed cookie, marked Secure per request when it came over HTTPS. The
+    JSON API gets no session at all (nothing read, signed or sent back): its requests are
+    token-authenticated and render no page."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith(API_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def policy() -> SessionPolicy:

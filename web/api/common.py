@@ -25,7 +25,18 @@ from web.database import get_ctx, get_session, get_uow
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint(
+
+class ApiBlueprint(Blueprint):  # type: ignore[misc]
+    """flask-smorest's Blueprint, with each argument schema built once: given a schema class,
+    webargs would build a new instance of it on every request."""
+
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
+
+bp = ApiBlueprint(
     "api_v1",
     __name__,
     description="Consultation tickets, their log, campaigns and workflows",
