@@ -17,7 +17,12 @@ keep-alive connection and its own API tokens, drive two sides in interleaved blo
   machine gives any request of this app now.
 
 Each round reports both rates and the ratio transitions / trivial; the summary their
-medians and spread. Target: ≥ 0.3.
+medians and spread. Target: ≥ 0.3. On Linux each side's CPU time in gunicorn's processes
+per request is reported too (``server_cpu_ms``): a transition's ratio far below the ratio of
+CPU times means it waits (the disk's fsync at commit, round trips, the write lock), not works.
+
+``--rate-limits`` picks where the counters go: ``redis`` (when one answers; else the
+database), or ``database`` (the default of ``config/default.toml``, table ``rate_limits``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sqlalchemy.orm import Session
 from bench.common import PG_ADMIN, interleave, require_postgres, result, spread
 from bench.loadtest import free_port, start_processes, stop_processes, wait_until_up
 from bench.transitions import STEPS, build_url
+from engine.settings import load_settings
 from engine.tokens import create_token
 
 REDIS_URL = os.environ.get("RECTIFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -75,6 +81,30 @@ def _get(conn: http.client.HTTPConnection, path: str) -> int:
     response = conn.getresponse()
     response.read()
     return response.status
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid`` and its children (Linux
+    ``/proc``); None where there is no ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(p: str) -> list[str] | None:
+        try:
+            return (proc / p / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            return None  # gone meanwhile
+
+    total = 0.0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        f = fields(entry.name)
+        if f is not None and (entry.name == str(pid) or f[1] == str(pid)):
+            total += (int(f[11]) + int(f[12])) / tick
+    return total
 
 
 def _in_threads(work: list[Any]) -> float:
@@ -173,9 +203,10 @@ def measure(
     rounds: int,
     web_workers: int,
     threads: int,
+    rate_limits: str = "redis",
 ) -> dict[str, Any]:
     per_round = tickets_per_block * clients * blocks
-    redis = redis_answers(REDIS_URL)
+    redis = rate_limits == "redis" and redis_answers(REDIS_URL)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url = _database_url(database, workdir)
@@ -189,14 +220,14 @@ def measure(
             s.commit()
         engine.dispose()
         env_before = {k: os.environ.get(k) for k in ("RECTIFLOW_RATE_LIMIT_URL",)}
-        if redis:
-            os.environ["RECTIFLOW_RATE_LIMIT_URL"] = REDIS_URL
+        os.environ["RECTIFLOW_RATE_LIMIT_URL"] = REDIS_URL if redis else ""
         port = free_port()
         procs = start_processes(url, port, web_workers, threads, 0, tmp, 1000)
         try:
             wait_until_up(f"http://127.0.0.1:{port}")
             driver = Clients(port, clients, tokens)
             driver.trivial(20)  # warm every worker and connection
+            server = procs[0].pid
             out_rounds = []
             for r in range(rounds):
                 mine = numbers[r * per_round : (r + 1) * per_round]
@@ -208,10 +239,25 @@ def measure(
                         for c in range(clients)
                     ]
 
+                cpu = {"transitions": 0.0, "trivial": 0.0}
+
+                def counted(side: str, block: Any, cpu: dict[str, float] = cpu) -> Any:
+                    def run_block(i: int) -> tuple[int, float]:
+                        before = cpu_seconds(server)
+                        done = block(i)
+                        after = cpu_seconds(server)
+                        if before is not None and after is not None:
+                            cpu[side] += after - before
+                        return done  # type: ignore[no-any-return]
+
+                    return run_block
+
                 done = interleave(
                     {
-                        "transitions": lambda i: driver.transitions(block_tickets(i)),
-                        "trivial": lambda i: driver.trivial(trivial_per_block),
+                        "transitions": counted(
+                            "transitions", lambda i: driver.transitions(block_tickets(i))
+                        ),
+                        "trivial": counted("trivial", lambda i: driver.trivial(trivial_per_block)),
                     },
                     blocks,
                 )
@@ -223,6 +269,9 @@ def measure(
                         "ratio": round(rates["transitions"] / rates["trivial"], 3),
                         "transitions": done["transitions"][0],
                         "trivial_requests": done["trivial"][0],
+                        "server_cpu_ms": {
+                            side: round(cpu[side] * 1000 / done[side][0], 3) for side in cpu
+                        },
                     }
                 )
             driver.close()
@@ -238,6 +287,10 @@ def measure(
         "ratio": spread([r["ratio"] for r in out_rounds]),
         "transitions_per_s": spread([r["transitions_per_s"] for r in out_rounds]),
         "trivial_per_s": spread([r["trivial_per_s"] for r in out_rounds]),
+        "server_cpu_ms": {
+            side: spread([r["server_cpu_ms"][side] for r in out_rounds])
+            for side in ("transitions", "trivial")
+        },
         "target_ratio": 0.3,
         "backend": database,
     }
@@ -248,6 +301,7 @@ def measure(
             f"python -m bench.api --database {database} --clients {clients} "
             f"--tickets-per-block {tickets_per_block} --trivial-per-block {trivial_per_block} "
             f"--blocks {blocks} --rounds {rounds} --web-workers {web_workers} --threads {threads}"
+            f" --rate-limits {rate_limits}"
         ),
         params={
             "clients": clients,
@@ -258,7 +312,10 @@ def measure(
             "web_workers": web_workers,
             "threads": threads,
             "rate_limit_storage": "redis" if redis else "database",
-            "sqlite_synchronous": "FULL" if database == "sqlite" else None,
+            # what the served app reads (config/default.toml, then RECTIFLOW_* variables)
+            "sqlite_synchronous": load_settings()["sqlite_synchronous"]
+            if database == "sqlite"
+            else None,
         },
         rounds=out_rounds,
         summary=summary,
@@ -293,6 +350,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--rate-limits",
+        default="redis",
+        choices=["redis", "database"],
+        help="where the counters go (redis: when one answers, else the database)",
+    )
     args = parser.parse_args()
     out = measure(
         database=args.database,
@@ -303,6 +366,7 @@ def main() -> None:
         rounds=args.rounds,
         web_workers=args.web_workers,
         threads=args.threads,
+        rate_limits=args.rate_limits,
     )
     print(json.dumps(out, indent=2))
 
