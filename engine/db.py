@@ -2,8 +2,10 @@
 
 SQLite is the embedded default: WAL journal, durable commits
 (``synchronous=FULL`` unless configured), foreign keys on, and every
-transaction opened with ``BEGIN IMMEDIATE`` so two writers queue on the busy
-timeout instead of failing half-way. PostgreSQL is used by URL (psycopg 3).
+transaction opened with ``BEGIN IMMEDIATE`` so two writers queue (in the
+process, then on the write lock, ``_SqliteWriters``) instead of failing
+half-way. PostgreSQL is used by URL (psycopg 3); a pooled connection is pinged
+only after lying idle (``PING_AFTER_IDLE_SECONDS``).
 """
 
 from __future__ import annotations

@@ -101,3 +101,30 @@ def test_cached_look_up_and_revocation_within_two_seconds(session, now):
         assert TOKEN_CACHE_SECONDS <= 2
     finally:
         event.remove(engine, "before_cursor_execute", _count)
+
+
+def test_the_api_stops_taking_a_token_revoked_elsewhere_within_two_seconds(app, client, token):
+    """Through the API: a token revoked by another process (the CLI, on the same database) is
+    still taken from the app's cached look-up until that copy expires, then refused with 401.
+    The cache's clock is injected: nothing sleeps."""
+    from engine.readcache import ReadCache
+    from engine.tokens import TOKEN_CACHE_SECONDS
+
+    clock = [1000.0]
+    app.extensions["rectiflow.ctx"].cache = ReadCache(clock=lambda: clock[0])
+    plain = token("supervisor")
+    headers = {"Authorization": f"Bearer {plain}"}
+    assert client.get("/api/v1/campaigns", headers=headers).status_code == 200
+    url = app.config["RECTIFLOW"]["database_url"]
+    with app.extensions["rectiflow.sessions"]() as other:  # another process's revocation
+        token_id = other.scalars(
+            select(ApiToken.id).where(ApiToken.token_hash == hash_token(plain))
+        ).one()
+    revoked = CliRunner().invoke(main, ["--database-url", url, "tokens", "revoke", str(token_id)])
+    assert revoked.exit_code == 0, revoked.output
+    clock[0] += TOKEN_CACHE_SECONDS - 0.1
+    assert client.get("/api/v1/campaigns", headers=headers).status_code == 200
+    clock[0] += 0.2
+    refused = client.get("/api/v1/campaigns", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.json["error"]["message"]
+    assert TOKEN_CACHE_SECONDS <= 2
