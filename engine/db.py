@@ -97,8 +97,14 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
         since = record.info.get(_IDLE_SINCE)
         if since is not None and time.monotonic() - since <= idle_seconds:
             return
-        if not engine.dialect._do_ping_w_event(dbapi_connection):  # noqa: SLF001
-            raise DisconnectionError("the connection was closed while idle")
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                # The pool drops this connection and hands out a new one.
+                raise DisconnectionError("the connection was closed while idle") from exc
+            raise
         record.info[_IDLE_SINCE] = time.monotonic()
 
 
@@ -121,14 +127,18 @@ class _SqliteWriters:
     left when the transaction commits or rolls back."""
 
     def __init__(self) -> None:
-        self.queue = threading.RLock()
+        self.queue = threading.Lock()
+        self._threads = threading.local()
 
     def begin(self, conn: Any, mode: str) -> None:
         if mode != "IMMEDIATE":
             conn.exec_driver_sql(f"BEGIN {mode}")
             return
         deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-        queued = self.queue.acquire(timeout=BUSY_TIMEOUT_SECONDS)
+        mine = self._threads.__dict__.setdefault("place", _Place())
+        # A thread already at the head (a second write transaction of its own) does not queue
+        # behind itself: SQLite's lock decides, as it did before there was a queue.
+        queued = not mine.held and self.queue.acquire(timeout=BUSY_TIMEOUT_SECONDS)
         try:
             if not _begin_immediate_polling(conn.connection.driver_connection, deadline):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's own wait, and its error
@@ -137,11 +147,20 @@ class _SqliteWriters:
                 self.queue.release()
             raise
         if queued:
-            conn.info[_QUEUED] = True
+            mine.held = True
+            conn.info[_QUEUED] = mine
 
     def end(self, info: dict[Any, Any]) -> None:
-        if info.pop(_QUEUED, False):
+        place = info.pop(_QUEUED, None)
+        if place is not None:
+            place.held = False
             self.queue.release()
+
+
+class _Place:
+    """Whether a thread is at the head of the queue (holds it)."""
+
+    held = False
 
 
 _QUEUED = "rectiflow.sqlite_writer_queued"

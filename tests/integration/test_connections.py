@@ -77,6 +77,40 @@ def test_sqlite_writer_still_told_the_database_is_locked_past_the_busy_timeout(
         engine.dispose()
 
 
+def test_sqlite_second_writer_in_one_thread_does_not_queue_behind_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread that opens a second write transaction while its first is open is told the
+    database is locked after the busy timeout, as without the queue (it does not wait on the
+    queue it holds); a transaction committed by another thread frees the queue."""
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 0.05)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'nested.db'}")
+    _counter_table(engine)
+    try:
+        with engine.connect() as first:
+            first.execute(text("INSERT INTO hits (n) VALUES (1)"))
+            with pytest.raises(OperationalError, match="locked"), engine.connect() as second:
+                second.execute(text("INSERT INTO hits (n) VALUES (2)"))
+            done = threading.Thread(target=first.commit)
+            done.start()
+            done.join()
+        result: list[int] = []
+
+        def write() -> None:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO hits (n) VALUES (3)"))
+            result.append(1)
+
+        other = threading.Thread(target=write)
+        other.start()
+        other.join(timeout=10)
+        assert result == [1]
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT sum(n) FROM hits")).scalar() == 4
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_read_snapshot_does_not_take_the_write_lock(tmp_path: Path) -> None:
     path = tmp_path / "snap.db"
     engine = db.make_engine(f"sqlite:///{path}")
