@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import marshmallow as ma
+from flask import Response
 from flask.views import MethodView
 
 from engine.read import api as queries
@@ -21,6 +22,7 @@ from web.api.common import (
     require,
     require_visible,
     ticket_dict,
+    ticket_response,
 )
 from web.database import get_ctx, get_session, get_uow
 
@@ -101,7 +103,7 @@ class TicketTransitions(MethodView):
     @bp.arguments(schemas.TransitionSchema)
     @bp.response(200, schemas.TicketSchema)
     @documented(400, 401, 403, 404, 409)
-    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], number: str) -> Response:
         """Fire a trigger on a ticket
 
         `expected_version` is the version you read; if the ticket moved on meanwhile the answer
@@ -124,7 +126,7 @@ class TicketTransitions(MethodView):
             )
             # the answer from what fire() read and wrote, not a second read of the ticket
             row = queries.ticket_after(get_uow(), fired)
-        return ticket_dict(row, who, at)
+        return ticket_response(row, who, at)
 
 
 @bp.route("/tickets/<number>/history")
