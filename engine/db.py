@@ -113,6 +113,10 @@ _IDLE_SINCE = "rectiflow.idle_since"
 
 BUSY_TIMEOUT_SECONDS = 30.0
 BUSY_POLL_SECONDS = 0.0003
+# Past this long a wait (another process's long transaction: a sweep, an import batch) the
+# tries space out, up to BUSY_POLL_MAX_SECONDS apart, so a waiting process burns little CPU.
+BUSY_POLL_FAST_SECONDS = 0.02
+BUSY_POLL_MAX_SECONDS = 0.002
 
 
 class _SqliteWriters:
@@ -122,7 +126,8 @@ class _SqliteWriters:
     writer that finds the lock taken for a 2 ms transaction often sleeps 8 ms or more while
     the lock lies free. Here the threads of a process queue on a lock of their own (woken
     the moment it is free), and the one at the head tries the database's lock every 0.3 ms
-    (other processes' writers) for up to ``BUSY_TIMEOUT_SECONDS``, then as before: SQLite's
+    (other processes' writers; further apart after a while) for up to
+    ``BUSY_TIMEOUT_SECONDS``, then as before: SQLite's
     "database is locked" (which the unit of work answers as a ``Conflict``). The queue is
     left when the transaction commits or rolls back."""
 
@@ -167,10 +172,13 @@ _QUEUED = "rectiflow.sqlite_writer_queued"
 
 
 def _begin_immediate_polling(dbapi_connection: Any, deadline: float) -> bool:
-    """Try ``BEGIN IMMEDIATE`` every ``BUSY_POLL_SECONDS`` until ``deadline``; False if the
-    lock stayed taken (or the database said something other than busy)."""
+    """Try ``BEGIN IMMEDIATE`` every ``BUSY_POLL_SECONDS`` (spacing out to every
+    ``BUSY_POLL_MAX_SECONDS`` after ``BUSY_POLL_FAST_SECONDS``) until ``deadline``; False if
+    the lock stayed taken (or the database said something other than busy)."""
     import sqlite3
 
+    slow_after = time.monotonic() + BUSY_POLL_FAST_SECONDS
+    pause = BUSY_POLL_SECONDS
     dbapi_connection.execute("PRAGMA busy_timeout=0")
     try:
         while True:
@@ -181,9 +189,12 @@ def _begin_immediate_polling(dbapi_connection: Any, deadline: float) -> bool:
                 text = str(exc)
                 if "locked" not in text and "busy" not in text:
                     return False
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 return False
-            time.sleep(BUSY_POLL_SECONDS)
+            if now >= slow_after:
+                pause = min(pause * 1.5, BUSY_POLL_MAX_SECONDS)
+            time.sleep(pause)
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
