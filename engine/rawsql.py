@@ -197,8 +197,18 @@ class BulkUpdate:
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         if not rows:
             return 0
-        sql, keys, processors = self._compiled(conn.dialect)
-        columns = [[row[key] for row in rows] for key in keys]
+        _, keys, _ = self._compiled(conn.dialect)
+        return self._run(conn, [[row[key] for row in rows] for key in keys])
+
+    def execute_tuples(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """``execute`` for rows given as tuples: the ``set_columns`` values, then the
+        ``where_columns`` values, each in the order given."""
+        if not rows:
+            return 0
+        return self._run(conn, _columns_of_tuples(rows))
+
+    def _run(self, conn: Connection, columns: list[Sequence[Any]]) -> int:
+        sql, _, processors = self._compiled(conn.dialect)
         for index, process in enumerate(processors):
             if process is not None:
                 columns[index] = _rendered(columns[index], process)
@@ -450,15 +460,9 @@ class PreparedInQuery(PreparedQuery):
         cursor.close()
         if not raw:
             return []
-        columns = [list(column) for column in zip(*raw, strict=True)]
+        columns: list[Any] = list(zip(*raw, strict=True))
         for index, process in convert:
-            memo: dict[Any, Any] = {}
-            converted = []
-            for value in columns[index]:
-                got = memo.get(value, memo)
-                if got is memo:
-                    got = memo[value] = process(value)
-                converted.append(got)
-            columns[index] = converted
-        make = self.row_type._make
-        return [make(row) for row in zip(*columns, strict=True)]
+            # each distinct value converted once (a batch's due times repeat), then looked up
+            converted = {value: process(value) for value in set(columns[index])}
+            columns[index] = map(converted.__getitem__, columns[index])
+        return list(map(self.row_type._make, zip(*columns, strict=True)))

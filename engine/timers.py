@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, Table, bindparam, func, select, update
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from engine import acting
 from engine.actors import SYSTEM_ACTOR
+from engine.audit import canonical_json
 from engine.clock import ensure_utc
 from engine.context import EngineContext, UnitOfWork
 from engine.deadlines import BREACH, WARNING
@@ -51,9 +52,9 @@ NOTICE_KIND = {
 }
 
 
-@dataclass(frozen=True)
-class Firing:
-    """One timer fired: what, on which ticket, for which unit, due when, fired when."""
+class Firing(NamedTuple):
+    """One timer fired: what, on which ticket, for which unit, due when, fired when, and the
+    notices it wrote (a named tuple: a sweep makes one per firing)."""
 
     timer_id: int
     ticket: str
@@ -189,6 +190,100 @@ class SweepLookups:
     timezones: dict[int, ZoneInfo] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What firing one kind of timer does to the tickets that are alike in all that decides
+    it (workflow, state, unit, officer): the event logged, the level it raises the ticket
+    to (None: a warning leaves it), and the notices in the order they are written (kind,
+    recipient). Worked out once per chunk, whatever the number of such tickets."""
+
+    event: str
+    level: int | None
+    notices: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """A plan's texts for one due time: each notice's subject and body follow the ticket's
+    number, and the logged data precedes the timer's id (its key sorts last)."""
+
+    subject: str
+    body: str
+    data: str
+
+
+def _plan(
+    uow: UnitOfWork,
+    lookups: SweepLookups,
+    ticket: Any,
+    kind: str,
+    level: int,
+    overdue: bool,
+) -> _Plan:
+    """Who a ``kind`` timer (``level``) on ``ticket`` notifies, and what it logs: the step's
+    ``notify`` names resolved (``Recipients``), kept to those who can act on the ticket in its
+    state (``ladder_audience``). ``overdue``: a warning found after its due time passed."""
+    workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
+    if kind == WARNING:
+        event, raises_to, step_level = "deadline_warning", None, 0
+        # After downtime: the ticket is already overdue and its overdue notice fires in
+        # this sweep; a warning beside it would tell of a due time still to come.
+        wanted = [] if overdue else [("warning", "assignee")]
+    else:
+        event = "overdue" if kind == BREACH else "escalated"
+        raises_to = step_level = level
+        step = next((s for s in workflow.ladder.steps if s.level == level), None)
+        names = step.notify if step else ()
+        wanted = [(NOTICE_KIND.get(name, "escalation"), name) for name in names]
+    if not wanted:
+        return _Plan(event, raises_to, ())
+    recipients = lookups.recipients
+    named = [
+        recipients.resolve([name], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id)
+        for _, name in wanted
+    ]
+    kept, instead = ladder_audience(
+        lookups.people,
+        recipients,
+        workflow,
+        acting.TicketView.of(ticket),
+        level=step_level,
+        named=named,
+    )
+    if instead:
+        audience = [(wanted[0][0], instead)]
+    else:
+        audience = [
+            (notice_kind, users) for (notice_kind, _), users in zip(wanted, kept, strict=True)
+        ]
+    return _Plan(
+        event,
+        raises_to,
+        tuple((notice_kind, uid) for notice_kind, users in audience for uid in users),
+    )
+
+
+def _texts(uow: UnitOfWork, ticket: Any, plan: _Plan, due_local: str) -> _Texts:
+    """``plan``'s texts for ``ticket`` due at ``due_local`` (see ``_Texts``)."""
+    if plan.level is None:
+        ladder = uow.registry.get(ticket.workflow_name, ticket.workflow_version).ladder
+        return _Texts(
+            subject=f" is due within {ladder.warning_before_hours} hours (by {due_local})",
+            body=f" ({ticket.state}) must be done by {due_local}.",
+            data=canonical_json({"due_at": due_local})[:-1] + ',"timer":',
+        )
+    level = plan.level
+    what = "overdue" if level == 1 else f"escalated to level {level}"
+    return _Texts(
+        subject=f" is {what} (was due {due_local})",
+        body=(
+            f" ({ticket.state}, unit {ticket.unit_code or 'none'}) "
+            f"passed its due time {due_local}; escalation level {level}."
+        ),
+        data=canonical_json({"due_at": due_local, "level": level})[:-1] + ',"timer":',
+    )
+
+
 def fire_due_timers(
     uow: UnitOfWork,
     *,
@@ -202,11 +297,11 @@ def fire_due_timers(
     fired or cancelled meanwhile drops out: a replay is a no-op), one read
     that locks the batch's tickets in id order (PostgreSQL), one insert of all
     the notices, and the tickets' changes with their chained log rows through
-    ``engine.tickets.record_events`` (``record_event`` for a batch, on the rows
-    already read under the lock).
+    ``engine.ledger.record_events`` (``record_event`` for a batch, on the rows
+    already read under the lock). Who a step notifies and the texts are worked out once
+    per kind of ticket and due time in the batch (``_Plan``, ``_Texts``), not per firing.
     """
     now = uow.now(now)
-    registry = uow.registry
     conn = uow.conn
     claimed = _claim(conn, now, limit)
     result = SweepResult()
@@ -238,125 +333,87 @@ def fire_due_timers(
     if not claimed:
         return result
     if lookups is None:
-        lookups = SweepLookups(Recipients(conn), acting.People(conn, uow.policy, registry))
-    timezones, recipients, people = lookups.timezones, lookups.recipients, lookups.people
-    # Per chunk, each computed once: a due time as people read it, who a step notifies
-    # for a ticket's officer and unit, a workflow's ladder step by level.
-    shown: dict[tuple[datetime, ZoneInfo], str] = {}
-    notified: dict[tuple[str, int | None, int | None], list[int]] = {}
-    steps: dict[tuple[str, int, int], tuple[str, ...]] = {}
+        lookups = SweepLookups(Recipients(conn), acting.People(conn, uow.policy, uow.registry))
+    timezones = lookups.timezones
+    # Per chunk, each computed once: a due time as people read it, what a kind of timer does
+    # to a kind of ticket, and its texts for a due time.
+    shown: dict[tuple[datetime, int], str] = {}
+    plans: dict[tuple[Any, ...], _Plan] = {}
+    texts: dict[tuple[int, str], _Texts] = {}  # by plan (its id: it lives for the chunk)
     notices: list[tuple[Any, ...]] = []
-    owners: list[int] = []  # index in ``claimed`` of each notice
+    counts: list[int] = []  # how many notices each firing wrote, in order
     events: list[Event] = []
-    for index, timer in enumerate(claimed):
+    for timer in claimed:
         ticket = tickets[timer.ticket_id]
-        tz = timezones.get(ticket.campaign_id)
-        if tz is None:
-            tz_name = conn.execute(
-                _CAMPAIGN_TIMEZONE, {"campaign_id": ticket.campaign_id}
-            ).scalar_one()
-            tz = timezones[ticket.campaign_id] = ZoneInfo(tz_name)
         due = ticket.due_at or timer.due_at
-        due_local = shown.get((due, tz))
+        due_local = shown.get((due, ticket.campaign_id))
         if due_local is None:
-            due_local = shown[(due, tz)] = due.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        wanted: list[tuple[str, str, str, str]] = []  # notice kind, recipient name, texts
-        step_level = 0
-        values: dict[str, Any] = {"escalation_level": levels[ticket.id]}
-        data: dict[str, Any] = {"timer": timer.id, "due_at": due_local}
-        if timer.kind == WARNING and ticket.due_at is not None and ticket.due_at <= now:
-            # After downtime: the ticket is already overdue and its overdue notice fires in
-            # this sweep; a warning beside it would tell of a due time still to come.
-            event = "deadline_warning"
-        elif timer.kind == WARNING:
-            event = "deadline_warning"
-            ladder = registry.get(ticket.workflow_name, ticket.workflow_version).ladder
-            wanted.append(
-                (
-                    "warning",
-                    "assignee",
-                    f"{ticket.number} is due within {ladder.warning_before_hours} hours "
-                    f"(by {due_local})",
-                    f"{ticket.number} ({ticket.state}) must be done by {due_local}.",
-                )
+            tz = timezones.get(ticket.campaign_id)
+            if tz is None:
+                tz_name = conn.execute(
+                    _CAMPAIGN_TIMEZONE, {"campaign_id": ticket.campaign_id}
+                ).scalar_one()
+                tz = timezones[ticket.campaign_id] = ZoneInfo(tz_name)
+            due_local = shown[(due, ticket.campaign_id)] = due.astimezone(tz).strftime(
+                "%Y-%m-%d %H:%M"
             )
-        else:
-            level = step_level = timer.level
-            event = "overdue" if timer.kind == BREACH else "escalated"
-            values = {"escalation_level": max(levels[ticket.id], level)}
-            data = {"timer": timer.id, "level": level, "due_at": due_local}
-            key = (ticket.workflow_name, ticket.workflow_version, level)
-            names = steps.get(key)
-            if names is None:
-                workflow = registry.get(ticket.workflow_name, ticket.workflow_version)
-                step = next((s for s in workflow.ladder.steps if s.level == level), None)
-                names = steps[key] = step.notify if step else ()
-            if names:
-                what = "overdue" if level == 1 else f"escalated to level {level}"
-                subject = f"{ticket.number} is {what} (was due {due_local})"
-                body = (
-                    f"{ticket.number} ({ticket.state}, unit {ticket.unit_code or 'none'}) "
-                    f"passed its due time {due_local}; escalation level {level}."
-                )
-                for name in names:
-                    wanted.append((NOTICE_KIND.get(name, "escalation"), name, subject, body))
-        events.append(Event(ticket=ticket, event=event, data=data, values=values))
-        levels[ticket.id] = values["escalation_level"]
-        named: list[list[int]] = []
-        for _, name, _, _ in wanted:
-            who = (name, ticket.assignee_id, ticket.unit_id)
-            users = notified.get(who)
-            if users is None:
-                users = notified[who] = sorted(
-                    set(
-                        recipients.resolve(
-                            [name], assignee_id=ticket.assignee_id, unit_id=ticket.unit_id
-                        )
-                    )
-                )
-            named.append(users)
-        if wanted:
-            workflow = registry.get(ticket.workflow_name, ticket.workflow_version)
-            kept, instead = ladder_audience(
-                people,
-                recipients,
-                workflow,
-                acting.TicketView.of(ticket),
-                level=step_level,
-                named=named,
+        overdue = timer.kind == WARNING and ticket.due_at is not None and ticket.due_at <= now
+        key = (
+            ticket.workflow_name,
+            ticket.workflow_version,
+            ticket.state,
+            ticket.unit_id,
+            ticket.assignee_id,
+            timer.kind,
+            timer.level,
+            overdue,
+        )
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = _plan(uow, lookups, ticket, timer.kind, timer.level, overdue)
+        said = texts.get((id(plan), due_local))
+        if said is None:
+            said = texts[(id(plan), due_local)] = _texts(uow, ticket, plan, due_local)
+        level = levels[ticket.id]
+        if plan.level is not None and plan.level > level:
+            level = levels[ticket.id] = plan.level
+        events.append(
+            Event(
+                ticket,
+                plan.event,
+                f"{said.data}{timer.id}}}",
+                {"escalation_level": level},
             )
-            audience = [
-                (kind, users, subject, body)
-                for (kind, _, subject, body), users in zip(wanted, kept, strict=True)
-            ]
-            if instead:
-                kind, _, subject, body = audience[0]
-                audience = [(kind, instead, subject, body)]
-            for kind, users, subject, body in audience:
-                for uid in users:
-                    notices.append((uid, kind, ticket.id, subject[:300], body, now))
-                    owners.append(index)
+        )
+        if plan.notices:
+            number = ticket.number
+            subject = (number + said.subject)[:300]
+            body = number + said.body
+            for notice_kind, uid in plan.notices:
+                notices.append((uid, notice_kind, ticket.id, subject, body, now))
+        counts.append(len(plan.notices))
     record_events(uow, events, actor=SYSTEM_ACTOR, now=now)
     ids = _INSERT_NOTICES.execute_tuples_returning_ids(conn, notices)
     result.notification_ids = ids
-    per_firing: dict[int, list[int]] = {}
-    for owner, nid in zip(owners, ids, strict=True):
-        per_firing.setdefault(owner, []).append(nid)
-    result.firings = [
-        Firing(
-            timer_id=timer.id,
-            ticket=tickets[timer.ticket_id].number,
-            kind=timer.kind,
-            level=timer.level,
-            due_at=timer.due_at,
-            fired_at=now,
-            unit_id=tickets[timer.ticket_id].unit_id,
-            unit_code=tickets[timer.ticket_id].unit_code,
-            campaign_id=tickets[timer.ticket_id].campaign_id,
-            notified=tuple(per_firing.get(index, ())),
+    firings = result.firings
+    at = 0
+    for timer, count in zip(claimed, counts, strict=True):
+        ticket = tickets[timer.ticket_id]
+        firings.append(
+            Firing(
+                timer.id,
+                ticket.number,
+                timer.kind,
+                timer.level,
+                timer.due_at,
+                now,
+                ticket.unit_id,
+                ticket.unit_code,
+                ticket.campaign_id,
+                tuple(ids[at : at + count]),
+            )
         )
-        for index, timer in enumerate(claimed)
-    ]
+        at += count
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit, db, timers
 from engine.context import build_context
-from engine.models import Notification, Ticket, Timer, User
+from engine.models import Notification, Ticket, Timer, TransitionLog, User
 from engine.tickets import fire, get_actor
 from tests.conftest import as_uow, ctx_of
 from tests.integration.deadline_support import Reader, assigned_ticket, local, swept, ticket
@@ -123,6 +124,54 @@ def test_sweep_batches_and_nothing_due_is_cheap(engine: Engine, session: Session
         assert timers.due_count(s, now=local(2005, 3, 15, 12)) == 0
         fired = s.scalar(select(func.count()).select_from(Timer).where(Timer.fired_at.is_not(None)))
         assert fired == 14
+
+
+def test_firings_alike_share_their_plan_but_log_and_notify_each_ticket_by_name(
+    engine: Engine, session: Session
+) -> None:
+    """The sweep works out a step's recipients and texts once for tickets alike (same
+    workflow, state, unit, officer, due time); each log row still records its own timer in
+    canonical JSON, each notice names its own ticket, and the chains verify."""
+    start = local(2005, 2, 28, 10)
+    numbers = [assigned_ticket(session, start) for _ in range(3)]
+    session.commit()
+    session.close()
+    sessions = db.session_factory(engine)
+    warned = swept(ctx_of(sessions), now=local(2005, 3, 14, 1))
+    breached = swept(ctx_of(sessions), now=local(2005, 3, 15, 12))
+    firings = warned.firings + breached.firings
+    assert sorted((f.kind, f.ticket) for f in firings) == sorted(
+        (kind, n) for n in numbers for kind in ("breach", "warning")
+    )
+    by_timer = {f.timer_id: f for f in firings}
+    with sessions() as s:
+        assert audit.verify(s) == []
+        rows = s.execute(
+            select(TransitionLog.trigger, TransitionLog.data, Ticket.number)
+            .join(Ticket, Ticket.id == TransitionLog.ticket_id)
+            .where(TransitionLog.actor == "system")
+        ).all()
+        assert len(rows) == 6
+        for trigger, data, number in rows:
+            logged = json.loads(data)
+            assert data == audit.canonical_json(logged)  # the template renders it exactly
+            firing = by_timer[logged["timer"]]
+            assert firing.ticket == number
+            assert trigger == ("deadline_warning" if firing.kind == "warning" else "overdue")
+            assert ("level" in logged) == (firing.kind != "warning")
+            assert logged["due_at"] == "2005-03-15 00:00"
+        notices = s.execute(
+            select(Notification.id, Notification.kind, Notification.subject, Ticket.number)
+            .join(Ticket, Ticket.id == Notification.ticket_id)
+            .where(Notification.kind.in_(["warning", "reminder", "chase"]))
+        ).all()
+    assert len(notices) == 3 * 3  # a warning, a reminder and a chase notice per ticket
+    for _, kind, subject, number in notices:
+        assert subject.startswith(f"{number} is "), subject
+        assert ("overdue" in subject) == (kind != "warning")
+    notified = {nid for f in firings for nid in f.notified}
+    every = set(warned.notification_ids) | set(breached.notification_ids)
+    assert notified == {n.id for n in notices} == every
 
 
 @pytest.mark.postgres
