@@ -182,12 +182,17 @@ def next_due(session: Session) -> datetime | None:
 @dataclass
 class SweepLookups:
     """What the chunks of one sweep transaction read once and share: who a ladder step
-    notifies, and each campaign's time zone. Valid for one transaction (its connection)."""
+    notifies, each campaign's time zone, and what they decide: a due time as people read
+    it, what a kind of timer does to a kind of ticket (``_Plan``) and its texts for a due
+    time. Valid for one transaction (its connection)."""
 
     recipients: Recipients
     # Who can act on a ticket in its state: ladder notices go only to them (engine.acting).
     people: acting.People
     timezones: dict[int, ZoneInfo] = field(default_factory=dict)
+    shown: dict[tuple[datetime, int], str] = field(default_factory=dict)  # (due, campaign)
+    plans: dict[tuple[Any, ...], _Plan] = field(default_factory=dict)
+    texts: dict[tuple[int, str], _Texts] = field(default_factory=dict)  # (id of plan, due)
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,7 @@ class _Plan:
     """What firing one kind of timer does to the tickets that are alike in all that decides
     it (workflow, state, unit, officer): the event logged, the level it raises the ticket
     to (None: a warning leaves it), and the notices in the order they are written (kind,
-    recipient). Worked out once per chunk, whatever the number of such tickets."""
+    recipient). Worked out once per transaction, whatever the number of such tickets."""
 
     event: str
     level: int | None
@@ -299,7 +304,8 @@ def fire_due_timers(
     the notices, and the tickets' changes with their chained log rows through
     ``engine.ledger.record_events`` (``record_event`` for a batch, on the rows
     already read under the lock). Who a step notifies and the texts are worked out once
-    per kind of ticket and due time in the batch (``_Plan``, ``_Texts``), not per firing.
+    per kind of ticket and due time in the transaction (``_Plan``, ``_Texts``, kept in
+    ``lookups``), not per firing.
     """
     now = uow.now(now)
     conn = uow.conn
@@ -334,12 +340,7 @@ def fire_due_timers(
         return result
     if lookups is None:
         lookups = SweepLookups(Recipients(conn), acting.People(conn, uow.policy, uow.registry))
-    timezones = lookups.timezones
-    # Per chunk, each computed once: a due time as people read it, what a kind of timer does
-    # to a kind of ticket, and its texts for a due time.
-    shown: dict[tuple[datetime, int], str] = {}
-    plans: dict[tuple[Any, ...], _Plan] = {}
-    texts: dict[tuple[int, str], _Texts] = {}  # by plan (its id: it lives for the chunk)
+    timezones, shown, plans, texts = lookups.timezones, lookups.shown, lookups.plans, lookups.texts
     notices: list[tuple[Any, ...]] = []
     counts: list[int] = []  # how many notices each firing wrote, in order
     events: list[Event] = []
