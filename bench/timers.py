@@ -14,6 +14,11 @@ floor. Both runs check none was missed and none fired twice; the ratio is printe
 ``idle``: a database made by ``python -m bench.generate`` (1M tickets, pending
 timers, nothing due at its BENCH_NOW): the cost of one sweep that finds nothing,
 and the query plan showing it is an index lookup on ix_timers_pending_due.
+
+``memory``: for each backlog size, a fresh database with that many timers due and
+``rectiflow sweep`` (the worker's own sweep: batches, after-commit delivery, counts)
+run in a child process; its peak resident set, read from the kernel when it exits,
+must not grow with the backlog.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +53,12 @@ DUE = datetime(2005, 3, 17, 16, 0, tzinfo=UTC)  # 2005-03-18 00:00 Shanghai, the
 SWEEP_AT = datetime(2005, 3, 18, 1, 0, tzinfo=UTC)
 CREATED = datetime(2005, 3, 8, 6, 0, tzinfo=UTC)
 BATCH = 500
+# The log rows each seeded ticket already has (seq, trigger, from, to): it is assigned.
+HISTORY = (
+    (1, "create", None, "received"),
+    (2, "categorize", "received", "categorized"),
+    (3, "assign", "categorized", "assigned"),
+)
 
 
 def seed_organisation(engine: Engine) -> None:
@@ -112,6 +125,31 @@ def seed_due_timers(
                     }
                 )
             session.execute(insert(Ticket), tickets)
+            # Their history so far (created, categorized, assigned), as an installation has
+            # it when its timers fall due: the log the sweep appends to is not empty, and
+            # PostgreSQL plans the log's insert checks on a log of this size.
+            session.execute(
+                insert(TransitionLog),
+                [
+                    {
+                        "ticket_id": t["id"],
+                        "seq": seq,
+                        "trigger": trigger,
+                        "from_state": source,
+                        "to_state": dest,
+                        "actor": "bench",
+                        "role": "clerk",
+                        "at": CREATED,
+                        "data": "{}",
+                        "workflow_version": 1,
+                        "prev_hash": f"{seq - 1:064d}",
+                        "hash": t["last_hash"] if seq == 3 else f"{seq:064d}",
+                        "head": None,
+                    }
+                    for t in tickets
+                    for seq, trigger, source, dest in HISTORY
+                ],
+            )
             if ladder:
                 steps = (("warning", 0, -1), ("breach", 1, 0), ("ladder", 2, 2), ("ladder", 3, 7))
                 timer_rows = [
@@ -483,6 +521,40 @@ def bench_idle(url: str, now: datetime, repeats: int) -> dict[str, Any]:
     }
 
 
+def sweep_peak_rss(kind: str, n: int) -> dict[str, Any]:
+    """``rectiflow sweep`` over ``n`` due timers in a child process: its peak RSS (KiB, the
+    kernel's ``ru_maxrss`` at exit), the seconds it took and what it fired."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sweep-memory-"))
+    backend = Backend(kind, workdir)
+    try:
+        template = db.make_engine(backend.template_url)
+        seed_organisation(template)
+        if n:
+            seed_due_timers(template, n)
+        template.dispose()
+        url = backend.copy()
+        env = dict(os.environ, RECTIFLOW_DATABASE_URL=url, PYTHONUNBUFFERED="1")
+        cmd = [sys.executable, "-c", "from cli import main; main()", "sweep"]
+        cmd += ["--now", SWEEP_AT.isoformat()]
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.returncode != 0:
+            raise SystemExit(f"rectiflow sweep failed ({proc.returncode}): {errors[-2000:]}")
+        engine = db.make_engine(url)
+        check = check_fired_once(engine, n)
+        engine.dispose()
+    finally:
+        backend.drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"due": n, "peak_rss_kib": usage.ru_maxrss, "seconds": seconds, "check": check}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.timers", description=__doc__.split("\n")[0]
@@ -503,7 +575,22 @@ def main(argv: list[str] | None = None) -> int:
         "--now", default="2005-03-14T02:00:00+00:00", help="bench.generate's BENCH_NOW"
     )
     idle.add_argument("--repeats", type=int, default=200)
+    memory = sub.add_parser("memory")
+    memory.add_argument("--timers", default="1000,10000,100000", help="backlog sizes")
+    memory.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     args = parser.parse_args(argv)
+    if args.what == "memory":
+        print(f"{'due at once':>12} {'fired':>8} {'peak RSS MiB':>13} {'seconds':>8}")
+        for n in (int(x) for x in args.timers.split(",")):
+            got = sweep_peak_rss(args.backend, n)
+            if got["check"] != {"pending": 0, "fired": n, "logged": n, "twice": 0}:
+                raise SystemExit(f"the sweep of {n:,} did not fire each once: {got['check']}")
+            print(
+                f"{n:>12,} {got['check']['fired']:>8,} {got['peak_rss_kib'] / 1024:>13.1f} "
+                f"{got['seconds']:>8.1f}",
+                flush=True,
+            )
+        return 0
     if args.what == "fire":
         for kind in args.backends.split(","):
             print(f"{kind}: seeding {args.timers:,} due timers...", file=sys.stderr, flush=True)
