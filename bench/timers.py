@@ -386,7 +386,7 @@ def bench_fire(kind: str, n: int, batch: int, rounds: int = 1) -> dict[str, Any]
                 engine = db.make_engine(backend.copy())
                 if side == "engine":
                     order = DueOrder()
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                     totals = timers.sweep(
                         context_for(engine), now=SWEEP_AT, batch=batch, after_commit=order
                     )
@@ -394,18 +394,20 @@ def bench_fire(kind: str, n: int, batch: int, rounds: int = 1) -> dict[str, Any]
                     got["engine"] = {
                         "rate": totals.fired / seconds,
                         "seconds": seconds,
+                        "cpu_s": time.process_time() - cpu,
                         "check": check_fired_once(engine, n),
                         "in_due_order": order.ok,
                         "transactions": totals.transactions,
                         "longest_transaction_s": round(totals.longest_transaction_seconds, 3),
                     }
                 else:
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                     fired = core_floor(engine, now=SWEEP_AT, batch=batch)
                     seconds = time.perf_counter() - started
                     got["floor"] = {
                         "rate": fired / seconds,
                         "seconds": seconds,
+                        "cpu_s": time.process_time() - cpu,
                         "check": check_fired_once(engine, n),
                     }
                 engine.dispose()
@@ -414,6 +416,10 @@ def bench_fire(kind: str, n: int, batch: int, rounds: int = 1) -> dict[str, Any]
                     "engine_per_s": round(got["engine"]["rate"]),
                     "floor_per_s": round(got["floor"]["rate"]),
                     "ratio": round(got["engine"]["rate"] / got["floor"]["rate"], 3),
+                    # This process's CPU seconds per side (SQLite's work included, PostgreSQL
+                    # server's not): on a shared machine, steadier than the wall-clock rates.
+                    "engine_cpu_s": round(got["engine"]["cpu_s"], 2),
+                    "floor_cpu_s": round(got["floor"]["cpu_s"], 2),
                     "engine_check": got["engine"]["check"],
                     "floor_check": got["floor"]["check"],
                     "in_due_order": got["engine"]["in_due_order"],
@@ -444,6 +450,8 @@ def measure(kind: str, n: int, batch: int, rounds: int) -> dict[str, Any]:
         "ratio": spread([r["ratio"] for r in per_round]),
         "engine_per_s": spread([r["engine_per_s"] for r in per_round]),
         "floor_per_s": spread([r["floor_per_s"] for r in per_round]),
+        # floor CPU / rectiflow CPU in this process: what the ratio would be if CPU were all
+        "cpu_ratio": spread([r["floor_cpu_s"] / r["engine_cpu_s"] for r in per_round]),
         "exactly_once_in_due_order": exact,
         "longest_transaction_s": max(r["engine_longest_transaction_s"] for r in per_round),
         "target_ratio": 0.6,
