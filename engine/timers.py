@@ -182,17 +182,17 @@ def next_due(session: Session) -> datetime | None:
 @dataclass
 class SweepLookups:
     """What the chunks of one sweep transaction read once and share: who a ladder step
-    notifies, each campaign's time zone, and what they decide: a due time as people read
-    it, what a kind of timer does to a kind of ticket (``_Plan``) and its texts for a due
-    time. Valid for one transaction (its connection)."""
+    notifies, each campaign's time zone, and what they decide: what a kind of timer does to
+    a kind of ticket (``_Plan``) and its texts for a due time (``_Texts``). Valid for one
+    transaction (its connection)."""
 
     recipients: Recipients
     # Who can act on a ticket in its state: ladder notices go only to them (engine.acting).
     people: acting.People
     timezones: dict[int, ZoneInfo] = field(default_factory=dict)
-    shown: dict[tuple[datetime, int], str] = field(default_factory=dict)  # (due, campaign)
     plans: dict[tuple[Any, ...], _Plan] = field(default_factory=dict)
-    texts: dict[tuple[int, str], _Texts] = field(default_factory=dict)  # (id of plan, due)
+    # a firing's plan and texts by what decides them and its due time (``fire_due_timers``)
+    decided: dict[tuple[Any, ...], tuple[_Plan, _Texts]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -289,6 +289,24 @@ def _texts(uow: UnitOfWork, ticket: Any, plan: _Plan, due_local: str) -> _Texts:
     )
 
 
+def _decide(
+    uow: UnitOfWork, lookups: SweepLookups, key: tuple[Any, ...], ticket: Any
+) -> tuple[_Plan, _Texts]:
+    """The plan and texts for a firing whose ``key`` (see ``fire_due_timers``) has not come
+    up yet in this transaction: the campaign's time zone read once, a plan shared by every
+    due time."""
+    *plan_key, due, campaign_id = key
+    kind, level, overdue = plan_key[5:]
+    tz = lookups.timezones.get(campaign_id)
+    if tz is None:
+        tz_name = uow.conn.execute(_CAMPAIGN_TIMEZONE, {"campaign_id": campaign_id}).scalar_one()
+        tz = lookups.timezones[campaign_id] = ZoneInfo(tz_name)
+    plan = lookups.plans.get(tuple(plan_key))
+    if plan is None:
+        plan = lookups.plans[tuple(plan_key)] = _plan(uow, lookups, ticket, kind, level, overdue)
+    return plan, _texts(uow, ticket, plan, due.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
+
+
 def fire_due_timers(
     uow: UnitOfWork,
     *,
@@ -340,25 +358,15 @@ def fire_due_timers(
         return result
     if lookups is None:
         lookups = SweepLookups(Recipients(conn), acting.People(conn, uow.policy, uow.registry))
-    timezones, shown, plans, texts = lookups.timezones, lookups.shown, lookups.plans, lookups.texts
+    decided = lookups.decided
     notices: list[tuple[Any, ...]] = []
     counts: list[int] = []  # how many notices each firing wrote, in order
     events: list[Event] = []
     for timer in claimed:
         ticket = tickets[timer.ticket_id]
         due = ticket.due_at or timer.due_at
-        due_local = shown.get((due, ticket.campaign_id))
-        if due_local is None:
-            tz = timezones.get(ticket.campaign_id)
-            if tz is None:
-                tz_name = conn.execute(
-                    _CAMPAIGN_TIMEZONE, {"campaign_id": ticket.campaign_id}
-                ).scalar_one()
-                tz = timezones[ticket.campaign_id] = ZoneInfo(tz_name)
-            due_local = shown[(due, ticket.campaign_id)] = due.astimezone(tz).strftime(
-                "%Y-%m-%d %H:%M"
-            )
         overdue = timer.kind == WARNING and ticket.due_at is not None and ticket.due_at <= now
+        # What decides the plan, then the due time as its campaign reads it.
         key = (
             ticket.workflow_name,
             ticket.workflow_version,
@@ -368,13 +376,13 @@ def fire_due_timers(
             timer.kind,
             timer.level,
             overdue,
+            due,
+            ticket.campaign_id,
         )
-        plan = plans.get(key)
-        if plan is None:
-            plan = plans[key] = _plan(uow, lookups, ticket, timer.kind, timer.level, overdue)
-        said = texts.get((id(plan), due_local))
-        if said is None:
-            said = texts[(id(plan), due_local)] = _texts(uow, ticket, plan, due_local)
+        found = decided.get(key)
+        if found is None:
+            found = decided[key] = _decide(uow, lookups, key, ticket)
+        plan, said = found
         level = levels[ticket.id]
         if plan.level is not None and plan.level > level:
             level = levels[ticket.id] = plan.level
