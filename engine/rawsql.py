@@ -458,6 +458,8 @@ class PreparedInQuery(PreparedQuery):
         convert = self._converters(conn.dialect, cursor)
         raw = cursor.fetchall()
         cursor.close()
+        if not convert:
+            return list(map(self.row_type._make, raw))
         if not raw:
             return []
         columns: list[Any] = list(zip(*raw, strict=True))
