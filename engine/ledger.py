@@ -376,7 +376,7 @@ class Event(NamedTuple):
     """One log-only event for ``record_events``: the ticket's head as read, what to log.
 
     ``data`` is what the row records, or its canonical JSON already rendered (the sweep
-    renders each firing's from a template made once per chunk). A named tuple: a sweep
+    renders each firing's from a template made once per transaction). A named tuple: a sweep
     makes one per firing."""
 
     ticket: Any  # id, number, state, version, last_hash, workflow_version, updated_at, HEAD_COLUMNS
