@@ -75,6 +75,19 @@ class TicketView:
         return cls(**fields)
 
 
+def acting_key(ticket: Any) -> tuple[Any, ...]:
+    """What who can act on ``ticket``, and who must, depends on: its workflow, state, unit
+    and officer (its id and number only name it in refusals). Tickets with the same key get
+    the same answers."""
+    return (
+        ticket.workflow_name,
+        ticket.workflow_version,
+        ticket.state,
+        ticket.unit_id,
+        ticket.assignee_id,
+    )
+
+
 def _roles_in(workflow: Workflow) -> frozenset[str]:
     return frozenset(role for spec in workflow.triggers for role in spec.roles)
 
@@ -196,13 +209,7 @@ class People:
         loads once); it is kept with the users, for the ticket's workflow, state, unit and
         officer, so a transition asks it once instead of asking every user."""
         answers = self._snapshot().must_act
-        key = (
-            ticket.workflow_name,
-            ticket.workflow_version,
-            ticket.state,
-            ticket.unit_id,
-            ticket.assignee_id,
-        )
+        key = acting_key(ticket)
         found = answers.get(key)
         if found is None:
             found = answers[key] = tuple(self._must_act(ticket))

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from engine import acting
+from engine.acting import acting_key
 from engine.actors import SYSTEM_ACTOR
 from engine.audit import canonical_json
 from engine.clock import ensure_utc
@@ -296,7 +297,7 @@ def _decide(
     up yet in this transaction: the campaign's time zone read once, a plan shared by every
     due time."""
     *plan_key, due, campaign_id = key
-    kind, level, overdue = plan_key[5:]
+    kind, level, overdue = plan_key[-3:]
     tz = lookups.timezones.get(campaign_id)
     if tz is None:
         tz_name = uow.conn.execute(_CAMPAIGN_TIMEZONE, {"campaign_id": campaign_id}).scalar_one()
@@ -366,19 +367,9 @@ def fire_due_timers(
         ticket = tickets[timer.ticket_id]
         due = ticket.due_at or timer.due_at
         overdue = timer.kind == WARNING and ticket.due_at is not None and ticket.due_at <= now
-        # What decides the plan, then the due time as its campaign reads it.
-        key = (
-            ticket.workflow_name,
-            ticket.workflow_version,
-            ticket.state,
-            ticket.unit_id,
-            ticket.assignee_id,
-            timer.kind,
-            timer.level,
-            overdue,
-            due,
-            ticket.campaign_id,
-        )
+        # What decides the plan (who can act, the step), then the due time as its campaign
+        # reads it.
+        key = (*acting_key(ticket), timer.kind, timer.level, overdue, due, ticket.campaign_id)
         found = decided.get(key)
         if found is None:
             found = decided[key] = _decide(uow, lookups, key, ticket)
