@@ -18,7 +18,7 @@ from cli.scheduler import (
     run_digest,
     run_sweep,
 )
-from engine import timers
+from engine import db, timers
 from engine.clock import FixedClock, parse_instant
 from engine.errors import EngineError, ValidationError
 from engine.messages import translate
@@ -51,6 +51,13 @@ def _check_audit_key(app: AppContext) -> None:
         # The engine's sentence, in the reader's language like the rest of the CLI's output.
         said = translate(warning, reader())
         click.echo(_("WARNING: %(warning)s", warning=said), err=True)
+
+
+def _check_server_settings(app: AppContext) -> None:
+    """Warn about database server settings that would slow every write (``engine.db``)."""
+    for warning in db.server_setting_warnings(app.engine):
+        log.warning(warning)
+        click.echo(_("WARNING: %(warning)s", warning=translate(warning, reader())), err=True)
 
 
 def _is_sqlite(app: AppContext) -> bool:
@@ -141,6 +148,7 @@ def worker(app: AppContext, sweep_seconds: float | None) -> None:
     instance/); on PostgreSQL start as many as you like.
     """
     _check_audit_key(app)
+    _check_server_settings(app)
     lock = None
     if _is_sqlite(app):
         lock = SchedulerLock(database_url(app.settings))
@@ -286,6 +294,7 @@ def serve(app: AppContext, host: str, port: int, threads: int, no_worker: bool) 
         )
         raise SystemExit(2)
     _check_audit_key(app)
+    _check_server_settings(app)
     config: dict[str, object] = {"database_url": database_url(app.settings)}
     if app.now_text:
         # --now holds for the pages as for every command: deadline drills end to end.

@@ -71,6 +71,29 @@ def make_engine(
     return engine
 
 
+AUTOVACUUM_OFF = (
+    "PostgreSQL's autovacuum is off: the transition log's insert guard plans its look-ups from "
+    "the table's statistics, and a log that grows without being analysed is scanned whole on "
+    "every insert. Turn autovacuum on (PostgreSQL's default), or run ANALYZE after large loads."
+)
+
+
+def server_setting_warnings(engine: Engine) -> list[str]:
+    """What the database server's settings put at risk, one sentence each (none on SQLite).
+
+    PostgreSQL with ``autovacuum = off``: the log's BEFORE INSERT guard
+    (``transition_log_no_reuse``) keeps a generic plan per connection; when the statistics
+    it was planned from say the log is small, each later insert scans the whole log until
+    someone runs ANALYZE (measured: 500 inserts 0.83 s instead of 0.06 s after 20,000).
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        autovacuum = conn.exec_driver_sql("SHOW autovacuum").scalar()
+        conn.rollback()
+    return [AUTOVACUUM_OFF] if str(autovacuum).lower() in {"off", "false"} else []
+
+
 # A pooled PostgreSQL connection is pinged before use only when it lay idle longer than this.
 PING_AFTER_IDLE_SECONDS = 1.0
 

@@ -626,6 +626,21 @@ def _no_audit_key(m: dict[str, str], r: Reader) -> str:
     )
 
 
+@rule(
+    r"PostgreSQL's autovacuum is off: the transition log's insert guard plans its look-ups "
+    r"from the table's statistics, and a log that grows without being analysed is scanned "
+    r"whole on every insert\. Turn autovacuum on \(PostgreSQL's default\), or run ANALYZE "
+    r"after large loads\."
+)
+def _autovacuum_off(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "PostgreSQL's autovacuum is off: the transition log's insert guard plans its look-ups "
+        "from the table's statistics, and a log that grows without being analysed is scanned "
+        "whole on every insert. Turn autovacuum on (PostgreSQL's default), or run ANALYZE "
+        "after large loads."
+    )
+
+
 @rule(r"refusing to start with production = true: (?P<why>.+)")
 def _production_refused(m: dict[str, str], r: Reader) -> str:
     return r.gettext(

@@ -198,3 +198,24 @@ def test_the_missing_audit_key_warning_is_said_whole_in_each_language(run, monke
     refused = run("--lang", "en", "serve", "--port", "0", env=production)
     assert refused.exit_code == 2
     assert "refusing to start with production = true: NO AUDIT KEY IS SET" in refused.output
+
+
+def test_a_server_setting_that_slows_every_write_is_warned_about(run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL with autovacuum off: the worker and serve say so at start, in each language
+    (whether it is off is read from the server: tests/integration/test_connections.py)."""
+    import waitress
+
+    import cli.worker
+    from engine import db
+
+    monkeypatch.setattr(cli.worker, "build_scheduler", lambda *a, **k: _ReturnsAtOnce())
+    monkeypatch.setattr(waitress, "create_server", lambda *a, **k: _ReturnsAtOnce())
+    monkeypatch.setattr(db, "server_setting_warnings", lambda engine: [db.AUTOVACUUM_OFF])
+    for command in (["worker"], ["serve", "--port", "0", "--no-worker"]):
+        zh = run("--lang", "zh_CN", *command)
+        assert zh.exit_code == 0, zh.output
+        assert "警告：PostgreSQL 的 autovacuum 已关闭" in zh.output, zh.output
+        assert "statistics" not in zh.output
+        en = run("--lang", "en", *command)
+        assert en.exit_code == 0, en.output
+        assert "WARNING: PostgreSQL's autovacuum is off" in en.output

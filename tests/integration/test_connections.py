@@ -175,3 +175,15 @@ def test_pg_connection_idle_past_the_bound_is_pinged_and_replaced_when_dead(pg_e
     with engine.connect() as conn:  # found dead by the ping, replaced: no error here
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     assert len(pings) >= 1
+
+
+@pytest.mark.postgres
+def test_pg_autovacuum_off_is_a_warning_read_from_the_server(pg_engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The server's own autovacuum setting decides the warning; SQLite has none to give."""
+    pg_engine, _pings = pg_engine(1.0)
+    with pg_engine.connect() as conn:
+        off = str(conn.exec_driver_sql("SHOW autovacuum").scalar()) == "off"
+    assert db.server_setting_warnings(pg_engine) == ([db.AUTOVACUUM_OFF] if off else [])
+    sqlite = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    assert db.server_setting_warnings(sqlite) == []
+    sqlite.dispose()
