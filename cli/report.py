@@ -12,7 +12,7 @@ import click
 from cli.context import AppContext, _, act_as, fail, pass_app
 from cli.main import main
 from engine.errors import EngineError, ValidationError
-from engine.messages import report_text
+from engine.messages import read_source_line, report_text
 from engine.read import reference
 from engine.report import ENGLISH, FORMATS, campaign_report, write_report
 from engine.service_report import render_service_text, service_report
@@ -89,7 +89,7 @@ def report(
                 return
             data = campaign_report(uow, campaign_code, as_of=as_of, now=app.now())
         if app.ctx.read_source.has_standby:
-            click.echo(_("read from the %(source)s", source=choice.header), err=True)
+            click.echo(read_source_line(choice, app.reader), err=True)
     except EngineError as exc:
         fail(exc)
     # Text and XLSX are read by people: in the reader's language. JSON and CSV are read by

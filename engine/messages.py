@@ -648,6 +648,53 @@ def _production_refused(m: dict[str, str], r: Reader) -> str:
     )
 
 
+# --- where a lag-tolerant read went (engine.readsource) -------------------------------------
+
+
+@rule(r"standby lag (?P<lag>[\d.]+) s > (?P<bound>[\d.]+) s")
+def _standby_lagging(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "the standby lags %(lag)s s, more than the %(bound)s s allowed",
+        lag=m["lag"],
+        bound=m["bound"],
+    )
+
+
+@rule(r"standby has not replayed your last write \((?P<position>[^)]*)\)")
+def _standby_behind_you(m: dict[str, str], r: Reader) -> str:
+    return r.gettext(
+        "the standby has not yet replayed your last write (%(position)s)",
+        position=m["position"],
+    )
+
+
+@rule(r"standby unreachable \((?P<why>.*)\)")
+def _standby_unreachable(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("the standby does not answer (%(why)s)", why=m["why"])
+
+
+@rule(r"the read database is not a standby")
+def _not_a_standby(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("the read database is not a standby")
+
+
+@rule(r"standby has replayed (?:nothing|no transaction) yet")
+def _standby_empty(m: dict[str, str], r: Reader) -> str:
+    return r.gettext("the standby has replayed nothing yet")
+
+
+def read_source_line(choice: Any, r: Reader) -> str:
+    """Where a lag-tolerant read went, for a person (``engine.readsource.ReadChoice``; the
+    HTTP header keeps the machine form)."""
+    if choice.source == "standby":
+        return r.gettext(
+            "read from the standby (lag %(lag)s s)", lag=f"{choice.lag_seconds or 0.0:.1f}"
+        )
+    if choice.reason:
+        return r.gettext("read from the primary: %(reason)s", reason=translate(choice.reason, r))
+    return r.gettext("read from the primary")
+
+
 # --- the rule behind a due time ---------------------------------------------------------------
 
 

@@ -219,3 +219,30 @@ def test_a_server_setting_that_slows_every_write_is_warned_about(run, monkeypatc
         en = run("--lang", "en", *command)
         assert en.exit_code == 0, en.output
         assert "WARNING: PostgreSQL's autovacuum is off" in en.output
+
+
+def test_where_a_report_was_read_from_is_said_in_each_language() -> None:
+    """`rectiflow report` with a standby says where it read, as a sentence in the reader's
+    language (the HTTP header keeps its machine form, engine.readsource.ReadChoice.header)."""
+    from engine.i18n import reader_for
+    from engine.messages import read_source_line
+    from engine.readsource import PRIMARY, STANDBY, ReadChoice
+
+    zh, en = reader_for({}, "zh_CN"), reader_for({}, "en")
+    standby = ReadChoice(STANDBY, lag_seconds=0.42)
+    assert read_source_line(standby, zh) == "读取自备用库（延迟 0.4 秒）"
+    assert read_source_line(standby, en) == "read from the standby (lag 0.4 s)"
+    lagging = ReadChoice(PRIMARY, "standby lag 12.3 s > 5 s", lag_seconds=12.3)
+    assert read_source_line(lagging, zh) == "读取自主库：备用库延迟 12.3 秒，超过允许的 5 秒"
+    assert read_source_line(lagging, en) == (
+        "read from the primary: the standby lags 12.3 s, more than the 5 s allowed"
+    )
+    behind = ReadChoice(PRIMARY, "standby has not replayed your last write (0/3000060)")
+    assert "0/3000060" in read_source_line(behind, zh) and "standby" not in read_source_line(
+        behind, zh
+    )
+    down = ReadChoice(PRIMARY, "standby unreachable (connection refused)")
+    assert read_source_line(down, en) == (
+        "read from the primary: the standby does not answer (connection refused)"
+    )
+    assert read_source_line(ReadChoice(PRIMARY), zh) == "读取自主库"
