@@ -115,7 +115,7 @@ def show(app: AppContext, number: str, username: str | None) -> None:
             click.echo(_("history:"))
             for entry in reference.ticket_history(session, t.id, t.number):
                 click.echo(
-                    f"  {entry.seq:>3} {when(entry.at, tz)}  {log_title(r, entry.trigger, wf)}  "
+                    f"  {entry.seq:>3} {when(entry.at, tz)}  {log_title(r, entry.trigger, wf, entry.from_state)}  "
                     f"{r.state(entry.from_state, wf) if entry.from_state else '-'} → "
                     f"{r.state(entry.to_state, wf)}  "
                     + _("by %(user)s (%(role)s)", user=entry.actor, role=r.role(entry.role))

@@ -99,12 +99,13 @@ class Reader:
                 return str(wf.state_title(code, self.locale))
         return code
 
-    def trigger(self, code: str | None, workflow: Any = None) -> str:
+    def trigger(self, code: str | None, workflow: Any = None, source: str | None = None) -> str:
+        """A trigger's title; from ``source`` when given (see ``Workflow.trigger_title``)."""
         if not code:
             return "—"
         for wf in [workflow] if workflow is not None else self._workflows():
             if any(t.name == code for t in wf.triggers):
-                return str(wf.trigger_title(code, self.locale))
+                return str(wf.trigger_title(code, self.locale, source))
         return code
 
     def role(self, code: str | None) -> str:

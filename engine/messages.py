@@ -800,7 +800,9 @@ def _notice_by_id(message_id: str, params: dict[str, Any], r: Reader) -> dict[st
     an id this table does not know."""
     workflow = _workflow_of(params, r)
     number, actor = str(params.get("number", "")), str(params.get("actor", ""))
-    trigger = r.trigger(str(params.get("trigger", "")), workflow)
+    # "from": the state the trigger left (notices written before it named it: the first title)
+    source = params.get("from")
+    trigger = r.trigger(str(params.get("trigger", "")), workflow, str(source) if source else None)
     state = r.state(str(params.get("state", "")), workflow)
     if message_id == "notice.assignment":
         subject = r.gettext(
@@ -993,7 +995,8 @@ def event_title(r: Reader, kind: str) -> str:
     return titles.get(kind, kind.replace("_", " "))
 
 
-def log_title(r: Reader, trigger: str, workflow: Any = None) -> str:
-    """A log row's trigger by its title: the workflow's trigger, else the engine's event."""
-    found = r.trigger(trigger, workflow)
+def log_title(r: Reader, trigger: str, workflow: Any = None, source: str | None = None) -> str:
+    """A log row's trigger by its title (as it leaves ``source``, the row's from-state): the
+    workflow's trigger, else the engine's event."""
+    found = r.trigger(trigger, workflow, source)
     return event_title(r, trigger) if found == trigger else found

@@ -82,7 +82,7 @@ def notify_who_must_act(
     users = [uid for uid in people.must_act(after) if uid != actor.id]
     if not users:
         return 0
-    trigger_en = workflow.trigger_title(trigger, "en")
+    trigger_en = workflow.trigger_title(trigger, "en", ticket.state)
     state_en = workflow.state_title(dest, "en")
     why = (reason or "").strip()
     body = f"Now: {state_en}." + (f"\nReason: {why}" if why else "")
@@ -93,6 +93,7 @@ def notify_who_must_act(
             "workflow": workflow.name,
             "version": workflow.version,
             "trigger": trigger,
+            "from": ticket.state,
             "state": dest,
             "actor": actor.username,
             "reason": why[:500],

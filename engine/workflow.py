@@ -252,12 +252,17 @@ class Workflow:
         spec = self.states.get(state or "")
         return spec.title_in(locale) if spec else (state or "")
 
-    def trigger_title(self, trigger: str, locale: str) -> str:
-        """The title of the first spec named ``trigger`` (sources share a meaning)."""
+    def trigger_title(self, trigger: str, locale: str, source: str | None = None) -> str:
+        """The title of the spec named ``trigger`` that leaves ``source`` (one name may mean
+        different steps from different states: ``feed_back`` from ``escalated`` is the
+        government's answer), else of the first spec with that name."""
+        first = None
         for spec in self.triggers:
             if spec.name == trigger:
-                return spec.title_in(locale)
-        return trigger
+                if source is None or source in spec.sources:
+                    return spec.title_in(locale)
+                first = first or spec
+        return first.title_in(locale) if first is not None else trigger
 
     @property
     def key(self) -> str:

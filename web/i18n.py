@@ -171,12 +171,14 @@ def state_title(state: str | None, workflow: Any = None) -> str:
     return str((workflow or workflow_of()).state_title(state, locale_code()))
 
 
-def trigger_title(trigger: str | None, workflow: Any = None) -> str:
+def trigger_title(trigger: str | None, workflow: Any = None, source: str | None = None) -> str:
+    """A trigger's title in the page's language; from the state ``source`` when the page knows
+    it (a log row's from-state)."""
     if not trigger:
         return "—"
     wf = workflow or workflow_of()
     if any(t.name == trigger for t in wf.triggers):
-        return str(wf.trigger_title(trigger, locale_code()))
+        return str(wf.trigger_title(trigger, locale_code(), source))
     return event_title(trigger)
 
 

@@ -511,3 +511,34 @@ def test_the_exemplary_mark_is_offered_refused_and_confirmed_in_chinese(
     assert done.status_code == 302
     shown = _text(client.get(done.headers["Location"]))
     assert f"{number} 已标记为典型案例。" in shown and "撤销典型案例标记" in shown
+
+
+def test_a_step_is_titled_as_it_is_from_the_state_it_left(login_as, make_ticket, db_session):
+    """One trigger name, several steps: ``feed_back`` from ``escalated`` is the government's
+    answer, not the feedback after a rectification — in the history, on the CLI and in the
+    notices' text (Workflow.trigger_title with the source state)."""
+    from engine.tickets import fire, get_actor
+    from tests.conftest import CAMPAIGN_NOW, as_uow
+
+    number, _ = make_ticket("escalated")
+    fire(
+        as_uow(db_session),
+        number,
+        "feed_back",
+        actor=get_actor(db_session, "supervisor"),
+        data={"method": "letter", "text": "The county answered.", "date": "2005-02-28"},
+        now=CAMPAIGN_NOW,
+    )
+    db_session.commit()
+    client = login_as("supervisor")
+    for lang, right, wrong in (
+        ("en", "Feed back the government&#39;s answer", "Feed back to the citizen"),
+        ("zh-CN", "反馈政府办理结果", "反馈群众"),
+    ):
+        html = client.get(f"/tickets/{number}", headers={"Accept-Language": lang}).get_data(
+            as_text=True
+        )
+        start = html.index('id="history"')
+        history = html[start : html.index("</table>", start)]
+        assert f"<td>{right}</td>" in history, lang  # the trigger's cell of the log row
+        assert f"<td>{wrong}</td>" not in history, lang
