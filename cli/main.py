@@ -94,6 +94,7 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str, no_liv
     from demo.hotline import PROGRAMME as HOTLINE
     from demo.hotline import replay_hotline
     from demo.live import load_live_campaign
+    from engine.messages import report_text
     from engine.organisation import load_campaign_file, load_organisation_file
     from engine.report import campaign_report, render_text
 
@@ -173,4 +174,5 @@ def demo(app: AppContext, campaign_code: str, no_report: bool, lang: str, no_liv
     )
     if not no_report:
         click.echo("")
-        click.echo(render_text(report), nl=False)
+        # The report as `rectiflow report` prints it: in the reader's language, by name.
+        click.echo(render_text(report, report_text(r)), nl=False)

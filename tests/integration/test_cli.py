@@ -83,6 +83,9 @@ def test_demo_loads_the_organisation_and_the_campaign(
     demo_db: Path, demo_output: str, demo_run
 ) -> None:  # type: ignore[no-untyped-def]
     assert "users (password 'demo')" in demo_output
+    # The report it prints is `rectiflow report`'s, in the reader's language: names, not codes.
+    assert "Campaign report" in demo_output and "Criticism" in demo_output, demo_output
+    assert "traffic-brigade" not in demo_output and "hard_to_see_police" not in demo_output
     run = demo_run
     with sqlite3.connect(demo_db) as conn:
         # The demo also replays the hotline programme (RX-...); the report's campaign is 2005-.
