@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,13 @@ def server_setting_warnings(engine: Engine) -> list[str]:
     """
     if engine.dialect.name != "postgresql":
         return []
-    with engine.connect() as conn:
-        autovacuum = conn.exec_driver_sql("SHOW autovacuum").scalar()
-        conn.rollback()
+    try:
+        with engine.connect() as conn:
+            autovacuum = conn.exec_driver_sql("SHOW autovacuum").scalar()
+            conn.rollback()
+    except DBAPIError:  # a server not up yet: the process's own connecting says so
+        log.info("could not read the server's settings", exc_info=True)
+        return []
     return [AUTOVACUUM_OFF] if str(autovacuum).lower() in {"off", "false"} else []
 
 

@@ -187,3 +187,7 @@ def test_pg_autovacuum_off_is_a_warning_read_from_the_server(pg_engine, tmp_path
     sqlite = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     assert db.server_setting_warnings(sqlite) == []
     sqlite.dispose()
+    # A server that does not answer (yet): no warning, and no crash at start.
+    nobody = db.make_engine("postgresql+psycopg://postgres@127.0.0.1:9/none")
+    assert db.server_setting_warnings(nobody) == []
+    nobody.dispose()
