@@ -222,7 +222,7 @@ def arm_timers(
     priority: str | None = None,
 ) -> int:
     """Insert the warning and ladder timers for ``due_at`` (see ``armed_times``); how many."""
-    return _BULK_INSERT_TIMERS.execute_tuples(
+    return _BULK_INSERT_TIMERS.execute_few(
         conn,
         [
             (ticket_id, kind, level, at, now)

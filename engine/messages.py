@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.errors import EngineError, ValidationError
 from engine.i18n import Reader
+from engine.readsource import STANDBY, ReadChoice
 from engine.report import ReportText
 
 Render = Callable[[dict[str, str], Reader], str]
@@ -683,10 +684,10 @@ def _standby_empty(m: dict[str, str], r: Reader) -> str:
     return r.gettext("the standby has replayed nothing yet")
 
 
-def read_source_line(choice: Any, r: Reader) -> str:
+def read_source_line(choice: ReadChoice, r: Reader) -> str:
     """Where a lag-tolerant read went, for a person (``engine.readsource.ReadChoice``; the
     HTTP header keeps the machine form)."""
-    if choice.source == "standby":
+    if choice.source == STANDBY:
         return r.gettext(
             "read from the standby (lag %(lag)s s)", lag=f"{choice.lag_seconds or 0.0:.1f}"
         )
