@@ -21,7 +21,8 @@ What it makes (deterministic for a given ``--seed``):
   ``version`` equals its log length and ``last_hash`` is its chain head;
 * every path checked against the ``consultation`` workflow definition (a step
   the workflow does not allow stops the generator); due times, due rules and
-  timers (warning, breach, ladder steps) from ``engine.deadlines`` on the
+  timers (warning, breach, and each ladder step the one below armed when it fired:
+  ``deadlines.timers_by``) from ``engine.deadlines`` on the
   campaign's working calendar (``engine.calendar``, holidays included) for the
   state each open ticket stands in; every timer due before ``BENCH_NOW`` has
   fired and is logged as ``engine.timers`` logs it (``deadline_warning``,
@@ -647,8 +648,8 @@ class Generator:
         if due is not None:
             due_at, due_rule = due.at, due.rule
             due_local = clock.local(due.at).strftime("%Y-%m-%d %H:%M")
-            for kind_, lv, when in deadlines.armed_times(
-                due.at, self.workflow.ladder, clock, chain.entered_at
+            for kind_, lv, when in deadlines.timers_by(
+                due.at, self.workflow.ladder, clock, chain.entered_at, now
             ):
                 timer_id = ids.timer
                 ids.timer += 1

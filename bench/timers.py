@@ -83,9 +83,10 @@ def seed_due_timers(
 ) -> None:
     """Bulk-insert ``n`` assigned tickets, each with one breach timer due at ``due_at``.
 
-    With ``ladder`` each ticket instead gets the whole pending ladder (warning a day
-    before, breach, level 2 and 3 later), due times spread over ``n`` minutes after
-    ``due_at``: the shape of a busy province with nothing due yet.
+    With ``ladder`` each ticket instead gets the timers a transition arms (warning a day
+    before and the breach; each later step is armed when the one below fires), due times
+    spread over ``n`` minutes after ``due_at``: the shape of a busy province with nothing
+    due yet.
     """
     with Session(engine) as session:
         camp = session.execute(
@@ -151,7 +152,7 @@ def seed_due_timers(
                 ],
             )
             if ladder:
-                steps = (("warning", 0, -1), ("breach", 1, 0), ("ladder", 2, 2), ("ladder", 3, 7))
+                steps = (("warning", 0, -1), ("breach", 1, 0))
                 timer_rows = [
                     {
                         "ticket_id": t["id"],
@@ -188,9 +189,19 @@ def seed_due_timers(
 
 
 def check_fired_once(engine: Engine, n: int) -> dict[str, int]:
-    """Every seeded timer fired, each ticket logged exactly one firing."""
+    """Every seeded timer fired, each ticket logged exactly one firing and got its ladder's
+    next step armed (pending: still due at the sweep's time; armed: level 2 not yet due)."""
     with Session(engine) as s:
-        pending = s.scalar(select(func.count()).select_from(Timer).where(Timer.fired_at.is_(None)))
+        pending = s.scalar(
+            select(func.count())
+            .select_from(Timer)
+            .where(Timer.fired_at.is_(None), Timer.due_at <= SWEEP_AT)
+        )
+        armed = s.scalar(
+            select(func.count())
+            .select_from(Timer)
+            .where(Timer.fired_at.is_(None), Timer.level == 2, Timer.created_at == CREATED)
+        )
         fired = s.scalar(select(func.count()).select_from(Timer).where(Timer.fired_at.is_not(None)))
         logged = s.scalar(
             select(func.count())
@@ -211,6 +222,7 @@ def check_fired_once(engine: Engine, n: int) -> dict[str, int]:
         "fired": fired or 0,
         "logged": logged or 0,
         "twice": twice or 0,
+        "armed": armed or 0,
     }
 
 
@@ -221,7 +233,9 @@ def core_floor(engine: Engine, *, now: datetime, batch: int = BATCH) -> int:
     on PostgreSQL) and the timers' ``UPDATE`` with statements built once, then the
     tickets' UPDATEs, the log rows and the notices through the driver's executemany
     (pipelined by psycopg) with every repeated value rendered once. No checks, no
-    hashing, no recipient look-ups, no ticket read: those are the engine's work.
+    hashing, no recipient look-ups, no ticket read: those are the engine's work. Like the
+    sweep, it arms each ticket's next ladder step (level 2, its due time worked out once
+    with ``engine.deadlines``), in one multi-row insert per batch.
     """
     from engine import audit
     from engine.ledger import LOG_COLUMNS
@@ -255,6 +269,8 @@ def core_floor(engine: Engine, *, now: datetime, batch: int = BATCH) -> int:
         {"id": "tid"},
     )
     log_rows = BulkInsert(TransitionLog.__table__, LOG_COLUMNS)
+    next_timers = BulkInsert(timers_t, ("ticket_id", "kind", "level", "due_at", "created_at"))
+    level_2_at = _level_2_at(engine, DUE)
     notices = BulkInsert(
         Notification.__table__, ("user_id", "kind", "ticket_id", "subject", "body", "created_at")
     )
@@ -301,9 +317,25 @@ def core_floor(engine: Engine, *, now: datetime, batch: int = BATCH) -> int:
                         for uid, kind in ((officer, "reminder"), (leader, "chase"))
                     ],
                 )
+                next_timers.execute_few(
+                    conn, [(r.ticket_id, "ladder", 2, level_2_at, CREATED) for r in rows]
+                )
             fired += len(rows)
         if len(rows) < batch:
             return fired
+
+
+def _level_2_at(engine: Engine, due: datetime) -> datetime:
+    """When the consultation ladder's level 2 falls due for ``due``, on the campaign's clock."""
+    from engine import deadlines
+
+    with context_for(engine).unit_of_work() as uow:
+        camp_id = uow.session.scalar(select(Campaign.id).where(Campaign.code == CAMPAIGN))
+        assert camp_id is not None
+        ladder = uow.registry.get("consultation", 1).ladder
+        step = deadlines.next_step(ladder, 1)
+        assert step is not None
+        return deadlines.step_time(step, due, deadlines.campaign_clock(uow, camp_id))[2]
 
 
 class Backend:
@@ -441,7 +473,7 @@ def measure(kind: str, n: int, batch: int, rounds: int) -> dict[str, Any]:
     out = bench_fire(kind, n, batch, rounds)
     per_round = out["rounds"]
     exact = all(
-        r["engine_check"] == {"pending": 0, "fired": n, "logged": n, "twice": 0}
+        r["engine_check"] == {"pending": 0, "fired": n, "logged": n, "twice": 0, "armed": n}
         and r["in_due_order"]
         for r in per_round
     )

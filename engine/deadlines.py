@@ -10,7 +10,10 @@ Rules (decided here, documented in README):
   of the ticket are cancelled, the escalation level goes back to 0, the due time
   is the state's limit in working days on the campaign's calendar and timezone
   (or calendar hours), and timers are armed: a warning ``warning_before_hours``
-  before the due time, then one timer per ladder step (level 1 at the breach).
+  before the due time and the ladder's first step (level 1, the breach). Each
+  step, when the sweep fires it, arms the step above it (same ``created_at``, so
+  the steps of one clock stay together); a step that fell due while the worker
+  was down is armed by the firing of the step below and fires in the same sweep.
 - The campaign's rectification deadline caps the due time of every state that
   does not say ``campaign_cap = false`` (the consultation workflow exempts
   ``escalated``: the government's answer is not bound by the bureau's campaign).
@@ -36,7 +39,7 @@ from engine.calendar import WorkingCalendar
 from engine.context import UnitOfWork
 from engine.models import Campaign, CampaignPhase, Timer
 from engine.rawsql import BulkInsert, PreparedWrite
-from engine.workflow import Ladder, StateSpec, TimeLimit, Workflow
+from engine.workflow import Ladder, LadderStep, StateSpec, TimeLimit, Workflow
 
 timers_t = cast(Table, Timer.__table__)
 campaigns_t = cast(Table, Campaign.__table__)
@@ -171,6 +174,11 @@ def add_limit(clock: CampaignClock, start: datetime, limit: TimeLimit) -> dateti
     return start + timedelta(hours=n)
 
 
+def insert_timers(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Insert timers given as (ticket_id, kind, level, due_at, created_at), in one statement."""
+    return _BULK_INSERT_TIMERS.execute_few(conn, rows)
+
+
 def cancel_pending(conn: Connection, ticket_id: int, now: datetime) -> int:
     """Cancel every timer of the ticket that has neither fired nor been cancelled."""
     return _PREPARED_CANCEL.execute(conn, {"w_ticket_id": ticket_id, "v_now": now})
@@ -179,15 +187,28 @@ def cancel_pending(conn: Connection, ticket_id: int, now: datetime) -> int:
 def ladder_times(
     due_at: datetime, ladder: Ladder, clock: CampaignClock, priority: str | None = None
 ) -> list[tuple[str, int, datetime]]:
-    """(kind, level, due time) of each timer a due time arms, warning first; each step's
-    ``after`` (for the ticket's priority) counts from the due time in its own unit."""
+    """(kind, level, due time) of the warning and of every ladder step of a due time, warning
+    first; each step's ``after`` (for the ticket's priority) counts from the due time in its
+    own unit. What the whole ladder would be; ``armed_times`` is what is armed at once."""
     out: list[tuple[str, int, datetime]] = []
     if ladder.warning_before_hours > 0:
         out.append((WARNING, 0, due_at - timedelta(hours=ladder.warning_before_hours)))
     for step in ladder.steps:
-        at = add_limit(clock, due_at, step.after_for(priority))
-        out.append((BREACH if step.level == 1 else LADDER, step.level, at))
+        out.append(step_time(step, due_at, clock, priority))
     return out
+
+
+def step_time(
+    step: LadderStep, due_at: datetime, clock: CampaignClock, priority: str | None = None
+) -> tuple[str, int, datetime]:
+    """(kind, level, due time) of one ladder step of ``due_at``."""
+    at = add_limit(clock, due_at, step.after_for(priority))
+    return (BREACH if step.level == 1 else LADDER, step.level, at)
+
+
+def next_step(ladder: Ladder, level: int) -> LadderStep | None:
+    """The ladder's step above ``level`` (the lowest level higher than it), or None at the top."""
+    return min((s for s in ladder.steps if s.level > level), key=lambda s: s.level, default=None)
 
 
 def armed_times(
@@ -198,16 +219,45 @@ def armed_times(
     from_level: int = 0,
     priority: str | None = None,
 ) -> list[tuple[str, int, datetime]]:
-    """The (kind, level, due time) of the timers ``arm_timers`` writes for ``due_at``.
+    """The (kind, level, due time) of the timers ``arm_timers`` writes for ``due_at``: the
+    warning and the next ladder step only.
 
-    A warning already past is skipped; ladder steps at or below ``from_level``
-    are not armed again (the ticket is already there).
+    A warning already past is skipped; the next step is the one above ``from_level`` (the
+    ticket is already there). Each step, when it fires, arms the one above it
+    (``engine.timers``), so a transition writes two timers, not one per rung, and cancels
+    no more than two.
     """
-    return [
-        (kind, level, at)
-        for kind, level, at in ladder_times(due_at, ladder, clock, priority)
-        if not (kind == WARNING and at <= now) and not (kind != WARNING and level <= from_level)
-    ]
+    out: list[tuple[str, int, datetime]] = []
+    if ladder.warning_before_hours > 0:
+        warning = due_at - timedelta(hours=ladder.warning_before_hours)
+        if warning > now:
+            out.append((WARNING, 0, warning))
+    step = next_step(ladder, from_level)
+    if step is not None:
+        out.append(step_time(step, due_at, clock, priority))
+    return out
+
+
+def timers_by(
+    due_at: datetime,
+    ladder: Ladder,
+    clock: CampaignClock,
+    armed_at: datetime,
+    now: datetime,
+    priority: str | None = None,
+) -> list[tuple[str, int, datetime]]:
+    """The timers a clock armed at ``armed_at`` has at ``now`` when the sweep fired all that
+    fell due: those ``armed_times`` wrote, then each step armed by the firing of the one
+    below it, up to the first not due by ``now`` (generated data writes exactly these)."""
+    out = armed_times(due_at, ladder, clock, armed_at, priority=priority)
+    level, at = (out[-1][1], out[-1][2]) if out and out[-1][0] != WARNING else (0, None)
+    while at is not None and at <= now:
+        step = next_step(ladder, level)
+        if step is None:
+            break
+        kind, level, at = step_time(step, due_at, clock, priority)
+        out.append((kind, level, at))
+    return out
 
 
 def arm_timers(

@@ -3,7 +3,8 @@
 Reassigning and escalating to government are workflow triggers
 (``tickets.fire(..., "reassign" | "escalate_to_government")``); raising the
 level is an event on the ticket, logged through ``record_event``. The ladder's
-steps at or below the new level will not fire again for this clock.
+steps at or below the new level will not fire again for this clock; the step above it is
+armed in their place.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import cast
 
 from sqlalchemy import Table, update
 
-from engine import acting
+from engine import acting, deadlines
 from engine.actors import Actor
 from engine.context import UnitOfWork
 from engine.deadlines import BREACH, LADDER
@@ -72,7 +73,7 @@ def escalate_ticket(
             ticket=number,
             state=ticket.state,
         )
-    conn.execute(
+    cancelled = conn.execute(
         update(timers_t)
         .where(
             timers_t.c.ticket_id == ticket.id,
@@ -82,7 +83,15 @@ def escalate_ticket(
             timers_t.c.cancelled_at.is_(None),
         )
         .values(cancelled_at=now)
-    )
+        .returning(timers_t.c.created_at)
+    ).all()
+    # The pending step was the clock's next one; the step above the new level takes its place
+    # (the sweep arms each step only when the one below fires).
+    above = deadlines.next_step(workflow.ladder, target)
+    if cancelled and above is not None and ticket.due_at is not None:
+        clock = deadlines.campaign_clock(uow, ticket.campaign_id)
+        kind, step_level, at = deadlines.step_time(above, ticket.due_at, clock, ticket.priority)
+        deadlines.insert_timers(conn, [(ticket.id, kind, step_level, at, cancelled[0].created_at)])
     record_event(
         uow,
         number,

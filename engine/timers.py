@@ -5,8 +5,9 @@ PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so several workers share the load
 without firing a timer twice; on SQLite the connection already holds the write
 lock (``BEGIN IMMEDIATE``), one sweeper per database. Each firing writes its log
 row through ``engine.ledger.record_events`` (record_event for a batch) as the
-system actor, raises the ticket's escalation level and writes the notices, in
-the same transaction; the bulk writes go through the driver's executemany
+system actor, raises the ticket's escalation level, writes the notices and arms
+the ladder's next step (a transition arms only the first), in the same
+transaction; the bulk writes go through the driver's executemany
 (``engine.rawsql``). A guard (``UPDATE ... WHERE fired_at IS NULL``) makes a
 replayed firing a no-op. ``sweep`` fires chunks until nothing is due and commits
 after ``batch`` firings or ``budget_seconds``, whichever comes first, so no
@@ -27,13 +28,13 @@ from sqlalchemy import Integer, Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from engine import acting
+from engine import acting, deadlines
 from engine.acting import acting_key
 from engine.actors import SYSTEM_ACTOR
 from engine.audit import canonical_json
 from engine.clock import ensure_utc
 from engine.context import EngineContext, UnitOfWork
-from engine.deadlines import BREACH, WARNING
+from engine.deadlines import BREACH, LADDER, WARNING
 from engine.ledger import Event, record_events
 from engine.models import Campaign, Notification, Ticket, Timer, Unit
 from engine.notices import ladder_audience
@@ -75,12 +76,16 @@ class SweepResult:
     notification_ids: list[int] = field(default_factory=list)
     skipped: int = 0  # fired or cancelled meanwhile: a replay, a no-op
     deferred: int = 0  # their ticket was busy in a user's transaction: next sweep
+    # ladder steps the firings armed that are due already (the worker was down): this sweep
+    # fires them too
+    armed_due: int = 0
 
     def extend(self, other: SweepResult) -> None:
         self.firings += other.firings
         self.notification_ids += other.notification_ids
         self.skipped += other.skipped
         self.deferred += other.deferred
+        self.armed_due += other.armed_due
 
 
 # The sweep's statements, built once (a sweep runs them for every chunk).
@@ -91,6 +96,7 @@ _CLAIM = (
         timers_t.c.kind,
         timers_t.c.level,
         timers_t.c.due_at,
+        timers_t.c.created_at,
     )
     .where(
         timers_t.c.fired_at.is_(None),
@@ -115,6 +121,7 @@ _SWEEP_TICKETS = (
         tickets_t.c.assignee_id,
         tickets_t.c.escalation_level,
         tickets_t.c.due_at,
+        tickets_t.c.priority,
         # what the log row records (audit.HEAD_COLUMNS) and the time it must not precede
         tickets_t.c.category,
         tickets_t.c.kind,
@@ -194,6 +201,8 @@ class SweepLookups:
     plans: dict[tuple[Any, ...], _Plan] = field(default_factory=dict)
     # a firing's plan and texts by what decides them and its due time (``fire_due_timers``)
     decided: dict[tuple[Any, ...], tuple[_Plan, _Texts]] = field(default_factory=dict)
+    # the ladder step a fired step arms, by workflow, level, due time, campaign and priority
+    next_steps: dict[tuple[Any, ...], tuple[int, datetime] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -394,6 +403,7 @@ def fire_due_timers(
         counts.append(len(plan.notices))
     record_events(uow, events, actor=SYSTEM_ACTOR, now=now)
     ids = _INSERT_NOTICES.execute_tuples_returning_ids(conn, notices)
+    result.armed_due = _arm_next_steps(uow, lookups, claimed, tickets, now)
     result.notification_ids = ids
     firings = result.firings
     at = 0
@@ -415,6 +425,57 @@ def fire_due_timers(
         )
         at += count
     return result
+
+
+def _arm_next_steps(
+    uow: UnitOfWork,
+    lookups: SweepLookups,
+    fired: list[Any],
+    tickets: dict[int, Any],
+    now: datetime,
+) -> int:
+    """Arm the ladder step above each fired step (breach or ladder timer), timed from the
+    ticket's due time like the step below it and created with it (``created_at``: the as-of
+    report joins one clock's steps on it); one insert for the chunk. How many of them are due
+    already (after downtime: the sweep fires them next)."""
+    rows: list[tuple[Any, ...]] = []
+    due_now = 0
+    found = lookups.next_steps
+    for timer in fired:
+        if timer.kind == WARNING:
+            continue
+        ticket = tickets[timer.ticket_id]
+        if ticket.due_at is None:
+            continue  # its clock stopped meanwhile: nothing to chase
+        key = (
+            ticket.workflow_name,
+            ticket.workflow_version,
+            timer.level,
+            ticket.due_at,
+            ticket.campaign_id,
+            ticket.priority,
+        )
+        if key in found:
+            nxt = found[key]
+        else:
+            ladder = uow.registry.get(ticket.workflow_name, ticket.workflow_version).ladder
+            step = deadlines.next_step(ladder, timer.level)
+            if step is None:
+                nxt = None
+            else:
+                clock = deadlines.campaign_clock(uow, ticket.campaign_id)
+                _, level, at = deadlines.step_time(step, ticket.due_at, clock, ticket.priority)
+                nxt = (level, at)
+            found[key] = nxt
+        if nxt is None:
+            continue
+        level, at = nxt
+        rows.append((ticket.id, LADDER, level, at, timer.created_at))
+        if at <= now:
+            due_now += 1
+    if rows:
+        deadlines.insert_timers(uow.conn, rows)
+    return due_now
 
 
 @dataclass
@@ -497,7 +558,7 @@ def sweep(
                 step = fire_due_timers(uow, now=now, limit=limit, lookups=lookups)
                 part.extend(step)
                 claimed = len(step.firings) + step.skipped + step.deferred
-                if not step.firings or claimed < limit:
+                if not step.firings or (claimed < limit and not step.armed_due):
                     more = False  # drained, or what is due is held elsewhere: stop
                     break
                 if step.deferred or len(part.firings) >= batch:

@@ -97,22 +97,22 @@ def test_an_urgent_hotline_item_climbs_the_ladder_in_hours(hctx: EngineContext) 
     number, due = _dispatched(hctx, "urgent")
     assert due == MONDAY + timedelta(minutes=30, hours=2)  # sign for within 2 hours
     # The hotline's ladder: breach at the due time, the duty supervisor 2 hours later, the
-    # leadership 8 hours later (urgent), whatever the calendar says.
-    assert _pending(hctx, number) == {
-        1: due,
-        2: due + timedelta(hours=2),
-        3: due + timedelta(hours=8),
-    }
+    # leadership 8 hours later (urgent), whatever the calendar says. Each step is armed when
+    # the one below it fires.
+    assert _pending(hctx, number) == {1: due}
     _sweep_at(hctx, due - timedelta(minutes=1))
     assert _level(hctx, number) == 0
     _sweep_at(hctx, due)
     assert _level(hctx, number) == 1
+    assert _pending(hctx, number) == {2: due + timedelta(hours=2)}
     _sweep_at(hctx, due + timedelta(hours=2) - timedelta(seconds=1))
     assert _level(hctx, number) == 1
     _sweep_at(hctx, due + timedelta(hours=2))
     assert _level(hctx, number) == 2
+    assert _pending(hctx, number) == {3: due + timedelta(hours=8)}
     _sweep_at(hctx, due + timedelta(hours=8))
     assert _level(hctx, number) == 3
+    assert _pending(hctx, number) == {}  # the top of the ladder arms nothing
 
 
 def test_an_ordinary_hotline_item_climbs_the_ladder_in_working_days(
@@ -123,14 +123,16 @@ def test_an_ordinary_hotline_item_climbs_the_ladder_in_working_days(
     assert due == datetime(2026, 3, 3, 16, 0, tzinfo=UTC)
     end_of_wednesday = datetime(2026, 3, 4, 16, 0, tzinfo=UTC)
     end_of_friday = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
-    assert _pending(hctx, number) == {1: due, 2: end_of_wednesday, 3: end_of_friday}
+    assert _pending(hctx, number) == {1: due}
     # Two hours after the breach is the urgent items' step 2, not this one's.
     _sweep_at(hctx, due + timedelta(hours=2))
     assert _level(hctx, number) == 1
+    assert _pending(hctx, number) == {2: end_of_wednesday}
     _sweep_at(hctx, end_of_wednesday - timedelta(seconds=1))
     assert _level(hctx, number) == 1
     _sweep_at(hctx, end_of_wednesday)
     assert _level(hctx, number) == 2
+    assert _pending(hctx, number) == {3: end_of_friday}
     _sweep_at(hctx, end_of_friday)
     assert _level(hctx, number) == 3
 
@@ -170,13 +172,15 @@ def test_calendar_day_and_hour_steps_on_the_sweep(engine: Engine, tmp_path: Path
     # 5 calendar days later is Sunday March 20 (5 working days would be the end of Monday
     # March 21); 200 hours later is Wednesday March 23, 08:00 Shanghai.
     five_days = datetime(2005, 3, 19, 16, 0, tzinfo=UTC)
-    assert _pending(ctx, number) == {1: due, 2: five_days, 3: due + timedelta(hours=200)}
+    assert _pending(ctx, number) == {1: due}
     _sweep_at(ctx, due)
     assert _level(ctx, number) == 1
+    assert _pending(ctx, number) == {2: five_days}
     _sweep_at(ctx, five_days - timedelta(seconds=1))
     assert _level(ctx, number) == 1
     _sweep_at(ctx, five_days)  # a Sunday: a calendar day counts whether worked or not
     assert _level(ctx, number) == 2
+    assert _pending(ctx, number) == {3: due + timedelta(hours=200)}
     _sweep_at(ctx, due + timedelta(hours=199))
     assert _level(ctx, number) == 2
     _sweep_at(ctx, due + timedelta(hours=200))

@@ -79,8 +79,6 @@ def test_an_opinion_collected_during_the_visits_is_not_late_before_sorting(
     assert [kind for kind, _, _ in pending_timers(session, created.number)] == [
         "warning",
         "breach",
-        "ladder",
-        "ladder",
     ]
 
 

@@ -61,6 +61,7 @@ def test_four_workers_fire_each_timer_once(pg_template: str) -> None:
             "fired": TIMERS,
             "logged": TIMERS,
             "twice": 0,
+            "armed": TIMERS,  # each fired breach armed its ladder's next step
         }
         with db.session_factory(engine)() as s:
             assert s.scalar(select(func.count()).select_from(Notification)) == 2 * TIMERS
