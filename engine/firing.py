@@ -26,7 +26,7 @@ from engine.errors import EngineError, InvalidTransition, NotPermitted, Validati
 from engine.fields import check_data
 from engine.guards import GUARDS
 from engine.ledger import check_version, load_ticket_row, log_t, write_change
-from engine.policy import Policy
+from engine.policy import Policy, people_roles
 from engine.workflow import TriggerSpec
 
 
@@ -49,14 +49,15 @@ def check_actor(policy: Policy, spec: TriggerSpec, ticket: Any, actor: Actor) ->
     ``ticket.fire`` grant and its unit scope, then the roles the workflow names."""
     policy.require(actor, "ticket.fire", ticket, number=ticket.number)
     if actor.role not in spec.roles:
+        roles = people_roles(spec.roles)
         raise NotPermitted(
-            f"{spec.name!r} on {ticket.number} needs the role {' or '.join(sorted(spec.roles))}; "
+            f"{spec.name!r} on {ticket.number} needs the role {' or '.join(roles)}; "
             f"{actor.username} is {actor.role}",
             ticket=ticket.number,
             state=ticket.state,
-            details={"roles": sorted(spec.roles)},
+            details={"roles": roles},
             message_id="fire.role",
-            params={"trigger": spec.name, "roles": sorted(spec.roles), "role": actor.role},
+            params={"trigger": spec.name, "roles": roles, "role": actor.role},
         )
 
 
@@ -107,7 +108,7 @@ def why_not(uow: UnitOfWork, ticket: Any, actor: Actor) -> EngineError | None:
     if refusals[0].message_id != "fire.role":
         return refusals[0]
     triggers = list(dict.fromkeys(spec.name for spec in candidates))
-    roles = sorted({role for spec in candidates for role in spec.roles})
+    roles = people_roles(role for spec in candidates for role in spec.roles)
     return NotPermitted(
         f"{', '.join(triggers)} on {ticket.number} need the role {' or '.join(roles)}; "
         f"{actor.username} is {actor.role}",

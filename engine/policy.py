@@ -63,6 +63,15 @@ PERMISSIONS: dict[str, str] = {
 }
 
 SYSTEM_ROLE = "system"
+
+
+def people_roles(roles: Iterable[str]) -> list[str]:
+    """``roles`` as a refusal names them to a person: sorted, without the engine's own role
+    (nobody can be given it) unless it is the only one."""
+    ordered = sorted(set(roles))
+    return [r for r in ordered if r != SYSTEM_ROLE] or ordered
+
+
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "policy.toml"
 
 
@@ -127,7 +136,7 @@ class Policy:
         if self.can(actor, permission, ticket):
             return
         if self.scope(actor, permission) is None:
-            holders = self.holders(permission)
+            holders = people_roles(self.holders(permission))
             raise NotPermitted(
                 f"{PERMISSIONS.get(permission, permission)} needs the role "
                 f"{' or '.join(holders) or 'nobody'}; {actor.username} is {actor.role}",

@@ -9,7 +9,7 @@ import pytest
 
 from engine.actors import Actor
 from engine.errors import ConfigError, NotPermitted
-from engine.policy import PERMISSIONS, load_policy_file, parse_policy
+from engine.policy import PERMISSIONS, load_policy_file, parse_policy, people_roles
 
 
 @dataclass
@@ -36,6 +36,18 @@ def test_refusals_say_which_roles_may() -> None:
     assert "admin or inspector or supervisor" in err.value.message
     with pytest.raises(NotPermitted, match="belongs to another unit"):
         POLICY.require(OFFICER, "ticket.view", T(unit_id=8), number="2005-0001")
+
+
+def test_refusals_do_not_name_the_engines_own_role() -> None:
+    # The inspector may not fire; the system role may, but nobody can be given it.
+    with pytest.raises(NotPermitted) as err:
+        POLICY.require(Actor("i", "inspector"), "ticket.fire")
+    roles = err.value.details["roles"]
+    assert "supervisor" in roles and "system" not in roles
+    assert "system" not in err.value.message
+    assert people_roles(["system", "clerk", "supervisor"]) == ["clerk", "supervisor"]
+    # A step only the engine takes still says so.
+    assert people_roles({"system"}) == ["system"]
 
 
 def test_the_decisions_written_in_the_readme() -> None:

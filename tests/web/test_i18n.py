@@ -436,6 +436,10 @@ def test_a_user_who_cannot_act_reads_the_engines_reason(app, login_as, make_tick
     assert "; you are Administrator." in english and "This needs the role Clerk or" in english
     chinese = _text(client.get(f"/tickets/{number}", headers={"Accept-Language": "zh-CN"}))
     assert "此操作需要受理员或" in chinese and "您的角色是系统管理员。" in chinese
+    # Nobody can be given the engine's own role: the refusal does not offer it.
+    needed = english.split("This needs the role ", 1)[1].split("; you are", 1)[0]
+    assert "Clerk" in needed and "System" not in needed
+    assert "系统；" not in chinese and "系统或" not in chinese and "或系统" not in chinese
 
 
 def test_the_reason_stands_above_the_other_actions_left_to_the_user(app, login_as, make_ticket):
