@@ -27,6 +27,7 @@ from engine.fields import check_data
 from engine.guards import GUARDS
 from engine.ledger import check_version, load_ticket_row, log_t, write_change
 from engine.policy import Policy, people_roles
+from engine.rawsql import pipeline
 from engine.workflow import TriggerSpec
 
 
@@ -193,7 +194,10 @@ def fire(
     """
     now = uow.now(now)
     conn = uow.conn
-    ticket = load_ticket_row(conn, number, view=view)
+    # On PostgreSQL the row is locked as it is read: a concurrent writer waits (and then
+    # reads our version: a Conflict), and our writes go out in one pipeline.
+    pg = conn.dialect.name == "postgresql"
+    ticket = load_ticket_row(conn, number, view=view, lock=pg)
     check_version(ticket, expected_version)
     workflow = uow.registry.get(ticket.workflow_name, ticket.workflow_version)
     spec = workflow.transition_for(trigger, ticket.state)
@@ -250,7 +254,6 @@ def fire(
                 state=ticket.state,
                 details={"guard": guard},
             )
-    dest = spec.dest  # what the compiled machine moves to (transition_for keys by source)
     record = Effect(
         conn=conn,
         ticket=ticket,
@@ -261,6 +264,25 @@ def fire(
         values={},
         cache=uow.ctx.cache,
     )
+    with pipeline(conn):
+        return _write(uow, workflow, spec, record, ticket, number, trigger, reason, locked=pg)
+
+
+def _write(
+    uow: UnitOfWork,
+    workflow: Any,
+    spec: TriggerSpec,
+    record: Effect,
+    ticket: Any,
+    number: str,
+    trigger: str,
+    reason: str | None,
+    *,
+    locked: bool,
+) -> Fired:
+    """The checked change's writes: effects, clock, the ticket and its log row, notices."""
+    conn, now, actor = uow.conn, record.now, record.actor
+    dest = spec.dest  # what the compiled machine moves to (transition_for keys by source)
     apply_effects(spec.effects, record)
     values, logged = record.values, record.logged
     if dest in workflow.final_states:
@@ -298,6 +320,7 @@ def fire(
         now=now,
         workflow_version=workflow.version,
         audit_key=uow.audit_key,
+        locked=locked,
     )
     notices.notify_who_must_act(
         uow, ticket, trigger=trigger, dest=dest, values=values, actor=actor, reason=why, now=now

@@ -115,10 +115,22 @@ _LOAD_TICKET_VIEW = PreparedQuery(
 )
 
 
-def load_ticket_row(conn: Connection, number: str, *, view: bool = False) -> Any:
+_LOAD_TICKET_LOCKED = PreparedQuery(_LOAD_TICKET.statement.with_for_update(of=tickets_t))
+_LOAD_TICKET_VIEW_LOCKED = PreparedQuery(_LOAD_TICKET_VIEW.statement.with_for_update(of=tickets_t))
+
+
+def load_ticket_row(
+    conn: Connection, number: str, *, view: bool = False, lock: bool = False
+) -> Any:
     """The columns a change needs, by ticket number (``view``: and every column the API
-    shows); ``NotFound`` if there is no such ticket."""
-    row = (_LOAD_TICKET_VIEW if view else _LOAD_TICKET).first(conn, {"number": number})
+    shows); ``NotFound`` if there is no such ticket. ``lock`` (PostgreSQL): the row is
+    locked for this transaction (``FOR UPDATE``), so no one else can change it before it
+    commits: a writer that came first is waited for and its version read."""
+    if lock:
+        query = _LOAD_TICKET_VIEW_LOCKED if view else _LOAD_TICKET_LOCKED
+    else:
+        query = _LOAD_TICKET_VIEW if view else _LOAD_TICKET
+    row = query.first(conn, {"number": number})
     if row is None:
         raise NotFound(f"no ticket {number!r}", ticket=number)
     return row
@@ -273,12 +285,15 @@ def write_change(
     now: datetime,
     workflow_version: int,
     audit_key: bytes | None,
+    locked: bool = False,
 ) -> int:
     """Write one change: UPDATE the ticket (version check) and INSERT its chained log row.
 
     ``ticket`` is a row from ``load_ticket_row`` (or any object with ``id``,
     ``number``, ``state``, ``version``, ``last_hash``). Returns the new version;
-    raises ``Conflict`` when someone else wrote the ticket in between.
+    raises ``Conflict`` when someone else wrote the ticket in between. ``locked``: the
+    ticket was read with ``lock=True``, so nobody can have written it in between; the
+    UPDATE's row count may then be unknown yet (-1: the statement is in a pipeline).
     """
     params, row = _prepare(
         ticket,
@@ -295,7 +310,8 @@ def write_change(
         audit_key=audit_key,
     )
     # The hot path: both statements through the driver, compiled once (engine.rawsql).
-    if _prepared_update(frozenset(values)).execute(conn, params) != 1:
+    count = _prepared_update(frozenset(values)).execute(conn, params)
+    if count != 1 and not (locked and count == -1):
         # The other writer has committed (our UPDATE waited for its lock): say where the
         # ticket is now, so a client that retried a request whose answer it lost can tell
         # whether its own first attempt is the one that got there.

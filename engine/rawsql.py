@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Engine, Table, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -76,7 +77,8 @@ class BulkInsert:
                 if process is not None and value is not None:
                     value = _instant(process, value) if type(value) is datetime else process(value)
                 values.append(value)
-        run_driver(conn, sql, values).close()
+        if not _queue(conn, sql, values):
+            run_driver(conn, sql, values).close()
         return len(rows)
 
     @lru_cache(maxsize=64)  # noqa: B019 - a few module-level statements, kept for the process
@@ -232,6 +234,74 @@ def _rendered(values: Sequence[Any], process: Callable[[Any], Any]) -> list[Any]
 _MEMOISED = frozenset({date, datetime, type(None)})
 
 
+_QUEUED = "rectiflow.queued_writes"  # in Connection.info: writes waiting to go out together
+
+
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[bool]:
+    """On PostgreSQL, the writes made inside (``PreparedWrite``, ``BulkInsert.execute_few``)
+    are queued and sent together, in one psycopg pipeline, at the block's end: one round trip
+    for all of them instead of one each. A read inside first sends what is queued (so it sees
+    those writes), and so does any statement through SQLAlchemy (``_send_before_execute``).
+    Inside, a queued write's row count is not known (-1); an error from the server is raised
+    at the end (or at the next read), as SQLAlchemy's ``DBAPIError``. Yields whether it
+    queues: not on SQLite, nor while someone listens to the engine's statements
+    (``run_driver`` then goes through SQLAlchemy). An exception inside drops the queue: the
+    transaction is rolled back.
+    """
+    if (
+        conn.dialect.name != "postgresql"
+        or conn.engine.dispatch.before_cursor_execute
+        or _QUEUED in conn.info
+    ):
+        yield False
+        return
+    queued: list[tuple[str, Sequence[Any]]] = []
+    conn.info[_QUEUED] = queued
+    try:
+        yield True
+        send_queued(conn)
+    finally:
+        conn.info.pop(_QUEUED, None)
+
+
+def send_queued(conn: Connection) -> None:
+    """Send the writes ``pipeline`` queued on ``conn``, in one pipeline (one round trip)."""
+    queued = conn.info.get(_QUEUED)
+    if not queued:
+        return
+    batch = list(queued)
+    queued.clear()
+    if not conn.in_transaction():
+        conn.begin()
+    dbapi_conn = conn.connection.driver_connection
+    assert dbapi_conn is not None
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        with dbapi_conn.pipeline(), dbapi_conn.cursor() as cursor:
+            for sql, values in batch:
+                cursor.execute(sql, values)
+    except error as exc:
+        raise DBAPIError.instance(None, None, exc, error, dialect=conn.dialect) from exc
+
+
+def _queue(conn: Connection, sql: str, values: Sequence[Any]) -> bool:
+    """Queue the write when a ``pipeline`` block is open on ``conn``; whether it did."""
+    queued = conn.info.get(_QUEUED) if conn.dialect.name == "postgresql" else None
+    if queued is None:
+        return False
+    queued.append((sql, values))
+    return True
+
+
+@event.listens_for(Engine, "before_execute")
+def _send_before_execute(conn: Connection, *_: Any) -> None:
+    """A statement through SQLAlchemy inside a ``pipeline`` block goes after the queued
+    writes: they are sent first."""
+    if conn.info.get(_QUEUED):
+        send_queued(conn)
+
+
 def run_driver(conn: Connection, sql: str, values: Sequence[Any], *, many: bool = False) -> Any:
     """Execute ``sql`` (rendered for the driver) with positional ``values`` (``many``: a list
     of them, executemany) in the connection's transaction; the driver's cursor.
@@ -320,8 +390,12 @@ class PreparedWrite:
         return cached
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """The row count; -1 when queued in a ``pipeline`` block (not known yet)."""
         sql, names, processors = self._compiled(conn.dialect)
-        cursor = run_driver(conn, sql, _bound(names, processors, params))
+        values = _bound(names, processors, params)
+        if _queue(conn, sql, values):
+            return -1
+        cursor = run_driver(conn, sql, values)
         count = int(cursor.rowcount)
         cursor.close()
         return count
@@ -367,6 +441,8 @@ class PreparedQuery:
 
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         sql, names, processors = self._compiled(conn.dialect)
+        if conn.info.get(_QUEUED):
+            send_queued(conn)  # the read sees the writes queued before it
         cursor = run_driver(conn, sql, _bound(names, processors, params))
         convert = self._converters(conn.dialect, cursor)
         raw = cursor.fetchall()
