@@ -103,11 +103,23 @@ def test_sqlite_writer_still_told_the_database_is_locked_past_the_busy_timeout(
     path = tmp_path / "locked.db"
     engine = db.make_engine(f"sqlite:///{path}")
     _counter_table(engine)
+    tries: list[str] = []
+
+    @event.listens_for(engine, "connect")
+    def _trace(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.set_trace_callback(
+            lambda sql: tries.append(sql) if sql == "BEGIN IMMEDIATE" else None
+        )
+
+    engine.dispose()  # connections made from here on are traced
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         with pytest.raises(OperationalError, match="locked"), engine.connect() as conn:
             conn.execute(text("INSERT INTO hits (n) VALUES (1)"))
+        # Tried about every millisecond for 20 ms, then further apart (every 0.3 ms was ~80
+        # tries in these 50 ms), and once more through SQLite's own wait.
+        assert 5 <= len(tries) <= 45
         holder.execute("ROLLBACK")
         # The refused writer left the queue: the next one goes straight in.
         with engine.begin() as conn:
