@@ -20,6 +20,8 @@ Each round reports both rates and the ratio transitions / trivial; the summary t
 medians and spread. Target: ≥ 0.3. On Linux each side's CPU time in gunicorn's processes
 per request is reported too (``server_cpu_ms``): a transition's ratio far below the ratio of
 CPU times means it waits (the disk's fsync at commit, round trips, the write lock), not works.
+Each round also says how many workers served it (``busy_workers``): the clients' keep-alive
+connections stay with the worker that accepted them, often all with one.
 
 ``--rate-limits`` picks where the counters go: ``redis`` (when one answers; else the
 database), or ``database`` (the default of ``config/default.toml``, table ``rate_limits``).
@@ -86,6 +88,13 @@ def _get(conn: http.client.HTTPConnection, path: str) -> int:
 def cpu_seconds(pid: int) -> float | None:
     """CPU seconds (user + system) used so far by process ``pid`` and its children (Linux
     ``/proc``); None where there is no ``/proc``."""
+    by_process = cpu_by_process(pid)
+    return None if by_process is None else sum(by_process.values())
+
+
+def cpu_by_process(pid: int) -> dict[int, float] | None:
+    """CPU seconds used so far by process ``pid`` and by each of its children (gunicorn's
+    workers), by process id; None where there is no ``/proc``."""
     proc = Path("/proc")
     if not (proc / str(pid) / "stat").exists():
         return None
@@ -97,14 +106,25 @@ def cpu_seconds(pid: int) -> float | None:
         except (OSError, IndexError):
             return None  # gone meanwhile
 
-    total = 0.0
+    out: dict[int, float] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         f = fields(entry.name)
         if f is not None and (entry.name == str(pid) or f[1] == str(pid)):
-            total += (int(f[11]) + int(f[12])) / tick
-    return total
+            out[int(entry.name)] = (int(f[11]) + int(f[12])) / tick
+    return out
+
+
+def busy_workers(before: dict[int, float], after: dict[int, float], server: int) -> int:
+    """How many of gunicorn's workers did at least a tenth of the work between two readings
+    of ``cpu_by_process``. The clients' keep-alive connections stay with the worker that
+    accepted them, and gunicorn often gives all of them to one worker: a round served by one
+    worker (one interpreter, one SQLite connection pool) and one served by two are different
+    measurements, so each round says which it was."""
+    used = {p: after[p] - before.get(p, 0.0) for p in after if p != server}
+    total = sum(used.values())
+    return sum(1 for v in used.values() if total > 0 and v >= total / 10)
 
 
 def _in_threads(work: list[Any]) -> float:
@@ -240,6 +260,7 @@ def measure(
                     ]
 
                 cpu = {"transitions": 0.0, "trivial": 0.0}
+                at_start = cpu_by_process(server)
 
                 def counted(side: str, block: Any, cpu: dict[str, float] = cpu) -> Any:
                     def run_block(i: int) -> tuple[int, float]:
@@ -262,8 +283,12 @@ def measure(
                     blocks,
                 )
                 rates = {name: n / seconds for name, (n, seconds) in done.items()}
+                at_end = cpu_by_process(server)
                 out_rounds.append(
                     {
+                        "busy_workers": busy_workers(at_start, at_end, server)
+                        if at_start is not None and at_end is not None
+                        else None,
                         "transitions_per_s": round(rates["transitions"], 1),
                         "trivial_per_s": round(rates["trivial"], 1),
                         "ratio": round(rates["transitions"] / rates["trivial"], 3),
@@ -291,6 +316,7 @@ def measure(
             side: spread([r["server_cpu_ms"][side] for r in out_rounds])
             for side in ("transitions", "trivial")
         },
+        "busy_workers": [r["busy_workers"] for r in out_rounds],
         "target_ratio": 0.3,
         "backend": database,
     }

@@ -555,6 +555,52 @@ def test_concurrent_writers_one_wins_one_conflicts(engine, now) -> None:  # type
     assert [r.trigger for r in log_rows(engine, number)] == ["create", "categorize", "assign"]
 
 
+def test_a_change_written_on_a_stale_read_writes_nothing(engine, now) -> None:  # type: ignore[no-untyped-def]
+    """The ticket's UPDATE checks the version it read; when another writer committed in
+    between, neither the ticket nor the log changes (on PostgreSQL the UPDATE and the log's
+    INSERT are one statement) and the refusal says where the ticket is now."""
+    from datetime import timedelta
+
+    from engine.ledger import load_ticket_row, write_change
+
+    with Session(engine) as s:
+        number = new_ticket(s, now)
+    stale, other = Session(engine), Session(engine)
+    try:
+        uow = as_uow(stale)
+        row = load_ticket_row(uow.conn, number, view=True)  # version 1, read first
+        stale.rollback()
+        do(
+            other,
+            number,
+            "categorize",
+            "clerk",
+            now,
+            {"category": "team_building", "kind": "criticism"},
+        )
+        with pytest.raises(Conflict) as err:
+            write_change(
+                as_uow(stale).conn,
+                row,
+                trigger="categorize",
+                dest="categorized",
+                actor=get_actor(stale, "clerk"),
+                logged={"category": "team_building", "kind": "criticism"},
+                reason=None,
+                values={"category": "team_building", "kind": "criticism"},
+                now=now + timedelta(minutes=1),
+                workflow_version=1,
+                audit_key=None,
+            )
+        stale.rollback()
+    finally:
+        stale.close()
+        other.close()
+    assert "state 'categorized'" in err.value.message
+    assert err.value.details == {"current_version": 2}
+    assert [r.trigger for r in log_rows(engine, number)] == ["create", "categorize"]
+
+
 def test_unknown_ticket_user_and_campaign(session: Session, uow, engine, now) -> None:  # type: ignore[no-untyped-def]
     before = snapshot(engine)
     with pytest.raises(NotFound, match="no ticket '2005-9999'"):

@@ -121,3 +121,30 @@ def test_a_policy_file_that_is_not_utf8_is_refused(tmp_path) -> None:  # type: i
 def test_every_permission_is_granted_to_some_role() -> None:
     granted = {p for role in POLICY.roles.values() for p in role.grants}
     assert set(PERMISSIONS) <= granted, sorted(set(PERMISSIONS) - granted)
+
+
+def test_may_fire_answers_as_check_actor_refuses() -> None:
+    """``allowed_triggers`` asks ``may_fire`` (no refusal built); ``fire`` asks ``check_actor``:
+    the same answer for every trigger of every workflow, role and unit."""
+    from engine.firing import check_actor, may_fire
+    from engine.workflow import WorkflowRegistry
+
+    @dataclass
+    class Ticket(T):
+        number: str = "2005-0001"
+        state: str = "received"
+
+    checked = 0
+    for workflow in WorkflowRegistry.from_directory().all():
+        for spec in workflow.triggers:
+            for role in POLICY.roles:
+                for actor in (Actor("a", role, unit_id=7, id=70), Actor("b", role, id=71)):
+                    for ticket in (Ticket(unit_id=7), Ticket(unit_id=8), Ticket(8, 71)):
+                        try:
+                            check_actor(POLICY, spec, ticket, actor)
+                            refused = False
+                        except NotPermitted:
+                            refused = True
+                        assert may_fire(POLICY, spec, ticket, actor) is not refused
+                        checked += 1
+    assert checked > 100
