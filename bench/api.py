@@ -230,7 +230,8 @@ def measure(
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url = _database_url(database, workdir)
-        engine, numbers = build_url(url, (per_round * rounds + 1) // 2)
+        # Each round's tickets, then one per client to warm up with (not counted).
+        engine, numbers = build_url(url, (per_round * rounds + 1) // 2, extra=clients)
         now = datetime.now(UTC)
         with Session(engine) as s:
             tokens = [
@@ -247,6 +248,9 @@ def measure(
             wait_until_up(f"http://127.0.0.1:{port}")
             driver = Clients(port, clients, tokens)
             driver.trivial(20)  # warm every worker and connection
+            # and the transitions' first uses: each token's first time of use, the caches
+            warm = numbers[per_round * rounds : per_round * rounds + clients]
+            driver.transitions([[number] for number in warm])
             server = procs[0].pid
             out_rounds = []
             for r in range(rounds):
