@@ -9,7 +9,7 @@ and create the tickets through the bulk path ``engine.bulk.create_tickets``
 (what ``create_ticket`` writes: hash-chained ``create`` log rows, theme tags,
 due times and timers) in transactions of ``--batch`` rows, skipping keys
 already imported. The floor writes the same
-rows (ticket, log row, tags, four timers) from the same file, parsed with
+rows (ticket, log row, tags, two timers) from the same file, parsed with
 ``csv``, through the driver's executemany with its ids assigned and values
 rendered once, same batches and durability, and no checks, hashing or
 calendar. Each side runs in its own child process on a fresh database, so the
@@ -123,7 +123,7 @@ def run_rectiflow(url: str, path: Path, batch: int) -> dict[str, float]:
 
 def run_floor(url: str, path: Path, batch: int) -> dict[str, float]:
     """The same writes as the import, as fast as they go: for each row its ticket, its
-    ``create`` log row, its theme tags and its four timers, inserted through the driver's
+    ``create`` log row, its theme tags and its two timers, inserted through the driver's
     executemany with ids assigned here and every repeated value rendered once; the same
     batches and durability. No checks, no hashing, no calendar: those are rectiflow's work."""
     from sqlalchemy import func, select
@@ -170,11 +170,10 @@ def run_floor(url: str, path: Path, batch: int) -> dict[str, float]:
     timers = BulkInsert(Timer.__table__, ("ticket_id", "kind", "level", "due_at", "created_at"))
     due = NOW + timedelta(days=2)
     head = audit.head_json(dict.fromkeys(audit.HEAD_COLUMNS))
+    # what a new ticket arms (engine.deadlines.armed_times): the warning and the first step
     ladder = (
         ("warning", 0, due - timedelta(hours=24)),
         ("breach", 1, due),
-        ("ladder", 2, due + timedelta(days=2)),
-        ("ladder", 3, due + timedelta(days=7)),
     )
     count = 0
     with path.open(encoding="utf-8", newline="") as handle:

@@ -189,7 +189,7 @@ class Floor:
     tickets: per ticket one transaction (same connection settings, so the same durability)
     with the ticket's UPDATE (version check), its hash-chained log row, and for a ticket
     whose clock changes (the assigned quarter) its pending timers cancelled and the warning
-    and three ladder timers inserted; every statement prebuilt and run through the driver,
+    and the ladder's first step inserted (what ``deadlines.arm_timers`` arms); every statement prebuilt and run through the driver,
     nothing decided and nothing read per ticket."""
 
     def __init__(self, ctx: Any, campaign: str) -> None:
@@ -257,8 +257,6 @@ class Floor:
                         [
                             (r.id, "warning", 0, new_due - timedelta(hours=24), NOW),
                             (r.id, "breach", 1, new_due, NOW),
-                            (r.id, "ladder", 2, new_due + timedelta(days=2), NOW),
-                            (r.id, "ladder", 3, new_due + timedelta(days=5), NOW),
                         ],
                     )
         self.done += len(rows)
