@@ -271,7 +271,8 @@ def arm_timers(
     from_level: int = 0,
     priority: str | None = None,
 ) -> int:
-    """Insert the warning and ladder timers for ``due_at`` (see ``armed_times``); how many."""
+    """Insert the warning and the next ladder step for ``due_at`` (see ``armed_times``); how
+    many."""
     return _BULK_INSERT_TIMERS.execute_few(
         conn,
         [
@@ -356,8 +357,8 @@ def entry_plan(
 ) -> tuple[dict[str, Any], list[tuple[str, int, datetime]]]:
     """What entering ``to_state`` at ``now`` sets on the ticket, and the timers it arms.
 
-    A state with a time limit: its due time, rule, level 0 and the warning and
-    ladder timers; a final state or one without a limit: the clock cleared and
+    A state with a time limit: its due time, rule, level 0 and the warning and the
+    ladder's first step (``armed_times``); a final state or one without a limit: the clock cleared and
     no timers. ``clock`` is called only when the state has a limit. The bulk
     create path (``engine.bulk``) computes this once per batch.
     """

@@ -42,7 +42,8 @@ def escalate_ticket(
 
     Needs a reason; the level must go up and stay within the workflow's
     ladder. Pending ladder timers at or below the new level are cancelled
-    (those steps are done); the people of the new level are notified.
+    (those steps are done) and the step above it is armed; the people of the new level are
+    notified.
     """
     now = uow.now(now)
     conn = uow.conn
