@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import deadlines
 from engine.errors import Conflict, NotPermitted, ValidationError
 from engine.escalation import escalate_ticket
 from engine.extensions import decide_extension, list_pending_extensions, request_extension
-from engine.models import Extension, TransitionLog
+from engine.models import Extension, Timer, TransitionLog
 from engine.tickets import get_actor
 from tests.integration.deadline_support import assigned_ticket, local, pending_timers, ticket
 
@@ -198,6 +199,17 @@ def test_supervisor_escalates_by_hand_and_the_ladder_skips_done_steps(
         ("warning", 0),
         ("ladder", 3),
     ]
+    # The step above the new level takes the cancelled step's place: timed by the ladder from
+    # the ticket's due time, and part of the same clock (its breach's created_at).
+    t = ticket(session, number)
+    clock = deadlines.campaign_clock(uow, t.campaign_id)
+    ladder = uow.registry.get(t.workflow_name, t.workflow_version).ladder
+    step_3 = next(at for k, lv, at in deadlines.ladder_times(t.due_at, ladder, clock) if lv == 3)
+    assert pending_timers(session, number)[-1][2] == step_3
+    created = set(
+        session.scalars(select(Timer.created_at).where(Timer.ticket_id == t.id, Timer.level > 0))
+    )
+    assert len(created) == 1
     with pytest.raises(ValidationError, match="beyond"):
         escalate_ticket(uow, number, actor=supervisor, reason="x", level=4, now=local(2005, 3, 3))
 
