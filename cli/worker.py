@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -47,17 +48,22 @@ def _check_audit_key(app: AppContext) -> None:
     except EngineError as exc:
         fail(exc)
     if warning:
-        log.warning(warning)
-        # The engine's sentence, in the reader's language like the rest of the CLI's output.
-        said = translate(warning, reader())
-        click.echo(_("WARNING: %(warning)s", warning=said), err=True)
+        _warn(warning)
 
 
 def _check_server_settings(app: AppContext) -> None:
     """Warn about database server settings that would slow every write (``engine.db``)."""
     for warning in db.server_setting_warnings(app.engine):
+        _warn(warning)
+
+
+def _warn(warning: str) -> None:
+    """Say a start-up warning in the reader's language (the engine's sentence, translated);
+    when stderr is not a terminal (a service's log) also log it in English, the operators'
+    log language — on a terminal the person would read it twice."""
+    if not sys.stderr.isatty():
         log.warning(warning)
-        click.echo(_("WARNING: %(warning)s", warning=translate(warning, reader())), err=True)
+    click.echo(_("WARNING: %(warning)s", warning=translate(warning, reader())), err=True)
 
 
 def _is_sqlite(app: AppContext) -> bool:

@@ -5,6 +5,7 @@ the campaign's timezone as each language writes them; JSON keeps its keys."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -219,6 +220,28 @@ def test_a_server_setting_that_slows_every_write_is_warned_about(run, monkeypatc
         en = run("--lang", "en", *command)
         assert en.exit_code == 0, en.output
         assert "WARNING: PostgreSQL's autovacuum is off" in en.output
+
+
+def test_a_start_up_warning_is_said_once_on_a_terminal_and_also_logged_for_a_service(
+    monkeypatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """On a terminal the person reads the warning once, in their language; a service's stderr
+    (not a terminal) also gets the English log record the operators' tools look for."""
+    import io
+    import logging
+
+    import cli.worker
+    from engine import db
+
+    for tty, logged in ((True, False), (False, True)):
+        stream = io.StringIO()
+        stream.isatty = lambda tty=tty: tty  # type: ignore[method-assign]
+        monkeypatch.setattr(sys, "stderr", stream)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="cli.worker"):
+            cli.worker._warn(db.AUTOVACUUM_OFF)
+        assert "WARNING: PostgreSQL's autovacuum is off" in stream.getvalue()
+        assert any("autovacuum" in r.getMessage() for r in caplog.records) is logged
 
 
 def test_where_a_report_was_read_from_is_said_in_each_language() -> None:
