@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from engine import db
@@ -56,12 +56,9 @@ def test_sqlite_writers_of_two_processes_and_many_threads_all_commit(tmp_path: P
         second.dispose()
 
 
-def test_sqlite_writer_let_in_by_the_queue_finds_the_lock_free(tmp_path: Path) -> None:
-    """The queue is left once COMMIT or ROLLBACK has returned, not when SQLAlchemy announces
-    it: the next writer of the process takes the database's lock at its first try instead of
-    polling through the commit's fsync (each try is a traced BEGIN IMMEDIATE)."""
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'handover.db'}", sqlite_synchronous="FULL")
-    _counter_table(engine)
+def _traced_begins(engine: Engine) -> list[str]:
+    """Every ``BEGIN IMMEDIATE`` (each try at the write lock) the engine's connections send
+    from now on (its pool is emptied: new connections are traced)."""
     tries: list[str] = []
 
     @event.listens_for(engine, "connect")
@@ -70,7 +67,17 @@ def test_sqlite_writer_let_in_by_the_queue_finds_the_lock_free(tmp_path: Path) -
             lambda sql: tries.append(sql) if sql == "BEGIN IMMEDIATE" else None
         )
 
-    engine.dispose()  # connections made from here on are traced
+    engine.dispose()
+    return tries
+
+
+def test_sqlite_writer_let_in_by_the_queue_finds_the_lock_free(tmp_path: Path) -> None:
+    """The queue is left once COMMIT or ROLLBACK has returned, not when SQLAlchemy announces
+    it: the next writer of the process takes the database's lock at its first try instead of
+    polling through the commit's fsync (each try is a traced BEGIN IMMEDIATE)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'handover.db'}", sqlite_synchronous="FULL")
+    _counter_table(engine)
+    tries = _traced_begins(engine)
     start = threading.Barrier(4)
 
     def write() -> None:
@@ -103,15 +110,7 @@ def test_sqlite_writer_still_told_the_database_is_locked_past_the_busy_timeout(
     path = tmp_path / "locked.db"
     engine = db.make_engine(f"sqlite:///{path}")
     _counter_table(engine)
-    tries: list[str] = []
-
-    @event.listens_for(engine, "connect")
-    def _trace(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_connection.set_trace_callback(
-            lambda sql: tries.append(sql) if sql == "BEGIN IMMEDIATE" else None
-        )
-
-    engine.dispose()  # connections made from here on are traced
+    tries = _traced_begins(engine)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
