@@ -192,10 +192,14 @@ def ladder_times(
     own unit. What the whole ladder would be; ``armed_times`` is what is armed at once."""
     out: list[tuple[str, int, datetime]] = []
     if ladder.warning_before_hours > 0:
-        out.append((WARNING, 0, due_at - timedelta(hours=ladder.warning_before_hours)))
+        out.append((WARNING, 0, _warning_at(due_at, ladder)))
     for step in ladder.steps:
         out.append(step_time(step, due_at, clock, priority))
     return out
+
+
+def _warning_at(due_at: datetime, ladder: Ladder) -> datetime:
+    return due_at - timedelta(hours=ladder.warning_before_hours)
 
 
 def step_time(
@@ -229,7 +233,7 @@ def armed_times(
     """
     out: list[tuple[str, int, datetime]] = []
     if ladder.warning_before_hours > 0:
-        warning = due_at - timedelta(hours=ladder.warning_before_hours)
+        warning = _warning_at(due_at, ladder)
         if warning > now:
             out.append((WARNING, 0, warning))
     step = next_step(ladder, from_level)
@@ -273,7 +277,7 @@ def arm_timers(
 ) -> int:
     """Insert the warning and the next ladder step for ``due_at`` (see ``armed_times``); how
     many."""
-    return _BULK_INSERT_TIMERS.execute_few(
+    return insert_timers(
         conn,
         [
             (ticket_id, kind, level, at, now)
@@ -344,7 +348,7 @@ def on_transition(
         workflow, to_state, lambda: campaign_clock(uow, campaign_id), now, priority
     )
     if times:
-        _BULK_INSERT_TIMERS.execute_few(conn, [(ticket_id, k, lv, at, now) for k, lv, at in times])
+        insert_timers(conn, [(ticket_id, k, lv, at, now) for k, lv, at in times])
     return values
 
 

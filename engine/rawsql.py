@@ -265,9 +265,18 @@ def pipeline(conn: Connection) -> Iterator[bool]:
         conn.info.pop(_QUEUED, None)
 
 
+def _queued(conn: Connection) -> list[tuple[str, Sequence[Any]]] | None:
+    """The writes a ``pipeline`` block open on ``conn`` has queued (None: no block open; only
+    PostgreSQL opens one, so SQLite does not look)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    queued: list[tuple[str, Sequence[Any]]] | None = conn.info.get(_QUEUED)
+    return queued
+
+
 def send_queued(conn: Connection) -> None:
     """Send the writes ``pipeline`` queued on ``conn``, in one pipeline (one round trip)."""
-    queued = conn.info.get(_QUEUED)
+    queued = _queued(conn)
     if not queued:
         return
     batch = list(queued)
@@ -287,7 +296,7 @@ def send_queued(conn: Connection) -> None:
 
 def _queue(conn: Connection, sql: str, values: Sequence[Any]) -> bool:
     """Queue the write when a ``pipeline`` block is open on ``conn``; whether it did."""
-    queued = conn.info.get(_QUEUED) if conn.dialect.name == "postgresql" else None
+    queued = _queued(conn)
     if queued is None:
         return False
     queued.append((sql, values))
@@ -298,7 +307,7 @@ def _queue(conn: Connection, sql: str, values: Sequence[Any]) -> bool:
 def _send_before_execute(conn: Connection, *_: Any) -> None:
     """A statement through SQLAlchemy inside a ``pipeline`` block goes after the queued
     writes: they are sent first."""
-    if conn.info.get(_QUEUED):
+    if _queued(conn):
         send_queued(conn)
 
 
@@ -441,7 +450,7 @@ class PreparedQuery:
 
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         sql, names, processors = self._compiled(conn.dialect)
-        if conn.info.get(_QUEUED):
+        if _queued(conn):
             send_queued(conn)  # the read sees the writes queued before it
         cursor = run_driver(conn, sql, _bound(names, processors, params))
         convert = self._converters(conn.dialect, cursor)
