@@ -115,8 +115,14 @@ class EngineContext:
         )
 
     def bind(self, session: Session) -> UnitOfWork:
-        """A unit of work on a session the caller opened (a web request's); the caller closes it."""
+        """A unit of work on a session the caller opened; the caller closes it."""
         return UnitOfWork(self, session)
+
+    def connect(self) -> UnitOfWork:
+        """A unit of work on a connection of its own (a web request's): the caller commits
+        and closes it. Its ORM session is made only when something asks for
+        ``uow.session``; a transition runs on the connection alone."""
+        return UnitOfWork(self, connection=self.engine.connect())
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -182,9 +188,13 @@ class UnitOfWork:
     @property
     def session(self) -> Session:
         if self._session is None:
-            # Joins the connection's transaction: our commit() commits it, its rollback
-            # rolls it back.
-            self._session = self.ctx.sessions(bind=self.conn, join_transaction_mode="rollback_only")
+            # On the connection, begun on the session's first statement (a session asked for
+            # and never used takes no lock). A transaction the connection is already in is
+            # joined: our commit() commits it, the session's rollback rolls it back.
+            assert self._connection is not None
+            self._session = self.ctx.sessions(
+                bind=self._connection, join_transaction_mode="rollback_only"
+            )
         return self._session
 
     @property
@@ -247,8 +257,9 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit; a race at commit time becomes ``Conflict``; then the after-commit callbacks."""
         try:
-            if self._session is not None:
-                self._session.commit()  # on an owned connection: flushes, the connection commits
+            session = self._session
+            if session is not None and (self._connection is None or session.in_transaction()):
+                session.commit()  # on an owned connection: flushes, the connection commits
             if self._connection is not None and self._connection.in_transaction():
                 self._connection.commit()
         except DBAPIError as exc:
@@ -263,6 +274,12 @@ class UnitOfWork:
                 callback()
             except Exception:  # noqa: BLE001 - the transaction stands; say so and go on
                 log.exception("after-commit callback failed")
+
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (something was read or written since the last commit)."""
+        if self._session is not None and self._session.in_transaction():
+            return True
+        return self._connection is not None and self._connection.in_transaction()
 
     def rollback(self) -> None:
         self._after_commit.clear()

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor
@@ -115,11 +116,12 @@ TOKEN_CACHE_SECONDS = 2.0
 
 
 def authenticate(
-    session: Session, token: str, *, now: datetime, cache: ReadCache | None = None
+    db: Session | Connection, token: str, *, now: datetime, cache: ReadCache | None = None
 ) -> Actor:
     """The Actor behind ``token``; ``NotPermitted`` when it is unknown, revoked or its user
-    is inactive. Records the time of use (at most once a minute, to spare writes). With
-    ``cache`` (the context's read cache) the look-up is kept ``TOKEN_CACHE_SECONDS``."""
+    is inactive. Records the time of use (at most once a minute, to spare writes) through
+    ``db`` (a session, or the unit of work's connection). With ``cache`` (the context's read
+    cache) the look-up is kept ``TOKEN_CACHE_SECONDS``."""
     now = ensure_utc(now)
     value = (token or "").strip()
     if not value:
@@ -127,7 +129,7 @@ def authenticate(
     digest = hash_token(value)
 
     def load() -> dict[str, Any] | None:
-        row = session.execute(_TOKEN_LOOKUP, {"token_hash": digest}).first()
+        row = db.execute(_TOKEN_LOOKUP, {"token_hash": digest}).first()
         return dict(row._mapping) if row is not None else None
 
     if cache is None:
@@ -142,8 +144,8 @@ def authenticate(
         raise NotPermitted(f"the user {found['username']!r} of this API token is no longer active")
     last = found["last_used_at"]
     if last is None or (now - last).total_seconds() >= 60:
-        # at most once a minute: an ORM update, so a loaded ApiToken sees it too
-        session.execute(update(ApiToken).where(ApiToken.id == found["id"]).values(last_used_at=now))
+        # at most once a minute (on a session an ORM update: a loaded ApiToken sees it too)
+        db.execute(update(ApiToken).where(ApiToken.id == found["id"]).values(last_used_at=now))
         found["last_used_at"] = now  # the cached copy too: the next minute writes nothing
     return Actor(
         username=found["username"],

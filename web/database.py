@@ -37,17 +37,24 @@ def get_ctx() -> EngineContext:
 
 
 def get_uow() -> UnitOfWork:
-    """The request's unit of work: its session, the context; ``uow.commit()`` once."""
+    """The request's unit of work on the primary: one pooled connection, taken on first use;
+    ``uow.commit()`` once. Its ORM session (``get_session()``) is made on that connection when
+    a view asks for it: an API transition runs on the connection alone."""
     if "uow" not in g:
-        g.uow = get_ctx().bind(get_session())
+        g.uow = get_ctx().connect()
     return g.uow  # type: ignore[no-any-return]
 
 
 def get_session() -> Session:
-    """The request's session on the primary, opened on first use."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["rectiflow.sessions"]()
-    return g.db_session  # type: ignore[no-any-return]
+    """The request's ORM session on the primary (on the unit of work's connection)."""
+    return get_uow().session
+
+
+def rollback() -> None:
+    """Undo what the request did so far (an error answer); nothing when it touched nothing."""
+    uow: UnitOfWork | None = g.get("uow")
+    if uow is not None:
+        uow.rollback()
 
 
 def _min_position() -> int | None:
@@ -105,10 +112,12 @@ def _read_headers(response: Response) -> Response:
 
 
 def _close(_exc: BaseException | None) -> None:
-    g.pop("uow", None)
     g.pop("read_uow", None)
-    for key in ("db_session", "db_read_session"):
-        db_session: Any = g.pop(key, None)
-        if db_session is not None:
-            db_session.rollback()
-            db_session.close()
+    uow: UnitOfWork | None = g.pop("uow", None)
+    if uow is not None:
+        uow.rollback()
+        uow.close()
+    db_session: Any = g.pop("db_read_session", None)
+    if db_session is not None:
+        db_session.rollback()
+        db_session.close()

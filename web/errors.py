@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, render_template, render_template_string, request
+from flask import Flask, Response, jsonify, render_template, render_template_string, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import EngineError
+from web import database
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,7 @@ def http_message(status: int, description: str) -> str:
 
 
 def _rollback() -> None:
-    session = g.get("db_session")
-    if session is not None:
-        session.rollback()
+    database.rollback()
 
 
 def init_app(app: Flask) -> None:

@@ -329,3 +329,31 @@ def test_transition_answer_is_what_a_read_shows(client, auth, new_ticket):
     assert moved.json["unit"] == "traffic-brigade" and moved.json["due_at"] is None
     stale = fire_as(client, supervisor, number, "reopen", 1, reason="again")
     assert_error(stale, 409, "conflict")
+
+
+def test_transition_runs_on_the_connection_alone(app, client, auth, new_ticket, monkeypatch):
+    """Issue 15 item 3: an API transition (token check, fire(), commit, answer) makes no ORM
+    session: the request's unit of work is one connection. A view that reads through the
+    ORM still gets its session on that same connection, and a refusal leaves nothing."""
+    ctx = app.extensions["rectiflow.ctx"]
+    made = []
+    sessions = ctx.sessions
+
+    def counting(*args, **kwargs):
+        made.append(kwargs.get("bind"))
+        return sessions(*args, **kwargs)
+
+    monkeypatch.setattr(ctx, "sessions", counting)
+    number = new_ticket(kind="criticism")["number"]
+    made.clear()
+    clerk = auth("clerk")
+    data = {"category": "traffic_management", "kind": "criticism"}
+    moved = fire_as(client, clerk, number, "categorize", 1, **data)
+    assert moved.status_code == 200 and moved.json["version"] == 2
+    assert made == []
+    refused = fire_as(client, clerk, number, "categorize", 1, **data)
+    assert_error(refused, 409, "conflict")
+    assert made == []
+    listed = client.get(f"{API}/tickets?q={number}", headers=clerk)
+    assert listed.status_code == 200 and listed.json["items"][0]["version"] == 2
+    assert len(made) == 1 and made[0] is not None  # on the request's connection

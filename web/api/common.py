@@ -13,16 +13,15 @@ from typing import Any
 from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import fields as ma_fields
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from engine import tokens as api_tokens
 from engine.errors import NotPermitted
 from engine.read import pages as read_model
 from engine.tickets import Actor, allowed_triggers
-from web import ratelimit
+from web import database, ratelimit
 from web.api import schemas
-from web.database import get_ctx, get_session, get_uow
+from web.database import get_ctx, get_uow
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +140,14 @@ def _authenticate():  # type: ignore[no-untyped-def]
         return response
     # Counted before the request's transaction opens (see web.ratelimit).
     ratelimit.enforce("api_token", token.strip())
-    session = get_session()
     try:
-        # The time of use it may record is committed with the view's own commit, or by
-        # _commit_reads for reads: no extra transaction per request.
+        # On the request's connection (no ORM session): the time of use it may record is
+        # committed with the view's own commit, or by _commit_reads for reads.
         g.api_actor = api_tokens.authenticate(
-            session, token.strip(), now=now(), cache=get_ctx().cache
+            get_uow().conn, token.strip(), now=now(), cache=get_ctx().cache
         )
     except NotPermitted as exc:
-        session.rollback()
+        database.rollback()
         ratelimit.enforce("api_bad_token_per_address", ratelimit.address())
         response = error_response(401, "unauthorized", exc.message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="rectiflow", error="invalid_token"'
@@ -160,9 +158,9 @@ def _authenticate():  # type: ignore[no-untyped-def]
 @bp.after_request
 def _commit_reads(response):  # type: ignore[no-untyped-def]
     """Reads end here: commit what authentication recorded (the token's time of use)."""
-    session = g.get("db_session")
-    if session is not None and response.status_code < 400 and session.in_transaction():
-        get_uow().commit()
+    uow = g.get("uow")
+    if uow is not None and response.status_code < 400 and uow.in_transaction():
+        uow.commit()
     return response
 
 
@@ -184,9 +182,7 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
-    session = g.get("db_session")
-    if session is not None:
-        session.rollback()
+    database.rollback()
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     messages = data.get("messages") or data.get("errors")
@@ -215,7 +211,7 @@ def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
 
 
 @contextmanager
-def one_transaction(session: Session, number: str | None = None) -> Iterator[None]:
+def one_transaction(number: str | None = None) -> Iterator[None]:
     """Run the block and commit through the request's unit of work: a database race becomes
     ``Conflict`` there (the engine decides), never a 500."""
     with get_uow().writing(number):

@@ -64,7 +64,7 @@ class Tickets(MethodView):
         session = get_session()
         citizen = body.get("citizen") or {}
         at = now()
-        with one_transaction(session):
+        with one_transaction():
             created = create_ticket(
                 get_uow(),
                 campaign=body["campaign"],
@@ -110,9 +110,8 @@ class TicketTransitions(MethodView):
         is 409 and nothing changes.
         """
         who = actor()
-        session = get_session()
         at = now()
-        with one_transaction(session, number):
+        with one_transaction(number):
             fired = fire(
                 get_uow(),
                 number,
@@ -165,7 +164,7 @@ class TicketExtensions(MethodView):
 
         who = actor()
         session = get_session()
-        with one_transaction(session, number):
+        with one_transaction(number):
             ext_id = extensions.request_extension(
                 get_uow(),
                 number,
@@ -190,8 +189,7 @@ class ExtensionDecision(MethodView):
         """
         from engine import extensions
 
-        session = get_session()
-        with one_transaction(session):
+        with one_transaction():
             view = extensions.decide_extension(
                 get_uow(),
                 extension_id,

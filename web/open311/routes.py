@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
@@ -20,7 +20,7 @@ from engine.errors import (
 from engine.read import open311 as queries
 from engine.tickets import SYSTEM_ACTOR, Actor, create_ticket, fire
 from engine.tokens import authenticate
-from web import params
+from web import database, params
 from web.api.common import can_see
 from web.database import get_ctx, get_session, get_uow
 from web.i18n import locale_code
@@ -95,9 +95,7 @@ def _check_input() -> Response | None:
 
 @bp.errorhandler(EngineError)
 def _engine_error(exc: EngineError) -> Response:
-    session = g.get("db_session")
-    if session is not None:
-        session.rollback()
+    database.rollback()
     # The engine's table decides; GeoReport v2 has no 422, it answers invalid data with 400.
     status = 400 if exc.status == 422 else exc.status
     description = exc.message
@@ -354,7 +352,7 @@ def list_requests(fmt: str) -> Response:
     )
     viewer = _viewer()
     body = [_request_dict(r, cat, viewer) for r in rows]
-    session.commit()  # the key's time of use, if one was given
+    get_uow().commit()  # the key's time of use, if one was given
     return render(body, fmt, root="service_requests")
 
 
@@ -496,7 +494,7 @@ def one_request(number: str, fmt: str) -> Response:
     session = get_session()
     row = queries.find_request(session, number)
     body = [_request_dict(row, _catalogue(), _viewer())]
-    session.commit()  # the key's time of use, if one was given
+    get_uow().commit()  # the key's time of use, if one was given
     return render(body, fmt, root="service_requests")
 
 
