@@ -110,6 +110,7 @@ def backup(
     try:
         live = raw.driver_connection
         assert isinstance(live, sqlite3.Connection)
+        db.wait_when_busy(live)
         target = sqlite3.connect(partial)
         try:
             # pages=-1: the whole database in one step, inside one read transaction, so the

@@ -174,6 +174,7 @@ class _SqliteWriters:
 
     def begin(self, conn: Any, mode: str) -> None:
         if mode != "IMMEDIATE":
+            wait_when_busy(conn.connection.driver_connection)
             conn.exec_driver_sql(f"BEGIN {mode}")
             return
         deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
@@ -183,6 +184,7 @@ class _SqliteWriters:
         queued = not mine.held and self.queue.acquire(timeout=BUSY_TIMEOUT_SECONDS)
         try:
             if not _begin_immediate_polling(conn.connection.driver_connection, deadline):
+                wait_when_busy(conn.connection.driver_connection)
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's own wait, and its error
         except BaseException:
             if queued:
@@ -211,6 +213,8 @@ class _WriterConnection(sqlite3.Connection):
     with four threads)."""
 
     queued: tuple[_SqliteWriters, _Place] | None = None
+    # The busy_timeout this connection was last given here (milliseconds; None: not known).
+    busy_ms: int | None = None
 
     def commit(self) -> None:
         try:
@@ -237,30 +241,49 @@ class _WriterConnection(sqlite3.Connection):
             writers.leave(place)
 
 
+def _set_busy_timeout(dbapi_connection: Any, ms: int) -> None:
+    """Give the connection SQLite's ``busy_timeout`` of ``ms`` unless it already has it."""
+    if getattr(dbapi_connection, "busy_ms", None) == ms:
+        return
+    dbapi_connection.execute(f"PRAGMA busy_timeout={ms}")
+    if isinstance(dbapi_connection, _WriterConnection):
+        dbapi_connection.busy_ms = ms
+
+
+def wait_when_busy(dbapi_connection: Any) -> None:
+    """Let SQLite wait (up to ``BUSY_TIMEOUT_SECONDS``) when it finds the database locked.
+
+    A write transaction is begun with the wait off (``_begin_immediate_polling``) and leaves
+    it off: inside a write transaction in WAL mode nothing waits (statements, COMMIT, the
+    passive auto-checkpoint), and the next write transaction of the connection then begins
+    in one statement instead of three. Anything else that uses the connection — a read
+    snapshot's ``BEGIN DEFERRED``, the fallback ``BEGIN IMMEDIATE``, a backup — turns the wait
+    back on first through this."""
+    _set_busy_timeout(dbapi_connection, int(BUSY_TIMEOUT_SECONDS * 1000))
+
+
 def _begin_immediate_polling(dbapi_connection: Any, deadline: float) -> bool:
     """Try ``BEGIN IMMEDIATE`` every ``BUSY_POLL_SECONDS`` (spacing out to every
     ``BUSY_POLL_MAX_SECONDS`` after ``BUSY_POLL_FAST_SECONDS``) until ``deadline``; False if
-    the lock stayed taken (or the database said something other than busy)."""
+    the lock stayed taken (or the database said something other than busy). The tries do not
+    wait in SQLite (``busy_timeout`` 0), and the connection keeps it so (``wait_when_busy``)."""
     slow_after = time.monotonic() + BUSY_POLL_FAST_SECONDS
     pause = BUSY_POLL_SECONDS
-    dbapi_connection.execute("PRAGMA busy_timeout=0")
-    try:
-        while True:
-            try:
-                dbapi_connection.execute("BEGIN IMMEDIATE")
-                return True
-            except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if "locked" not in text and "busy" not in text:
-                    return False
-            now = time.monotonic()
-            if now >= deadline:
+    _set_busy_timeout(dbapi_connection, 0)
+    while True:
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" not in text and "busy" not in text:
                 return False
-            if now >= slow_after:
-                pause = min(pause * 1.5, BUSY_POLL_MAX_SECONDS)
-            time.sleep(pause)
-    finally:
-        dbapi_connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        now = time.monotonic()
+        if now >= deadline:
+            return False
+        if now >= slow_after:
+            pause = min(pause * 1.5, BUSY_POLL_MAX_SECONDS)
+        time.sleep(pause)
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
@@ -274,8 +297,8 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         cursor.close()
+        wait_when_busy(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -162,6 +162,46 @@ def test_sqlite_second_writer_in_one_thread_does_not_queue_behind_itself(
         engine.dispose()
 
 
+def test_sqlite_write_transaction_begins_in_one_statement(tmp_path: Path) -> None:
+    """A write transaction begins with SQLite's wait off and leaves it off (nothing waits inside
+    a write transaction in WAL mode), so the connection's next one begins with one statement;
+    a read snapshot or a backup on the same connection turns the wait back on first."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'begin.db'}")
+    _counter_table(engine)
+    sent: list[str] = []
+
+    @event.listens_for(engine, "connect")
+    def _trace(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.set_trace_callback(sent.append)
+
+    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            for n in range(3):
+                sent.clear()
+                conn.execute(text("INSERT INTO hits (n) VALUES (:n)"), {"n": n})
+                conn.commit()
+                begun = [s for s in sent if not s.startswith("INSERT")]
+                if n == 0:  # a new connection: the wait is on, turned off once
+                    assert begun == ["PRAGMA busy_timeout=0", "BEGIN IMMEDIATE", "COMMIT"]
+                else:
+                    assert begun == ["BEGIN IMMEDIATE", "COMMIT"]
+            raw = conn.connection.driver_connection
+            assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+            conn.rollback()
+        with db.read_snapshot(engine) as snapshot:
+            assert snapshot.connection.driver_connection is raw  # the same pooled connection
+            waits = raw.execute("PRAGMA busy_timeout")
+            assert waits.fetchone()[0] == int(db.BUSY_TIMEOUT_SECONDS * 1000)
+            assert snapshot.execute(text("SELECT count(*) FROM hits")).scalar() == 3
+        with engine.begin() as conn:  # and off again for the next writer
+            conn.execute(text("INSERT INTO hits (n) VALUES (9)"))
+            raw = conn.connection.driver_connection
+            assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_read_snapshot_does_not_take_the_write_lock(tmp_path: Path) -> None:
     path = tmp_path / "snap.db"
     engine = db.make_engine(f"sqlite:///{path}")
