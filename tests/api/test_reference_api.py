@@ -240,6 +240,30 @@ def test_openapi_document_and_docs_page(client):
         assert path in paths, path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert "error" in spec["components"]["schemas"]["Error"]["properties"]
+    # every error answer an operation gives is documented (web.api.common.documented), the
+    # 429 with its Retry-After header
+    answers = paths["/api/v1/tickets/{number}/transitions"]["post"]["responses"]
+    assert set(answers) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "422",
+        "429",
+        "default",
+    }
+    assert "Retry-After" in answers["429"]["headers"]
+    assert set(paths["/api/v1/tickets/{number}"]["get"]["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "404",
+        "429",
+        "default",
+    }
     page = client.get(f"{API}/docs")
     assert page.status_code == 200 and b"swagger-ui" in page.data
     assert b"https://" not in page.data

@@ -65,13 +65,17 @@ def documented(*statuses: int):  # type: ignore[no-untyped-def]
 
     def decorate(view):  # type: ignore[no-untyped-def]
         extra = (413, 429) if 400 in statuses else (429,)
+        documented_view = view
         for status in (*statuses, *extra):
-            view = bp.alt_response(
+            documented_view = bp.alt_response(
                 status,
                 schema=schemas.ErrorSchema,
                 description=ERROR_MEANINGS[status],
                 headers=RETRY_AFTER if status == 429 else None,
-            )(view)
+            )(documented_view)
+        # alt_response's wrappers only carry the documentation, yet each would run on every
+        # request (a call through ``ensure_sync`` apiece): keep their documentation on the view.
+        view._apidoc = documented_view._apidoc
         return view
 
     return decorate
