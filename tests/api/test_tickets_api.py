@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import fire_as
 
 API = "/api/v1"
@@ -243,6 +245,54 @@ def test_transition_body_errors(client, auth, new_ticket):
     assert "not a trigger" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "fields"),
+    [
+        (b"{not json", "application/json", 400, {"body"}),
+        (
+            b'{"trigger": "categorize\xff", "expected_version": 1}',
+            "application/json",
+            400,
+            {"body"},
+        ),
+        (b"", "application/json", 422, {"trigger", "expected_version"}),
+        (b"[]", "application/json", 422, {"_schema"}),
+        (
+            b'{"trigger": "categorize", "expected_version": "one"}',
+            "application/json",
+            422,
+            {"expected_version"},
+        ),
+        (
+            b'{"trigger": "categorize", "expected_version": 1, "colour": 1}',
+            "application/json",
+            422,
+            {"colour"},
+        ),
+        (
+            b'{"trigger": "categorize", "expected_version": 1}',
+            "text/plain",
+            422,
+            {"trigger", "expected_version"},
+        ),
+    ],
+)
+def test_transition_body_answers(client, auth, new_ticket, body, content_type, status, fields):
+    """Every way a transition's body can be wrong gets the one error shape, names the fields
+    (as webargs' parser names them), and leaves the ticket where it was."""
+    number = new_ticket()["number"]
+    clerk = auth("clerk")
+    answer = client.post(
+        f"{API}/tickets/{number}/transitions",
+        data=body,
+        headers={**clerk, "Content-Type": content_type},
+    )
+    error = assert_error(answer, status, "bad_request" if status == 400 else "invalid_data")
+    assert set(error["details"]["fields"]) == fields, error
+    ticket = client.get(f"{API}/tickets/{number}", headers=clerk).json
+    assert (ticket["state"], ticket["version"]) == ("received", 1)
+
+
 def test_citizen_token_creates_but_does_not_read(client, auth):
     citizen = auth("citizen")
     response = client.post(
@@ -299,6 +349,28 @@ def test_times_outside_the_calendar_are_422(client, auth, new_ticket):
         422,
         "invalid_data",
     )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"campaign": "consultation-2005", "text": "a\\u0000b"}',  # an escaped NUL
+        b'{"campaign": "consultation-2005", "text": "a\\ud800b"}',  # an escaped lone surrogate
+        b'{"campaign": "consultation-2005", "text": "a\xed\xa0\x80b"}',  # one as UTF-8 bytes
+        b'{"campaign": "consultation-2005", "data": {"k\\u0000": 1}, "text": "x"}',  # in a key
+    ],
+)
+def test_text_a_database_cannot_store_is_400_in_any_spelling(client, auth, raw):
+    """The body is looked through only when its bytes can spell such text (a \\u escape or
+    the bytes of a surrogate); every spelling of it must still be refused, and nothing made."""
+    before = client.get(f"{API}/tickets", headers=auth("clerk")).json["total"]
+    answer = client.post(
+        f"{API}/tickets",
+        data=raw,
+        headers={**auth("clerk"), "Content-Type": "application/json"},
+    )
+    assert_error(answer, 400, "bad_request")
+    assert client.get(f"{API}/tickets", headers=auth("clerk")).json["total"] == before
 
 
 def test_nul_in_the_url_is_400(client, auth):
