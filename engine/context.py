@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import db
+from engine import connections, db
 from engine.calendar import CalendarBook, WorkingCalendar
 from engine.clock import SystemClock, ensure_utc
 from engine.errors import ConfigError, Conflict
@@ -121,8 +121,10 @@ class EngineContext:
     def connect(self) -> UnitOfWork:
         """A unit of work on a connection of its own (a web request's): the caller commits
         and closes it. Its ORM session is made only when something asks for
-        ``uow.session``; a transition runs on the connection alone."""
-        return UnitOfWork(self, connection=self.engine.connect())
+        ``uow.session``; a transition runs on the connection alone. The connection comes
+        from the engine's shelf (``engine.connections``): usually the one the last unit of work
+        gave back."""
+        return UnitOfWork(self, connection=connections.take(self.engine))
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -132,7 +134,7 @@ class EngineContext:
         only when a service asks for ``uow.session`` — the hot path of a transition
         (``engine.firing``) runs on the connection alone.
         """
-        uow = UnitOfWork(self, connection=self.engine.connect())
+        uow = UnitOfWork(self, connection=connections.take(self.engine))
         try:
             yield uow
             uow.commit()
@@ -289,11 +291,14 @@ class UnitOfWork:
             self._connection.rollback()
 
     def close(self) -> None:
-        """Give the connection back (a unit of work that owns one)."""
+        """Give the connection back (a unit of work that owns one) to the engine's shelf,
+        for the next unit of work; this one no longer has it."""
         if self._session is not None and self._connection is not None:
             self._session.close()
+            self._session = None
         if self._connection is not None:
-            self._connection.close()
+            conn, self._connection = self._connection, None
+            connections.give_back(self.ctx.engine, conn)
 
 
 def build_context(

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from engine import connections
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,15 @@ def make_engine(
             url, echo=echo, connect_args={"timeout": 30, "factory": _WriterConnection}, **kw
         )
         _configure_sqlite(engine, mode)
+        connections.install(engine, ping_after=None)  # a file: nothing to lose while idle
         return engine
     engine = create_engine(url, echo=echo, **kw)
-    if not kw.get("pool_pre_ping"):
-        _ping_after_idle(
-            engine, PING_AFTER_IDLE_SECONDS if ping_after_idle is None else ping_after_idle
-        )
+    seconds = PING_AFTER_IDLE_SECONDS if ping_after_idle is None else ping_after_idle
+    if kw.get("pool_pre_ping"):
+        seconds = 0.0  # every checkout pinged: a shelved connection too
+    else:
+        _ping_after_idle(engine, seconds)
+    connections.install(engine, ping_after=seconds)
     return engine
 
 
@@ -127,14 +132,8 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
         since = record.info.get(_IDLE_SINCE)
         if since is not None and time.monotonic() - since <= idle_seconds:
             return
-        dialect = engine.dialect
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, dbapi_connection, None):
-                # The pool drops this connection and hands out a new one.
-                raise DisconnectionError("the connection was closed while idle") from exc
-            raise
+        # A DisconnectionError: the pool drops this connection and hands out a new one.
+        connections.ping(engine, dbapi_connection)
         record.info[_IDLE_SINCE] = time.monotonic()
 
 
