@@ -11,9 +11,10 @@ on tickets created beforehand, one transaction (one commit) per step:
   state on the compiled machine, the deadline hook, hash-chain the log row,
   UPDATE the ticket with its version check, INSERT the log row.
 * floor: the same UPDATE (with its version check) + INSERT of the log row
-  through SQLAlchemy Core with both statements built once, one
-  ``engine.begin()`` per transition, same database file settings: the fastest
-  honest version of the same writes. "The same" is taken from rectiflow itself:
+  through SQLAlchemy Core with both statements built once, one connection per
+  block with one transaction (``conn.begin()``) per transition (rectiflow's units
+  of work hand their connection on too: ``engine.connections``), same database
+  file settings: the fastest honest version of the same writes. "The same" is taken from rectiflow itself:
   before each round one ticket goes through the four steps with ``fire()`` and,
   per step, the columns its UPDATE changed (with their values) and its log row
   (data, head, hashes) are what the floor writes for each of its tickets — so
@@ -186,54 +187,56 @@ def rectiflow_block(engine: Engine, actors: dict[str, Any], numbers: list[str]) 
 
 def floor_block(engine: Engine, writes: list[StepWrites], ids: list[int]) -> int:
     """The same writes with prebuilt Core statements: UPDATE (version check) + INSERT."""
-    for step, step_writes in enumerate(writes):
-        values, log_row = step_writes.values, step_writes.log_row
-        for tid in ids:
-            with engine.begin() as conn:
-                changed = conn.execute(
-                    step_writes.update, {"tid": tid, "expected": step + 1, **values}
-                )
-                assert changed.rowcount == 1
-                conn.execute(FLOOR_INSERT, {**log_row, "ticket_id": tid})
+    with engine.connect() as conn:  # one connection, one transaction per transition
+        for step, step_writes in enumerate(writes):
+            values, log_row = step_writes.values, step_writes.log_row
+            for tid in ids:
+                with conn.begin():
+                    changed = conn.execute(
+                        step_writes.update, {"tid": tid, "expected": step + 1, **values}
+                    )
+                    assert changed.rowcount == 1
+                    conn.execute(FLOOR_INSERT, {**log_row, "ticket_id": tid})
     return len(ids) * len(writes)
 
 
 def minimal_block(engine: Engine, ids: list[int]) -> int:
     """The reference side: the two statements with the fewest columns (see MINIMAL_UPDATE)."""
-    for step, (trigger, user, _data) in enumerate(STEPS):
-        at = NOW + timedelta(minutes=step)
-        for tid in ids:
-            with engine.begin() as conn:
-                changed = conn.execute(
-                    MINIMAL_UPDATE,
-                    {
-                        "tid": tid,
-                        "expected": step + 1,
-                        "state": STATES[step + 1],
-                        "new_version": step + 2,
-                        "h": "f" * 64,
-                        "at": at,
-                    },
-                )
-                assert changed.rowcount == 1
-                conn.execute(
-                    FLOOR_INSERT,
-                    {
-                        "ticket_id": tid,
-                        "seq": step + 2,
-                        "trigger": trigger,
-                        "from_state": STATES[step],
-                        "to_state": STATES[step + 1],
-                        "actor": user,
-                        "role": "x",
-                        "at": at,
-                        "reason": None,
-                        "data": "{}",
-                        "workflow_version": 1,
-                        "prev_hash": "e" * 64,
-                        "hash": "f" * 64,
-                    },
-                )
+    with engine.connect() as conn:  # as the floor: one connection, a transaction each
+        for step, (trigger, user, _data) in enumerate(STEPS):
+            at = NOW + timedelta(minutes=step)
+            for tid in ids:
+                with conn.begin():
+                    changed = conn.execute(
+                        MINIMAL_UPDATE,
+                        {
+                            "tid": tid,
+                            "expected": step + 1,
+                            "state": STATES[step + 1],
+                            "new_version": step + 2,
+                            "h": "f" * 64,
+                            "at": at,
+                        },
+                    )
+                    assert changed.rowcount == 1
+                    conn.execute(
+                        FLOOR_INSERT,
+                        {
+                            "ticket_id": tid,
+                            "seq": step + 2,
+                            "trigger": trigger,
+                            "from_state": STATES[step],
+                            "to_state": STATES[step + 1],
+                            "actor": user,
+                            "role": "x",
+                            "at": at,
+                            "reason": None,
+                            "data": "{}",
+                            "workflow_version": 1,
+                            "prev_hash": "e" * 64,
+                            "hash": "f" * 64,
+                        },
+                    )
     return len(ids) * len(STEPS)
 
 
