@@ -111,15 +111,6 @@ def test_a_forked_child_does_not_use_its_parents_shelved_connections(sqlite_engi
     connections.give_back(sqlite_engine, conn)
 
 
-@pytest.fixture
-def pg_url(pg_template: str):  # type: ignore[no-untyped-def]
-    from tests.conftest import fresh_pg_database
-
-    url, drop = fresh_pg_database(pg_template)
-    yield url
-    drop()  # type: ignore[operator]
-
-
 def _terminate(pid: int) -> None:
     admin = db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
@@ -131,12 +122,9 @@ def _terminate(pid: int) -> None:
 
 @pytest.mark.postgres
 def test_pg_shelved_connection_idle_past_the_bound_is_pinged_and_replaced_when_dead(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = db.make_engine(pg_url, ping_after_idle=0)
-    pings: list[int] = []
-    real = engine.dialect.do_ping
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda dbapi: (pings.append(1), real(dbapi))[1])
+    pg_engine,
+) -> None:  # type: ignore[no-untyped-def]
+    engine, pings = pg_engine(ping_after_idle=0)
     try:
         conn = connections.take(engine)
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
@@ -153,12 +141,8 @@ def test_pg_shelved_connection_idle_past_the_bound_is_pinged_and_replaced_when_d
 
 
 @pytest.mark.postgres
-def test_pg_shelved_connection_used_just_now_is_not_pinged(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = db.make_engine(pg_url, ping_after_idle=3600)
-    pings: list[int] = []
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda dbapi: pings.append(1))
+def test_pg_shelved_connection_used_just_now_is_not_pinged(pg_engine) -> None:  # type: ignore[no-untyped-def]
+    engine, pings = pg_engine(ping_after_idle=3600)
     try:
         for _ in range(3):
             conn = connections.take(engine)
@@ -171,9 +155,9 @@ def test_pg_shelved_connection_used_just_now_is_not_pinged(
 
 
 @pytest.mark.postgres
-def test_pg_dispose_leaves_no_session_on_the_server(pg_url: str) -> None:
+def test_pg_dispose_leaves_no_session_on_the_server(pg_engine) -> None:  # type: ignore[no-untyped-def]
     """The database can be dropped right after ``dispose()``: nothing shelved stays open."""
-    engine = db.make_engine(pg_url)
+    engine, _pings = pg_engine(ping_after_idle=1.0)
     conn = connections.take(engine)
     pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
     conn.rollback()

@@ -216,33 +216,6 @@ def test_sqlite_read_snapshot_does_not_take_the_write_lock(tmp_path: Path) -> No
         engine.dispose()
 
 
-@pytest.fixture
-def pg_engine(pg_template: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """``pg_engine(ping_after_idle)`` → an engine on a fresh database, and the pings it sends."""
-    from tests.conftest import fresh_pg_database
-
-    url, drop = fresh_pg_database(pg_template)
-    engines = []
-
-    def make(ping_after_idle: float):  # type: ignore[no-untyped-def]
-        engine = db.make_engine(url, ping_after_idle=ping_after_idle)
-        engines.append(engine)
-        pings: list[int] = []
-        real = engine.dialect.do_ping
-
-        def counted(dbapi_connection):  # type: ignore[no-untyped-def]
-            pings.append(1)
-            return real(dbapi_connection)
-
-        monkeypatch.setattr(engine.dialect, "do_ping", counted)
-        return engine, pings
-
-    yield make
-    for engine in engines:
-        engine.dispose()
-    drop()  # type: ignore[operator]
-
-
 @pytest.mark.postgres
 def test_pg_connection_used_just_now_is_not_pinged(pg_engine) -> None:  # type: ignore[no-untyped-def]
     engine, pings = pg_engine(ping_after_idle=3600)
