@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from engine import db
+from tests.conftest import PG_ADMIN_URL
 
 
 @pytest.fixture
@@ -32,3 +34,13 @@ def pg_engine(pg_template: str, monkeypatch: pytest.MonkeyPatch):  # type: ignor
     for engine in engines:
         engine.dispose()
     drop()  # type: ignore[operator]
+
+
+def terminate_backend(pid: int) -> None:
+    """Have the PostgreSQL server drop the connection of backend ``pid``."""
+    admin = db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from engine import connections, db
 from engine.context import build_context
 from tests.conftest import PG_ADMIN_URL
+from tests.integration.conftest import terminate_backend
 
 
 @pytest.fixture
@@ -111,15 +112,6 @@ def test_a_forked_child_does_not_use_its_parents_shelved_connections(sqlite_engi
     connections.give_back(sqlite_engine, conn)
 
 
-def _terminate(pid: int) -> None:
-    admin = db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        admin.dispose()
-
-
 @pytest.mark.postgres
 def test_pg_shelved_connection_idle_past_the_bound_is_pinged_and_replaced_when_dead(
     pg_engine,
@@ -130,7 +122,7 @@ def test_pg_shelved_connection_idle_past_the_bound_is_pinged_and_replaced_when_d
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
         conn.rollback()
         connections.give_back(engine, conn)
-        _terminate(pid)  # the server drops the shelved connection
+        terminate_backend(pid)  # the server drops the shelved connection
         fresh = connections.take(engine)  # found dead by the ping: no error here
         assert fresh is not conn and len(pings) >= 1
         assert fresh.execute(text("SELECT pg_backend_pid()")).scalar() != pid

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from engine import db
-from tests.conftest import PG_ADMIN_URL
+from tests.integration.conftest import terminate_backend
 
 
 def _counter_table(engine) -> None:  # type: ignore[no-untyped-def]
@@ -230,12 +230,7 @@ def test_pg_connection_idle_past_the_bound_is_pinged_and_replaced_when_dead(pg_e
     engine, pings = pg_engine(ping_after_idle=0)
     with engine.connect() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
-    admin = db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:  # the server drops the pooled connection while idle
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        admin.dispose()
+    terminate_backend(pid)  # the server drops the pooled connection while idle
     with engine.connect() as conn:  # found dead by the ping, replaced: no error here
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     assert len(pings) >= 1

@@ -161,12 +161,12 @@ def may_hold_bad_text(raw: bytes) -> bool:
 
 @bp.before_request
 def _authenticate():  # type: ignore[no-untyped-def]
-    if request.query_string:
-        query = [part for pair in request.args.items(multi=True) for part in pair]
-        url_bad = bad_text(query)
-    else:
-        url_bad = False
-    if url_bad or bad_text(request.view_args or {}):
+    query = (
+        [part for pair in request.args.items(multi=True) for part in pair]
+        if request.query_string
+        else []
+    )
+    if bad_text(query) or bad_text(request.view_args or {}):
         return error_response(
             400, "bad_request", "the URL holds characters that cannot be stored (NUL or invalid)"
         )
