@@ -1,21 +1,24 @@
-"""A transition's writes on PostgreSQL go out together, in one pipeline (``rawsql.pipeline``):
-reads inside still see the writes queued before them, a server error is raised at the end and
-refuses the whole change, and ``fire()`` sends its writes as one batch."""
+"""A transition's writes on PostgreSQL go out together (``rawsql.pipeline``): as one statement
+of data-modifying ``WITH`` clauses where that does what running them in order does
+(``rawsql.fused``), else in one psycopg pipeline. Reads inside still see the writes queued
+before them, a server error is raised at the end and refuses the whole change, and ``fire()``
+sends its writes as one batch."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine import db, rawsql
 from engine.context import build_context
 from engine.ledger import LOG_COLUMNS
-from engine.models import Notification, Ticket, TransitionLog, User
+from engine.models import Notification, Ticket, Timer, TransitionLog, User
 from engine.tickets import create_ticket, fire, get_actor
 from tests.conftest import CAMPAIGN, CAMPAIGN_NOW, fresh_pg_database
 
@@ -26,6 +29,19 @@ _INSERT_NOTICE = rawsql.BulkInsert(
 )
 _INSERT_LOG = rawsql.BulkInsert(TransitionLog.__table__, LOG_COLUMNS)
 _COUNT_NOTICES = rawsql.PreparedQuery(select(func.count().label("n")).select_from(Notification))
+_INSERT_TIMER = rawsql.BulkInsert(
+    Timer.__table__, ("ticket_id", "kind", "level", "due_at", "created_at")
+)
+_CANCEL_TIMERS = rawsql.PreparedWrite(
+    update(Timer)
+    .where(Timer.ticket_id == bindparam("ticket"), Timer.cancelled_at.is_(None))
+    .values(cancelled_at=bindparam("at"))
+)
+_READ_NOTICES = rawsql.PreparedWrite(
+    update(Notification)
+    .where(Notification.user_id == bindparam("user"))
+    .values(read_at=bindparam("at"))
+)
 
 
 @pytest.fixture
@@ -134,3 +150,69 @@ def test_fire_sends_its_writes_in_one_batch(pg: Engine, monkeypatch: pytest.Monk
     with Session(pg) as s:
         row = s.execute(select(Ticket.state, Ticket.version).where(Ticket.number == second)).one()
     assert (row.state, row.version) == ("categorized", done.version)
+
+
+def test_which_batches_are_fused() -> None:
+    cancel, arm = (
+        "UPDATE timers SET cancelled_at=%s WHERE ticket_id = %s",
+        "INSERT INTO timers (a) VALUES (%s)",
+    )
+    log = 'INSERT INTO "transition_log" (a) VALUES (%s)'
+    # An INSERT after an UPDATE of the same table: the same either way.
+    assert rawsql.fused((cancel, arm, log)) == (f"WITH w0 AS ({cancel}), w1 AS ({arm}) {log}")
+    # An UPDATE of a table written before it in the batch would not see that write.
+    assert rawsql.fused((arm, cancel)) is None
+    assert rawsql.fused((cancel, cancel)) is None
+    assert rawsql.fused((log, "DELETE FROM transition_log WHERE a = %s")) is None
+    # Nothing that answers, reads or has its own WITH.
+    assert rawsql.fused((cancel, f"{log} RETURNING transition_log.id")) is None
+    assert rawsql.fused((cancel, "SELECT 1")) is None
+    assert rawsql.fused((f"WITH x AS (SELECT 1) {arm}", log)) is None
+
+
+def _ticket_and_clerk(pg: Engine) -> tuple[int, int]:
+    ctx = build_context(engine=pg)
+    with ctx.unit_of_work() as uow:
+        clerk = get_actor(uow.session, "clerk")
+        number = create_ticket(
+            uow, campaign=CAMPAIGN, text="x", actor=clerk, now=CAMPAIGN_NOW, area="Luohe"
+        ).number
+    with Session(pg) as s:
+        ticket_id = s.scalar(select(Ticket.id).where(Ticket.number == number))
+        uid = s.scalar(select(User.id).where(User.username == "clerk"))
+    assert ticket_id is not None and uid is not None
+    return ticket_id, uid
+
+
+def test_a_fused_batch_writes_what_the_statements_in_order_write(pg: Engine) -> None:
+    ticket_id, _ = _ticket_and_clerk(pg)
+    later = CAMPAIGN_NOW + timedelta(days=1)
+    with pg.connect() as conn:
+        pending = conn.scalar(
+            select(func.count()).where(Timer.ticket_id == ticket_id, Timer.cancelled_at.is_(None))
+        )
+        assert pending  # the ticket's clock
+        with rawsql.pipeline(conn):
+            # cancel the pending timers, then arm one: the new one stays pending
+            _CANCEL_TIMERS.execute(conn, {"ticket": ticket_id, "at": later})
+            _INSERT_TIMER.execute_few(conn, [(ticket_id, "warning", 0, later, later)])
+            assert rawsql.fused(tuple(sql for sql, _ in conn.info[rawsql._QUEUED])) is not None
+        rows = conn.execute(
+            select(Timer.created_at, Timer.cancelled_at).where(Timer.ticket_id == ticket_id)
+        ).all()
+        conn.rollback()
+    assert sum(1 for r in rows if r.cancelled_at == later) == pending
+    assert [r.cancelled_at for r in rows if r.created_at == later] == [None]
+
+
+def test_a_batch_that_cannot_be_fused_still_runs_in_order(pg: Engine) -> None:
+    ticket_id, uid = _ticket_and_clerk(pg)
+    with pg.connect() as conn:
+        with rawsql.pipeline(conn):
+            # the UPDATE must see the row inserted before it: not fused, pipelined in order
+            _INSERT_NOTICE.execute_few(conn, _notice(uid, ticket_id))
+            _READ_NOTICES.execute(conn, {"user": uid, "at": CAMPAIGN_NOW})
+            assert rawsql.fused(tuple(sql for sql, _ in conn.info[rawsql._QUEUED])) is None
+        read = conn.scalars(select(Notification.read_at).where(Notification.user_id == uid)).all()
+        conn.rollback()
+    assert read == [CAMPAIGN_NOW]
