@@ -20,8 +20,16 @@ Each round reports both rates and the ratio transitions / trivial; the summary t
 medians and spread. Target: ≥ 0.3. On Linux each side's CPU time in gunicorn's processes
 per request is reported too (``server_cpu_ms``): a transition's ratio far below the ratio of
 CPU times means it waits (the disk's fsync at commit, round trips, the write lock), not works.
-Each round also says how many workers served it (``busy_workers``): the clients' keep-alive
-connections stay with the worker that accepted them, often all with one.
+Each round also says how many workers served it (``busy_workers``).
+
+One worker by default (``bench.run`` too): the clients' keep-alive connections stay with the
+worker that accepted them, and with two workers gunicorn gave all four to one of them in some
+runs and split them in others. A round served by two is another measurement: ``/healthz``
+then runs on two interpreters while the transitions' other work (the client threads, the
+PostgreSQL backend, SQLite's one write lock) already had the second core, so on two cores
+its ratio read 0.17-0.21 where the same commit read 0.23-0.30 with one busy. The ratio here
+compares the cost of the two requests in one interpreter; ``--web-workers 2`` still runs the
+other layout.
 
 ``--rate-limits`` picks where the counters go: ``redis`` (when one answers; else the
 database), or ``database`` (the default of ``config/default.toml``, table ``rate_limits``).
@@ -363,7 +371,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             trivial_per_block=100,
             blocks=blocks,
             rounds=rounds,
-            web_workers=2,
+            web_workers=1,
             threads=4,
         )
         for kind in ("sqlite", "postgresql")
@@ -378,7 +386,7 @@ def main() -> None:
     parser.add_argument("--trivial-per-block", type=int, default=100, help="per client")
     parser.add_argument("--blocks", type=int, default=4, help="interleaved blocks per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
         "--rate-limits",

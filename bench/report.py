@@ -198,10 +198,11 @@ def api_section() -> str:
             "| --- | ---: | ---: | ---: | ---: | --- | --- |",
             *rows,
             "",
-            "Medians of the rounds, (min–max) across rounds. *Busy workers*: how many of the two "
-            "gunicorn workers served the round (the clients' keep-alive connections stay with "
-            "the worker that accepted them); with two, `/healthz` runs on two interpreters while "
-            "transitions still meet at the database, so such a round's ratio reads lower. Runs:",
+            "Medians of the rounds, (min–max) across rounds. *Busy workers*: how many of "
+            "gunicorn's workers served the round (the clients' keep-alive connections stay with "
+            "the worker that accepted them); with two busy, `/healthz` runs on two interpreters "
+            "while transitions still meet at the database, so such a round's ratio reads lower. "
+            "Runs:",
             *notes,
         ]
     )
