@@ -178,12 +178,13 @@ class _SqliteWriters:
             return
         deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
         mine = self._threads.__dict__.setdefault("place", _Place())
+        sqlite = conn.connection.dbapi_connection  # sqlite3's own (pysqlite is synchronous)
         # A thread already at the head (a second write transaction of its own) does not queue
         # behind itself: SQLite's lock decides, as it did before there was a queue.
         queued = not mine.held and self.queue.acquire(timeout=BUSY_TIMEOUT_SECONDS)
         try:
-            if not _begin_immediate_polling(conn.connection.driver_connection, deadline):
-                wait_when_busy(conn.connection.driver_connection)
+            if not _begin_immediate_polling(sqlite, deadline):
+                wait_when_busy(sqlite)
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's own wait, and its error
         except BaseException:
             if queued:
@@ -191,7 +192,7 @@ class _SqliteWriters:
             raise
         if queued:
             mine.held = True
-            conn.connection.driver_connection.queued = (self, mine)
+            sqlite.queued = (self, mine)
 
     def leave(self, place: _Place) -> None:
         place.held = False

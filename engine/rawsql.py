@@ -381,7 +381,9 @@ def run_driver(conn: Connection, sql: str, values: Sequence[Any], *, many: bool 
         return conn.exec_driver_sql(sql, list(values) if many else tuple(values))
     if not conn.in_transaction():
         conn.begin()  # as SQLAlchemy's autobegin would (the "begin" event sets SQLite's mode)
-    dbapi_conn = conn.connection.driver_connection
+    # The driver's own connection: with the synchronous drivers used here (sqlite3, psycopg)
+    # ``dbapi_connection`` is it, one attribute away (``driver_connection`` is three calls).
+    dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
     cursor = dbapi_conn.cursor()
     try:

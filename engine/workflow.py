@@ -268,8 +268,9 @@ class Workflow:
     def key(self) -> str:
         return f"{self.name}/v{self.version}"
 
-    @property
+    @cached_property
     def final_states(self) -> frozenset[str]:
+        # A compiled workflow's states do not change (a new version is a new Workflow).
         return frozenset(s.name for s in self.states.values() if s.final)
 
     def kind_words(self) -> dict[str, str]:
