@@ -318,6 +318,9 @@ def _chained(batch: list[tuple[str, Sequence[Any]]]) -> list[Any]:
 _WRITE = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\"?[\w.]+\"?)", re.I)
 
 
+_NOT_FUSED = ("RETURNING", "SELECT", "ON CONFLICT")
+
+
 @lru_cache(maxsize=256)
 def fused(statements: tuple[str, ...]) -> str | None:
     """PostgreSQL: ``statements`` (INSERT, UPDATE, DELETE, each with ``%s`` marks) as one
@@ -328,17 +331,20 @@ def fused(statements: tuple[str, ...]) -> str | None:
     after an UPDATE of the same table is the same in either form (the UPDATE could not have
     seen rows inserted after it), but an UPDATE or DELETE of a table an earlier statement
     wrote would no longer see that write (and two updates of one row in one statement are
-    unpredictable), so such a batch is not fused. Neither is one with ``RETURNING`` or its
-    own ``WITH``: nothing here reads a queued write's answer, and a data-modifying ``WITH``
-    may only stand at the top level. Foreign keys and the log's append-only triggers check
-    each row as before; a constraint that fails fails the whole statement, as it fails the
-    whole transaction in a pipeline. The marks keep their order, so the parameters are
-    the statements' own, chained (``_chained``).
+    unpredictable), so such a batch is not fused. Neither is one where a statement reads
+    (a ``SELECT`` inside it would not see the earlier writes) or upserts (``ON CONFLICT``
+    would not see a row inserted before it), nor one with ``RETURNING`` or its own ``WITH``:
+    nothing here reads a queued write's answer, and a data-modifying ``WITH`` may only stand
+    at the top level. Foreign keys and the log's append-only triggers check each row as
+    before; a constraint that fails fails the whole statement, as it fails the whole
+    transaction in a pipeline. The marks keep their order, so the parameters are the
+    statements' own, chained (``_chained``).
     """
     written: set[str] = set()
     for sql in statements:
         match = _WRITE.match(sql)
-        if match is None or "RETURNING" in sql.upper():
+        upper = sql.upper()
+        if match is None or any(word in upper for word in _NOT_FUSED):
             return None
         table = match.group(1).strip('"').lower()
         if not sql.lstrip().upper().startswith("INSERT") and table in written:

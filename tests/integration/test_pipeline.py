@@ -164,9 +164,12 @@ def test_which_batches_are_fused() -> None:
     assert rawsql.fused((arm, cancel)) is None
     assert rawsql.fused((cancel, cancel)) is None
     assert rawsql.fused((log, "DELETE FROM transition_log WHERE a = %s")) is None
-    # Nothing that answers, reads or has its own WITH.
+    # Nothing that answers, reads, upserts or has its own WITH.
     assert rawsql.fused((cancel, f"{log} RETURNING transition_log.id")) is None
     assert rawsql.fused((cancel, "SELECT 1")) is None
+    assert rawsql.fused((arm, "INSERT INTO timers (a) SELECT a FROM timers")) is None
+    assert rawsql.fused((arm, "UPDATE tickets SET n = (SELECT count(*) FROM timers)")) is None
+    assert rawsql.fused((arm, f"{arm} ON CONFLICT (a) DO UPDATE SET a = 1")) is None
     assert rawsql.fused((f"WITH x AS (SELECT 1) {arm}", log)) is None
 
 
