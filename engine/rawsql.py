@@ -284,22 +284,21 @@ def send_queued(conn: Connection) -> None:
     queued.clear()
     if not conn.in_transaction():
         conn.begin()
-    dbapi_conn = conn.connection.driver_connection
+    dbapi_conn = conn.connection.driver_connection  # psycopg's own (its pipeline, its cursors)
     assert dbapi_conn is not None
     error = conn.dialect.loaded_dbapi.Error
-    sql: str | None
-    if len(batch) == 1:
-        sql, values = batch[0]
-    else:
+    one: tuple[str, Sequence[Any]] | None = batch[0] if len(batch) == 1 else None
+    if one is None:
         sql = fused(tuple(each for each, _ in batch))
-        values = _chained(batch) if sql is not None else ()
-    try:
         if sql is not None:
+            one = (sql, [value for _, values in batch for value in values])
+    try:
+        if one is not None:
             # psycopg spends about as much per statement (its conversion, a wait, a
             # pipeline's bookkeeping) as the server does: one statement instead of five is
             # most of what a transition's writes cost the client.
             with dbapi_conn.cursor() as cursor:
-                cursor.execute(sql, values)
+                cursor.execute(*one)
         else:
             with dbapi_conn.pipeline(), dbapi_conn.cursor() as cursor:
                 for each, each_values in batch:
@@ -308,16 +307,7 @@ def send_queued(conn: Connection) -> None:
         raise DBAPIError.instance(None, None, exc, error, dialect=conn.dialect) from exc
 
 
-def _chained(batch: list[tuple[str, Sequence[Any]]]) -> list[Any]:
-    values: list[Any] = []
-    for _, each in batch:
-        values.extend(each)
-    return values
-
-
-_WRITE = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\"?[\w.]+\"?)", re.I)
-
-
+_WRITE = re.compile(r"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\"?[\w.]+\"?)", re.I)
 _NOT_FUSED = ("RETURNING", "SELECT", "ON CONFLICT")
 
 
@@ -338,7 +328,7 @@ def fused(statements: tuple[str, ...]) -> str | None:
     at the top level. Foreign keys and the log's append-only triggers check each row as
     before; a constraint that fails fails the whole statement, as it fails the whole
     transaction in a pipeline. The marks keep their order, so the parameters are the
-    statements' own, chained (``_chained``).
+    statements' own, one after the other.
     """
     written: set[str] = set()
     for sql in statements:
@@ -346,8 +336,8 @@ def fused(statements: tuple[str, ...]) -> str | None:
         upper = sql.upper()
         if match is None or any(word in upper for word in _NOT_FUSED):
             return None
-        table = match.group(1).strip('"').lower()
-        if not sql.lstrip().upper().startswith("INSERT") and table in written:
+        table = match.group(2).strip('"').lower()
+        if not match.group(1).upper().startswith("INSERT") and table in written:
             return None
         written.add(table)
     *parts, main = statements

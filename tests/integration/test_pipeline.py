@@ -81,7 +81,8 @@ def test_reads_inside_see_the_writes_queued_before_them(pg: Engine) -> None:
         conn.rollback()
 
 
-def test_a_server_error_in_the_pipeline_refuses_the_whole_change(pg: Engine) -> None:
+def _ticket_and_clerk(pg: Engine) -> tuple[str, int, int]:
+    """A new ticket (its number and id) and the clerk's user id."""
     ctx = build_context(engine=pg)
     with ctx.unit_of_work() as uow:
         clerk = get_actor(uow.session, "clerk")
@@ -91,8 +92,15 @@ def test_a_server_error_in_the_pipeline_refuses_the_whole_change(pg: Engine) -> 
     with Session(pg) as s:
         ticket_id = s.scalar(select(Ticket.id).where(Ticket.number == number))
         uid = s.scalar(select(User.id).where(User.username == "clerk"))
+    assert ticket_id is not None and uid is not None
+    return number, ticket_id, uid
+
+
+def test_a_server_error_in_the_pipeline_refuses_the_whole_change(pg: Engine) -> None:
+    number, ticket_id, uid = _ticket_and_clerk(pg)
+    with Session(pg) as s:
         before = s.scalar(select(func.count()).select_from(TransitionLog))
-    uow = ctx.bind(Session(pg))
+    uow = build_context(engine=pg).bind(Session(pg))
     with pytest.raises(DBAPIError, match="append-only"), uow.writing(number):
         conn = uow.conn
         with rawsql.pipeline(conn):
@@ -173,22 +181,8 @@ def test_which_batches_are_fused() -> None:
     assert rawsql.fused((f"WITH x AS (SELECT 1) {arm}", log)) is None
 
 
-def _ticket_and_clerk(pg: Engine) -> tuple[int, int]:
-    ctx = build_context(engine=pg)
-    with ctx.unit_of_work() as uow:
-        clerk = get_actor(uow.session, "clerk")
-        number = create_ticket(
-            uow, campaign=CAMPAIGN, text="x", actor=clerk, now=CAMPAIGN_NOW, area="Luohe"
-        ).number
-    with Session(pg) as s:
-        ticket_id = s.scalar(select(Ticket.id).where(Ticket.number == number))
-        uid = s.scalar(select(User.id).where(User.username == "clerk"))
-    assert ticket_id is not None and uid is not None
-    return ticket_id, uid
-
-
 def test_a_fused_batch_writes_what_the_statements_in_order_write(pg: Engine) -> None:
-    ticket_id, _ = _ticket_and_clerk(pg)
+    _, ticket_id, _ = _ticket_and_clerk(pg)
     later = CAMPAIGN_NOW + timedelta(days=1)
     with pg.connect() as conn:
         pending = conn.scalar(
@@ -209,7 +203,7 @@ def test_a_fused_batch_writes_what_the_statements_in_order_write(pg: Engine) -> 
 
 
 def test_a_batch_that_cannot_be_fused_still_runs_in_order(pg: Engine) -> None:
-    ticket_id, uid = _ticket_and_clerk(pg)
+    _, ticket_id, uid = _ticket_and_clerk(pg)
     with pg.connect() as conn:
         with rawsql.pipeline(conn):
             # the UPDATE must see the row inserted before it: not fused, pipelined in order
