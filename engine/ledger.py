@@ -295,6 +295,7 @@ def write_change(
     ticket was read with ``lock=True``, so nobody can have written it in between; the
     UPDATE's row count may then be unknown yet (-1: the statement is in a pipeline).
     """
+    changed = changed_values(ticket, values)
     params, row = _prepare(
         ticket,
         ticket.version,
@@ -304,13 +305,13 @@ def write_change(
         actor=actor,
         data=logged,
         reason=reason,
-        values=values,
+        values=changed,
         now=now,
         workflow_version=workflow_version,
         audit_key=audit_key,
     )
     # The hot path: both statements through the driver, compiled once (engine.rawsql).
-    count = _prepared_update(frozenset(values)).execute(conn, params)
+    count = _prepared_update(frozenset(changed)).execute(conn, params)
     if count != 1 and not (locked and count == -1):
         # The other writer has committed (our UPDATE waited for its lock): say where the
         # ticket is now, so a client that retried a request whose answer it lost can tell
@@ -328,6 +329,25 @@ def write_change(
     _PREPARED_INSERT_LOG.execute(conn, row)
     new_version: int = row["seq"]
     return new_version
+
+
+_UNREAD = object()
+
+
+def changed_values(ticket: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the columns the ticket row already holds with the same value.
+
+    SQLite moves every index entry of a column named in an UPDATE's SET, changed or not: a
+    transition that set ``escalation_level = 0`` on a ticket at level 0 rewrote a page of
+    three indexes for nothing. A column the row was not read with is kept; equal means the
+    same type and value, so the log's head (``audit.head_json``) is the same either way.
+    """
+    out = {}
+    for name, value in values.items():
+        old = getattr(ticket, name, _UNREAD)
+        if old is _UNREAD or type(old) is not type(value) or old != value:
+            out[name] = value
+    return out
 
 
 @lru_cache(maxsize=64)

@@ -632,3 +632,61 @@ def test_bad_opinions_are_refused_whole(session: Session, uow, engine, now) -> N
         create_ticket(uow, campaign=CAMPAIGN, text="x" * 10_001, actor=clerk, now=now)
     session.rollback()
     assert snapshot(engine) == before
+
+
+def test_the_ticket_update_names_only_the_columns_that_change(
+    sqlite_template, tmp_path, now
+) -> None:  # type: ignore[no-untyped-def]
+    """SQLite moves the index entries of every column an UPDATE sets, changed or not; so a
+    transition's UPDATE leaves out a column whose value stays (escalation level 0 → 0),
+    and the ticket and its log's head come out the same."""
+    import shutil
+    from datetime import timedelta
+
+    from engine import db
+
+    path = tmp_path / "r.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = db.make_engine(f"sqlite:///{path}")
+    try:
+        with Session(engine) as s:
+            number = new_ticket(s, now)
+        with Session(engine) as s:
+            uow = as_uow(s)
+            statements: list[str] = []
+            uow.conn.connection.dbapi_connection.set_trace_callback(statements.append)  # type: ignore[union-attr]
+            do(
+                uow,
+                number,
+                "categorize",
+                "clerk",
+                now + timedelta(minutes=1),
+                {"category": "team_building", "kind": "criticism"},
+            )
+            uow.conn.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
+        updates = [q for q in statements if q.lstrip().upper().startswith("UPDATE TICKETS")]
+        assert len(updates) == 1
+        assert "category" in updates[0] and "state" in updates[0]
+        assert "escalation_level" not in updates[0]
+        ticket = reload(engine, number)
+        assert ticket.escalation_level == 0 and ticket.category == "team_building"
+        with Session(engine) as s:
+            assert audit.verify(s, ticket=number) == []
+    finally:
+        engine.dispose()
+
+
+def test_changed_values_keeps_what_differs_in_value_or_type_and_what_was_not_read() -> None:
+    from types import SimpleNamespace
+
+    from engine.ledger import changed_values
+
+    row = SimpleNamespace(escalation_level=0, category="a", due_at=None, satisfied=1)
+    values = {
+        "escalation_level": 0,  # the same: left out
+        "category": "b",  # changed
+        "due_at": None,  # the same: left out
+        "satisfied": True,  # equal but another type: kept, the head would differ
+        "due_rule": "x",  # not read with the row: kept
+    }
+    assert changed_values(row, values) == {"category": "b", "satisfied": True, "due_rule": "x"}
