@@ -476,7 +476,7 @@ class Generator:
             kind = "praise"
         body = rng.choice(TEXTS[category])[0]  # (Chinese, English): the bureau writes Chinese
 
-        chain = Chain(self, number, ticket_id, ids, out)
+        chain = Chain(self, number, ticket_id, ids, out, self.clock(camp))
         state = "received"
         data = {
             "text": body,
@@ -638,8 +638,10 @@ class Generator:
             satisfied = True if roll < 0.86 else (False if roll < 0.92 else None)
 
         # Deadlines of the state the ticket stands in, as engine.deadlines sets them when it
-        # entered that state (a self-loop keeps the clock): due time and rule, the armed
-        # timers; those due before "now" fired, each logged as engine.timers logs it.
+        # entered that state (a self-loop keeps the clock, and so does an entry that would
+        # start the same clock: the timers are then dated when it started): due time and
+        # rule, the armed timers; those due before "now" fired, each logged as
+        # engine.timers logs it.
         due_at = due_rule = None
         level = 0
         spec = self.workflow.states[state]
@@ -649,7 +651,7 @@ class Generator:
             due_at, due_rule = due.at, due.rule
             due_local = clock.local(due.at).strftime("%Y-%m-%d %H:%M")
             for kind_, lv, when in deadlines.timers_by(
-                due.at, self.workflow.ladder, clock, chain.entered_at, now
+                due.at, self.workflow.ladder, clock, chain.clock_since, now
             ):
                 timer_id = ids.timer
                 ids.timer += 1
@@ -661,7 +663,7 @@ class Generator:
                         kind_,
                         lv,
                         when,
-                        chain.entered_at,
+                        chain.clock_since,
                         when if fired else None,
                     )
                 )
@@ -732,8 +734,17 @@ class Generator:
 class Chain:
     """One ticket's hash chain, appended row by row exactly as engine.tickets writes it."""
 
-    def __init__(self, gen: Generator, number: str, ticket_id: int, ids: Ids, out: Rows) -> None:
+    def __init__(
+        self,
+        gen: Generator,
+        number: str,
+        ticket_id: int,
+        ids: Ids,
+        out: Rows,
+        clock: deadlines.CampaignClock,
+    ) -> None:
         self.gen, self.number, self.ticket_id, self.ids, self.out = gen, number, ticket_id, ids, out
+        self.clock = clock
         self.prev = audit.genesis_hash(number, gen.key)
         self.seq = 0
         self.last_at: datetime | None = None
@@ -746,6 +757,28 @@ class Chain:
             "kind": None,
         }
         self.entered_at: datetime = datetime.min.replace(tzinfo=UTC)  # when the state began
+        # The running clock's due time and when it started: a state entry that would start
+        # the same clock keeps it, timers and all (engine.deadlines.keeps_clock).
+        self.due_at: datetime | None = None
+        self.clock_since: datetime = self.entered_at
+
+    def _enter(self, from_state: str | None, to_state: str, at: datetime) -> None:
+        """The clock of ``to_state`` entered at ``at``, as ``engine.deadlines.on_transition``
+        starts it (or keeps the running one). Earlier states' ladders never fire here, so the
+        level at an entry is 0."""
+        workflow = self.gen.workflow
+        spec = workflow.states[to_state]
+        due = None if spec.final else deadlines.state_due(spec, self.clock, at)
+        due_at = due.at if due is not None else None
+        times = (
+            [] if due_at is None else deadlines.armed_times(due_at, workflow.ladder, self.clock, at)
+        )
+        kept = from_state is not None and deadlines.keeps_clock(
+            workflow.ladder, times, {"due_at": due_at}, self.due_at, 0, at
+        )
+        if not kept:
+            self.clock_since = at
+        self.due_at, self.entered_at = due_at, at
 
     def add(
         self,
@@ -774,7 +807,7 @@ class Chain:
                 f"{workflow.name} workflow's (it goes to {expected})"
             )
         if from_state != to_state:
-            self.entered_at = at
+            self._enter(from_state, to_state, at)
         self.seq += 1
         self.head.update(sets)
         head = audit.head_json(self.head)

@@ -20,6 +20,9 @@ Rules (decided here, documented in README):
   A ticket that enters a state after the campaign deadline has passed gets the
   state's own limit: the cap would already be in the past.
 - A self-loop (``reassign``) keeps the clock, the timers and the level.
+- Entering a clocked state whose due time is the ticket's current one, at level 0 with
+  every new timer still ahead, keeps the running clock's timers (``keeps_clock``): they
+  are the ones a new clock would arm.
 - Leaving the clocked states for a state without a limit (``fed_back``) stops
   the clock: pending timers are cancelled, ``due_at`` and the level cleared.
 """
@@ -326,30 +329,59 @@ def on_transition(
     trigger: str,
     now: datetime,
     version: int,
-    clocked: bool = True,
+    due_at: datetime | None = None,
+    level: int = 0,
     priority: str | None = None,
 ) -> dict[str, Any]:
     """Start, keep or stop the ticket's clock for entering ``to_state``; the columns to change.
 
-    ``clocked=False`` says the ticket has no due time, so no pending timers (timers are
-    armed only with a due time, and cleared with it): nothing to cancel, no statement.
+    ``due_at`` and ``level`` are the ticket's before the move. A ticket without a due time
+    has no pending timers (timers are armed only with a due time, and cleared with it):
+    nothing to cancel, no statement.
 
     A self-loop keeps everything. Any other move cancels the pending timers;
     a state with a time limit then sets ``due_at``/``due_rule``, resets the
     escalation level and arms the warning and the ladder; a state without one
-    clears them.
+    clears them. When the new clock is the running one (``keeps_clock``), its timers
+    stay as they are: no statement.
     """
     if from_state == to_state:
         return {}
     conn = uow.conn
-    if from_state is not None and clocked:
-        cancel_pending(conn, ticket_id, now)
     values, times = entry_plan(
         workflow, to_state, lambda: campaign_clock(uow, campaign_id), now, priority
     )
+    if from_state is not None and due_at is not None:
+        if keeps_clock(workflow.ladder, times, values, due_at, level, now):
+            return values
+        cancel_pending(conn, ticket_id, now)
     if times:
         insert_timers(conn, [(ticket_id, k, lv, at, now) for k, lv, at in times])
     return values
+
+
+def keeps_clock(
+    ladder: Ladder,
+    times: list[tuple[str, int, datetime]],
+    values: dict[str, Any],
+    due_at: datetime | None,
+    level: int,
+    now: datetime,
+) -> bool:
+    """Whether the clock a state entry would start is the one already running, so its
+    pending timers stand instead of being cancelled and armed again.
+
+    That is when the due time stays (``due_at``, a phase or the campaign's deadline often
+    gives two states the same), the ticket is at level 0 and every timer the new clock
+    would arm is still ahead: the warning (when the ladder has one) and the breach. The
+    running clock armed those same timers for the same due time, ladder and priority, and
+    none has fired. Only the rows' ``created_at`` differs: the time the clock started.
+    """
+    if level != 0 or due_at is None or values.get("due_at") != due_at:
+        return False
+    wants_warning = ladder.warning_before_hours > 0
+    armed_warning = any(kind == WARNING for kind, _, _ in times)
+    return wants_warning == armed_warning and all(at > now for _, _, at in times)
 
 
 def entry_plan(

@@ -306,7 +306,8 @@ def _write(
             trigger=trigger,
             now=now,
             version=new_version,
-            clocked=ticket.due_at is not None,
+            due_at=ticket.due_at,
+            level=ticket.escalation_level,
             priority=ticket.priority,
         )
     )

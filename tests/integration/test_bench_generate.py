@@ -50,7 +50,7 @@ def test_generated_province_verifies_and_has_nothing_due(tmp_path: Path) -> None
         assert system_events and system_events <= {"deadline_warning", "overdue", "escalated"}
         workflow = default_registry().get("consultation", 1)
         clock = deadlines.campaign_clock(as_uow(session), active.id)
-        checked = 0
+        checked = kept = 0
         for t in session.execute(
             select(Ticket.id, Ticket.state, Ticket.due_at, Ticket.due_rule).where(
                 Ticket.campaign_id == active.id, Ticket.due_at.is_not(None)
@@ -68,13 +68,27 @@ def test_generated_province_verifies_and_has_nothing_due(tmp_path: Path) -> None
             due = deadlines.state_due(workflow.states[t.state], clock, entered_at)
             assert due is not None and (due.at, due.rule) == (t.due_at, t.due_rule)
             timers = session.execute(
-                select(Timer.kind, Timer.level, Timer.due_at)
+                select(Timer.kind, Timer.level, Timer.due_at, Timer.created_at)
                 .where(Timer.ticket_id == t.id)
                 .order_by(Timer.due_at, Timer.level)
             ).all()
-            assert [tuple(x) for x in timers] == deadlines.timers_by(
+            assert [tuple(x[:3]) for x in timers] == deadlines.timers_by(
                 due.at, workflow.ladder, clock, entered_at, BENCH_NOW
             )
+            # Dated when the clock started: the entry into this state, or an earlier entry
+            # whose clock this one kept (the same due time: engine.deadlines.keeps_clock).
+            (since,) = {x.created_at for x in timers}
+            assert since <= entered_at
+            if since < entered_at:
+                earlier = session.scalar(
+                    select(TransitionLog.to_state).where(
+                        TransitionLog.ticket_id == t.id, TransitionLog.at == since
+                    )
+                )
+                assert earlier is not None
+                kept_due = deadlines.state_due(workflow.states[earlier], clock, since)
+                assert kept_due is not None and kept_due.at == t.due_at
+                kept += 1
             checked += 1
-        assert checked
+        assert checked and kept
     engine.dispose()

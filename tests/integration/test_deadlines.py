@@ -132,3 +132,93 @@ def test_reassign_keeps_the_clock_and_reopen_starts_a_new_one(session: Session, 
     assert t.state == "assigned"
     assert t.due_at == local(2005, 3, 18)  # 10 working days would be Mar 22: capped
     assert [k for k, _, _ in pending_timers(session, number)] == ["warning", "breach"]
+
+
+def _timer_rows(session: Session, number: str) -> list[tuple]:  # type: ignore[type-arg]
+    from sqlalchemy import select
+
+    from engine.models import Timer
+
+    t = ticket(session, number)
+    return [
+        tuple(r)
+        for r in session.execute(
+            select(Timer.id, Timer.kind, Timer.due_at, Timer.created_at, Timer.cancelled_at)
+            .where(Timer.ticket_id == t.id)
+            .order_by(Timer.id)
+        )
+    ]
+
+
+def test_entering_a_state_with_the_same_due_time_keeps_the_running_timers(
+    session: Session, uow
+) -> None:  # type: ignore[no-untyped-def]
+    """Categorized before the campaign deadline caps both states: the new clock would be the
+    running one (same due time, level 0, warning and breach ahead), so its timers stand —
+    the same rows, armed when the clock started — and only the rule changes."""
+    from tests.integration.deadline_support import categorized_ticket
+
+    categorized = local(2005, 3, 15, 10)
+    number = categorized_ticket(uow, categorized).number
+    t = ticket(session, number)
+    assert t.due_at == local(2005, 3, 18)
+    before = _timer_rows(session, number)
+    assert [(kind, cancelled) for _, kind, _, _, cancelled in before][-2:] == [
+        ("warning", None),
+        ("breach", None),
+    ]
+    fire(
+        uow,
+        number,
+        "assign",
+        actor=get_actor(session, "supervisor"),
+        data={"unit": "traffic-brigade", "officer": "traffic.officer"},
+        now=local(2005, 3, 16, 10),
+    )
+    t = ticket(session, number)
+    assert t.due_at == local(2005, 3, 18)
+    assert t.due_rule == "campaign deadline 2005-03-18"
+    assert _timer_rows(session, number) == before
+    assert pending_timers(session, number) == [
+        ("warning", 0, local(2005, 3, 17)),
+        ("breach", 1, local(2005, 3, 18)),
+    ]
+
+
+def test_a_new_clock_is_armed_when_its_warning_would_be_past(session: Session, uow) -> None:  # type: ignore[no-untyped-def]
+    """The same due time, but the warning's time has come: the running clock's warning is
+    cancelled and the new clock arms the breach alone (as any state entry after its
+    warning time does)."""
+    from tests.integration.deadline_support import categorized_ticket
+
+    number = categorized_ticket(uow, local(2005, 3, 16, 10)).number
+    assert ticket(session, number).due_at == local(2005, 3, 18)
+    fire(
+        uow,
+        number,
+        "assign",
+        actor=get_actor(session, "supervisor"),
+        data={"unit": "traffic-brigade", "officer": "traffic.officer"},
+        now=local(2005, 3, 17, 10),
+    )
+    assert ticket(session, number).due_at == local(2005, 3, 18)
+    assert pending_timers(session, number) == [("breach", 1, local(2005, 3, 18))]
+    warnings = [at for _, kind, _, _, at in _timer_rows(session, number) if kind == "warning"]
+    assert warnings and all(at is not None for at in warnings)  # cancelled, none pending
+
+
+def test_keeps_clock_only_for_the_same_due_time_at_level_0_with_every_timer_ahead() -> None:
+    from engine.deadlines import BREACH, WARNING, keeps_clock
+    from engine.workflow import Ladder
+
+    due, now = local(2005, 3, 18), local(2005, 3, 16, 10)
+    ladder = Ladder(warning_before_hours=24)
+    times = [(WARNING, 0, local(2005, 3, 17)), (BREACH, 1, due)]
+    same = {"due_at": due}
+    assert keeps_clock(ladder, times, same, due, 0, now)
+    assert not keeps_clock(ladder, times, same, due, 1, now)  # the ladder has climbed
+    assert not keeps_clock(ladder, times, {"due_at": local(2005, 3, 19)}, due, 0, now)
+    assert not keeps_clock(ladder, times, same, None, 0, now)  # no running clock
+    assert not keeps_clock(ladder, times[1:], same, due, 0, now)  # the warning is past
+    late = local(2005, 3, 18, 1)
+    assert not keeps_clock(ladder, [(BREACH, 1, due)], same, due, 0, late)

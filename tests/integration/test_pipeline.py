@@ -139,12 +139,10 @@ def test_fire_sends_its_writes_in_one_batch(pg: Engine, monkeypatch: pytest.Monk
             sent.append(len(conn.info[rawsql._QUEUED]))
         real(conn)
 
-    monkeypatch.setattr(rawsql, "send_queued", counting)
     categorize = {"category": "team_building", "kind": "criticism"}
     for number in (first, second):
-        sent.clear()  # the first fills the context's read cache (its reads send what is queued)
         with ctx.unit_of_work() as uow:
-            done = fire(
+            fire(
                 uow,
                 number,
                 "categorize",
@@ -153,11 +151,26 @@ def test_fire_sends_its_writes_in_one_batch(pg: Engine, monkeypatch: pytest.Monk
                 expected_version=1,
                 now=CAMPAIGN_NOW,
             )
-    # Cancel the clock's timers, arm the next ones, the ticket, its log row, the notice: one go.
-    assert len(sent) == 1 and sent[0] >= 4, sent
+    monkeypatch.setattr(rawsql, "send_queued", counting)
+    assign = {"unit": "political", "officer": "political.officer"}
+    for number in (first, second):
+        sent.clear()  # the first fills the context's read cache (its reads send what is queued)
+        with ctx.unit_of_work() as uow:
+            done = fire(
+                uow,
+                number,
+                "assign",
+                actor=get_actor(uow.session, "supervisor"),
+                data=assign,
+                expected_version=2,
+                now=CAMPAIGN_NOW,
+            )
+    # Assigning moves the due time: cancel the clock's timers, arm the new ones, the ticket,
+    # its log row, the notice — one go.
+    assert len(sent) == 1 and sent[0] >= 5, sent
     with Session(pg) as s:
         row = s.execute(select(Ticket.state, Ticket.version).where(Ticket.number == second)).one()
-    assert (row.state, row.version) == ("categorized", done.version)
+    assert (row.state, row.version) == ("assigned", done.version)
 
 
 def test_which_batches_are_fused() -> None:
