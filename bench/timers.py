@@ -500,7 +500,7 @@ def measure(kind: str, n: int, batch: int, rounds: int) -> dict[str, Any]:
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """For ``bench.run``: 100,000 due at once on SQLite and PostgreSQL (10,000 with --quick)."""
-    n, rounds = (10_000, 2) if quick else (100_000, 2)
+    n, rounds = (10_000, 2) if quick else (100_000, 3)
     return [measure(kind, n, BATCH, rounds) for kind in ("sqlite", "postgresql")]
 
 
@@ -621,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     fire.add_argument("--timers", type=int, default=100_000)
     fire.add_argument("--batch", type=int, default=BATCH)
     fire.add_argument("--backends", default="sqlite,postgresql")
-    fire.add_argument("--rounds", type=int, default=2)
+    fire.add_argument("--rounds", type=int, default=3)
     idle = sub.add_parser("idle")
     idle.add_argument("--url", help="an existing database (bench.generate); else --seed one")
     idle.add_argument(
