@@ -403,6 +403,35 @@ def test_transition_answer_is_what_a_read_shows(client, auth, new_ticket):
     assert_error(stale, 409, "conflict")
 
 
+def test_a_request_refused_before_its_view_begins_no_transaction(app, client, auth, new_ticket):
+    """A token found in the read cache needs no statement, so authentication begins no
+    transaction: a body refused before the view (422) never took a connection's transaction,
+    and on SQLite never took the write lock (BEGIN IMMEDIATE) that a writer would wait on."""
+    from sqlalchemy import event
+
+    number = new_ticket(kind="criticism")["number"]
+    clerk = auth("clerk")
+    assert client.get(f"{API}/tickets/{number}", headers=clerk).status_code == 200  # cached
+    begun: list[int] = []
+
+    def count(conn):  # type: ignore[no-untyped-def]
+        begun.append(1)
+
+    engine = app.extensions["rectiflow.engine"]
+    event.listen(engine, "begin", count)
+    try:
+        refused = client.post(
+            f"{API}/tickets/{number}/transitions", json={"trigger": "categorize"}, headers=clerk
+        )
+        assert_error(refused, 422, "invalid_data")
+        assert begun == []
+        data = {"category": "traffic_management", "kind": "criticism"}
+        moved = fire_as(client, clerk, number, "categorize", 1, **data)
+        assert moved.status_code == 200 and begun == [1]  # the view's own transaction
+    finally:
+        event.remove(engine, "begin", count)
+
+
 def test_transition_runs_on_the_connection_alone(app, client, auth, new_ticket, monkeypatch):
     """Issue 15 item 3: an API transition (token check, fire(), commit, answer) makes no ORM
     session: the request's unit of work is one connection. A view that reads through the

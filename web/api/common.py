@@ -9,12 +9,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, missing
 from marshmallow import fields as ma_fields
+from sqlalchemy.engine import Connection
 from werkzeug.exceptions import HTTPException
 
 from engine import tokens as api_tokens
@@ -159,6 +160,14 @@ def may_hold_bad_text(raw: bytes) -> bool:
     return b"\\u" in raw or b"\xed" in raw or b"\x00" in raw
 
 
+class _OnFirstUse:
+    """The request's connection, taken when a statement is run: a token read from the cache
+    runs none, so on SQLite the write lock is not taken before the view needs it."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return get_uow().conn.execute(*args, **kwargs)
+
+
 @bp.before_request
 def _authenticate():  # type: ignore[no-untyped-def]
     query = (
@@ -199,7 +208,7 @@ def _authenticate():  # type: ignore[no-untyped-def]
         # On the request's connection (no ORM session): the time of use it may record is
         # committed with the view's own commit, or by _commit_reads for reads.
         g.api_actor = api_tokens.authenticate(
-            get_uow().conn, token.strip(), now=now(), cache=get_ctx().cache
+            cast(Connection, _OnFirstUse()), token.strip(), now=now(), cache=get_ctx().cache
         )
     except NotPermitted as exc:
         database.rollback()
