@@ -774,7 +774,7 @@ class Chain:
             [] if due_at is None else deadlines.armed_times(due_at, workflow.ladder, self.clock, at)
         )
         kept = from_state is not None and deadlines.keeps_clock(
-            workflow.ladder, times, {"due_at": due_at}, self.due_at, 0, at
+            workflow.ladder, times, due_at, self.due_at, 0, at
         )
         if not kept:
             self.clock_since = at

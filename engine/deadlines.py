@@ -352,7 +352,7 @@ def on_transition(
         workflow, to_state, lambda: campaign_clock(uow, campaign_id), now, priority
     )
     if from_state is not None and due_at is not None:
-        if keeps_clock(workflow.ladder, times, values, due_at, level, now):
+        if keeps_clock(workflow.ladder, times, values["due_at"], due_at, level, now):
             return values
         cancel_pending(conn, ticket_id, now)
     if times:
@@ -363,7 +363,7 @@ def on_transition(
 def keeps_clock(
     ladder: Ladder,
     times: list[tuple[str, int, datetime]],
-    values: dict[str, Any],
+    new_due: datetime | None,
     due_at: datetime | None,
     level: int,
     now: datetime,
@@ -371,13 +371,13 @@ def keeps_clock(
     """Whether the clock a state entry would start is the one already running, so its
     pending timers stand instead of being cancelled and armed again.
 
-    That is when the due time stays (``due_at``, a phase or the campaign's deadline often
+    That is when the due time stays (``new_due`` is ``due_at``; a phase or the campaign's deadline often
     gives two states the same), the ticket is at level 0 and every timer the new clock
     would arm is still ahead: the warning (when the ladder has one) and the breach. The
     running clock armed those same timers for the same due time, ladder and priority, and
     none has fired. Only the rows' ``created_at`` differs: the time the clock started.
     """
-    if level != 0 or due_at is None or values.get("due_at") != due_at:
+    if level != 0 or due_at is None or new_due != due_at:
         return False
     wants_warning = ladder.warning_before_hours > 0
     armed_warning = any(kind == WARNING for kind, _, _ in times)

@@ -50,18 +50,29 @@ def assigned_ticket(
     officer: str = "traffic.officer",
 ) -> str:
     """A ticket created, categorized and assigned at ``at``; returns its number."""
-    uow = as_uow(uow)
-    session = uow.session
     created = categorized_ticket(uow, at)
+    assign(uow, created.number, at, unit=unit, officer=officer)
+    return created.number
+
+
+def assign(
+    uow,  # type: ignore[no-untyped-def]
+    number: str,
+    at: datetime,
+    *,
+    unit: str = "traffic-brigade",
+    officer: str = "traffic.officer",
+) -> None:
+    """The supervisor assigns ticket ``number`` to ``unit`` and ``officer`` at ``at``."""
+    uow = as_uow(uow)
     fire(
         uow,
-        created.number,
+        number,
         "assign",
-        actor=get_actor(session, "supervisor"),
+        actor=get_actor(uow.session, "supervisor"),
         data={"unit": unit, "officer": officer},
         now=at,
     )
-    return created.number
 
 
 def ticket(session: Session, number: str) -> Ticket:

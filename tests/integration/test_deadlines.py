@@ -156,7 +156,7 @@ def test_entering_a_state_with_the_same_due_time_keeps_the_running_timers(
     """Categorized before the campaign deadline caps both states: the new clock would be the
     running one (same due time, level 0, warning and breach ahead), so its timers stand —
     the same rows, armed when the clock started — and only the rule changes."""
-    from tests.integration.deadline_support import categorized_ticket
+    from tests.integration.deadline_support import assign, categorized_ticket
 
     categorized = local(2005, 3, 15, 10)
     number = categorized_ticket(uow, categorized).number
@@ -167,14 +167,7 @@ def test_entering_a_state_with_the_same_due_time_keeps_the_running_timers(
         ("warning", None),
         ("breach", None),
     ]
-    fire(
-        uow,
-        number,
-        "assign",
-        actor=get_actor(session, "supervisor"),
-        data={"unit": "traffic-brigade", "officer": "traffic.officer"},
-        now=local(2005, 3, 16, 10),
-    )
+    assign(uow, number, local(2005, 3, 16, 10))
     t = ticket(session, number)
     assert t.due_at == local(2005, 3, 18)
     assert t.due_rule == "campaign deadline 2005-03-18"
@@ -189,18 +182,11 @@ def test_a_new_clock_is_armed_when_its_warning_would_be_past(session: Session, u
     """The same due time, but the warning's time has come: the running clock's warning is
     cancelled and the new clock arms the breach alone (as any state entry after its
     warning time does)."""
-    from tests.integration.deadline_support import categorized_ticket
+    from tests.integration.deadline_support import assign, categorized_ticket
 
     number = categorized_ticket(uow, local(2005, 3, 16, 10)).number
     assert ticket(session, number).due_at == local(2005, 3, 18)
-    fire(
-        uow,
-        number,
-        "assign",
-        actor=get_actor(session, "supervisor"),
-        data={"unit": "traffic-brigade", "officer": "traffic.officer"},
-        now=local(2005, 3, 17, 10),
-    )
+    assign(uow, number, local(2005, 3, 17, 10))
     assert ticket(session, number).due_at == local(2005, 3, 18)
     assert pending_timers(session, number) == [("breach", 1, local(2005, 3, 18))]
     warnings = [at for _, kind, _, _, at in _timer_rows(session, number) if kind == "warning"]
@@ -214,10 +200,10 @@ def test_keeps_clock_only_for_the_same_due_time_at_level_0_with_every_timer_ahea
     due, now = local(2005, 3, 18), local(2005, 3, 16, 10)
     ladder = Ladder(warning_before_hours=24)
     times = [(WARNING, 0, local(2005, 3, 17)), (BREACH, 1, due)]
-    same = {"due_at": due}
+    same = due
     assert keeps_clock(ladder, times, same, due, 0, now)
     assert not keeps_clock(ladder, times, same, due, 1, now)  # the ladder has climbed
-    assert not keeps_clock(ladder, times, {"due_at": local(2005, 3, 19)}, due, 0, now)
+    assert not keeps_clock(ladder, times, local(2005, 3, 19), due, 0, now)
     assert not keeps_clock(ladder, times, same, None, 0, now)  # no running clock
     assert not keeps_clock(ladder, times[1:], same, due, 0, now)  # the warning is past
     late = local(2005, 3, 18, 1)

@@ -26,6 +26,7 @@ from engine.tickets import create_ticket, fire, get_actor
 from tests.conftest import as_uow, ctx_of
 from tests.integration.deadline_support import (
     CAMPAIGN,
+    assign,
     assigned_ticket,
     categorized_ticket,
     local,
@@ -140,14 +141,7 @@ def test_an_approved_reopen_request_notifies_the_officer(session: Session) -> No
     officer = get_actor(session, "traffic.officer")
     created = categorized_ticket(session, at)
     number = created.number
-    fire(
-        uow,
-        number,
-        "assign",
-        actor=get_actor(session, "supervisor"),
-        data={"unit": "traffic-brigade", "officer": "traffic.officer"},
-        now=at,
-    )
+    assign(uow, number, at)
     fire(uow, number, "rectify", actor=officer, data={"measures": "Fixed"}, now=at)
     fire(
         uow,

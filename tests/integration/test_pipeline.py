@@ -139,32 +139,26 @@ def test_fire_sends_its_writes_in_one_batch(pg: Engine, monkeypatch: pytest.Monk
             sent.append(len(conn.info[rawsql._QUEUED]))
         real(conn)
 
-    categorize = {"category": "team_building", "kind": "criticism"}
-    for number in (first, second):
+    def step(number: str, trigger: str, user: str, data: dict[str, str], version: int) -> Any:
         with ctx.unit_of_work() as uow:
-            fire(
+            actor = get_actor(uow.session, user)
+            return fire(
                 uow,
                 number,
-                "categorize",
-                actor=get_actor(uow.session, "clerk"),
-                data=categorize,
-                expected_version=1,
+                trigger,
+                actor=actor,
+                data=data,
+                expected_version=version,
                 now=CAMPAIGN_NOW,
             )
+
+    for number in (first, second):
+        step(number, "categorize", "clerk", {"category": "team_building", "kind": "criticism"}, 1)
     monkeypatch.setattr(rawsql, "send_queued", counting)
     assign = {"unit": "political", "officer": "political.officer"}
     for number in (first, second):
         sent.clear()  # the first fills the context's read cache (its reads send what is queued)
-        with ctx.unit_of_work() as uow:
-            done = fire(
-                uow,
-                number,
-                "assign",
-                actor=get_actor(uow.session, "supervisor"),
-                data=assign,
-                expected_version=2,
-                now=CAMPAIGN_NOW,
-            )
+        done = step(number, "assign", "supervisor", assign, 2)
     # Assigning moves the due time: cancel the clock's timers, arm the new ones, the ticket,
     # its log row, the notice — one go.
     assert len(sent) == 1 and sent[0] >= 5, sent
