@@ -107,6 +107,17 @@ def test_any_one_location_is_enough(client, token, location) -> None:
     assert _submit(client, token("clerk"), **data).status_code == 201
 
 
+def test_a_field_is_measured_as_sent_spaces_included(client, token) -> None:
+    """The document gives address_id a maxLength of 100: a value of 101 characters is refused
+    even when stripping its leading no-break space would leave 100 (schemathesis found it)."""
+    data = {"lat": "", "long": "", "address_string": ""}
+    refused = _submit(client, token("clerk"), **data, address_id="\xa0" + "*" * 100)
+    errors = assert_errors(refused, 400)
+    assert errors == [{"code": 400, "description": "address_id: at most 100 characters"}]
+    accepted = _submit(client, token("clerk"), **data, address_id=" " + "*" * 99)
+    assert accepted.status_code == 201
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_a_request_without_location_is_refused(client, token, fmt) -> None:
     response = client.post(

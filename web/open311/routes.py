@@ -357,13 +357,15 @@ def list_requests(fmt: str) -> Response:
 
 
 def _field(name: str, limit: int) -> str | None:
-    value = (request.form.get(name) or "").strip()
-    if len(value) > limit:
+    """The form field ``name``, stripped; over ``limit`` characters as sent (the document's
+    ``maxLength``, spaces around it included) it is refused."""
+    raw = request.form.get(name) or ""
+    if len(raw) > limit:
         raise ValidationError(
-            f"{name} is too long ({len(value)} characters; at most {limit})",
+            f"{name} is too long ({len(raw)} characters; at most {limit})",
             fields={name: f"at most {limit} characters"},
         )
-    return value or None
+    return raw.strip() or None
 
 
 def _coordinate(name: str) -> float | None:
